@@ -1,0 +1,81 @@
+//! Grants (authorisation sessions) and the tokens issued under them.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::client::ClientId;
+use super::token::{TokenHash, TokenKind};
+
+/// A grant's identifier: a random UUID, public (it appears in CLI output and
+/// audit records), never a secret.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct GrantId(Uuid);
+
+impl GrantId {
+    #[must_use]
+    pub fn generate() -> Self {
+        Self(Uuid::new_v4())
+    }
+
+    #[must_use]
+    pub const fn from_uuid(id: Uuid) -> Self {
+        Self(id)
+    }
+
+    #[must_use]
+    pub const fn as_uuid(&self) -> &Uuid {
+        &self.0
+    }
+}
+
+impl fmt::Display for GrantId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl fmt::Debug for GrantId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "GrantId({})", self.0)
+    }
+}
+
+/// A token to store with a new grant.
+#[derive(Debug, Clone)]
+pub struct NewToken {
+    pub hash: TokenHash,
+    pub kind: TokenKind,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A grant to store, with its first tokens, in one transaction.
+#[derive(Debug, Clone)]
+pub struct NewGrant {
+    pub id: GrantId,
+    pub client_id: ClientId,
+    pub subject: String,
+    pub scope: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub tokens: Vec<NewToken>,
+}
+
+/// What the store knows of one token, for `token inspect`.
+#[derive(Debug, Clone)]
+pub struct TokenRecord {
+    pub kind: TokenKind,
+    pub grant_id: GrantId,
+    pub client_id: ClientId,
+    pub expires_at: DateTime<Utc>,
+    /// The token's own revocation time (set with its grant's).
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl TokenRecord {
+    /// Live means neither revoked nor expired at `now`.
+    #[must_use]
+    pub fn is_active(&self, now: DateTime<Utc>) -> bool {
+        self.revoked_at.is_none() && self.expires_at > now
+    }
+}

@@ -1,0 +1,14 @@
+//! Pure domain types: no I/O, no HTTP, no SQL.
+//!
+//! Everything that arrives from the network is parsed into one of these types
+//! at the edge (`ClientId::parse`, `PresentedToken::parse`), so the rest of the
+//! code never handles an unchecked string.
+
+pub mod client;
+pub mod clock;
+pub mod grant;
+pub mod minted;
+pub mod presenter;
+pub mod revocation;
+pub mod secret;
+pub mod token;

@@ -1,0 +1,98 @@
+//! The vocabulary of a revocation: policies, reasons and outcomes.
+
+use chrono::{DateTime, Utc};
+
+use super::grant::GrantId;
+use super::presenter::Presenter;
+use super::token::TokenHash;
+
+/// SPEC §4 `policy.foreign`: what to do when an identified client presents
+/// another client's token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ForeignPolicy {
+    /// Revoke it and mark the audit record foreign (the Matrix rule).
+    Revoke,
+    /// Refuse with `401 unauthorized_client`, revoking nothing.
+    Reject,
+}
+
+/// SPEC §4 `policy.anonymous`: what to do with a request that names no client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AnonymousPolicy {
+    /// Revoke (secret scanners report leaked tokens this way).
+    Revoke,
+    /// Answer `401 invalid_client` before any lookup.
+    Reject,
+}
+
+/// Why a grant was revoked, as written in the audit record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevocationReason {
+    /// A client asked to revoke one of its tokens (RFC 7009), usually a logout.
+    ClientRequest,
+    /// Another client presented the token (`policy.foreign = "revoke"`).
+    ForeignClientReport,
+    /// An anonymous presenter reported the token (a secret scanner).
+    AnonymousReport,
+}
+
+impl RevocationReason {
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::ClientRequest => "client_request",
+            Self::ForeignClientReport => "foreign_client_report",
+            Self::AnonymousReport => "anonymous_report",
+        }
+    }
+}
+
+/// Everything the store needs to revoke the grant behind one token.
+#[derive(Debug)]
+pub struct RevocationRequest<'a> {
+    pub token_hash: &'a TokenHash,
+    pub presenter: &'a Presenter,
+    pub foreign_policy: ForeignPolicy,
+    pub request_id: &'a str,
+    pub now: DateTime<Utc>,
+}
+
+/// What a revocation did. Every variant but `ForeignRejected` answers `200`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevocationOutcome {
+    /// The grant was live and is now revoked, with one audit record.
+    Revoked { grant_id: GrantId, foreign: bool },
+    /// No such token (or a minted-shape candidate with a bad checksum).
+    Unknown,
+    /// The token's grant was already revoked; nothing was written.
+    AlreadyRevoked,
+    /// `policy.foreign = "reject"` refused another client's live token.
+    ForeignRejected,
+}
+
+impl RevocationOutcome {
+    /// The `outcome` field of the log line (SPEC §5).
+    #[must_use]
+    pub const fn label(&self) -> &'static str {
+        match self {
+            Self::Revoked { .. } => "revoked",
+            Self::Unknown => "unknown",
+            Self::AlreadyRevoked => "already_revoked",
+            Self::ForeignRejected => "rejected",
+        }
+    }
+}
+
+impl RevocationReason {
+    /// The reason implied by who presented the token and whether it was theirs.
+    #[must_use]
+    pub const fn for_presenter(presenter: &Presenter, foreign: bool) -> Self {
+        match presenter {
+            Presenter::Anonymous => Self::AnonymousReport,
+            Presenter::Client { .. } if foreign => Self::ForeignClientReport,
+            Presenter::Client { .. } => Self::ClientRequest,
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! Persistence behind one trait, with a PostgreSQL and a SQLite backend.
+//!
+//! The trait offers use cases, not tables: each method is one transaction,
+//! opened and committed inside it, so a caller can never leave work half done.
+//! Dialect stays inside the backend files; both pass the same contract tests
+//! (`tests/api`).
+
+mod migrations;
+mod portable;
+pub mod postgres;
+mod rows;
+pub mod sqlite;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::domain::client::{Client, ClientId};
+use crate::domain::grant::{NewGrant, TokenRecord};
+use crate::domain::revocation::{RevocationOutcome, RevocationRequest};
+use crate::domain::secret::SecretHash;
+use crate::domain::token::TokenHash;
+
+pub use migrations::LATEST_VERSION as LATEST_MIGRATION;
+
+/// A store fault. Not-found is never an error: `find_*` answers `Ok(None)`.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database cannot be reached, timed out, or failed mid-operation.
+    /// The operation did not commit; the HTTP layer answers `503`.
+    #[error("database unavailable: {0}")]
+    Unavailable(#[source] sqlx::Error),
+    /// A unique key is taken (for example a duplicate client id).
+    #[error("already exists")]
+    Conflict,
+    /// A referenced row is missing (for example a grant for an unknown client).
+    #[error("referenced row does not exist")]
+    MissingReference,
+    /// A stored row does not parse into a domain type: the data is corrupt.
+    #[error("stored data is invalid: {0}")]
+    Corrupt(&'static str),
+    /// Applying migrations failed.
+    #[error("migration failed: {0}")]
+    Migration(#[source] sqlx::migrate::MigrateError),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        if let sqlx::Error::Database(db) = &error {
+            match db.kind() {
+                sqlx::error::ErrorKind::UniqueViolation => return Self::Conflict,
+                sqlx::error::ErrorKind::ForeignKeyViolation => return Self::MissingReference,
+                _ => {}
+            }
+        }
+        Self::Unavailable(error)
+    }
+}
+
+/// The result of a readiness probe (`/health/ready`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Readiness {
+    Ready,
+    /// Reachable, but the schema is older than this binary expects.
+    MigrationsPending { applied: Option<i64>, expected: i64 },
+}
+
+/// Connection settings shared by both backends.
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    pub max_connections: u32,
+    /// Bounds waiting for a connection, and each statement (PostgreSQL
+    /// `statement_timeout`, SQLite `busy_timeout`).
+    pub timeout: Duration,
+}
+
+/// Everything Rescind persists.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Applies pending migrations (one transaction each, under the backend's lock).
+    async fn migrate(&self) -> Result<(), StoreError>;
+
+    /// Checks the database answers and its schema is current.
+    async fn readiness(&self) -> Result<Readiness, StoreError>;
+
+    /// Looks a client up by id.
+    async fn find_client(&self, id: &ClientId) -> Result<Option<Client>, StoreError>;
+
+    /// Registers a client; `Conflict` when the id is taken.
+    async fn insert_client(&self, client: &Client) -> Result<(), StoreError>;
+
+    /// Replaces a confidential client's secret hash; `false` when no
+    /// confidential client has that id.
+    async fn set_client_secret(&self, id: &ClientId, hash: &SecretHash, now: DateTime<Utc>) -> Result<bool, StoreError>;
+
+    /// Disables a client; `false` when it does not exist.
+    async fn disable_client(&self, id: &ClientId, now: DateTime<Utc>) -> Result<bool, StoreError>;
+
+    /// All clients, ordered by id.
+    async fn list_clients(&self) -> Result<Vec<Client>, StoreError>;
+
+    /// Stores grants with their tokens, all in one transaction.
+    async fn issue_grants(&self, grants: &[NewGrant]) -> Result<(), StoreError>;
+
+    /// Looks a token up by hash (for `token inspect`).
+    async fn find_token(&self, hash: &TokenHash) -> Result<Option<TokenRecord>, StoreError>;
+
+    /// Revokes the grant of the token with this hash: every not-yet-revoked
+    /// token of the grant, the grant itself and one audit record, in one
+    /// transaction. Concurrent calls for one grant all succeed; exactly one
+    /// answers `Revoked`, the others `AlreadyRevoked`.
+    async fn revoke_by_token_hash(&self, request: &RevocationRequest<'_>) -> Result<RevocationOutcome, StoreError>;
+}
+
+/// Opens the store a database URL names: `postgres://` / `postgresql://`, or
+/// `sqlite:` (created if missing). The URL scheme is validated by configuration.
+pub async fn open(url: &str, settings: &PoolSettings) -> Result<Arc<dyn Store>, StoreError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(postgres::PostgresStore::connect(url, settings)?))
+    } else {
+        Ok(Arc::new(sqlite::SqliteStore::connect(url, settings).await?))
+    }
+}

@@ -1,0 +1,105 @@
+//! Row shapes shared by both backends, and their conversion into domain types.
+//!
+//! Queries are checked at run time (`query_as` into tuples) because the
+//! compile-time macros cannot cover two databases in one crate; the contract
+//! tests run every query on both.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::StoreError;
+use crate::domain::client::{Client, ClientId, ClientKind};
+use crate::domain::grant::{GrantId, TokenRecord};
+use crate::domain::revocation::{ForeignPolicy, RevocationOutcome, RevocationReason, RevocationRequest};
+use crate::domain::secret::SecretHash;
+use crate::domain::token::TokenKind;
+
+/// The columns every client query selects, in this order.
+pub const CLIENT_COLUMNS: &str =
+    "id, kind, secret_hash, name, allowed_origins, disabled, created_at, updated_at";
+
+pub type ClientRow =
+    (String, String, Option<String>, Option<String>, String, bool, DateTime<Utc>, DateTime<Utc>);
+
+pub fn client_from_row(row: ClientRow) -> Result<Client, StoreError> {
+    let (id, kind, secret_hash, name, allowed_origins, disabled, created_at, updated_at) = row;
+    Ok(Client {
+        id: ClientId::parse(&id).map_err(|_| StoreError::Corrupt("client id"))?,
+        kind: ClientKind::from_stored(&kind).ok_or(StoreError::Corrupt("client kind"))?,
+        secret_hash: secret_hash.map(SecretHash::from_phc),
+        name,
+        allowed_origins: serde_json::from_str(&allowed_origins)
+            .map_err(|_| StoreError::Corrupt("client allowed_origins"))?,
+        disabled,
+        created_at,
+        updated_at,
+    })
+}
+
+/// The JSON text stored in `clients.allowed_origins`.
+pub fn origins_to_stored(origins: &[String]) -> String {
+    serde_json::Value::from(origins).to_string()
+}
+
+/// The columns every token lookup selects, in this order.
+pub const TOKEN_LOOKUP: &str = "SELECT t.kind, t.grant_id, g.client_id, t.expires_at, t.revoked_at, \
+     g.revoked_at IS NOT NULL FROM tokens t JOIN grants g ON g.id = t.grant_id WHERE t.token_hash = $1";
+
+pub type TokenRow = (String, Uuid, String, DateTime<Utc>, Option<DateTime<Utc>>, bool);
+
+/// A token as the revocation and inspection paths see it.
+pub struct FoundToken {
+    pub record: TokenRecord,
+    pub grant_revoked: bool,
+}
+
+pub fn token_from_row(row: TokenRow) -> Result<FoundToken, StoreError> {
+    let (kind, grant_id, client_id, expires_at, revoked_at, grant_revoked) = row;
+    Ok(FoundToken {
+        record: TokenRecord {
+            kind: TokenKind::from_stored(&kind).ok_or(StoreError::Corrupt("token kind"))?,
+            grant_id: GrantId::from_uuid(grant_id),
+            client_id: ClientId::parse(&client_id).map_err(|_| StoreError::Corrupt("grant client id"))?,
+            expires_at,
+            revoked_at,
+        },
+        grant_revoked,
+    })
+}
+
+/// What to do after looking the presented token up.
+pub enum Decision {
+    /// Answer now; nothing to write.
+    Answer(RevocationOutcome),
+    /// Revoke this grant in one transaction.
+    Revoke(PlannedRevocation),
+}
+
+pub struct PlannedRevocation {
+    pub grant_id: GrantId,
+    pub presented_kind: TokenKind,
+    pub foreign: bool,
+    pub reason: RevocationReason,
+}
+
+/// The policy part of a revocation, the same on every backend (SPEC §2, §4).
+pub fn decide(found: Option<FoundToken>, request: &RevocationRequest<'_>) -> Decision {
+    let Some(found) = found else { return Decision::Answer(RevocationOutcome::Unknown) };
+    if found.grant_revoked {
+        return Decision::Answer(RevocationOutcome::AlreadyRevoked);
+    }
+    let foreign = request.presenter.is_foreign_to(&found.record.client_id);
+    if foreign && request.foreign_policy == ForeignPolicy::Reject {
+        return Decision::Answer(RevocationOutcome::ForeignRejected);
+    }
+    Decision::Revoke(PlannedRevocation {
+        grant_id: found.record.grant_id,
+        presented_kind: found.record.kind,
+        foreign,
+        reason: RevocationReason::for_presenter(request.presenter, foreign),
+    })
+}
+
+/// Rows per multi-row `INSERT` when issuing grants: well under both backends'
+/// bind-parameter limits (PostgreSQL 65 535, SQLite 32 766).
+pub const INSERT_BATCH: usize = 1000;

@@ -1,0 +1,67 @@
+//! The SQLite backend: the embedded zero-configuration default, one instance.
+
+use std::str::FromStr as _;
+
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Sqlite, Transaction};
+
+use super::portable::impl_store;
+use super::{PoolSettings, Readiness, StoreError, migrations, rows};
+use crate::domain::client::{Client, ClientId};
+use crate::domain::grant::{NewGrant, TokenRecord};
+use crate::domain::revocation::{RevocationOutcome, RevocationRequest};
+use crate::domain::secret::SecretHash;
+use crate::domain::token::TokenHash;
+
+/// A pool of connections to one SQLite file.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (and creates if missing) the database file. WAL lets readers run
+    /// beside the one writer; `synchronous = FULL` makes a committed revocation
+    /// survive a power cut.
+    pub async fn connect(url: &str, settings: &PoolSettings) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(StoreError::Unavailable)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(settings.timeout);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(settings.max_connections)
+            .acquire_timeout(settings.timeout)
+            .connect_with(options)
+            .await?;
+        Ok(Self { pool })
+    }
+
+    /// `BEGIN IMMEDIATE` takes the write lock up front, so a transaction never
+    /// fails half way when upgrading a read lock, and waits `busy_timeout` for it.
+    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    async fn run_migrations(&self) -> Result<(), StoreError> {
+        migrations::sqlite().run(&self.pool).await.map_err(StoreError::Migration)
+    }
+
+    async fn applied_version(&self) -> Result<Option<i64>, StoreError> {
+        let table: Option<String> =
+            sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'")
+                .fetch_optional(&self.pool)
+                .await?;
+        if table.is_none() {
+            return Ok(None);
+        }
+        Ok(sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+}
+
+impl_store!(SqliteStore, Sqlite);
