@@ -1,0 +1,280 @@
+//! Configuration: built-in defaults < TOML file < `DATABASE_URL` (for
+//! `database.url` only) < `RESCIND_*` environment < command-line flags (SPEC §7).
+//!
+//! Every key is documented, with its default and environment name, in
+//! `config/rescind.example.toml`; a test parses that file so it cannot drift.
+
+mod validate;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format as _, Toml};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::revocation::{AnonymousPolicy, ForeignPolicy};
+
+pub use validate::{ConfigError, RESERVED_METADATA_KEYS};
+
+/// Everything Rescind can be configured with.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// The issuer identifier (RFC 8414 §2): an `https` URL without query or
+    /// fragment. Endpoints live under its path.
+    pub issuer: String,
+    /// Holds the SQLite file and the self-signed certificate.
+    pub data_dir: PathBuf,
+    pub server: ServerSettings,
+    pub tls: TlsSettings,
+    pub database: DatabaseSettings,
+    pub policy: PolicySettings,
+    pub cors: CorsSettings,
+    pub metadata: MetadataSettings,
+    pub tokens: TokenSettings,
+    pub auth: AuthSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSettings {
+    pub listen: SocketAddr,
+    /// Largest accepted request body, in bytes (SPEC §2: 16 KiB).
+    pub body_limit: usize,
+    /// How long a client may take to send its body.
+    #[serde(with = "humantime_serde")]
+    pub body_timeout: Duration,
+    /// How long shutdown waits for in-flight requests.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+    /// The `Retry-After` sent with `503`.
+    #[serde(with = "humantime_serde")]
+    pub retry_after: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TlsMode {
+    /// A certificate for `localhost`/`127.0.0.1`, made on first start (dev).
+    SelfSigned,
+    /// PEM certificate chain and key from `tls.cert` and `tls.key`.
+    Files,
+    /// Plain HTTP behind a TLS-terminating proxy; published URLs stay `https`.
+    Proxy,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsSettings {
+    pub mode: TlsMode,
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `postgres://…` or `sqlite:…`; unset means `<data_dir>/rescind.db`.
+    pub url: Option<String>,
+    pub max_connections: u32,
+    /// Bounds a wait for a connection and every statement.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Apply pending migrations when `serve` starts.
+    pub migrate_on_start: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PolicySettings {
+    pub anonymous: AnonymousPolicy,
+    pub foreign: ForeignPolicy,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CorsSettings {
+    /// Exact origins (`https://app.example.com`) allowed to call `/oauth2/revoke`.
+    pub allowed_origins: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetadataSettings {
+    /// `Cache-Control: public, max-age=…` of the metadata document.
+    #[serde(with = "humantime_serde")]
+    pub max_age: Duration,
+    /// Merged into the metadata document (file only, not from the environment).
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TokenSettings {
+    pub access_prefix: String,
+    pub refresh_prefix: String,
+    #[serde(with = "humantime_serde")]
+    pub access_ttl: Duration,
+    #[serde(with = "humantime_serde")]
+    pub refresh_ttl: Duration,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSettings {
+    /// Concurrent argon2 verifications; unset means one per CPU.
+    pub argon2_concurrency: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSettings {
+    /// A `tracing` filter directive, such as `info` or `rescind=debug,info`.
+    pub level: String,
+    pub format: LogFormat,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            issuer: "https://localhost:8443".to_owned(),
+            data_dir: PathBuf::from("./data"),
+            server: ServerSettings::default(),
+            tls: TlsSettings::default(),
+            database: DatabaseSettings::default(),
+            policy: PolicySettings::default(),
+            cors: CorsSettings::default(),
+            metadata: MetadataSettings::default(),
+            tokens: TokenSettings::default(),
+            auth: AuthSettings::default(),
+            log: LogSettings::default(),
+        }
+    }
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            body_limit: 16 * 1024,
+            body_timeout: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(10),
+            retry_after: Duration::from_secs(5),
+        }
+    }
+}
+
+impl Default for TlsSettings {
+    fn default() -> Self {
+        Self { mode: TlsMode::SelfSigned, cert: None, key: None }
+    }
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self { url: None, max_connections: 16, timeout: Duration::from_secs(5), migrate_on_start: true }
+    }
+}
+
+impl Default for PolicySettings {
+    fn default() -> Self {
+        Self { anonymous: AnonymousPolicy::Revoke, foreign: ForeignPolicy::Revoke }
+    }
+}
+
+impl Default for MetadataSettings {
+    fn default() -> Self {
+        Self { max_age: Duration::from_secs(3600), extra: serde_json::Map::new() }
+    }
+}
+
+impl Default for TokenSettings {
+    fn default() -> Self {
+        Self {
+            access_prefix: "rat".to_owned(),
+            refresh_prefix: "rrt".to_owned(),
+            access_ttl: Duration::from_secs(3600),
+            refresh_ttl: Duration::from_secs(30 * 24 * 3600),
+        }
+    }
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self { level: "info".to_owned(), format: LogFormat::Text }
+    }
+}
+
+/// The environment variable naming the configuration file (also `--config`).
+pub const CONFIG_FILE_ENV: &str = "RESCIND_CONFIG";
+
+impl Settings {
+    /// Loads and validates the configuration: defaults, then `file` (which must
+    /// exist when given), then the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::new();
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(ConfigError::new("--config", format!("no such file: {}", path.display())));
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        let settings: Self = figment
+            .merge(Env::raw().only(&["DATABASE_URL"]).map(|_| "database.url".into()))
+            .merge(rescind_env())
+            .extract()
+            .map_err(ConfigError::from_figment)?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks every key; the first bad one is named in the error.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        validate::settings(self)
+    }
+
+    /// The database URL in force (`database.url`, else SQLite in `data_dir`).
+    #[must_use]
+    pub fn database_url(&self) -> String {
+        self.database.url.clone().unwrap_or_else(|| {
+            format!("sqlite://{}", self.data_dir.join("rescind.db").display())
+        })
+    }
+
+    /// The issuer without a trailing `/`, to which endpoint paths are appended.
+    #[must_use]
+    pub fn issuer_base(&self) -> &str {
+        self.issuer.trim_end_matches('/')
+    }
+
+    /// The issuer's path (`""` or `/tenant1`), under which endpoints are served.
+    #[must_use]
+    pub fn issuer_path(&self) -> &str {
+        let after_scheme = self.issuer_base().trim_start_matches("https://");
+        after_scheme.find('/').map_or("", |slash| &after_scheme[slash..])
+    }
+}
+
+/// `RESCIND_<KEY>` for a top-level key, `RESCIND_<SECTION>__<KEY>` nested.
+/// `RESCIND_CONFIG` names the file, and `metadata.extra` is file-only.
+fn rescind_env() -> Env {
+    Env::prefixed("RESCIND_")
+        .filter(|key| {
+            let key = key.as_str().to_ascii_lowercase();
+            key != "config" && !key.starts_with("metadata__extra")
+        })
+        .split("__")
+}
+
+#[cfg(test)]
+mod tests;

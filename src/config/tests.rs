@@ -1,0 +1,150 @@
+use std::path::Path;
+
+use figment::Jail;
+
+use super::*;
+
+/// Lets `?` carry a configuration error out of a `Jail` closure.
+fn jailed(error: ConfigError) -> figment::Error {
+    figment::Error::from(error.to_string())
+}
+
+fn load_in(jail: &mut Jail, toml: Option<&str>) -> Result<Settings, ConfigError> {
+    jail.clear_env();
+    match toml {
+        Some(text) => {
+            jail.create_file("rescind.toml", text).map_err(|e| ConfigError::new("test", e.to_string()))?;
+            Settings::load(Some(Path::new("rescind.toml")))
+        }
+        None => Settings::load(None),
+    }
+}
+
+#[test]
+fn the_defaults_are_valid() {
+    assert_eq!(Settings::default().validate(), Ok(()));
+}
+
+#[test]
+fn the_documented_example_parses_and_matches_the_defaults() {
+    let text = include_str!("../../config/rescind.example.toml");
+    Jail::expect_with(|jail| {
+        let loaded = load_in(jail, Some(text)).map_err(jailed)?;
+        let defaults = Settings::default();
+        assert_eq!(loaded.issuer, defaults.issuer);
+        assert_eq!(loaded.server.listen, defaults.server.listen);
+        assert_eq!(loaded.server.body_limit, defaults.server.body_limit);
+        assert_eq!(loaded.database.timeout, defaults.database.timeout);
+        assert_eq!(loaded.tokens.refresh_ttl, defaults.tokens.refresh_ttl);
+        assert_eq!(loaded.policy.anonymous, defaults.policy.anonymous);
+        Ok(())
+    });
+}
+
+#[test]
+fn the_environment_overrides_the_file_and_database_url_sits_between() {
+    Jail::expect_with(|jail| {
+        let toml = "issuer = \"https://file.example\"\n[database]\nurl = \"sqlite://file.db\"\n";
+        jail.clear_env();
+        jail.create_file("rescind.toml", toml)?;
+        jail.set_env("DATABASE_URL", "postgres://from-database-url/db");
+        let loaded = Settings::load(Some(Path::new("rescind.toml"))).map_err(jailed)?;
+        assert_eq!(loaded.issuer, "https://file.example");
+        assert_eq!(loaded.database.url.as_deref(), Some("postgres://from-database-url/db"));
+
+        jail.set_env("RESCIND_ISSUER", "https://env.example");
+        jail.set_env("RESCIND_DATABASE__URL", "postgres://from-rescind/db");
+        jail.set_env("RESCIND_SERVER__BODY_LIMIT", "4096");
+        let loaded = Settings::load(Some(Path::new("rescind.toml"))).map_err(jailed)?;
+        assert_eq!(loaded.issuer, "https://env.example");
+        assert_eq!(loaded.database.url.as_deref(), Some("postgres://from-rescind/db"));
+        assert_eq!(loaded.server.body_limit, 4096);
+        Ok(())
+    });
+}
+
+#[test]
+fn metadata_extra_is_read_from_the_file_only() {
+    Jail::expect_with(|jail| {
+        jail.clear_env();
+        jail.create_file("rescind.toml", "[metadata.extra]\ntoken_endpoint = \"https://id.example/token\"\n")?;
+        jail.set_env("RESCIND_METADATA__EXTRA__AUTHORIZATION_ENDPOINT", "https://evil.example");
+        let loaded = Settings::load(Some(Path::new("rescind.toml"))).map_err(jailed)?;
+        assert_eq!(loaded.metadata.extra.len(), 1);
+        assert_eq!(loaded.metadata.extra["token_endpoint"], "https://id.example/token");
+        Ok(())
+    });
+}
+
+#[test]
+fn a_missing_file_and_an_unknown_key_are_named() {
+    Jail::expect_with(|jail| {
+        jail.clear_env();
+        let missing = Settings::load(Some(Path::new("nope.toml"))).err();
+        assert_eq!(missing.as_ref().map(ConfigError::key), Some("--config"));
+        let unknown = load_in(jail, Some("[server]\nlisten = \"127.0.0.1:1\"\nlisten_port = 3\n")).err();
+        assert_eq!(unknown.as_ref().map(ConfigError::key), Some("server.listen_port"));
+        assert!(unknown.map(|e| e.to_string()).unwrap_or_default().contains("listen_port"));
+        let wrong_type = load_in(jail, Some("[server]\nlisten = \"not an address\"\n")).err();
+        assert_eq!(wrong_type.as_ref().map(ConfigError::key), Some("server.listen"));
+        Ok(())
+    });
+}
+
+fn rejection(change: impl FnOnce(&mut Settings)) -> Option<String> {
+    let mut settings = Settings::default();
+    change(&mut settings);
+    settings.validate().err().map(|error| error.key().to_owned())
+}
+
+#[test]
+fn an_issuer_must_be_https_without_query_or_fragment() {
+    for bad in [
+        "http://id.example.com",
+        "https://id.example.com?x=1",
+        "https://id.example.com/#frag",
+        "https://",
+        "https://user@id.example.com",
+        "https://id.example.com/a//b",
+        "https://id.example.com/{tenant}",
+        "id.example.com",
+    ] {
+        assert_eq!(rejection(|s| s.issuer = bad.to_owned()), Some("issuer".to_owned()), "{bad}");
+    }
+    for good in ["https://id.example.com", "https://id.example.com/", "https://id.example.com:8443/tenant-1/eu"] {
+        assert_eq!(rejection(|s| s.issuer = good.to_owned()), None, "{good}");
+    }
+}
+
+#[test]
+fn the_issuer_path_is_where_endpoints_live() {
+    let mut settings = Settings::default();
+    settings.issuer = "https://id.example.com/tenant1/".to_owned();
+    assert_eq!(settings.issuer_path(), "/tenant1");
+    assert_eq!(settings.issuer_base(), "https://id.example.com/tenant1");
+    settings.issuer = "https://id.example.com".to_owned();
+    assert_eq!(settings.issuer_path(), "");
+}
+
+#[test]
+fn reserved_metadata_keys_are_refused_by_name() {
+    let key = rejection(|s| {
+        s.metadata.extra.insert("revocation_endpoint".to_owned(), "https://evil.example".into());
+    });
+    assert_eq!(key.as_deref(), Some("metadata.extra.revocation_endpoint"));
+}
+
+#[test]
+fn other_bad_values_name_their_key() {
+    assert_eq!(rejection(|s| s.tls.mode = TlsMode::Files).as_deref(), Some("tls.cert"));
+    assert_eq!(rejection(|s| s.database.url = Some("mysql://x".to_owned())).as_deref(), Some("database.url"));
+    assert_eq!(rejection(|s| s.database.url = Some("sqlite::memory:".to_owned())).as_deref(), Some("database.url"));
+    assert_eq!(rejection(|s| s.cors.allowed_origins = vec!["null".to_owned()]).as_deref(), Some("cors.allowed_origins"));
+    assert_eq!(
+        rejection(|s| s.cors.allowed_origins = vec!["https://a.example/path".to_owned()]).as_deref(),
+        Some("cors.allowed_origins")
+    );
+    assert_eq!(rejection(|s| s.tokens.access_prefix = "r_t".to_owned()).as_deref(), Some("tokens.access_prefix"));
+    assert_eq!(rejection(|s| s.server.body_limit = 10).as_deref(), Some("server.body_limit"));
+    assert_eq!(rejection(|s| s.log.level = "[[".to_owned()).as_deref(), Some("log.level"));
+}

@@ -1,0 +1,193 @@
+//! Validation of a loaded configuration. Each check names the key it rejects,
+//! so a bad configuration stops every command with one clear line.
+
+use std::fmt;
+
+use super::{Settings, TlsMode};
+use crate::domain::minted::TokenFormat;
+
+/// A configuration that cannot be used, naming the offending key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    key: String,
+    message: String,
+}
+
+impl ConfigError {
+    pub(crate) fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { key: key.into(), message: message.into() }
+    }
+
+    /// The dotted key (`server.listen`), or `--config` for the file itself.
+    #[must_use]
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    pub(crate) fn from_figment(error: figment::Error) -> Self {
+        let key = if error.path.is_empty() { "--config".to_owned() } else { error.path.join(".") };
+        let origin = error.metadata.as_ref().map(|m| m.name.to_string());
+        let message = match origin {
+            Some(origin) => format!("{} (from {origin})", error.kind),
+            None => error.kind.to_string(),
+        };
+        Self { key, message }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid configuration: `{}`: {}", self.key, self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Metadata keys that Rescind computes itself; `metadata.extra` may not set them.
+pub const RESERVED_METADATA_KEYS: &[&str] =
+    &["issuer", "revocation_endpoint", "revocation_endpoint_auth_methods_supported"];
+
+pub(super) fn settings(settings: &Settings) -> Result<(), ConfigError> {
+    issuer(&settings.issuer)?;
+    data_dir(settings)?;
+    tls(settings)?;
+    database(settings)?;
+    server(settings)?;
+    cors_origins(&settings.cors.allowed_origins)?;
+    metadata(settings)?;
+    tokens(settings)?;
+    if settings.auth.argon2_concurrency == Some(0) {
+        return Err(ConfigError::new("auth.argon2_concurrency", "must be at least 1"));
+    }
+    if tracing_subscriber::EnvFilter::try_new(&settings.log.level).is_err() {
+        return Err(ConfigError::new("log.level", "is not a valid tracing filter (try \"info\")"));
+    }
+    Ok(())
+}
+
+/// RFC 8414 §2: an `https` URL with no query or fragment. We also refuse
+/// userinfo, and path characters outside RFC 3986 `unreserved`, so that the
+/// path can be used as a route prefix as it is.
+fn issuer(issuer: &str) -> Result<(), ConfigError> {
+    let bad = |why: &str| Err(ConfigError::new("issuer", format!("{why} (got {issuer:?})")));
+    let Some(rest) = issuer.strip_prefix("https://") else {
+        return bad("must be an https URL");
+    };
+    if issuer.contains(['?', '#']) {
+        return bad("must not have a query or fragment");
+    }
+    let (authority, path) = rest.find('/').map_or((rest, ""), |slash| (&rest[..slash], &rest[slash..]));
+    if authority.is_empty() || authority.contains('@') {
+        return bad("must name a host, without user information");
+    }
+    if issuer.parse::<axum::http::Uri>().is_err() {
+        return bad("is not a valid URL");
+    }
+    let path = path.trim_end_matches('/');
+    let unreserved = |c: char| c.is_ascii_alphanumeric() || "-._~".contains(c);
+    if !path.is_empty() && !path.split('/').skip(1).all(|segment| !segment.is_empty() && segment.chars().all(unreserved)) {
+        return bad("path segments may only use letters, digits, '-', '.', '_' and '~'");
+    }
+    Ok(())
+}
+
+fn data_dir(settings: &Settings) -> Result<(), ConfigError> {
+    let shown = settings.data_dir.to_string_lossy();
+    if shown.is_empty() || shown.contains(['?', '#']) {
+        return Err(ConfigError::new("data_dir", "must be a directory path without '?' or '#'"));
+    }
+    Ok(())
+}
+
+fn tls(settings: &Settings) -> Result<(), ConfigError> {
+    if settings.tls.mode == TlsMode::Files {
+        if settings.tls.cert.is_none() {
+            return Err(ConfigError::new("tls.cert", "is required when tls.mode = \"files\""));
+        }
+        if settings.tls.key.is_none() {
+            return Err(ConfigError::new("tls.key", "is required when tls.mode = \"files\""));
+        }
+    }
+    Ok(())
+}
+
+fn database(settings: &Settings) -> Result<(), ConfigError> {
+    if let Some(url) = &settings.database.url {
+        let postgres = url.starts_with("postgres://") || url.starts_with("postgresql://");
+        if !postgres && !url.starts_with("sqlite:") {
+            return Err(ConfigError::new("database.url", "must start with postgres://, postgresql:// or sqlite:"));
+        }
+        // Each pooled connection would see its own empty in-memory database.
+        if url.contains(":memory:") || url.contains("mode=memory") {
+            return Err(ConfigError::new("database.url", "an in-memory SQLite database is not supported"));
+        }
+    }
+    if settings.database.max_connections == 0 {
+        return Err(ConfigError::new("database.max_connections", "must be at least 1"));
+    }
+    if settings.database.timeout.is_zero() {
+        return Err(ConfigError::new("database.timeout", "must be greater than zero"));
+    }
+    Ok(())
+}
+
+fn server(settings: &Settings) -> Result<(), ConfigError> {
+    let limit = settings.server.body_limit;
+    if !(1024..=1024 * 1024).contains(&limit) {
+        return Err(ConfigError::new("server.body_limit", "must be between 1024 and 1048576 bytes"));
+    }
+    for (key, value) in [
+        ("server.body_timeout", settings.server.body_timeout),
+        ("server.retry_after", settings.server.retry_after),
+    ] {
+        if value.as_secs() == 0 {
+            return Err(ConfigError::new(key, "must be at least one second"));
+        }
+    }
+    Ok(())
+}
+
+/// A browser origin is `scheme://host[:port]`, nothing more; `null` and `*`
+/// are refused because they would open the endpoint to any page.
+pub(crate) fn cors_origins(origins: &[String]) -> Result<(), ConfigError> {
+    for origin in origins {
+        let bad = |why: &str| Err(ConfigError::new("cors.allowed_origins", format!("{origin:?} {why}")));
+        let Some((scheme, host)) = origin.split_once("://") else {
+            return bad("is not an origin like https://app.example.com");
+        };
+        if !matches!(scheme, "https" | "http") {
+            return bad("must use http or https");
+        }
+        if host.is_empty() || host.contains(['/', '?', '#', '@', '*']) || host.chars().any(|c| c.is_ascii_whitespace()) {
+            return bad("must be scheme://host[:port] without path, wildcard or user information");
+        }
+    }
+    Ok(())
+}
+
+fn metadata(settings: &Settings) -> Result<(), ConfigError> {
+    for key in settings.metadata.extra.keys() {
+        if RESERVED_METADATA_KEYS.contains(&key.as_str()) {
+            return Err(ConfigError::new(
+                format!("metadata.extra.{key}"),
+                "is computed by Rescind and cannot be overridden",
+            ));
+        }
+    }
+    if settings.metadata.max_age.as_secs() == 0 {
+        return Err(ConfigError::new("metadata.max_age", "must be at least one second"));
+    }
+    Ok(())
+}
+
+fn tokens(settings: &Settings) -> Result<(), ConfigError> {
+    let tokens = &settings.tokens;
+    TokenFormat::new(&tokens.access_prefix, &tokens.refresh_prefix)
+        .map_err(|error| ConfigError::new("tokens.access_prefix", error.to_string()))?;
+    for (key, ttl) in [("tokens.access_ttl", tokens.access_ttl), ("tokens.refresh_ttl", tokens.refresh_ttl)] {
+        if ttl.as_secs() == 0 {
+            return Err(ConfigError::new(key, "must be at least one second"));
+        }
+    }
+    Ok(())
+}
