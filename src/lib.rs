@@ -1,3 +1,10 @@
+pub mod auth;
+pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod http;
+pub mod revocation;
+pub mod server;
 pub mod storage;
+pub mod telemetry;
+pub mod tls;

@@ -1,0 +1,86 @@
+//! Turning presented credentials into an authenticated presenter (SPEC §2).
+
+use std::sync::Arc;
+
+use super::password::SecretVerifier;
+use crate::domain::client::{ClientId, ClientKind};
+use crate::domain::presenter::Presenter;
+use crate::domain::secret::ClientSecret;
+use crate::storage::{Store, StoreError};
+
+/// What a caller presented, already taken apart by the HTTP layer. The
+/// identifier is still raw: parsing it is part of authenticating.
+#[derive(Debug)]
+pub enum Credentials {
+    /// No client identification at all.
+    None,
+    /// `client_id` alone: a public client (`none` authentication method).
+    ClientId(String),
+    /// `client_secret_basic` or `client_secret_post`.
+    ClientSecret { id: String, secret: ClientSecret },
+}
+
+/// Why authentication failed. The HTTP layer maps each variant to its answer.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// Unknown client, wrong secret, disabled client, a confidential client
+    /// without its secret, or a public client with one: all `401
+    /// invalid_client`, deliberately indistinguishable.
+    #[error("client authentication failed")]
+    InvalidClient,
+    /// The store could not be asked.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Authenticates clients against the store.
+#[derive(Clone)]
+pub struct Authenticator {
+    store: Arc<dyn Store>,
+    verifier: SecretVerifier,
+}
+
+impl Authenticator {
+    #[must_use]
+    pub fn new(store: Arc<dyn Store>, verifier: SecretVerifier) -> Self {
+        Self { store, verifier }
+    }
+
+    /// Authenticates `credentials`. Bad credentials never fall back to
+    /// anonymous: they are an error.
+    pub async fn authenticate(&self, credentials: Credentials) -> Result<Presenter, AuthError> {
+        match credentials {
+            Credentials::None => Ok(Presenter::Anonymous),
+            Credentials::ClientId(raw) => self.public_client(&raw).await,
+            Credentials::ClientSecret { id, secret } => self.confidential_client(&id, &secret).await,
+        }
+    }
+
+    async fn public_client(&self, raw: &str) -> Result<Presenter, AuthError> {
+        let id = ClientId::parse(raw).map_err(|_| AuthError::InvalidClient)?;
+        match self.store.find_client(&id).await? {
+            Some(client) if client.kind == ClientKind::Public && !client.disabled => {
+                Ok(Presenter::Client { id: client.id, kind: ClientKind::Public })
+            }
+            _ => Err(AuthError::InvalidClient),
+        }
+    }
+
+    /// Every path through here runs exactly one argon2 verification, so an
+    /// unknown client, a public or disabled one, and a wrong secret take the
+    /// same time.
+    async fn confidential_client(&self, raw: &str, secret: &ClientSecret) -> Result<Presenter, AuthError> {
+        let client = match ClientId::parse(raw) {
+            Ok(id) => self.store.find_client(&id).await?,
+            Err(_) => None,
+        };
+        let hash = client.as_ref().and_then(|client| client.secret_hash.as_ref());
+        let verified = self.verifier.verify(secret, hash).await;
+        match client {
+            Some(client) if verified && client.kind == ClientKind::Confidential && !client.disabled => {
+                Ok(Presenter::Client { id: client.id, kind: ClientKind::Confidential })
+            }
+            _ => Err(AuthError::InvalidClient),
+        }
+    }
+}

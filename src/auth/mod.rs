@@ -1,0 +1,9 @@
+//! Client authentication (RFC 6749 §2.3), free of HTTP types: the HTTP layer
+//! turns headers and form fields into [`Credentials`], this module turns those
+//! into a [`Presenter`](crate::domain::presenter::Presenter) or a refusal.
+
+mod client;
+mod password;
+
+pub use client::{AuthError, Authenticator, Credentials};
+pub use password::{SecretVerifier, hash_secret};

@@ -1,0 +1,149 @@
+//! `OAuthError`, the one wire error type: RFC 6749 §5.2 JSON with
+//! `Cache-Control: no-store` and `Pragma: no-cache`, plus `WWW-Authenticate`,
+//! `Retry-After` and `Allow` where due. Every error answer goes through here.
+
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// The error codes Rescind sends: a closed set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// RFC 6749 §5.2: malformed request (content type, duplicates, missing token…).
+    InvalidRequest,
+    /// RFC 6749 §5.2: client authentication failed.
+    InvalidClient,
+    /// RFC 6749 §5.2, as the Matrix specification uses it: this client may not
+    /// revoke that token (`policy.foreign = "reject"`).
+    UnauthorizedClient,
+    /// RFC 6749 §4.1.2.1: the database is unreachable or the server is overloaded.
+    TemporarilyUnavailable,
+    /// RFC 6749 §4.1.2.1: a bug (a handler panicked). Never sent for a database fault.
+    ServerError,
+    /// Rescind's own, for a path that does not exist.
+    NotFound,
+}
+
+/// An error answer. Descriptions are `&'static str`, so no request data (and
+/// so no token or secret) can ever reach a response body.
+#[derive(Debug, Clone)]
+pub struct OAuthError {
+    status: StatusCode,
+    code: ErrorCode,
+    description: &'static str,
+    www_authenticate: Option<HeaderValue>,
+    retry_after_secs: Option<u64>,
+    allow: Option<&'static str>,
+}
+
+#[derive(Serialize)]
+struct Body {
+    error: ErrorCode,
+    error_description: &'static str,
+}
+
+impl OAuthError {
+    const fn new(status: StatusCode, code: ErrorCode, description: &'static str) -> Self {
+        Self { status, code, description, www_authenticate: None, retry_after_secs: None, allow: None }
+    }
+
+    /// `400 invalid_request`.
+    #[must_use]
+    pub const fn invalid_request(description: &'static str) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest, description)
+    }
+
+    /// `401 invalid_client`. With `challenge_realm` (the request used an
+    /// `Authorization` header, RFC 6749 §5.2), a `WWW-Authenticate: Basic`
+    /// challenge naming the realm is added.
+    #[must_use]
+    pub fn invalid_client(challenge_realm: Option<&str>) -> Self {
+        let mut error =
+            Self::new(StatusCode::UNAUTHORIZED, ErrorCode::InvalidClient, "client authentication failed");
+        error.www_authenticate = challenge_realm.and_then(|realm| {
+            HeaderValue::from_str(&format!("Basic realm=\"{realm}\", error=\"invalid_client\"")).ok()
+        });
+        error
+    }
+
+    /// `401 unauthorized_client`: a policy refusal (SPEC §4).
+    #[must_use]
+    pub const fn unauthorized_client(description: &'static str) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, ErrorCode::UnauthorizedClient, description)
+    }
+
+    /// `413` with an OAuth body (SPEC §2).
+    #[must_use]
+    pub const fn body_too_large() -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::InvalidRequest, "request body is too large")
+    }
+
+    /// `408`: the client did not send its body in time.
+    #[must_use]
+    pub const fn body_timeout() -> Self {
+        Self::new(StatusCode::REQUEST_TIMEOUT, ErrorCode::InvalidRequest, "request body was not received in time")
+    }
+
+    /// `405` with `Allow`.
+    #[must_use]
+    pub const fn method_not_allowed(allow: &'static str) -> Self {
+        let mut error = Self::new(StatusCode::METHOD_NOT_ALLOWED, ErrorCode::InvalidRequest, "method not allowed");
+        error.allow = Some(allow);
+        error
+    }
+
+    /// `503 temporarily_unavailable` with `Retry-After` (RFC 7009 §2.2.1: the
+    /// client must treat the token as still valid and retry).
+    #[must_use]
+    pub const fn temporarily_unavailable(retry_after_secs: u64) -> Self {
+        let mut error = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::TemporarilyUnavailable,
+            "the revocation service is temporarily unavailable; retry later",
+        );
+        error.retry_after_secs = Some(retry_after_secs);
+        error
+    }
+
+    /// `500 server_error`, only for a panic caught at the edge.
+    #[must_use]
+    pub const fn internal() -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::ServerError, "internal error")
+    }
+
+    /// `404` for an unknown path.
+    #[must_use]
+    pub const fn not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, "no such endpoint")
+    }
+
+    #[must_use]
+    pub const fn status(&self) -> StatusCode {
+        self.status
+    }
+}
+
+/// The caching headers every answer of the revocation endpoint carries (SPEC §2).
+pub const NO_STORE: [(HeaderName, HeaderValue); 2] = [
+    (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+    (header::PRAGMA, HeaderValue::from_static("no-cache")),
+];
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, NO_STORE, axum::Json(Body { error: self.code, error_description: self.description }))
+            .into_response();
+        let headers = response.headers_mut();
+        if let Some(challenge) = self.www_authenticate {
+            headers.insert(header::WWW_AUTHENTICATE, challenge);
+        }
+        if let Some(seconds) = self.retry_after_secs {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if let Some(allow) = self.allow {
+            headers.insert(header::ALLOW, HeaderValue::from_static(allow));
+        }
+        response
+    }
+}

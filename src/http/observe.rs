@@ -1,0 +1,74 @@
+//! Request ids, request spans and the access log line.
+//!
+//! Hand-written instead of `tower_http::trace` because its default span
+//! records the URI, which may carry a token in its query (SPEC §5 forbids
+//! logging it). Here the span holds method, matched route and request id only.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request};
+use axum::http::{HeaderName, HeaderValue};
+use axum::middleware::Next;
+use axum::response::Response;
+use tracing::{Instrument as _, Span, field};
+
+/// The `X-Request-Id` header: taken from a trusted upstream when well-formed,
+/// generated otherwise, and echoed on every answer.
+pub static REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The id of the request being served, available to handlers as an extension.
+#[derive(Debug, Clone)]
+pub struct RequestId(Arc<str>);
+
+impl RequestId {
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Accepts an upstream id only if it is short and plain (no spaces, quotes
+    /// or control characters that could forge log fields); otherwise makes one.
+    fn from_upstream(value: Option<&HeaderValue>) -> Self {
+        let plain = |text: &str| {
+            (1..=64).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+        };
+        match value.and_then(|v| v.to_str().ok()).filter(|text| plain(text)) {
+            Some(text) => Self(Arc::from(text)),
+            None => Self(Arc::from(uuid::Uuid::new_v4().simple().to_string())),
+        }
+    }
+}
+
+/// Outermost layer: opens the request span and writes one access log line.
+pub async fn observe(mut request: Request, next: Next) -> Response {
+    let request_id = RequestId::from_upstream(request.headers().get(&REQUEST_ID_HEADER));
+    request.extensions_mut().insert(request_id.clone());
+    let span = tracing::info_span!(
+        "request",
+        method = %request.method(),
+        route = field::Empty,
+        request_id = request_id.as_str(),
+    );
+    let started = Instant::now();
+    async move {
+        let mut response = next.run(request).await;
+        let status = response.status().as_u16();
+        let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+        tracing::info!(status, latency_ms, "request finished");
+        if let Ok(value) = HeaderValue::from_str(request_id.as_str()) {
+            response.headers_mut().insert(REQUEST_ID_HEADER.clone(), value);
+        }
+        response
+    }
+    .instrument(span)
+    .await
+}
+
+/// Route layer: records the matched route (a template, never the URI).
+pub async fn record_route(request: Request, next: Next) -> Response {
+    if let Some(path) = request.extensions().get::<MatchedPath>() {
+        Span::current().record("route", path.as_str());
+    }
+    next.run(request).await
+}

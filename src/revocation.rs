@@ -1,0 +1,49 @@
+//! The revocation use case: what happens once a presenter is authenticated.
+
+use std::sync::Arc;
+
+use crate::domain::clock::Clock;
+use crate::domain::minted::{Shape, TokenFormat};
+use crate::domain::presenter::Presenter;
+use crate::domain::revocation::{ForeignPolicy, RevocationOutcome, RevocationRequest};
+use crate::domain::token::PresentedToken;
+use crate::storage::{Store, StoreError};
+
+/// Revokes grants by presented token.
+#[derive(Clone)]
+pub struct Revoker {
+    store: Arc<dyn Store>,
+    format: TokenFormat,
+    foreign_policy: ForeignPolicy,
+    clock: Arc<dyn Clock>,
+}
+
+impl Revoker {
+    #[must_use]
+    pub fn new(store: Arc<dyn Store>, format: TokenFormat, foreign_policy: ForeignPolicy, clock: Arc<dyn Clock>) -> Self {
+        Self { store, format, foreign_policy, clock }
+    }
+
+    /// Revokes the grant behind `token`, whatever its kind (SPEC §2: the hint
+    /// never narrows the search; one index covers both kinds). A minted-shape
+    /// candidate whose checksum fails is unknown without touching the database.
+    pub async fn revoke(
+        &self,
+        presenter: &Presenter,
+        token: &PresentedToken,
+        request_id: &str,
+    ) -> Result<RevocationOutcome, StoreError> {
+        if self.format.classify(token.expose()) == Shape::BadChecksum {
+            return Ok(RevocationOutcome::Unknown);
+        }
+        let token_hash = token.hash();
+        let request = RevocationRequest {
+            token_hash: &token_hash,
+            presenter,
+            foreign_policy: self.foreign_policy,
+            request_id,
+            now: self.clock.now(),
+        };
+        self.store.revoke_by_token_hash(&request).await
+    }
+}
