@@ -3,6 +3,7 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod provisioning;
 pub mod revocation;
 pub mod server;
 pub mod storage;

@@ -4,13 +4,12 @@ use clap::Subcommand;
 use serde_json::json;
 
 use super::{CliError, print_json};
-use crate::auth::hash_secret;
 use crate::config::Settings;
-use crate::domain::client::{Client, ClientId, ClientKind};
+use crate::domain::client::{ClientId, ClientKind};
 use crate::domain::clock::{Clock as _, SystemClock};
 use crate::domain::secret::ClientSecret;
+use crate::provisioning::{self, ProvisioningError};
 use crate::server;
-use crate::storage::StoreError;
 
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
@@ -45,50 +44,23 @@ pub async fn run(command: ClientCommand, settings: &Settings) -> Result<(), CliE
     match command {
         ClientCommand::Create { id, public, name } => {
             let id = parse_id(&id)?;
-            let (kind, secret) =
-                if public { (ClientKind::Public, None) } else { (ClientKind::Confidential, Some(ClientSecret::generate())) };
-            let secret_hash = secret.as_ref().map(hash_secret).transpose().map_err(CliError::Hash)?;
-            let client = Client {
-                id,
-                kind,
-                secret_hash,
-                name,
-                allowed_origins: Vec::new(),
-                disabled: false,
-                created_at: now,
-                updated_at: now,
-            };
-            match store.insert_client(&client).await {
-                Err(StoreError::Conflict) => {
-                    return Err(CliError::Usage(format!("a client with id {:?} already exists", client.id.as_str())));
-                }
-                other => other?,
-            }
+            let kind = if public { ClientKind::Public } else { ClientKind::Confidential };
+            let secret = provisioning::create_client(store.as_ref(), id.clone(), kind, name, now).await?;
             print_json(&json!({
-                "client_id": client.id.as_str(),
+                "client_id": id.as_str(),
                 "client_secret": secret.as_ref().map(ClientSecret::expose),
             }))
         }
         ClientCommand::RotateSecret { id } => {
             let id = parse_id(&id)?;
-            match store.find_client(&id).await? {
-                None => return Err(unknown(&id)),
-                Some(client) if client.kind == ClientKind::Public => {
-                    return Err(CliError::Usage(format!("client {:?} is public and has no secret", id.as_str())));
-                }
-                Some(_) => {}
-            }
             let secret = ClientSecret::generate();
-            let hash = hash_secret(&secret).map_err(CliError::Hash)?;
-            if !store.set_client_secret(&id, &hash, now).await? {
-                return Err(unknown(&id));
-            }
+            provisioning::set_secret(store.as_ref(), &id, &secret, now).await?;
             print_json(&json!({ "client_id": id.as_str(), "client_secret": secret.expose() }))
         }
         ClientCommand::Disable { id } => {
             let id = parse_id(&id)?;
             if !store.disable_client(&id, now).await? {
-                return Err(unknown(&id));
+                return Err(ProvisioningError::UnknownClient(id.to_string()).into());
             }
             print_json(&json!({ "client_id": id.as_str(), "disabled": true }))
         }
@@ -115,8 +87,4 @@ pub async fn run(command: ClientCommand, settings: &Settings) -> Result<(), CliE
 
 pub(super) fn parse_id(raw: &str) -> Result<ClientId, CliError> {
     ClientId::parse(raw).map_err(|error| CliError::Usage(format!("invalid client id {raw:?}: {error}")))
-}
-
-pub(super) fn unknown(id: &ClientId) -> CliError {
-    CliError::Usage(format!("no client with id {:?}", id.as_str()))
 }

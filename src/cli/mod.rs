@@ -51,8 +51,8 @@ pub enum CliError {
     Usage(String),
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
-    #[error("cannot hash the secret: {0}")]
-    Hash(argon2::password_hash::Error),
+    #[error("{0}")]
+    Provisioning(#[from] crate::provisioning::ProvisioningError),
 }
 
 impl CliError {

@@ -2,18 +2,16 @@
 
 use std::io::{BufWriter, Read as _, Write as _};
 
-use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use clap::Subcommand;
 use serde_json::json;
 
-use super::client::{parse_id, unknown};
+use super::client::parse_id;
 use super::{CliError, print_json};
 use crate::config::Settings;
-use crate::domain::client::ClientId;
 use crate::domain::clock::{Clock as _, SystemClock};
-use crate::domain::grant::{GrantId, NewGrant, NewToken};
 use crate::domain::minted::TokenFormat;
-use crate::domain::token::{TokenHash, TokenKind};
+use crate::domain::token::TokenHash;
+use crate::provisioning::{self, GrantTemplate};
 use crate::server;
 
 /// Grants stored per transaction by `token issue --count`.
@@ -52,7 +50,8 @@ pub async fn run(command: TokenCommand, settings: &Settings) -> Result<(), CliEr
             let client_id = parse_id(&client)?;
             let access_ttl = access_ttl.map_or(settings.tokens.access_ttl.as_secs(), u64::from);
             let refresh_ttl = refresh_ttl.map_or(settings.tokens.refresh_ttl.as_secs(), u64::from);
-            let request = IssueRequest { client_id, subject, scope, access_ttl, refresh_ttl, count };
+            let template = GrantTemplate { client_id, subject, scope, access_ttl_secs: access_ttl, refresh_ttl_secs: refresh_ttl };
+            let request = IssueRequest { template, count: count as usize };
             issue(settings, request).await
         }
         TokenCommand::Inspect => inspect(settings).await,
@@ -60,69 +59,33 @@ pub async fn run(command: TokenCommand, settings: &Settings) -> Result<(), CliEr
 }
 
 struct IssueRequest {
-    client_id: ClientId,
-    subject: String,
-    scope: Option<String>,
-    access_ttl: u64,
-    refresh_ttl: u64,
-    count: u32,
+    template: GrantTemplate,
+    count: usize,
 }
 
 async fn issue(settings: &Settings, request: IssueRequest) -> Result<(), CliError> {
     let store = server::open_store(settings).await?;
-    match store.find_client(&request.client_id).await? {
-        None => return Err(unknown(&request.client_id)),
-        Some(client) if client.disabled => {
-            return Err(CliError::Usage(format!("client {:?} is disabled", request.client_id.as_str())));
-        }
-        Some(_) => {}
-    }
+    provisioning::check_client_may_receive_grants(store.as_ref(), &request.template.client_id).await?;
     let format = TokenFormat::new(&settings.tokens.access_prefix, &settings.tokens.refresh_prefix)
         .map_err(|error| CliError::Usage(error.to_string()))?;
-    let mut rng = rand::rngs::OsRng;
     let mut out = BufWriter::new(std::io::stdout().lock());
-    let mut remaining = request.count as usize;
+    let mut remaining = request.count;
     while remaining > 0 {
         let batch = remaining.min(ISSUE_BATCH);
         remaining -= batch;
-        let now = SystemClock.now();
-        let mut grants = Vec::with_capacity(batch);
-        let mut lines = Vec::with_capacity(batch);
-        for _ in 0..batch {
-            let access = format.mint(TokenKind::Access, &mut rng);
-            let refresh = format.mint(TokenKind::Refresh, &mut rng);
-            let grant = NewGrant {
-                id: GrantId::generate(),
-                client_id: request.client_id.clone(),
-                subject: request.subject.clone(),
-                scope: request.scope.clone(),
-                created_at: now,
-                tokens: vec![
-                    new_token(&access, TokenKind::Access, now, request.access_ttl),
-                    new_token(&refresh, TokenKind::Refresh, now, request.refresh_ttl),
-                ],
-            };
-            lines.push(json!({
-                "grant_id": grant.id.to_string(),
-                "access_token": access,
-                "refresh_token": refresh,
-                "expires_in": request.access_ttl,
-            }));
-            grants.push(grant);
-        }
-        store.issue_grants(&grants).await?;
-        // Printed only once stored, so every printed token exists.
-        for line in lines {
+        let minted = provisioning::issue_grants(store.as_ref(), &format, &request.template, batch, SystemClock.now()).await?;
+        for grant in minted {
+            let line = json!({
+                "grant_id": grant.grant_id.to_string(),
+                "access_token": grant.access_token,
+                "refresh_token": grant.refresh_token,
+                "expires_in": request.template.access_ttl_secs,
+            });
             writeln!(out, "{line}")?;
         }
         out.flush()?;
     }
     Ok(())
-}
-
-fn new_token(value: &str, kind: TokenKind, now: DateTime<Utc>, ttl_secs: u64) -> NewToken {
-    let ttl = ChronoDuration::seconds(i64::try_from(ttl_secs).unwrap_or(i64::MAX));
-    NewToken { hash: TokenHash::of(value), kind, expires_at: now.checked_add_signed(ttl).unwrap_or(DateTime::<Utc>::MAX_UTC) }
 }
 
 async fn inspect(settings: &Settings) -> Result<(), CliError> {

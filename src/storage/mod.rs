@@ -82,6 +82,9 @@ pub trait Store: Send + Sync + 'static {
     /// Applies pending migrations (one transaction each, under the backend's lock).
     async fn migrate(&self) -> Result<(), StoreError>;
 
+    /// Closes every pooled connection (graceful shutdown, tests dropping a database).
+    async fn close(&self);
+
     /// Checks the database answers and its schema is current.
     async fn readiness(&self) -> Result<Readiness, StoreError>;
 

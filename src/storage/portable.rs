@@ -15,6 +15,10 @@ macro_rules! impl_store {
                 self.run_migrations().await
             }
 
+            async fn close(&self) {
+                self.pool.close().await;
+            }
+
             async fn readiness(&self) -> Result<Readiness, StoreError> {
                 Ok(migrations::readiness(self.applied_version().await?))
             }

@@ -1,0 +1,212 @@
+//! One real database per test. PostgreSQL: a database cloned from a migrated
+//! template in the cluster that `tests/run` started (crates.io's
+//! `crates_io_test_db` does the same). SQLite: a fresh file in a temp dir,
+//! WAL on as in production.
+
+use std::path::Path;
+use std::str::FromStr as _;
+use std::time::Duration;
+
+use rescind::storage::postgres::PostgresStore;
+use rescind::storage::{PoolSettings, Store};
+use sqlx::Connection as _;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
+use tempfile::TempDir;
+use tokio::sync::OnceCell;
+
+/// The variable naming the test cluster's admin URL, set by `tests/run`.
+pub const TEST_DATABASE_ENV: &str = "RESCIND_TEST_DATABASE_URL";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+/// A database of one test, with a raw connection for assertions.
+pub struct TestDatabase {
+    url: String,
+    dir: TempDir,
+    raw: Raw,
+}
+
+enum Raw {
+    Postgres(PgPool),
+    Sqlite(SqlitePool),
+}
+
+/// One revocation record, read back for assertions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    pub presented_kind: String,
+    pub presenter_kind: String,
+    pub presenter_client_id: Option<String>,
+    pub foreign_client: bool,
+    pub reason: String,
+    pub request_id: String,
+    pub presented_token_hash: Vec<u8>,
+}
+
+const AUDIT_QUERY: &str = "SELECT presented_kind, presenter_kind, presenter_client_id, foreign_client, reason, \
+     request_id, presented_token_hash FROM revocations ORDER BY id";
+type AuditRow = (String, String, Option<String>, bool, String, String, Vec<u8>);
+
+impl TestDatabase {
+    /// A database with the current schema.
+    pub async fn create(backend: Backend) -> Self {
+        Self::new(backend, true).await
+    }
+
+    /// A database without any schema (no migrations applied).
+    pub async fn create_empty(backend: Backend) -> Self {
+        Self::new(backend, false).await
+    }
+
+    async fn new(backend: Backend, migrated: bool) -> Self {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
+        match backend {
+            Backend::Postgres => {
+                let admin = admin_url();
+                let name = format!("test_{}", uuid::Uuid::new_v4().simple());
+                let template = if migrated { template(&admin).await.as_str() } else { "template0" };
+                create_database(&admin, &name, template).await;
+                let url = database_url(&admin, &name);
+                let raw = PgPoolOptions::new()
+                    .max_connections(2)
+                    .connect(&url)
+                    .await
+                    .unwrap_or_else(|e| panic!("connect to {name}: {e}"));
+                Self { url, dir, raw: Raw::Postgres(raw) }
+            }
+            Backend::Sqlite => {
+                let file = dir.path().join("rescind.db");
+                let url = format!("sqlite://{}", file.display());
+                let options = SqliteConnectOptions::from_str(&url)
+                    .unwrap_or_else(|e| panic!("sqlite url: {e}"))
+                    .create_if_missing(true)
+                    .busy_timeout(Duration::from_secs(10));
+                let raw = SqlitePoolOptions::new().max_connections(2).connect_lazy_with(options);
+                Self { url, dir, raw: Raw::Sqlite(raw) }
+            }
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// A private directory for the test's data (certificates, SQLite file).
+    pub fn data_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Runs `SELECT count(*) …` and returns the number.
+    pub async fn count(&self, sql: &str) -> i64 {
+        let result = match &self.raw {
+            Raw::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
+            Raw::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
+        };
+        result.unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    /// Runs a statement.
+    pub async fn execute(&self, sql: &str) {
+        let result = match &self.raw {
+            Raw::Postgres(pool) => sqlx::query(sql).execute(pool).await.map(|_| ()),
+            Raw::Sqlite(pool) => sqlx::query(sql).execute(pool).await.map(|_| ()),
+        };
+        result.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
+    /// Every revocation record, oldest first.
+    pub async fn audit_records(&self) -> Vec<AuditRecord> {
+        let rows: Result<Vec<AuditRow>, _> = match &self.raw {
+            Raw::Postgres(pool) => sqlx::query_as(AUDIT_QUERY).fetch_all(pool).await,
+            Raw::Sqlite(pool) => sqlx::query_as(AUDIT_QUERY).fetch_all(pool).await,
+        };
+        rows.unwrap_or_else(|e| panic!("audit records: {e}"))
+            .into_iter()
+            .map(|(presented_kind, presenter_kind, presenter_client_id, foreign_client, reason, request_id, hash)| {
+                AuditRecord {
+                    presented_kind,
+                    presenter_kind,
+                    presenter_client_id,
+                    foreign_client,
+                    reason,
+                    request_id,
+                    presented_token_hash: hash,
+                }
+            })
+            .collect()
+    }
+
+    /// Tokens not yet revoked.
+    pub async fn live_tokens(&self) -> i64 {
+        self.count("SELECT count(*) FROM tokens WHERE revoked_at IS NULL").await
+    }
+
+    /// Grants not yet revoked.
+    pub async fn live_grants(&self) -> i64 {
+        self.count("SELECT count(*) FROM grants WHERE revoked_at IS NULL").await
+    }
+
+    /// A SQLite connection outside the pool, to hold locks (SQLite only).
+    pub async fn sqlite_connection(&self) -> sqlx::SqliteConnection {
+        let options = SqliteConnectOptions::from_str(&self.url).unwrap_or_else(|e| panic!("{e}"));
+        sqlx::SqliteConnection::connect_with(&options).await.unwrap_or_else(|e| panic!("sqlite connect: {e}"))
+    }
+}
+
+/// The admin URL of the test cluster. Without it, the run fails with
+/// instructions: PostgreSQL tests never skip silently.
+pub fn admin_url() -> String {
+    std::env::var(TEST_DATABASE_ENV).unwrap_or_else(|_| {
+        panic!(
+            "{TEST_DATABASE_ENV} is not set. Run the suite with `./tests/run`, which starts a throwaway \
+             PostgreSQL cluster, or point {TEST_DATABASE_ENV} at a cluster you own \
+             (postgres://USER@HOST:PORT/postgres, with CREATEDB rights)."
+        )
+    })
+}
+
+/// `admin` with its database name replaced by `name`.
+pub fn database_url(admin: &str, name: &str) -> String {
+    let base = admin.rsplit_once('/').map_or(admin, |(base, _)| base);
+    format!("{base}/{name}")
+}
+
+async fn create_database(admin: &str, name: &str, template: &str) {
+    let options = PgConnectOptions::from_str(admin).unwrap_or_else(|e| panic!("{TEST_DATABASE_ENV}: {e}"));
+    let mut connection = PgConnection::connect_with(&options)
+        .await
+        .unwrap_or_else(|e| panic!("cannot reach the test cluster at {TEST_DATABASE_ENV}: {e}"));
+    let sql = format!("CREATE DATABASE \"{name}\" TEMPLATE \"{template}\"");
+    for attempt in 1..=20 {
+        match sqlx::query(&sql).execute(&mut connection).await {
+            Ok(_) => return,
+            // object_in_use: another session is copying or leaving the template.
+            Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some("55006") && attempt < 20 => {
+                tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
+            }
+            Err(error) => panic!("{sql}: {error}"),
+        }
+    }
+}
+
+/// The migrated template, made once per test process.
+async fn template(admin: &str) -> &'static String {
+    static TEMPLATE: OnceCell<String> = OnceCell::const_new();
+    TEMPLATE
+        .get_or_init(|| async {
+            let name = format!("rescind_template_{}", std::process::id());
+            create_database(admin, &name, "template0").await;
+            let settings = PoolSettings { max_connections: 1, timeout: Duration::from_secs(10) };
+            let store = PostgresStore::connect(&database_url(admin, &name), &settings)
+                .unwrap_or_else(|e| panic!("template: {e}"));
+            store.migrate().await.unwrap_or_else(|e| panic!("migrating the template: {e}"));
+            store.close().await;
+            name
+        })
+        .await
+}

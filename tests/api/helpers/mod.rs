@@ -1,0 +1,276 @@
+//! The test harness: a real server on an ephemeral port, a real HTTP client,
+//! and a real database per test (PostgreSQL or SQLite, never a mock).
+
+pub mod cluster;
+pub mod database;
+pub mod raw;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use rescind::config::{Settings, TlsMode};
+use rescind::domain::client::{ClientId, ClientKind};
+use rescind::domain::minted::TokenFormat;
+use rescind::domain::secret::ClientSecret;
+use rescind::provisioning::{self, GrantTemplate, MintedGrant};
+use rescind::server::Server;
+use rescind::storage::Store;
+use reqwest::header::HeaderMap;
+use tokio::sync::oneshot;
+
+pub use self::database::{Backend, TestDatabase};
+
+/// Generates one `#[tokio::test]` per backend for each scenario
+/// `async fn name(backend: Backend)` of the calling module.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($scenario:ident),+ $(,)?) => {
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    super::$scenario($crate::helpers::Backend::Postgres).await;
+                }
+            )+
+        }
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    super::$scenario($crate::helpers::Backend::Sqlite).await;
+                }
+            )+
+        }
+    };
+}
+
+/// The issuer of test servers.
+pub const ISSUER: &str = "https://rescind.test";
+
+/// A running server with its own database.
+pub struct TestApp {
+    pub address: SocketAddr,
+    /// `http://127.0.0.1:port` (tests run in `tls.mode = "proxy"` unless they
+    /// ask for TLS).
+    pub base_url: String,
+    pub http: reqwest::Client,
+    pub store: Arc<dyn Store>,
+    pub db: TestDatabase,
+    pub settings: Settings,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+/// Settings every test server starts from: proxy mode on loopback port 0.
+pub fn base_settings(db: &TestDatabase) -> Settings {
+    let mut settings = Settings::default();
+    settings.issuer = ISSUER.to_owned();
+    settings.data_dir = db.data_dir().to_owned();
+    settings.database.url = Some(db.url().to_owned());
+    settings.database.max_connections = 4;
+    settings.database.timeout = Duration::from_secs(5);
+    settings.tls.mode = TlsMode::Proxy;
+    settings.server.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    settings.auth.argon2_concurrency = Some(2);
+    settings
+}
+
+impl TestApp {
+    /// A server with the default test settings.
+    pub async fn spawn(backend: Backend) -> Self {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    /// A server whose settings `adjust` changes first.
+    pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Settings)) -> Self {
+        let db = TestDatabase::create(backend).await;
+        Self::spawn_on(db, adjust).await
+    }
+
+    /// A server on an existing database.
+    pub async fn spawn_on(db: TestDatabase, adjust: impl FnOnce(&mut Settings)) -> Self {
+        let mut settings = base_settings(&db);
+        adjust(&mut settings);
+        settings.validate().unwrap_or_else(|error| panic!("test settings are invalid: {error}"));
+        let store = rescind::server::open_store(&settings).await.unwrap_or_else(|e| panic!("cannot open store: {e}"));
+        let listener = std::net::TcpListener::bind(settings.server.listen).unwrap_or_else(|e| panic!("bind: {e}"));
+        let server = Server::build(&settings, store.clone(), listener).unwrap_or_else(|e| panic!("build: {e}"));
+        let address = server.local_addr().unwrap_or_else(|e| panic!("local_addr: {e}"));
+        let scheme = if server.is_tls() { "https" } else { "http" };
+        let (shutdown, signal) = oneshot::channel::<()>();
+        let server = tokio::spawn(server.run(async move {
+            let _ = signal.await;
+        }));
+        Self {
+            address,
+            base_url: format!("{scheme}://{address}"),
+            http: http_client(None),
+            store,
+            db,
+            settings,
+            shutdown: Some(shutdown),
+            server: Some(server),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// Stops the server and waits for it to drain.
+    pub async fn stop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(15), server).await;
+        }
+    }
+
+    /// POSTs a form-encoded body (already encoded) to the revocation endpoint.
+    pub async fn revoke_raw(&self, body: impl Into<String>, headers: HeaderMap) -> reqwest::Response {
+        self.http
+            .post(self.url(&format!("{}/oauth2/revoke", self.settings.issuer_path())))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .headers(headers)
+            .body(body.into())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("request failed: {e}"))
+    }
+
+    /// POSTs form parameters to the revocation endpoint.
+    pub async fn revoke(&self, params: &[(&str, &str)]) -> reqwest::Response {
+        self.revoke_raw(encode(params), HeaderMap::new()).await
+    }
+
+    /// POSTs form parameters with HTTP Basic client credentials.
+    pub async fn revoke_basic(&self, id: &str, secret: &str, params: &[(&str, &str)]) -> reqwest::Response {
+        self.revoke_raw(encode(params), basic_header(id, secret)).await
+    }
+
+    /// Registers a client through the same code as the CLI; returns its secret.
+    pub async fn create_client(&self, id: &str, kind: ClientKind) -> Option<ClientSecret> {
+        let id = ClientId::parse(id).unwrap_or_else(|e| panic!("bad test client id: {e}"));
+        provisioning::create_client(self.store.as_ref(), id, kind, None, Utc::now())
+            .await
+            .unwrap_or_else(|e| panic!("create_client: {e}"))
+    }
+
+    /// A confidential client; returns its secret.
+    pub async fn confidential_client(&self, id: &str) -> String {
+        let secret = self.create_client(id, ClientKind::Confidential).await;
+        secret.map(|s| s.expose().to_owned()).unwrap_or_else(|| panic!("no secret generated"))
+    }
+
+    /// Mints one grant for `client` with the default lifetimes.
+    pub async fn grant(&self, client: &str) -> MintedGrant {
+        self.grant_with_ttl(client, 3600).await
+    }
+
+    /// Mints one grant whose tokens live `ttl_secs` (0: already expired).
+    pub async fn grant_with_ttl(&self, client: &str, ttl_secs: u64) -> MintedGrant {
+        let template = GrantTemplate {
+            client_id: ClientId::parse(client).unwrap_or_else(|e| panic!("bad client id: {e}")),
+            subject: "alice".to_owned(),
+            scope: Some("openid".to_owned()),
+            access_ttl_secs: ttl_secs,
+            refresh_ttl_secs: ttl_secs,
+        };
+        let mut minted = provisioning::issue_grants(self.store.as_ref(), &self.token_format(), &template, 1, Utc::now())
+            .await
+            .unwrap_or_else(|e| panic!("issue_grants: {e}"));
+        minted.pop().unwrap_or_else(|| panic!("no grant minted"))
+    }
+
+    pub fn token_format(&self) -> TokenFormat {
+        TokenFormat::new(&self.settings.tokens.access_prefix, &self.settings.tokens.refresh_prefix)
+            .unwrap_or_else(|e| panic!("prefixes: {e}"))
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+}
+
+/// A client that never follows redirects; `root` adds a trusted certificate.
+pub fn http_client(root: Option<reqwest::Certificate>) -> reqwest::Client {
+    let mut builder = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).timeout(Duration::from_secs(30));
+    if let Some(root) = root {
+        builder = builder.add_root_certificate(root);
+    }
+    builder.build().unwrap_or_else(|e| panic!("http client: {e}"))
+}
+
+/// Form-encodes parameters (RFC 6749 Appendix B).
+pub fn encode(params: &[(&str, &str)]) -> String {
+    params.iter().map(|(name, value)| format!("{}={}", form_escape(name), form_escape(value))).collect::<Vec<_>>().join("&")
+}
+
+/// Form-escapes one value: unreserved characters stay, space is `+`.
+pub fn form_escape(value: &str) -> String {
+    let mut out = String::new();
+    for byte in value.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => out.push(char::from(byte)),
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
+}
+
+/// `Authorization: Basic` with both halves form-encoded first (RFC 6749 §2.3.1).
+pub fn basic_header(id: &str, secret: &str) -> HeaderMap {
+    use base64::Engine as _;
+    let credentials = format!("{}:{}", form_escape(id), form_escape(secret));
+    let value = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(credentials));
+    header_map(&[("authorization", &value)])
+}
+
+/// Builds a header map from pairs.
+pub fn header_map(pairs: &[(&str, &str)]) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    for (name, value) in pairs {
+        let name = reqwest::header::HeaderName::from_bytes(name.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+        let value = reqwest::header::HeaderValue::from_str(value).unwrap_or_else(|e| panic!("{e}"));
+        headers.append(name, value);
+    }
+    headers
+}
+
+/// Asserts the SPEC §2 caching headers that every revocation answer carries.
+pub fn assert_no_store(response: &reqwest::Response) {
+    assert_eq!(header(response, "cache-control"), Some("no-store"), "Cache-Control");
+    assert_eq!(header(response, "pragma"), Some("no-cache"), "Pragma");
+}
+
+pub fn header<'a>(response: &'a reqwest::Response, name: &str) -> Option<&'a str> {
+    response.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Asserts an OAuth error answer: status, error code, JSON type and no-store.
+pub async fn assert_oauth_error(response: reqwest::Response, status: u16, code: &str) -> HeaderMap {
+    assert_eq!(response.status().as_u16(), status, "status");
+    assert_no_store(&response);
+    assert_eq!(header(&response, "content-type"), Some("application/json"));
+    let headers = response.headers().clone();
+    let body: serde_json::Value = response.json().await.unwrap_or_else(|e| panic!("error body is not JSON: {e}"));
+    assert_eq!(body["error"], code, "error code in {body}");
+    assert!(body["error_description"].as_str().is_some_and(|d| !d.is_empty()), "error_description in {body}");
+    headers
+}
+
+/// Asserts a success answer: `200`, empty body, no-store.
+pub async fn assert_revocation_ok(response: reqwest::Response) {
+    assert_eq!(response.status().as_u16(), 200, "status");
+    assert_no_store(&response);
+    let body = response.bytes().await.unwrap_or_default();
+    assert!(body.is_empty(), "a successful revocation has an empty body");
+}

@@ -1,0 +1,15 @@
+//! Integration tests: the real server over real HTTP on an ephemeral port,
+//! every scenario on PostgreSQL and on SQLite. Run them with `./tests/run`.
+
+mod helpers;
+
+mod cli;
+mod client_auth;
+mod cors;
+mod health;
+mod metadata;
+mod outage;
+mod policies;
+mod request_validation;
+mod revocation;
+mod tls;
