@@ -1,1 +1,31 @@
-//! pending
+//! `/health/live` and `/health/ready` (SPEC §5).
+
+use serde_json::{Value, json};
+
+use crate::helpers::{Backend, TestApp, TestDatabase};
+use crate::on_both_backends;
+
+async fn status_of(app: &TestApp, path: &str) -> (u16, Value) {
+    let response = app.http.get(app.url(path)).send().await.unwrap_or_else(|e| panic!("{e}"));
+    (response.status().as_u16(), response.json().await.unwrap_or(Value::Null))
+}
+
+async fn a_migrated_database_is_ready(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    assert_eq!(status_of(&app, "/health/live").await, (200, json!({ "status": "ok" })));
+    assert_eq!(status_of(&app, "/health/ready").await, (200, json!({ "status": "ready" })));
+}
+
+async fn pending_migrations_are_not_ready(backend: Backend) {
+    let db = TestDatabase::create_empty(backend).await;
+    let app = TestApp::spawn_on(db, |s| s.database.migrate_on_start = false).await;
+    assert_eq!(status_of(&app, "/health/live").await.0, 200);
+    let (status, body) = status_of(&app, "/health/ready").await;
+    assert_eq!(status, 503);
+    assert_eq!(body["reason"], "migrations_pending");
+    assert_eq!(body["expected"], rescind::storage::LATEST_MIGRATION);
+    app.store.migrate().await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(status_of(&app, "/health/ready").await.0, 200);
+}
+
+on_both_backends!(a_migrated_database_is_ready, pending_migrations_are_not_ready);

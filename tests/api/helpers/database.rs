@@ -63,23 +63,35 @@ impl TestDatabase {
         Self::new(backend, false).await
     }
 
-    async fn new(backend: Backend, migrated: bool) -> Self {
+    /// A database with the current schema in another cluster (outage tests).
+    /// The server migrates it at start.
+    pub async fn create_in(admin: &str) -> Self {
+        Self::postgres(admin, "template0").await
+    }
+
+    async fn postgres(admin: &str, template: &str) -> Self {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
+        let name = format!("test_{}", uuid::Uuid::new_v4().simple());
+        create_database(admin, &name, template).await;
+        let url = database_url(admin, &name);
+        let raw = PgPoolOptions::new()
+            .max_connections(2)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect(&url)
+            .await
+            .unwrap_or_else(|e| panic!("connect to {name}: {e}"));
+        Self { url, dir, raw: Raw::Postgres(raw) }
+    }
+
+    async fn new(backend: Backend, migrated: bool) -> Self {
         match backend {
             Backend::Postgres => {
                 let admin = admin_url();
-                let name = format!("test_{}", uuid::Uuid::new_v4().simple());
                 let template = if migrated { template(&admin).await.as_str() } else { "template0" };
-                create_database(&admin, &name, template).await;
-                let url = database_url(&admin, &name);
-                let raw = PgPoolOptions::new()
-                    .max_connections(2)
-                    .connect(&url)
-                    .await
-                    .unwrap_or_else(|e| panic!("connect to {name}: {e}"));
-                Self { url, dir, raw: Raw::Postgres(raw) }
+                Self::postgres(&admin, template).await
             }
             Backend::Sqlite => {
+                let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
                 let file = dir.path().join("rescind.db");
                 let url = format!("sqlite://{}", file.display());
                 let options = SqliteConnectOptions::from_str(&url)
