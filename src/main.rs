@@ -17,7 +17,10 @@ fn main() -> ExitCode {
         }
     };
     rescind::telemetry::init(&settings.log);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("rescind: cannot start the async runtime: {error}");

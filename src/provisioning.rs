@@ -38,8 +38,21 @@ pub async fn create_client(
     now: DateTime<Utc>,
 ) -> Result<Option<ClientSecret>, ProvisioningError> {
     let secret = (kind == ClientKind::Confidential).then(ClientSecret::generate);
-    let secret_hash = secret.as_ref().map(hash_secret).transpose().map_err(ProvisioningError::Hash)?;
-    let client = Client { id, kind, secret_hash, name, allowed_origins: Vec::new(), disabled: false, created_at: now, updated_at: now };
+    let secret_hash = secret
+        .as_ref()
+        .map(hash_secret)
+        .transpose()
+        .map_err(ProvisioningError::Hash)?;
+    let client = Client {
+        id,
+        kind,
+        secret_hash,
+        name,
+        allowed_origins: Vec::new(),
+        disabled: false,
+        created_at: now,
+        updated_at: now,
+    };
     match store.insert_client(&client).await {
         Err(StoreError::Conflict) => Err(ProvisioningError::DuplicateClient(client.id.to_string())),
         other => Ok(other.map(|()| secret)?),
@@ -62,7 +75,11 @@ pub async fn set_secret(
         Some(_) => {}
     }
     let hash = hash_secret(secret).map_err(ProvisioningError::Hash)?;
-    if store.set_client_secret(id, &hash, now).await? { Ok(()) } else { Err(ProvisioningError::UnknownClient(id.to_string())) }
+    if store.set_client_secret(id, &hash, now).await? {
+        Ok(())
+    } else {
+        Err(ProvisioningError::UnknownClient(id.to_string()))
+    }
 }
 
 /// What a grant is minted with.
@@ -84,7 +101,10 @@ pub struct MintedGrant {
 }
 
 /// Checks the template's client may receive grants (exists, enabled).
-pub async fn check_client_may_receive_grants(store: &dyn Store, id: &ClientId) -> Result<(), ProvisioningError> {
+pub async fn check_client_may_receive_grants(
+    store: &dyn Store,
+    id: &ClientId,
+) -> Result<(), ProvisioningError> {
     match store.find_client(id).await? {
         None => Err(ProvisioningError::UnknownClient(id.to_string())),
         Some(client) if client.disabled => Err(ProvisioningError::DisabledClient(id.to_string())),
@@ -115,11 +135,25 @@ pub async fn issue_grants(
             scope: template.scope.clone(),
             created_at: now,
             tokens: vec![
-                new_token(&access_token, TokenKind::Access, now, template.access_ttl_secs),
-                new_token(&refresh_token, TokenKind::Refresh, now, template.refresh_ttl_secs),
+                new_token(
+                    &access_token,
+                    TokenKind::Access,
+                    now,
+                    template.access_ttl_secs,
+                ),
+                new_token(
+                    &refresh_token,
+                    TokenKind::Refresh,
+                    now,
+                    template.refresh_ttl_secs,
+                ),
             ],
         });
-        minted.push(MintedGrant { grant_id, access_token, refresh_token });
+        minted.push(MintedGrant {
+            grant_id,
+            access_token,
+            refresh_token,
+        });
     }
     store.issue_grants(&grants).await?;
     Ok(minted)
@@ -129,5 +163,11 @@ pub async fn issue_grants(
 #[must_use]
 pub fn new_token(value: &str, kind: TokenKind, now: DateTime<Utc>, ttl_secs: u64) -> NewToken {
     let ttl = ChronoDuration::seconds(i64::try_from(ttl_secs).unwrap_or(i64::MAX));
-    NewToken { hash: TokenHash::of(value), kind, expires_at: now.checked_add_signed(ttl).unwrap_or(DateTime::<Utc>::MAX_UTC) }
+    NewToken {
+        hash: TokenHash::of(value),
+        kind,
+        expires_at: now
+            .checked_add_signed(ttl)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC),
+    }
 }

@@ -20,8 +20,18 @@ pub struct Revoker {
 
 impl Revoker {
     #[must_use]
-    pub fn new(store: Arc<dyn Store>, format: TokenFormat, foreign_policy: ForeignPolicy, clock: Arc<dyn Clock>) -> Self {
-        Self { store, format, foreign_policy, clock }
+    pub fn new(
+        store: Arc<dyn Store>,
+        format: TokenFormat,
+        foreign_policy: ForeignPolicy,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            store,
+            format,
+            foreign_policy,
+            clock,
+        }
     }
 
     /// Revokes the grant behind `token`, whatever its kind (SPEC §2: the hint

@@ -27,7 +27,10 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
     #[error("cannot create the data directory {path}: {source}")]
-    DataDir { path: String, source: std::io::Error },
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("cannot open the database: {0}")]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -53,10 +56,15 @@ pub struct Server {
 pub async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, StartupError> {
     tls::install_crypto_provider();
     if settings.database.url.is_none() {
-        create_private_dir(&settings.data_dir)
-            .map_err(|source| StartupError::DataDir { path: settings.data_dir.display().to_string(), source })?;
+        create_private_dir(&settings.data_dir).map_err(|source| StartupError::DataDir {
+            path: settings.data_dir.display().to_string(),
+            source,
+        })?;
     }
-    let pool = PoolSettings { max_connections: settings.database.max_connections, timeout: settings.database.timeout };
+    let pool = PoolSettings {
+        max_connections: settings.database.max_connections,
+        timeout: settings.database.timeout,
+    };
     let store = storage::open(&settings.database_url(), &pool).await?;
     if settings.database.migrate_on_start {
         store.migrate().await?;
@@ -76,22 +84,35 @@ fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
 
 impl Server {
     /// Builds the services and the router over `store`, and prepares TLS.
-    pub fn build(settings: &Settings, store: Arc<dyn Store>, listener: std::net::TcpListener) -> Result<Self, StartupError> {
+    pub fn build(
+        settings: &Settings,
+        store: Arc<dyn Store>,
+        listener: std::net::TcpListener,
+    ) -> Result<Self, StartupError> {
         tls::install_crypto_provider();
-        listener.set_nonblocking(true).map_err(StartupError::Listener)?;
-        let concurrency = settings
-            .auth
-            .argon2_concurrency
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get));
+        listener
+            .set_nonblocking(true)
+            .map_err(StartupError::Listener)?;
+        let concurrency = settings.auth.argon2_concurrency.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
+        });
         let verifier = SecretVerifier::new(concurrency).map_err(StartupError::Hasher)?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let format = TokenFormat::new(&settings.tokens.access_prefix, &settings.tokens.refresh_prefix)?;
+        let format = TokenFormat::new(
+            &settings.tokens.access_prefix,
+            &settings.tokens.refresh_prefix,
+        )?;
         let revoker = Revoker::new(store.clone(), format, settings.policy.foreign, clock);
         let authenticator = Authenticator::new(store.clone(), verifier);
         let state = AppState::new(settings, store, authenticator, revoker);
         let router = http::router(state, settings.issuer_path());
         let tls = tls::server_config(settings)?.map(RustlsConfig::from_config);
-        Ok(Self { router, listener, tls, shutdown_grace: settings.server.shutdown_grace })
+        Ok(Self {
+            router,
+            listener,
+            tls,
+            shutdown_grace: settings.server.shutdown_grace,
+        })
     }
 
     /// The address actually bound (useful with port 0).
@@ -107,25 +128,41 @@ impl Server {
 
     /// Serves until `shutdown` resolves, then stops accepting and lets
     /// in-flight requests finish within the configured grace period.
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         let handle = Handle::new();
         let grace = self.shutdown_grace;
         let trigger = handle.clone();
         tokio::spawn(async move {
             shutdown.await;
-            tracing::info!(grace_secs = grace.as_secs(), "shutting down: draining in-flight requests");
+            tracing::info!(
+                grace_secs = grace.as_secs(),
+                "shutting down: draining in-flight requests"
+            );
             trigger.graceful_shutdown(Some(grace));
         });
-        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
         match self.tls {
             Some(tls) => {
                 let mut server = axum_server::from_tcp_rustls(self.listener, tls)?.handle(handle);
-                server.http_builder().http1().timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
+                server
+                    .http_builder()
+                    .http1()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(HEADER_READ_TIMEOUT);
                 server.serve(service).await
             }
             None => {
                 let mut server = axum_server::from_tcp(self.listener)?.handle(handle);
-                server.http_builder().http1().timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
+                server
+                    .http_builder()
+                    .http1()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(HEADER_READ_TIMEOUT);
                 server.serve(service).await
             }
         }

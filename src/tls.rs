@@ -24,7 +24,10 @@ pub enum TlsError {
     #[error("cannot generate the self-signed certificate: {0}")]
     Generate(#[source] rcgen::Error),
     #[error("cannot write the self-signed certificate to {path}: {source}")]
-    Write { path: PathBuf, source: std::io::Error },
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// Makes ring the process-wide rustls provider, so every rustls user in the
@@ -45,7 +48,10 @@ pub fn server_config(settings: &Settings) -> Result<Option<Arc<ServerConfig>>, T
         TlsMode::Files => {
             let (Some(cert), Some(key)) = (&settings.tls.cert, &settings.tls.key) else {
                 // Configuration validation requires both in this mode.
-                return Err(TlsError::Certificate { path: PathBuf::new(), reason: "not configured".to_owned() });
+                return Err(TlsError::Certificate {
+                    path: PathBuf::new(),
+                    reason: "not configured".to_owned(),
+                });
             };
             load(cert, key).map(Some)
         }
@@ -55,7 +61,10 @@ pub fn server_config(settings: &Settings) -> Result<Option<Arc<ServerConfig>>, T
 /// Loads a PEM chain and key into a TLS 1.2/1.3 configuration. Refuses a key
 /// that does not belong to the certificate.
 pub fn load(cert_path: &Path, key_path: &Path) -> Result<Arc<ServerConfig>, TlsError> {
-    let cert_error = |reason: String| TlsError::Certificate { path: cert_path.to_owned(), reason };
+    let cert_error = |reason: String| TlsError::Certificate {
+        path: cert_path.to_owned(),
+        reason,
+    };
     let chain = CertificateDer::pem_file_iter(cert_path)
         .map_err(|e| cert_error(e.to_string()))?
         .collect::<Result<Vec<_>, _>>()
@@ -63,8 +72,10 @@ pub fn load(cert_path: &Path, key_path: &Path) -> Result<Arc<ServerConfig>, TlsE
     if chain.is_empty() {
         return Err(cert_error("no certificate in the file".to_owned()));
     }
-    let key = PrivateKeyDer::from_pem_file(key_path)
-        .map_err(|e| TlsError::Key { path: key_path.to_owned(), reason: e.to_string() })?;
+    let key = PrivateKeyDer::from_pem_file(key_path).map_err(|e| TlsError::Key {
+        path: key_path.to_owned(),
+        reason: e.to_string(),
+    })?;
     let mut config = ServerConfig::builder_with_provider(Arc::new(ring::default_provider()))
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(TlsError::Mismatch)?
@@ -83,14 +94,16 @@ fn ensure_self_signed(dir: &Path) -> Result<(PathBuf, PathBuf), TlsError> {
     if cert_path.is_file() && key_path.is_file() {
         return Ok((cert_path, key_path));
     }
-    let generated = rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
-        .map_err(TlsError::Generate)?;
+    let generated =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+            .map_err(TlsError::Generate)?;
     let write_error = |path: &Path| {
         let path = path.to_owned();
         move |source| TlsError::Write { path, source }
     };
     fs::create_dir_all(dir).map_err(write_error(dir))?;
-    write_private(&key_path, generated.signing_key.serialize_pem().as_bytes()).map_err(write_error(&key_path))?;
+    write_private(&key_path, generated.signing_key.serialize_pem().as_bytes())
+        .map_err(write_error(&key_path))?;
     fs::write(&cert_path, generated.cert.pem()).map_err(write_error(&cert_path))?;
     tracing::info!(path = %cert_path.display(), "generated a self-signed certificate for localhost and 127.0.0.1");
     Ok((cert_path, key_path))
@@ -114,27 +127,41 @@ mod tests {
         let dir = tempfile::tempdir().map_err(|e| e.to_string());
         let Ok(dir) = dir else { panic!("no temp dir") };
         let first = ensure_self_signed(dir.path()).map_err(|e| e.to_string());
-        let Ok((cert, key)) = first else { panic!("generation failed: {first:?}") };
+        let Ok((cert, key)) = first else {
+            panic!("generation failed: {first:?}")
+        };
         let pem = fs::read(&cert).unwrap_or_default();
         assert!(load(&cert, &key).is_ok());
         assert!(ensure_self_signed(dir.path()).is_ok());
-        assert_eq!(fs::read(&cert).unwrap_or_default(), pem, "a second start reuses the certificate");
+        assert_eq!(
+            fs::read(&cert).unwrap_or_default(),
+            pem,
+            "a second start reuses the certificate"
+        );
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt as _;
-            let mode = fs::metadata(&key).map(|m| m.permissions().mode() & 0o777).unwrap_or_default();
+            let mode = fs::metadata(&key)
+                .map(|m| m.permissions().mode() & 0o777)
+                .unwrap_or_default();
             assert_eq!(mode, 0o600);
         }
     }
 
     #[test]
     fn a_key_that_does_not_match_the_certificate_is_refused() {
-        let Ok(dir) = tempfile::tempdir() else { panic!("no temp dir") };
-        let (Ok((cert, _)), Ok((_, other_key))) =
-            (ensure_self_signed(&dir.path().join("a")), ensure_self_signed(&dir.path().join("b")))
-        else {
+        let Ok(dir) = tempfile::tempdir() else {
+            panic!("no temp dir")
+        };
+        let (Ok((cert, _)), Ok((_, other_key))) = (
+            ensure_self_signed(&dir.path().join("a")),
+            ensure_self_signed(&dir.path().join("b")),
+        ) else {
             panic!("generation failed")
         };
-        assert!(matches!(load(&cert, &other_key), Err(TlsError::Mismatch(_))));
+        assert!(matches!(
+            load(&cert, &other_key),
+            Err(TlsError::Mismatch(_))
+        ));
     }
 }

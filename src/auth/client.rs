@@ -52,7 +52,9 @@ impl Authenticator {
         match credentials {
             Credentials::None => Ok(Presenter::Anonymous),
             Credentials::ClientId(raw) => self.public_client(&raw).await,
-            Credentials::ClientSecret { id, secret } => self.confidential_client(&id, &secret).await,
+            Credentials::ClientSecret { id, secret } => {
+                self.confidential_client(&id, &secret).await
+            }
         }
     }
 
@@ -60,7 +62,10 @@ impl Authenticator {
         let id = ClientId::parse(raw).map_err(|_| AuthError::InvalidClient)?;
         match self.store.find_client(&id).await? {
             Some(client) if client.kind == ClientKind::Public && !client.disabled => {
-                Ok(Presenter::Client { id: client.id, kind: ClientKind::Public })
+                Ok(Presenter::Client {
+                    id: client.id,
+                    kind: ClientKind::Public,
+                })
             }
             _ => Err(AuthError::InvalidClient),
         }
@@ -69,16 +74,27 @@ impl Authenticator {
     /// Every path through here runs exactly one argon2 verification, so an
     /// unknown client, a public or disabled one, and a wrong secret take the
     /// same time.
-    async fn confidential_client(&self, raw: &str, secret: &ClientSecret) -> Result<Presenter, AuthError> {
+    async fn confidential_client(
+        &self,
+        raw: &str,
+        secret: &ClientSecret,
+    ) -> Result<Presenter, AuthError> {
         let client = match ClientId::parse(raw) {
             Ok(id) => self.store.find_client(&id).await?,
             Err(_) => None,
         };
-        let hash = client.as_ref().and_then(|client| client.secret_hash.as_ref());
+        let hash = client
+            .as_ref()
+            .and_then(|client| client.secret_hash.as_ref());
         let verified = self.verifier.verify(secret, hash).await;
         match client {
-            Some(client) if verified && client.kind == ClientKind::Confidential && !client.disabled => {
-                Ok(Presenter::Client { id: client.id, kind: ClientKind::Confidential })
+            Some(client)
+                if verified && client.kind == ClientKind::Confidential && !client.disabled =>
+            {
+                Ok(Presenter::Client {
+                    id: client.id,
+                    kind: ClientKind::Confidential,
+                })
             }
             _ => Err(AuthError::InvalidClient),
         }

@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
+use argon2::Argon2;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
-use argon2::Argon2;
 use tokio::sync::Semaphore;
 use tracing::Span;
 
@@ -44,12 +44,17 @@ impl SecretVerifier {
     /// against the dummy hash and the answer is `false`. A stored hash that
     /// does not parse also answers `false`: it fails closed.
     pub async fn verify(&self, secret: &ClientSecret, hash: Option<&SecretHash>) -> bool {
-        let Ok(_permit) = self.permits.acquire().await else { return false };
+        let Ok(_permit) = self.permits.acquire().await else {
+            return false;
+        };
         let target = hash.unwrap_or(&self.dummy).clone();
         let counts = hash.is_some();
         let secret = secret.clone();
         let span = Span::current();
-        let verified = tokio::task::spawn_blocking(move || span.in_scope(|| verify_blocking(&secret, &target))).await;
+        let verified = tokio::task::spawn_blocking(move || {
+            span.in_scope(|| verify_blocking(&secret, &target))
+        })
+        .await;
         counts && verified.unwrap_or(false)
     }
 }
@@ -60,7 +65,9 @@ fn verify_blocking(secret: &ClientSecret, hash: &SecretHash) -> bool {
         tracing::error!("a stored client secret hash is not a valid PHC string");
         return false;
     };
-    Argon2::default().verify_password(secret.expose().as_bytes(), &parsed).is_ok()
+    Argon2::default()
+        .verify_password(secret.expose().as_bytes(), &parsed)
+        .is_ok()
 }
 
 #[cfg(test)]
@@ -72,22 +79,36 @@ mod tests {
         let verifier = SecretVerifier::new(2).map_err(|e| e.to_string());
         let secret = ClientSecret::new("correct horse: battery staple".to_owned());
         let hash = hash_secret(&secret).map_err(|e| e.to_string());
-        let (Ok(verifier), Ok(hash)) = (verifier, hash) else { panic!("hashing failed") };
+        let (Ok(verifier), Ok(hash)) = (verifier, hash) else {
+            panic!("hashing failed")
+        };
         assert!(hash.as_phc().starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
         assert!(verifier.verify(&secret, Some(&hash)).await);
-        assert!(!verifier.verify(&ClientSecret::new("correct horse".to_owned()), Some(&hash)).await);
+        assert!(
+            !verifier
+                .verify(&ClientSecret::new("correct horse".to_owned()), Some(&hash))
+                .await
+        );
     }
 
     #[tokio::test]
     async fn an_unknown_client_never_verifies_even_with_the_dummy_secret() {
-        let Ok(verifier) = SecretVerifier::new(1) else { panic!("hashing failed") };
+        let Ok(verifier) = SecretVerifier::new(1) else {
+            panic!("hashing failed")
+        };
         assert!(!verifier.verify(&ClientSecret::generate(), None).await);
     }
 
     #[tokio::test]
     async fn a_corrupt_stored_hash_fails_closed() {
-        let Ok(verifier) = SecretVerifier::new(1) else { panic!("hashing failed") };
+        let Ok(verifier) = SecretVerifier::new(1) else {
+            panic!("hashing failed")
+        };
         let corrupt = SecretHash::from_phc("not a phc string".to_owned());
-        assert!(!verifier.verify(&ClientSecret::new("x".to_owned()), Some(&corrupt)).await);
+        assert!(
+            !verifier
+                .verify(&ClientSecret::new("x".to_owned()), Some(&corrupt))
+                .await
+        );
     }
 }

@@ -44,8 +44,13 @@ pub async fn run(command: ClientCommand, settings: &Settings) -> Result<(), CliE
     match command {
         ClientCommand::Create { id, public, name } => {
             let id = parse_id(&id)?;
-            let kind = if public { ClientKind::Public } else { ClientKind::Confidential };
-            let secret = provisioning::create_client(store.as_ref(), id.clone(), kind, name, now).await?;
+            let kind = if public {
+                ClientKind::Public
+            } else {
+                ClientKind::Confidential
+            };
+            let secret =
+                provisioning::create_client(store.as_ref(), id.clone(), kind, name, now).await?;
             print_json(&json!({
                 "client_id": id.as_str(),
                 "client_secret": secret.as_ref().map(ClientSecret::expose),
@@ -86,5 +91,6 @@ pub async fn run(command: ClientCommand, settings: &Settings) -> Result<(), CliE
 }
 
 pub(super) fn parse_id(raw: &str) -> Result<ClientId, CliError> {
-    ClientId::parse(raw).map_err(|error| CliError::Usage(format!("invalid client id {raw:?}: {error}")))
+    ClientId::parse(raw)
+        .map_err(|error| CliError::Usage(format!("invalid client id {raw:?}: {error}")))
 }

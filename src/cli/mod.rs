@@ -84,8 +84,9 @@ pub async fn run(command: Command, settings: Settings) -> Result<(), CliError> {
 
 async fn serve(settings: &Settings) -> Result<(), CliError> {
     let store = server::open_store(settings).await?;
-    let listener = std::net::TcpListener::bind(settings.server.listen)
-        .map_err(|e| CliError::Usage(format!("cannot listen on {}: {e}", settings.server.listen)))?;
+    let listener = std::net::TcpListener::bind(settings.server.listen).map_err(|e| {
+        CliError::Usage(format!("cannot listen on {}: {e}", settings.server.listen))
+    })?;
     let server = Server::build(settings, store, listener)?;
     let scheme = if server.is_tls() { "https" } else { "http" };
     tracing::info!(

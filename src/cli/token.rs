@@ -46,12 +46,28 @@ pub enum TokenCommand {
 
 pub async fn run(command: TokenCommand, settings: &Settings) -> Result<(), CliError> {
     match command {
-        TokenCommand::Issue { client, subject, scope, access_ttl, refresh_ttl, count } => {
+        TokenCommand::Issue {
+            client,
+            subject,
+            scope,
+            access_ttl,
+            refresh_ttl,
+            count,
+        } => {
             let client_id = parse_id(&client)?;
             let access_ttl = access_ttl.map_or(settings.tokens.access_ttl.as_secs(), u64::from);
             let refresh_ttl = refresh_ttl.map_or(settings.tokens.refresh_ttl.as_secs(), u64::from);
-            let template = GrantTemplate { client_id, subject, scope, access_ttl_secs: access_ttl, refresh_ttl_secs: refresh_ttl };
-            let request = IssueRequest { template, count: count as usize };
+            let template = GrantTemplate {
+                client_id,
+                subject,
+                scope,
+                access_ttl_secs: access_ttl,
+                refresh_ttl_secs: refresh_ttl,
+            };
+            let request = IssueRequest {
+                template,
+                count: count as usize,
+            };
             issue(settings, request).await
         }
         TokenCommand::Inspect => inspect(settings).await,
@@ -65,15 +81,26 @@ struct IssueRequest {
 
 async fn issue(settings: &Settings, request: IssueRequest) -> Result<(), CliError> {
     let store = server::open_store(settings).await?;
-    provisioning::check_client_may_receive_grants(store.as_ref(), &request.template.client_id).await?;
-    let format = TokenFormat::new(&settings.tokens.access_prefix, &settings.tokens.refresh_prefix)
-        .map_err(|error| CliError::Usage(error.to_string()))?;
+    provisioning::check_client_may_receive_grants(store.as_ref(), &request.template.client_id)
+        .await?;
+    let format = TokenFormat::new(
+        &settings.tokens.access_prefix,
+        &settings.tokens.refresh_prefix,
+    )
+    .map_err(|error| CliError::Usage(error.to_string()))?;
     let mut out = BufWriter::new(std::io::stdout().lock());
     let mut remaining = request.count;
     while remaining > 0 {
         let batch = remaining.min(ISSUE_BATCH);
         remaining -= batch;
-        let minted = provisioning::issue_grants(store.as_ref(), &format, &request.template, batch, SystemClock.now()).await?;
+        let minted = provisioning::issue_grants(
+            store.as_ref(),
+            &format,
+            &request.template,
+            batch,
+            SystemClock.now(),
+        )
+        .await?;
         for grant in minted {
             let line = json!({
                 "grant_id": grant.grant_id.to_string(),
@@ -90,9 +117,14 @@ async fn issue(settings: &Settings, request: IssueRequest) -> Result<(), CliErro
 
 async fn inspect(settings: &Settings) -> Result<(), CliError> {
     let mut input = Vec::new();
-    std::io::stdin().take(INSPECT_LIMIT).read_to_end(&mut input)?;
-    let text = String::from_utf8(input).map_err(|_| CliError::Usage("the token is not valid UTF-8".to_owned()))?;
-    let token = text.strip_suffix('\n').map_or(text.as_str(), |t| t.strip_suffix('\r').unwrap_or(t));
+    std::io::stdin()
+        .take(INSPECT_LIMIT)
+        .read_to_end(&mut input)?;
+    let text = String::from_utf8(input)
+        .map_err(|_| CliError::Usage("the token is not valid UTF-8".to_owned()))?;
+    let token = text
+        .strip_suffix('\n')
+        .map_or(text.as_str(), |t| t.strip_suffix('\r').unwrap_or(t));
     let store = server::open_store(settings).await?;
     let found = store.find_token(&TokenHash::of(token)).await?;
     let now = SystemClock.now();

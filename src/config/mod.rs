@@ -176,25 +176,40 @@ impl Default for ServerSettings {
 
 impl Default for TlsSettings {
     fn default() -> Self {
-        Self { mode: TlsMode::SelfSigned, cert: None, key: None }
+        Self {
+            mode: TlsMode::SelfSigned,
+            cert: None,
+            key: None,
+        }
     }
 }
 
 impl Default for DatabaseSettings {
     fn default() -> Self {
-        Self { url: None, max_connections: 16, timeout: Duration::from_secs(5), migrate_on_start: true }
+        Self {
+            url: None,
+            max_connections: 16,
+            timeout: Duration::from_secs(5),
+            migrate_on_start: true,
+        }
     }
 }
 
 impl Default for PolicySettings {
     fn default() -> Self {
-        Self { anonymous: AnonymousPolicy::Revoke, foreign: ForeignPolicy::Revoke }
+        Self {
+            anonymous: AnonymousPolicy::Revoke,
+            foreign: ForeignPolicy::Revoke,
+        }
     }
 }
 
 impl Default for MetadataSettings {
     fn default() -> Self {
-        Self { max_age: Duration::from_secs(3600), extra: serde_json::Map::new() }
+        Self {
+            max_age: Duration::from_secs(3600),
+            extra: serde_json::Map::new(),
+        }
     }
 }
 
@@ -211,7 +226,10 @@ impl Default for TokenSettings {
 
 impl Default for LogSettings {
     fn default() -> Self {
-        Self { level: "info".to_owned(), format: LogFormat::Text }
+        Self {
+            level: "info".to_owned(),
+            format: LogFormat::Text,
+        }
     }
 }
 
@@ -225,12 +243,19 @@ impl Settings {
         let mut figment = Figment::new();
         if let Some(path) = file {
             if !path.is_file() {
-                return Err(ConfigError::new("--config", format!("no such file: {}", path.display())));
+                return Err(ConfigError::new(
+                    "--config",
+                    format!("no such file: {}", path.display()),
+                ));
             }
             figment = figment.merge(Toml::file_exact(path));
         }
         let settings: Self = figment
-            .merge(Env::raw().only(&["DATABASE_URL"]).map(|_| "database.url".into()))
+            .merge(
+                Env::raw()
+                    .only(&["DATABASE_URL"])
+                    .map(|_| "database.url".into()),
+            )
             .merge(rescind_env())
             .extract()
             .map_err(ConfigError::from_figment)?;
@@ -246,9 +271,10 @@ impl Settings {
     /// The database URL in force (`database.url`, else SQLite in `data_dir`).
     #[must_use]
     pub fn database_url(&self) -> String {
-        self.database.url.clone().unwrap_or_else(|| {
-            format!("sqlite://{}", self.data_dir.join("rescind.db").display())
-        })
+        self.database
+            .url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("rescind.db").display()))
     }
 
     /// The issuer without a trailing `/`, to which endpoint paths are appended.
@@ -261,7 +287,9 @@ impl Settings {
     #[must_use]
     pub fn issuer_path(&self) -> &str {
         let after_scheme = self.issuer_base().trim_start_matches("https://");
-        after_scheme.find('/').map_or("", |slash| &after_scheme[slash..])
+        after_scheme
+            .find('/')
+            .map_or("", |slash| &after_scheme[slash..])
     }
 }
 

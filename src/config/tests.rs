@@ -13,7 +13,8 @@ fn load_in(jail: &mut Jail, toml: Option<&str>) -> Result<Settings, ConfigError>
     jail.clear_env();
     match toml {
         Some(text) => {
-            jail.create_file("rescind.toml", text).map_err(|e| ConfigError::new("test", e.to_string()))?;
+            jail.create_file("rescind.toml", text)
+                .map_err(|e| ConfigError::new("test", e.to_string()))?;
             Settings::load(Some(Path::new("rescind.toml")))
         }
         None => Settings::load(None),
@@ -50,14 +51,20 @@ fn the_environment_overrides_the_file_and_database_url_sits_between() {
         jail.set_env("DATABASE_URL", "postgres://from-database-url/db");
         let loaded = Settings::load(Some(Path::new("rescind.toml"))).map_err(jailed)?;
         assert_eq!(loaded.issuer, "https://file.example");
-        assert_eq!(loaded.database.url.as_deref(), Some("postgres://from-database-url/db"));
+        assert_eq!(
+            loaded.database.url.as_deref(),
+            Some("postgres://from-database-url/db")
+        );
 
         jail.set_env("RESCIND_ISSUER", "https://env.example");
         jail.set_env("RESCIND_DATABASE__URL", "postgres://from-rescind/db");
         jail.set_env("RESCIND_SERVER__BODY_LIMIT", "4096");
         let loaded = Settings::load(Some(Path::new("rescind.toml"))).map_err(jailed)?;
         assert_eq!(loaded.issuer, "https://env.example");
-        assert_eq!(loaded.database.url.as_deref(), Some("postgres://from-rescind/db"));
+        assert_eq!(
+            loaded.database.url.as_deref(),
+            Some("postgres://from-rescind/db")
+        );
         assert_eq!(loaded.server.body_limit, 4096);
         Ok(())
     });
@@ -67,11 +74,20 @@ fn the_environment_overrides_the_file_and_database_url_sits_between() {
 fn metadata_extra_is_read_from_the_file_only() {
     Jail::expect_with(|jail| {
         jail.clear_env();
-        jail.create_file("rescind.toml", "[metadata.extra]\ntoken_endpoint = \"https://id.example/token\"\n")?;
-        jail.set_env("RESCIND_METADATA__EXTRA__AUTHORIZATION_ENDPOINT", "https://evil.example");
+        jail.create_file(
+            "rescind.toml",
+            "[metadata.extra]\ntoken_endpoint = \"https://id.example/token\"\n",
+        )?;
+        jail.set_env(
+            "RESCIND_METADATA__EXTRA__AUTHORIZATION_ENDPOINT",
+            "https://evil.example",
+        );
         let loaded = Settings::load(Some(Path::new("rescind.toml"))).map_err(jailed)?;
         assert_eq!(loaded.metadata.extra.len(), 1);
-        assert_eq!(loaded.metadata.extra["token_endpoint"], "https://id.example/token");
+        assert_eq!(
+            loaded.metadata.extra["token_endpoint"],
+            "https://id.example/token"
+        );
         Ok(())
     });
 }
@@ -82,11 +98,26 @@ fn a_missing_file_and_an_unknown_key_are_named() {
         jail.clear_env();
         let missing = Settings::load(Some(Path::new("nope.toml"))).err();
         assert_eq!(missing.as_ref().map(ConfigError::key), Some("--config"));
-        let unknown = load_in(jail, Some("[server]\nlisten = \"127.0.0.1:1\"\nlisten_port = 3\n")).err();
-        assert_eq!(unknown.as_ref().map(ConfigError::key), Some("server.listen_port"));
-        assert!(unknown.map(|e| e.to_string()).unwrap_or_default().contains("listen_port"));
+        let unknown = load_in(
+            jail,
+            Some("[server]\nlisten = \"127.0.0.1:1\"\nlisten_port = 3\n"),
+        )
+        .err();
+        assert_eq!(
+            unknown.as_ref().map(ConfigError::key),
+            Some("server.listen_port")
+        );
+        assert!(
+            unknown
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+                .contains("listen_port")
+        );
         let wrong_type = load_in(jail, Some("[server]\nlisten = \"not an address\"\n")).err();
-        assert_eq!(wrong_type.as_ref().map(ConfigError::key), Some("server.listen"));
+        assert_eq!(
+            wrong_type.as_ref().map(ConfigError::key),
+            Some("server.listen")
+        );
         Ok(())
     });
 }
@@ -94,7 +125,10 @@ fn a_missing_file_and_an_unknown_key_are_named() {
 fn rejection(change: impl FnOnce(&mut Settings)) -> Option<String> {
     let mut settings = Settings::default();
     change(&mut settings);
-    settings.validate().err().map(|error| error.key().to_owned())
+    settings
+        .validate()
+        .err()
+        .map(|error| error.key().to_owned())
 }
 
 #[test]
@@ -109,9 +143,17 @@ fn an_issuer_must_be_https_without_query_or_fragment() {
         "https://id.example.com/{tenant}",
         "id.example.com",
     ] {
-        assert_eq!(rejection(|s| s.issuer = bad.to_owned()), Some("issuer".to_owned()), "{bad}");
+        assert_eq!(
+            rejection(|s| s.issuer = bad.to_owned()),
+            Some("issuer".to_owned()),
+            "{bad}"
+        );
     }
-    for good in ["https://id.example.com", "https://id.example.com/", "https://id.example.com:8443/tenant-1/eu"] {
+    for good in [
+        "https://id.example.com",
+        "https://id.example.com/",
+        "https://id.example.com:8443/tenant-1/eu",
+    ] {
         assert_eq!(rejection(|s| s.issuer = good.to_owned()), None, "{good}");
     }
 }
@@ -129,22 +171,47 @@ fn the_issuer_path_is_where_endpoints_live() {
 #[test]
 fn reserved_metadata_keys_are_refused_by_name() {
     let key = rejection(|s| {
-        s.metadata.extra.insert("revocation_endpoint".to_owned(), "https://evil.example".into());
+        s.metadata.extra.insert(
+            "revocation_endpoint".to_owned(),
+            "https://evil.example".into(),
+        );
     });
     assert_eq!(key.as_deref(), Some("metadata.extra.revocation_endpoint"));
 }
 
 #[test]
 fn other_bad_values_name_their_key() {
-    assert_eq!(rejection(|s| s.tls.mode = TlsMode::Files).as_deref(), Some("tls.cert"));
-    assert_eq!(rejection(|s| s.database.url = Some("mysql://x".to_owned())).as_deref(), Some("database.url"));
-    assert_eq!(rejection(|s| s.database.url = Some("sqlite::memory:".to_owned())).as_deref(), Some("database.url"));
-    assert_eq!(rejection(|s| s.cors.allowed_origins = vec!["null".to_owned()]).as_deref(), Some("cors.allowed_origins"));
     assert_eq!(
-        rejection(|s| s.cors.allowed_origins = vec!["https://a.example/path".to_owned()]).as_deref(),
+        rejection(|s| s.tls.mode = TlsMode::Files).as_deref(),
+        Some("tls.cert")
+    );
+    assert_eq!(
+        rejection(|s| s.database.url = Some("mysql://x".to_owned())).as_deref(),
+        Some("database.url")
+    );
+    assert_eq!(
+        rejection(|s| s.database.url = Some("sqlite::memory:".to_owned())).as_deref(),
+        Some("database.url")
+    );
+    assert_eq!(
+        rejection(|s| s.cors.allowed_origins = vec!["null".to_owned()]).as_deref(),
         Some("cors.allowed_origins")
     );
-    assert_eq!(rejection(|s| s.tokens.access_prefix = "r_t".to_owned()).as_deref(), Some("tokens.access_prefix"));
-    assert_eq!(rejection(|s| s.server.body_limit = 10).as_deref(), Some("server.body_limit"));
-    assert_eq!(rejection(|s| s.log.level = "[[".to_owned()).as_deref(), Some("log.level"));
+    assert_eq!(
+        rejection(|s| s.cors.allowed_origins = vec!["https://a.example/path".to_owned()])
+            .as_deref(),
+        Some("cors.allowed_origins")
+    );
+    assert_eq!(
+        rejection(|s| s.tokens.access_prefix = "r_t".to_owned()).as_deref(),
+        Some("tokens.access_prefix")
+    );
+    assert_eq!(
+        rejection(|s| s.server.body_limit = 10).as_deref(),
+        Some("server.body_limit")
+    );
+    assert_eq!(
+        rejection(|s| s.log.level = "[[".to_owned()).as_deref(),
+        Some("log.level")
+    );
 }

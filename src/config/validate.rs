@@ -15,7 +15,10 @@ pub struct ConfigError {
 
 impl ConfigError {
     pub(crate) fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { key: key.into(), message: message.into() }
+        Self {
+            key: key.into(),
+            message: message.into(),
+        }
     }
 
     /// The dotted key (`server.listen`), or `--config` for the file itself.
@@ -25,7 +28,11 @@ impl ConfigError {
     }
 
     pub(crate) fn from_figment(error: figment::Error) -> Self {
-        let key = if error.path.is_empty() { "--config".to_owned() } else { error.path.join(".") };
+        let key = if error.path.is_empty() {
+            "--config".to_owned()
+        } else {
+            error.path.join(".")
+        };
         let origin = error.metadata.as_ref().map(|m| m.name.to_string());
         let message = match origin {
             Some(origin) => format!("{} (from {origin})", error.kind),
@@ -44,8 +51,11 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 /// Metadata keys that Rescind computes itself; `metadata.extra` may not set them.
-pub const RESERVED_METADATA_KEYS: &[&str] =
-    &["issuer", "revocation_endpoint", "revocation_endpoint_auth_methods_supported"];
+pub const RESERVED_METADATA_KEYS: &[&str] = &[
+    "issuer",
+    "revocation_endpoint",
+    "revocation_endpoint_auth_methods_supported",
+];
 
 pub(super) fn settings(settings: &Settings) -> Result<(), ConfigError> {
     issuer(&settings.issuer)?;
@@ -57,10 +67,16 @@ pub(super) fn settings(settings: &Settings) -> Result<(), ConfigError> {
     metadata(settings)?;
     tokens(settings)?;
     if settings.auth.argon2_concurrency == Some(0) {
-        return Err(ConfigError::new("auth.argon2_concurrency", "must be at least 1"));
+        return Err(ConfigError::new(
+            "auth.argon2_concurrency",
+            "must be at least 1",
+        ));
     }
     if tracing_subscriber::EnvFilter::try_new(&settings.log.level).is_err() {
-        return Err(ConfigError::new("log.level", "is not a valid tracing filter (try \"info\")"));
+        return Err(ConfigError::new(
+            "log.level",
+            "is not a valid tracing filter (try \"info\")",
+        ));
     }
     Ok(())
 }
@@ -69,14 +85,21 @@ pub(super) fn settings(settings: &Settings) -> Result<(), ConfigError> {
 /// userinfo, and path characters outside RFC 3986 `unreserved`, so that the
 /// path can be used as a route prefix as it is.
 fn issuer(issuer: &str) -> Result<(), ConfigError> {
-    let bad = |why: &str| Err(ConfigError::new("issuer", format!("{why} (got {issuer:?})")));
+    let bad = |why: &str| {
+        Err(ConfigError::new(
+            "issuer",
+            format!("{why} (got {issuer:?})"),
+        ))
+    };
     let Some(rest) = issuer.strip_prefix("https://") else {
         return bad("must be an https URL");
     };
     if issuer.contains(['?', '#']) {
         return bad("must not have a query or fragment");
     }
-    let (authority, path) = rest.find('/').map_or((rest, ""), |slash| (&rest[..slash], &rest[slash..]));
+    let (authority, path) = rest
+        .find('/')
+        .map_or((rest, ""), |slash| (&rest[..slash], &rest[slash..]));
     if authority.is_empty() || authority.contains('@') {
         return bad("must name a host, without user information");
     }
@@ -85,7 +108,12 @@ fn issuer(issuer: &str) -> Result<(), ConfigError> {
     }
     let path = path.trim_end_matches('/');
     let unreserved = |c: char| c.is_ascii_alphanumeric() || "-._~".contains(c);
-    if !path.is_empty() && !path.split('/').skip(1).all(|segment| !segment.is_empty() && segment.chars().all(unreserved)) {
+    if !path.is_empty()
+        && !path
+            .split('/')
+            .skip(1)
+            .all(|segment| !segment.is_empty() && segment.chars().all(unreserved))
+    {
         return bad("path segments may only use letters, digits, '-', '.', '_' and '~'");
     }
     Ok(())
@@ -94,7 +122,10 @@ fn issuer(issuer: &str) -> Result<(), ConfigError> {
 fn data_dir(settings: &Settings) -> Result<(), ConfigError> {
     let shown = settings.data_dir.to_string_lossy();
     if shown.is_empty() || shown.contains(['?', '#']) {
-        return Err(ConfigError::new("data_dir", "must be a directory path without '?' or '#'"));
+        return Err(ConfigError::new(
+            "data_dir",
+            "must be a directory path without '?' or '#'",
+        ));
     }
     Ok(())
 }
@@ -102,10 +133,16 @@ fn data_dir(settings: &Settings) -> Result<(), ConfigError> {
 fn tls(settings: &Settings) -> Result<(), ConfigError> {
     if settings.tls.mode == TlsMode::Files {
         if settings.tls.cert.is_none() {
-            return Err(ConfigError::new("tls.cert", "is required when tls.mode = \"files\""));
+            return Err(ConfigError::new(
+                "tls.cert",
+                "is required when tls.mode = \"files\"",
+            ));
         }
         if settings.tls.key.is_none() {
-            return Err(ConfigError::new("tls.key", "is required when tls.mode = \"files\""));
+            return Err(ConfigError::new(
+                "tls.key",
+                "is required when tls.mode = \"files\"",
+            ));
         }
     }
     Ok(())
@@ -115,18 +152,30 @@ fn database(settings: &Settings) -> Result<(), ConfigError> {
     if let Some(url) = &settings.database.url {
         let postgres = url.starts_with("postgres://") || url.starts_with("postgresql://");
         if !postgres && !url.starts_with("sqlite:") {
-            return Err(ConfigError::new("database.url", "must start with postgres://, postgresql:// or sqlite:"));
+            return Err(ConfigError::new(
+                "database.url",
+                "must start with postgres://, postgresql:// or sqlite:",
+            ));
         }
         // Each pooled connection would see its own empty in-memory database.
         if url.contains(":memory:") || url.contains("mode=memory") {
-            return Err(ConfigError::new("database.url", "an in-memory SQLite database is not supported"));
+            return Err(ConfigError::new(
+                "database.url",
+                "an in-memory SQLite database is not supported",
+            ));
         }
     }
     if settings.database.max_connections == 0 {
-        return Err(ConfigError::new("database.max_connections", "must be at least 1"));
+        return Err(ConfigError::new(
+            "database.max_connections",
+            "must be at least 1",
+        ));
     }
     if settings.database.timeout.is_zero() {
-        return Err(ConfigError::new("database.timeout", "must be greater than zero"));
+        return Err(ConfigError::new(
+            "database.timeout",
+            "must be greater than zero",
+        ));
     }
     Ok(())
 }
@@ -134,7 +183,10 @@ fn database(settings: &Settings) -> Result<(), ConfigError> {
 fn server(settings: &Settings) -> Result<(), ConfigError> {
     let limit = settings.server.body_limit;
     if !(1024..=1024 * 1024).contains(&limit) {
-        return Err(ConfigError::new("server.body_limit", "must be between 1024 and 1048576 bytes"));
+        return Err(ConfigError::new(
+            "server.body_limit",
+            "must be between 1024 and 1048576 bytes",
+        ));
     }
     for (key, value) in [
         ("server.body_timeout", settings.server.body_timeout),
@@ -151,14 +203,22 @@ fn server(settings: &Settings) -> Result<(), ConfigError> {
 /// are refused because they would open the endpoint to any page.
 pub(crate) fn cors_origins(origins: &[String]) -> Result<(), ConfigError> {
     for origin in origins {
-        let bad = |why: &str| Err(ConfigError::new("cors.allowed_origins", format!("{origin:?} {why}")));
+        let bad = |why: &str| {
+            Err(ConfigError::new(
+                "cors.allowed_origins",
+                format!("{origin:?} {why}"),
+            ))
+        };
         let Some((scheme, host)) = origin.split_once("://") else {
             return bad("is not an origin like https://app.example.com");
         };
         if !matches!(scheme, "https" | "http") {
             return bad("must use http or https");
         }
-        if host.is_empty() || host.contains(['/', '?', '#', '@', '*']) || host.chars().any(|c| c.is_ascii_whitespace()) {
+        if host.is_empty()
+            || host.contains(['/', '?', '#', '@', '*'])
+            || host.chars().any(|c| c.is_ascii_whitespace())
+        {
             return bad("must be scheme://host[:port] without path, wildcard or user information");
         }
     }
@@ -175,7 +235,10 @@ fn metadata(settings: &Settings) -> Result<(), ConfigError> {
         }
     }
     if settings.metadata.max_age.as_secs() == 0 {
-        return Err(ConfigError::new("metadata.max_age", "must be at least one second"));
+        return Err(ConfigError::new(
+            "metadata.max_age",
+            "must be at least one second",
+        ));
     }
     Ok(())
 }
@@ -184,7 +247,10 @@ fn tokens(settings: &Settings) -> Result<(), ConfigError> {
     let tokens = &settings.tokens;
     TokenFormat::new(&tokens.access_prefix, &tokens.refresh_prefix)
         .map_err(|error| ConfigError::new("tokens.access_prefix", error.to_string()))?;
-    for (key, ttl) in [("tokens.access_ttl", tokens.access_ttl), ("tokens.refresh_ttl", tokens.refresh_ttl)] {
+    for (key, ttl) in [
+        ("tokens.access_ttl", tokens.access_ttl),
+        ("tokens.refresh_ttl", tokens.refresh_ttl),
+    ] {
         if ttl.as_secs() == 0 {
             return Err(ConfigError::new(key, "must be at least one second"));
         }

@@ -107,7 +107,10 @@ mod tests {
 
     #[test]
     fn a_printable_ascii_id_is_accepted() {
-        assert_eq!(ClientId::parse("web app:1").map(|id| id.0), Ok("web app:1".to_owned()));
+        assert_eq!(
+            ClientId::parse("web app:1").map(|id| id.0),
+            Ok("web app:1".to_owned())
+        );
     }
 
     #[test]
@@ -117,14 +120,21 @@ mod tests {
 
     #[test]
     fn an_id_of_256_characters_is_rejected_and_255_accepted() {
-        assert_eq!(ClientId::parse(&"a".repeat(256)), Err(ClientIdError::TooLong));
+        assert_eq!(
+            ClientId::parse(&"a".repeat(256)),
+            Err(ClientIdError::TooLong)
+        );
         assert!(ClientId::parse(&"a".repeat(255)).is_ok());
     }
 
     #[test]
     fn control_and_non_ascii_characters_are_rejected() {
         for raw in ["a\nb", "a\u{0}b", "caf\u{e9}", "tab\there", "del\u{7f}"] {
-            assert_eq!(ClientId::parse(raw), Err(ClientIdError::InvalidCharacter), "{raw:?}");
+            assert_eq!(
+                ClientId::parse(raw),
+                Err(ClientIdError::InvalidCharacter),
+                "{raw:?}"
+            );
         }
     }
 }

@@ -13,7 +13,10 @@ pub trait Clock: Send + Sync {
 pub struct SystemClock;
 
 impl Clock for SystemClock {
-    #[expect(clippy::disallowed_methods, reason = "the one sanctioned wall-clock read")]
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the one sanctioned wall-clock read"
+    )]
     fn now(&self) -> DateTime<Utc> {
         Utc::now()
     }

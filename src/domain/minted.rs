@@ -46,19 +46,26 @@ impl TokenFormat {
     /// The default prefixes, `rat` and `rrt`.
     #[must_use]
     pub fn default_prefixes() -> Self {
-        Self { access_prefix: "rat".to_owned(), refresh_prefix: "rrt".to_owned() }
+        Self {
+            access_prefix: "rat".to_owned(),
+            refresh_prefix: "rrt".to_owned(),
+        }
     }
 
     /// Builds a format from configured prefixes.
     pub fn new(access_prefix: &str, refresh_prefix: &str) -> Result<Self, PrefixError> {
-        let valid = |p: &str| (1..=16).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric());
+        let valid =
+            |p: &str| (1..=16).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric());
         if !valid(access_prefix) || !valid(refresh_prefix) {
             return Err(PrefixError::Invalid);
         }
         if access_prefix == refresh_prefix {
             return Err(PrefixError::NotDistinct);
         }
-        Ok(Self { access_prefix: access_prefix.to_owned(), refresh_prefix: refresh_prefix.to_owned() })
+        Ok(Self {
+            access_prefix: access_prefix.to_owned(),
+            refresh_prefix: refresh_prefix.to_owned(),
+        })
     }
 
     fn prefix(&self, kind: TokenKind) -> &str {
@@ -69,7 +76,11 @@ impl TokenFormat {
     }
 
     /// Mints a new token of `kind` from the given CSPRNG.
-    pub fn mint(&self, kind: TokenKind, rng: &mut (impl rand::CryptoRng + rand::RngCore)) -> String {
+    pub fn mint(
+        &self,
+        kind: TokenKind,
+        rng: &mut (impl rand::CryptoRng + rand::RngCore),
+    ) -> String {
         let mut token = String::with_capacity(self.prefix(kind).len() + RANDOM_LEN + CHECK_LEN + 2);
         token.push_str(self.prefix(kind));
         token.push('_');
@@ -85,8 +96,12 @@ impl TokenFormat {
     /// Classifies a presented value (SPEC §6).
     #[must_use]
     pub fn classify(&self, candidate: &str) -> Shape {
-        let Some((body, check)) = candidate.rsplit_once('_') else { return Shape::Other };
-        let Some((prefix, random)) = body.rsplit_once('_') else { return Shape::Other };
+        let Some((body, check)) = candidate.rsplit_once('_') else {
+            return Shape::Other;
+        };
+        let Some((prefix, random)) = body.rsplit_once('_') else {
+            return Shape::Other;
+        };
         let kind = if prefix == self.access_prefix {
             TokenKind::Access
         } else if prefix == self.refresh_prefix {
@@ -95,10 +110,18 @@ impl TokenFormat {
             return Shape::Other;
         };
         let base62 = |s: &str| s.bytes().all(|b| b.is_ascii_alphanumeric());
-        if random.len() != RANDOM_LEN || check.len() != CHECK_LEN || !base62(random) || !base62(check) {
+        if random.len() != RANDOM_LEN
+            || check.len() != CHECK_LEN
+            || !base62(random)
+            || !base62(check)
+        {
             return Shape::Other;
         }
-        if checksum(body) == check { Shape::Minted(kind) } else { Shape::BadChecksum }
+        if checksum(body) == check {
+            Shape::Minted(kind)
+        } else {
+            Shape::BadChecksum
+        }
     }
 
     /// The regular expression published for secret scanners (README).
@@ -142,7 +165,10 @@ mod tests {
         let mut rng = rand::rngs::OsRng;
         let access = format.mint(TokenKind::Access, &mut rng);
         let refresh = format.mint(TokenKind::Refresh, &mut rng);
-        assert!(access.starts_with("rat_") && access.len() == 4 + 30 + 1 + 6, "{access}");
+        assert!(
+            access.starts_with("rat_") && access.len() == 4 + 30 + 1 + 6,
+            "{access}"
+        );
         assert!(refresh.starts_with("rrt_"));
         assert_eq!(format.classify(&access), Shape::Minted(TokenKind::Access));
         assert_eq!(format.classify(&refresh), Shape::Minted(TokenKind::Refresh));
@@ -177,7 +203,10 @@ mod tests {
     fn configured_prefixes_must_be_alphanumeric_and_distinct() {
         assert_eq!(TokenFormat::new("a_b", "rrt"), Err(PrefixError::Invalid));
         assert_eq!(TokenFormat::new("", "rrt"), Err(PrefixError::Invalid));
-        assert_eq!(TokenFormat::new("same", "same"), Err(PrefixError::NotDistinct));
+        assert_eq!(
+            TokenFormat::new("same", "same"),
+            Err(PrefixError::NotDistinct)
+        );
         assert!(TokenFormat::new("acme", "acmer").is_ok());
     }
 

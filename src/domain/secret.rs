@@ -75,7 +75,12 @@ mod tests {
     fn a_generated_secret_has_256_bits_in_url_safe_characters() {
         let secret = ClientSecret::generate();
         assert_eq!(secret.expose().len(), 43);
-        assert!(secret.expose().bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        assert!(
+            secret
+                .expose()
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        );
         assert_ne!(secret.expose(), ClientSecret::generate().expose());
     }
 

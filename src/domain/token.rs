@@ -140,14 +140,18 @@ mod tests {
 
     #[test]
     fn unknown_hints_are_ignored() {
-        assert_eq!(TokenTypeHint::parse("refresh_token"), Some(TokenTypeHint::RefreshToken));
+        assert_eq!(
+            TokenTypeHint::parse("refresh_token"),
+            Some(TokenTypeHint::RefreshToken)
+        );
         assert_eq!(TokenTypeHint::parse("id_token"), None);
         assert_eq!(TokenTypeHint::parse("ACCESS_TOKEN"), None);
     }
 
     #[test]
     fn debug_output_never_shows_the_token_or_its_hash() {
-        let token = PresentedToken::parse("rat_secretvalue".to_owned()).map(|t| format!("{t:?} {:?}", t.hash()));
+        let token = PresentedToken::parse("rat_secretvalue".to_owned())
+            .map(|t| format!("{t:?} {:?}", t.hash()));
         let shown = token.unwrap_or_default();
         assert!(!shown.contains("secretvalue"));
         assert_eq!(shown, "PresentedToken(<redacted>) TokenHash(..)");

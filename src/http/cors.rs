@@ -25,15 +25,24 @@ impl CorsPolicy {
     /// `origins` were validated by configuration (no `null`, no `*`).
     #[must_use]
     pub fn new(origins: &[String]) -> Self {
-        Self { allowed: origins.iter().map(|origin| origin.to_ascii_lowercase()).collect() }
+        Self {
+            allowed: origins
+                .iter()
+                .map(|origin| origin.to_ascii_lowercase())
+                .collect(),
+        }
     }
 
     /// The request's `Origin`, when there is exactly one and it is allowed.
     fn allowed_origin(&self, headers: &HeaderMap) -> Option<HeaderValue> {
         let mut values = headers.get_all(header::ORIGIN).iter();
-        let (Some(origin), None) = (values.next(), values.next()) else { return None };
+        let (Some(origin), None) = (values.next(), values.next()) else {
+            return None;
+        };
         let text = origin.to_str().ok()?;
-        self.allowed.contains(&text.to_ascii_lowercase()).then(|| origin.clone())
+        self.allowed
+            .contains(&text.to_ascii_lowercase())
+            .then(|| origin.clone())
     }
 }
 
@@ -44,12 +53,23 @@ pub async fn revoke_cors(State(app): State<AppState>, request: Request, next: Ne
     let origin = app.cors.allowed_origin(request.headers());
     let mut response = if request.method() == Method::OPTIONS {
         let mut preflight = StatusCode::NO_CONTENT.into_response();
-        preflight.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST, OPTIONS"));
+        preflight
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST, OPTIONS"));
         if origin.is_some() {
             let headers = preflight.headers_mut();
-            headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("POST"));
-            headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("Authorization, Content-Type"));
-            headers.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+            headers.insert(
+                header::ACCESS_CONTROL_ALLOW_METHODS,
+                HeaderValue::from_static("POST"),
+            );
+            headers.insert(
+                header::ACCESS_CONTROL_ALLOW_HEADERS,
+                HeaderValue::from_static("Authorization, Content-Type"),
+            );
+            headers.insert(
+                header::ACCESS_CONTROL_MAX_AGE,
+                HeaderValue::from_static("600"),
+            );
         }
         preflight
     } else {

@@ -15,7 +15,10 @@ use crate::domain::secret::ClientSecret;
 pub enum Authorization {
     Absent,
     /// `Basic`, decoded: base64, split at the first `:`, each half form-decoded.
-    Basic { id: String, secret: String },
+    Basic {
+        id: String,
+        secret: String,
+    },
     /// Some other scheme (`Bearer`, …).
     OtherScheme,
     /// Repeated, not ASCII, or not decodable as Basic credentials.
@@ -33,9 +36,15 @@ impl Authorization {
     pub fn from_headers(headers: &HeaderMap) -> Self {
         let mut values = headers.get_all(header::AUTHORIZATION).iter();
         let (Some(value), None) = (values.next(), values.next()) else {
-            return if headers.contains_key(header::AUTHORIZATION) { Self::Malformed } else { Self::Absent };
+            return if headers.contains_key(header::AUTHORIZATION) {
+                Self::Malformed
+            } else {
+                Self::Absent
+            };
         };
-        let Ok(value) = value.to_str() else { return Self::Malformed };
+        let Ok(value) = value.to_str() else {
+            return Self::Malformed;
+        };
         let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
         if !scheme.eq_ignore_ascii_case("basic") {
             return Self::OtherScheme;
@@ -68,27 +77,31 @@ pub fn combine(
     realm: &str,
 ) -> Result<Credentials, OAuthError> {
     match authorization {
-        Authorization::Malformed => {
-            Err(OAuthError::invalid_request("the Authorization header is not valid Basic credentials"))
-        }
+        Authorization::Malformed => Err(OAuthError::invalid_request(
+            "the Authorization header is not valid Basic credentials",
+        )),
         Authorization::OtherScheme => Err(OAuthError::invalid_client(Some(realm))),
-        Authorization::Basic { .. } if body_secret.is_some() => {
-            Err(OAuthError::invalid_request("client credentials were sent by more than one method"))
-        }
-        Authorization::Basic { id, .. } if body_id.is_some_and(|body_id| body_id != id) => {
-            Err(OAuthError::invalid_request("client_id differs from the Authorization header"))
-        }
+        Authorization::Basic { .. } if body_secret.is_some() => Err(OAuthError::invalid_request(
+            "client credentials were sent by more than one method",
+        )),
+        Authorization::Basic { id, .. } if body_id.is_some_and(|body_id| body_id != id) => Err(
+            OAuthError::invalid_request("client_id differs from the Authorization header"),
+        ),
         // "id:" with an empty password names a client without a secret.
         Authorization::Basic { id, secret } if secret.is_empty() => Ok(Credentials::ClientId(id)),
-        Authorization::Basic { id, secret } => {
-            Ok(Credentials::ClientSecret { id, secret: ClientSecret::new(secret) })
-        }
+        Authorization::Basic { id, secret } => Ok(Credentials::ClientSecret {
+            id,
+            secret: ClientSecret::new(secret),
+        }),
         Authorization::Absent => match (body_id, body_secret) {
-            (Some(id), Some(secret)) => {
-                Ok(Credentials::ClientSecret { id: id.to_owned(), secret: ClientSecret::new(secret.to_owned()) })
-            }
+            (Some(id), Some(secret)) => Ok(Credentials::ClientSecret {
+                id: id.to_owned(),
+                secret: ClientSecret::new(secret.to_owned()),
+            }),
             (Some(id), None) => Ok(Credentials::ClientId(id.to_owned())),
-            (None, Some(_)) => Err(OAuthError::invalid_request("client_secret was sent without client_id")),
+            (None, Some(_)) => Err(OAuthError::invalid_request(
+                "client_secret was sent without client_id",
+            )),
             (None, None) => Ok(Credentials::None),
         },
     }
@@ -109,25 +122,39 @@ mod tests {
     }
 
     fn basic(id: &str, secret: &str) -> Authorization {
-        Authorization::Basic { id: id.to_owned(), secret: secret.to_owned() }
+        Authorization::Basic {
+            id: id.to_owned(),
+            secret: secret.to_owned(),
+        }
     }
 
     #[test]
     fn basic_credentials_are_form_decoded_after_base64() {
         // base64("client%3A1:se%2Bcret+x") — an encoded ':' in the id, '+' and a space in the secret.
         let encoded = BASE64.encode("client%3A1:se%2Bcret+x");
-        assert_eq!(parse(&format!("Basic {encoded}")), basic("client:1", "se+cret x"));
+        assert_eq!(
+            parse(&format!("Basic {encoded}")),
+            basic("client:1", "se+cret x")
+        );
     }
 
     #[test]
     fn the_split_is_at_the_first_colon_so_secrets_may_contain_colons() {
         let encoded = BASE64.encode("web:pa:ss:word");
-        assert_eq!(parse(&format!("bAsIc {encoded}")), basic("web", "pa:ss:word"));
+        assert_eq!(
+            parse(&format!("bAsIc {encoded}")),
+            basic("web", "pa:ss:word")
+        );
     }
 
     #[test]
     fn undecodable_basic_credentials_are_malformed() {
-        for value in ["Basic", "Basic !!!", &format!("Basic {}", BASE64.encode("no-colon")), &format!("Basic {}", BASE64.encode("a%zz:b"))] {
+        for value in [
+            "Basic",
+            "Basic !!!",
+            &format!("Basic {}", BASE64.encode("no-colon")),
+            &format!("Basic {}", BASE64.encode("a%zz:b")),
+        ] {
             assert_eq!(parse(value), Authorization::Malformed, "{value}");
         }
     }
@@ -141,9 +168,18 @@ mod tests {
     #[test]
     fn a_repeated_header_is_malformed() {
         let mut headers = HeaderMap::new();
-        headers.append(header::AUTHORIZATION, HeaderValue::from_static("Basic YTpi"));
-        headers.append(header::AUTHORIZATION, HeaderValue::from_static("Basic YTpi"));
-        assert_eq!(Authorization::from_headers(&headers), Authorization::Malformed);
+        headers.append(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Basic YTpi"),
+        );
+        headers.append(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Basic YTpi"),
+        );
+        assert_eq!(
+            Authorization::from_headers(&headers),
+            Authorization::Malformed
+        );
     }
 
     #[test]
@@ -158,9 +194,17 @@ mod tests {
 
     #[test]
     fn body_credentials_pick_the_method() {
-        assert!(matches!(combine(Authorization::Absent, Some("a"), Some("s"), "r"), Ok(Credentials::ClientSecret { .. })));
-        assert!(matches!(combine(Authorization::Absent, Some("a"), None, "r"), Ok(Credentials::ClientId(id)) if id == "a"));
-        assert!(matches!(combine(Authorization::Absent, None, None, "r"), Ok(Credentials::None)));
+        assert!(matches!(
+            combine(Authorization::Absent, Some("a"), Some("s"), "r"),
+            Ok(Credentials::ClientSecret { .. })
+        ));
+        assert!(
+            matches!(combine(Authorization::Absent, Some("a"), None, "r"), Ok(Credentials::ClientId(id)) if id == "a")
+        );
+        assert!(matches!(
+            combine(Authorization::Absent, None, None, "r"),
+            Ok(Credentials::None)
+        ));
         let orphan = combine(Authorization::Absent, None, Some("s"), "r");
         assert_eq!(orphan.err().map(|e| e.status().as_u16()), Some(400));
     }

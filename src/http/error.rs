@@ -45,13 +45,24 @@ struct Body {
 
 impl OAuthError {
     const fn new(status: StatusCode, code: ErrorCode, description: &'static str) -> Self {
-        Self { status, code, description, www_authenticate: None, retry_after_secs: None, allow: None }
+        Self {
+            status,
+            code,
+            description,
+            www_authenticate: None,
+            retry_after_secs: None,
+            allow: None,
+        }
     }
 
     /// `400 invalid_request`.
     #[must_use]
     pub const fn invalid_request(description: &'static str) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest, description)
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidRequest,
+            description,
+        )
     }
 
     /// `401 invalid_client`. With `challenge_realm` (the request used an
@@ -59,10 +70,16 @@ impl OAuthError {
     /// challenge naming the realm is added.
     #[must_use]
     pub fn invalid_client(challenge_realm: Option<&str>) -> Self {
-        let mut error =
-            Self::new(StatusCode::UNAUTHORIZED, ErrorCode::InvalidClient, "client authentication failed");
+        let mut error = Self::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::InvalidClient,
+            "client authentication failed",
+        );
         error.www_authenticate = challenge_realm.and_then(|realm| {
-            HeaderValue::from_str(&format!("Basic realm=\"{realm}\", error=\"invalid_client\"")).ok()
+            HeaderValue::from_str(&format!(
+                "Basic realm=\"{realm}\", error=\"invalid_client\""
+            ))
+            .ok()
         });
         error
     }
@@ -70,25 +87,41 @@ impl OAuthError {
     /// `401 unauthorized_client`: a policy refusal (SPEC §4).
     #[must_use]
     pub const fn unauthorized_client(description: &'static str) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, ErrorCode::UnauthorizedClient, description)
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::UnauthorizedClient,
+            description,
+        )
     }
 
     /// `413` with an OAuth body (SPEC §2).
     #[must_use]
     pub const fn body_too_large() -> Self {
-        Self::new(StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::InvalidRequest, "request body is too large")
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::InvalidRequest,
+            "request body is too large",
+        )
     }
 
     /// `408`: the client did not send its body in time.
     #[must_use]
     pub const fn body_timeout() -> Self {
-        Self::new(StatusCode::REQUEST_TIMEOUT, ErrorCode::InvalidRequest, "request body was not received in time")
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            ErrorCode::InvalidRequest,
+            "request body was not received in time",
+        )
     }
 
     /// `405` with `Allow`.
     #[must_use]
     pub const fn method_not_allowed(allow: &'static str) -> Self {
-        let mut error = Self::new(StatusCode::METHOD_NOT_ALLOWED, ErrorCode::InvalidRequest, "method not allowed");
+        let mut error = Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::InvalidRequest,
+            "method not allowed",
+        );
         error.allow = Some(allow);
         error
     }
@@ -109,13 +142,21 @@ impl OAuthError {
     /// `500 server_error`, only for a panic caught at the edge.
     #[must_use]
     pub const fn internal() -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::ServerError, "internal error")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::ServerError,
+            "internal error",
+        )
     }
 
     /// `404` for an unknown path.
     #[must_use]
     pub const fn not_found() -> Self {
-        Self::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, "no such endpoint")
+        Self::new(
+            StatusCode::NOT_FOUND,
+            ErrorCode::NotFound,
+            "no such endpoint",
+        )
     }
 
     #[must_use]
@@ -132,7 +173,14 @@ pub const NO_STORE: [(HeaderName, HeaderValue); 2] = [
 
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
-        let mut response = (self.status, NO_STORE, axum::Json(Body { error: self.code, error_description: self.description }))
+        let mut response = (
+            self.status,
+            NO_STORE,
+            axum::Json(Body {
+                error: self.code,
+                error_description: self.description,
+            }),
+        )
             .into_response();
         let headers = response.headers_mut();
         if let Some(challenge) = self.www_authenticate {

@@ -43,7 +43,11 @@ impl Form {
     /// The value of a parameter that may appear at most once. An empty value
     /// counts as absent (RFC 6749 §3.2), but still counts as a copy.
     pub fn single(&self, name: &'static str) -> Result<Option<&str>, Duplicate> {
-        let mut values = self.pairs.iter().filter(|(n, _)| n == name).map(|(_, v)| v.as_str());
+        let mut values = self
+            .pairs
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str());
         let first = values.next();
         if values.next().is_some() {
             return Err(Duplicate(name));
@@ -54,7 +58,9 @@ impl Form {
     /// Whether any of `names` is present, with or without a value.
     #[must_use]
     pub fn contains_any(&self, names: &[&str]) -> bool {
-        self.pairs.iter().any(|(name, _)| names.contains(&name.as_str()))
+        self.pairs
+            .iter()
+            .any(|(name, _)| names.contains(&name.as_str()))
     }
 }
 
@@ -70,8 +76,12 @@ pub fn decode(input: &[u8]) -> Result<String, FormError> {
                 rest = tail;
             }
             b'%' => {
-                let [high, low, ..] = *tail else { return Err(FormError::Malformed) };
-                let (Some(high), Some(low)) = (hex(high), hex(low)) else { return Err(FormError::Malformed) };
+                let [high, low, ..] = *tail else {
+                    return Err(FormError::Malformed);
+                };
+                let (Some(high), Some(low)) = (hex(high), hex(low)) else {
+                    return Err(FormError::Malformed);
+                };
                 bytes.push(high << 4 | low);
                 rest = &tail[2..];
             }
@@ -99,7 +109,10 @@ mod tests {
 
     #[test]
     fn the_rfc6749_appendix_b_vector_decodes() {
-        assert_eq!(decode(b"+%25%26%2B%C2%A3%E2%82%AC").as_deref(), Ok(" %&+\u{a3}\u{20ac}"));
+        assert_eq!(
+            decode(b"+%25%26%2B%C2%A3%E2%82%AC").as_deref(),
+            Ok(" %&+\u{a3}\u{20ac}")
+        );
     }
 
     #[test]
@@ -111,7 +124,8 @@ mod tests {
 
     #[test]
     fn pairs_decode_in_order_and_empty_pieces_are_skipped() {
-        let form = Form::parse(b"token=a%2Bb&&token_type_hint=access_token&flag&").unwrap_or_default();
+        let form =
+            Form::parse(b"token=a%2Bb&&token_type_hint=access_token&flag&").unwrap_or_default();
         assert_eq!(form.single("token"), Ok(Some("a+b")));
         assert_eq!(form.single("token_type_hint"), Ok(Some("access_token")));
         assert_eq!(form.single("flag"), Ok(None));

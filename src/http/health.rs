@@ -28,11 +28,17 @@ pub async fn ready(State(app): State<AppState>) -> Response {
         ),
         Ok(Err(error)) => {
             tracing::warn!(error = %error, "readiness probe: database unreachable");
-            (StatusCode::SERVICE_UNAVAILABLE, json!({ "status": "unavailable", "reason": "database_unreachable" }))
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({ "status": "unavailable", "reason": "database_unreachable" }),
+            )
         }
         Err(_) => {
             tracing::warn!("readiness probe: database timed out");
-            (StatusCode::SERVICE_UNAVAILABLE, json!({ "status": "unavailable", "reason": "database_timeout" }))
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({ "status": "unavailable", "reason": "database_timeout" }),
+            )
         }
     };
     (status, NO_STORE, Json(body)).into_response()

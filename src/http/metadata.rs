@@ -18,7 +18,8 @@ pub struct MetadataDocument {
 }
 
 /// The client authentication methods of the revocation endpoint (SPEC §2).
-pub const REVOCATION_AUTH_METHODS: [&str; 3] = ["client_secret_basic", "client_secret_post", "none"];
+pub const REVOCATION_AUTH_METHODS: [&str; 3] =
+    ["client_secret_basic", "client_secret_post", "none"];
 
 impl MetadataDocument {
     /// Builds the document: the fields Rescind owns, then `metadata.extra`
@@ -32,17 +33,28 @@ impl MetadataDocument {
             "revocation_endpoint".to_owned(),
             Value::from(format!("{}/oauth2/revoke", settings.issuer_base())),
         );
-        document.insert("revocation_endpoint_auth_methods_supported".to_owned(), Value::from(&REVOCATION_AUTH_METHODS[..]));
+        document.insert(
+            "revocation_endpoint_auth_methods_supported".to_owned(),
+            Value::from(&REVOCATION_AUTH_METHODS[..]),
+        );
         let extra = settings.metadata.extra.iter().filter(|(key, value)| {
             let empty_array = matches!(value, Value::Array(items) if items.is_empty());
             !empty_array && !document.contains_key(key.as_str())
         });
-        let extra: Vec<_> = extra.map(|(key, value)| (key.clone(), value.clone())).collect();
+        let extra: Vec<_> = extra
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect();
         document.extend(extra);
         let json = Value::Object(document).to_string();
-        let cache_control = HeaderValue::from_str(&format!("public, max-age={}", settings.metadata.max_age.as_secs()))
-            .unwrap_or(HeaderValue::from_static("public, max-age=3600"));
-        Self { json: Bytes::from(json), cache_control }
+        let cache_control = HeaderValue::from_str(&format!(
+            "public, max-age={}",
+            settings.metadata.max_age.as_secs()
+        ))
+        .unwrap_or(HeaderValue::from_static("public, max-age=3600"));
+        Self {
+            json: Bytes::from(json),
+            cache_control,
+        }
     }
 }
 
@@ -52,9 +64,15 @@ pub async fn metadata(State(app): State<AppState>) -> Response {
     let document = &app.metadata;
     (
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
             (header::CACHE_CONTROL, document.cache_control.clone()),
-            (header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*")),
+            (
+                header::ACCESS_CONTROL_ALLOW_ORIGIN,
+                HeaderValue::from_static("*"),
+            ),
         ],
         document.json.clone(),
     )
@@ -69,7 +87,10 @@ pub fn paths(issuer_path: &str) -> Vec<String> {
     if issuer_path.is_empty() {
         vec![WELL_KNOWN.to_owned()]
     } else {
-        vec![format!("{WELL_KNOWN}{issuer_path}"), format!("{issuer_path}{WELL_KNOWN}")]
+        vec![
+            format!("{WELL_KNOWN}{issuer_path}"),
+            format!("{issuer_path}{WELL_KNOWN}"),
+        ]
     }
 }
 
@@ -82,7 +103,10 @@ mod tests {
         assert_eq!(paths(""), ["/.well-known/oauth-authorization-server"]);
         assert_eq!(
             paths("/tenant1"),
-            ["/.well-known/oauth-authorization-server/tenant1", "/tenant1/.well-known/oauth-authorization-server"]
+            [
+                "/.well-known/oauth-authorization-server/tenant1",
+                "/tenant1/.well-known/oauth-authorization-server"
+            ]
         );
     }
 
@@ -90,12 +114,21 @@ mod tests {
     fn extra_fields_are_merged_and_empty_arrays_left_out() {
         let mut settings = Settings::default();
         settings.issuer = "https://id.example.com/t1/".to_owned();
-        settings.metadata.extra.insert("token_endpoint".to_owned(), "https://id.example.com/token".into());
-        settings.metadata.extra.insert("scopes_supported".to_owned(), Value::Array(vec![]));
+        settings.metadata.extra.insert(
+            "token_endpoint".to_owned(),
+            "https://id.example.com/token".into(),
+        );
+        settings
+            .metadata
+            .extra
+            .insert("scopes_supported".to_owned(), Value::Array(vec![]));
         let document = MetadataDocument::new(&settings);
         let parsed: Value = serde_json::from_slice(&document.json).unwrap_or_default();
         assert_eq!(parsed["issuer"], "https://id.example.com/t1/");
-        assert_eq!(parsed["revocation_endpoint"], "https://id.example.com/t1/oauth2/revoke");
+        assert_eq!(
+            parsed["revocation_endpoint"],
+            "https://id.example.com/t1/oauth2/revoke"
+        );
         assert_eq!(parsed["token_endpoint"], "https://id.example.com/token");
         assert!(parsed.get("scopes_supported").is_none());
     }

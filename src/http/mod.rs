@@ -58,7 +58,12 @@ impl std::ops::Deref for AppState {
 impl AppState {
     /// Assembles the state from validated settings and opened services.
     #[must_use]
-    pub fn new(settings: &Settings, store: Arc<dyn Store>, authenticator: Authenticator, revoker: Revoker) -> Self {
+    pub fn new(
+        settings: &Settings,
+        store: Arc<dyn Store>,
+        authenticator: Authenticator,
+        revoker: Revoker,
+    ) -> Self {
         Self(Arc::new(Shared {
             store,
             authenticator,
@@ -81,7 +86,10 @@ impl AppState {
     fn unavailable(&self, error: &StoreError) -> OAuthError {
         match error {
             StoreError::Unavailable(_) => tracing::warn!(error = %error, "database unavailable"),
-            StoreError::Conflict | StoreError::MissingReference | StoreError::Corrupt(_) | StoreError::Migration(_) => {
+            StoreError::Conflict
+            | StoreError::MissingReference
+            | StoreError::Corrupt(_)
+            | StoreError::Migration(_) => {
                 tracing::error!(error = %error, "unexpected store fault");
             }
         }
@@ -102,7 +110,8 @@ pub fn router(app: AppState, issuer_path: &str) -> Router {
     for path in metadata::paths(issuer_path) {
         router = router.route(
             &path,
-            get(metadata::metadata).fallback(|| async { OAuthError::method_not_allowed("GET, HEAD") }),
+            get(metadata::metadata)
+                .fallback(|| async { OAuthError::method_not_allowed("GET, HEAD") }),
         );
     }
     router

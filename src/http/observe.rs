@@ -31,9 +31,15 @@ impl RequestId {
     /// or control characters that could forge log fields); otherwise makes one.
     fn from_upstream(value: Option<&HeaderValue>) -> Self {
         let plain = |text: &str| {
-            (1..=64).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+            (1..=64).contains(&text.len())
+                && text
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
         };
-        match value.and_then(|v| v.to_str().ok()).filter(|text| plain(text)) {
+        match value
+            .and_then(|v| v.to_str().ok())
+            .filter(|text| plain(text))
+        {
             Some(text) => Self(Arc::from(text)),
             None => Self(Arc::from(uuid::Uuid::new_v4().simple().to_string())),
         }
@@ -57,7 +63,9 @@ pub async fn observe(mut request: Request, next: Next) -> Response {
         let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
         tracing::info!(status, latency_ms, "request finished");
         if let Ok(value) = HeaderValue::from_str(request_id.as_str()) {
-            response.headers_mut().insert(REQUEST_ID_HEADER.clone(), value);
+            response
+                .headers_mut()
+                .insert(REQUEST_ID_HEADER.clone(), value);
         }
         response
     }

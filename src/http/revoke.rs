@@ -55,7 +55,8 @@ async fn handle(
 ) -> Result<RevocationOutcome, OAuthError> {
     require_form_content_type(headers)?;
     let body = read_body(headers, body, app.body_limit, app.body_timeout).await?;
-    let form = Form::parse(&body).map_err(|_| OAuthError::invalid_request("the body is not valid form data"))?;
+    let form = Form::parse(&body)
+        .map_err(|_| OAuthError::invalid_request("the body is not valid form data"))?;
     reject_oauth_parameters_in_query(uri)?;
 
     let token = form.single("token").map_err(duplicate)?;
@@ -64,7 +65,9 @@ async fn handle(
     let client_secret = form.single("client_secret").map_err(duplicate)?;
     let token = token
         .and_then(|token| PresentedToken::parse(token.to_owned()))
-        .ok_or(OAuthError::invalid_request("the token parameter is required"))?;
+        .ok_or(OAuthError::invalid_request(
+            "the token parameter is required",
+        ))?;
     if let Some(hint) = hint.and_then(TokenTypeHint::parse) {
         Span::current().record("hint", hint.as_str());
     }
@@ -73,25 +76,42 @@ async fn handle(
     let challenge = authorization.was_used().then_some(app.issuer.as_str());
     let credentials = credentials::combine(authorization, client_id, client_secret, &app.issuer)?;
     if matches!(credentials, Credentials::None) && app.anonymous_policy == AnonymousPolicy::Reject {
-        return Err(rejected(OAuthError::invalid_client(None), "anonymous presenters are not accepted"));
+        return Err(rejected(
+            OAuthError::invalid_client(None),
+            "anonymous presenters are not accepted",
+        ));
     }
 
     let work = async {
-        let presenter = app.authenticator.authenticate(credentials).await.map_err(|error| match error {
-            AuthError::InvalidClient => rejected(OAuthError::invalid_client(challenge), "client authentication failed"),
-            AuthError::Store(error) => app.unavailable(&error),
-        })?;
+        let presenter = app
+            .authenticator
+            .authenticate(credentials)
+            .await
+            .map_err(|error| match error {
+                AuthError::InvalidClient => rejected(
+                    OAuthError::invalid_client(challenge),
+                    "client authentication failed",
+                ),
+                AuthError::Store(error) => app.unavailable(&error),
+            })?;
         record_presenter(&presenter);
-        app.revoker.revoke(&presenter, &token, request_id.as_str()).await.map_err(|error| app.unavailable(&error))
+        app.revoker
+            .revoke(&presenter, &token, request_id.as_str())
+            .await
+            .map_err(|error| app.unavailable(&error))
     };
-    let outcome = tokio::time::timeout(app.deadline, work).await.map_err(|_| {
-        tracing::warn!("revocation exceeded its deadline");
-        OAuthError::temporarily_unavailable(app.retry_after_secs)
-    })??;
+    let outcome = tokio::time::timeout(app.deadline, work)
+        .await
+        .map_err(|_| {
+            tracing::warn!("revocation exceeded its deadline");
+            OAuthError::temporarily_unavailable(app.retry_after_secs)
+        })??;
 
     if outcome == RevocationOutcome::ForeignRejected {
         return Err(rejected(
-            OAuthError::unauthorized_client("this client may not revoke a token issued to another client"),
+            OAuthError::unauthorized_client(
+                "this client may not revoke a token issued to another client",
+            ),
             "foreign token refused by policy",
         ));
     }
@@ -101,19 +121,27 @@ async fn handle(
 /// `application/x-www-form-urlencoded`, with an optional UTF-8 charset: the
 /// only encoding RFC 6749 Appendix B defines.
 fn require_form_content_type(headers: &HeaderMap) -> Result<(), OAuthError> {
-    let wrong = OAuthError::invalid_request("the content type must be application/x-www-form-urlencoded");
+    let wrong =
+        OAuthError::invalid_request("the content type must be application/x-www-form-urlencoded");
     let mut values = headers.get_all(header::CONTENT_TYPE).iter();
-    let (Some(value), None) = (values.next(), values.next()) else { return Err(wrong) };
+    let (Some(value), None) = (values.next(), values.next()) else {
+        return Err(wrong);
+    };
     let value = value.to_str().map_err(|_| wrong.clone())?;
     let mut parts = value.split(';').map(str::trim);
-    if !parts.next().is_some_and(|media| media.eq_ignore_ascii_case("application/x-www-form-urlencoded")) {
+    if !parts
+        .next()
+        .is_some_and(|media| media.eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+    {
         return Err(wrong);
     }
     for parameter in parts.filter(|p| !p.is_empty()) {
         let (name, value) = parameter.split_once('=').unwrap_or((parameter, ""));
         let value = value.trim_matches('"');
         if name.trim().eq_ignore_ascii_case("charset") && !value.eq_ignore_ascii_case("utf-8") {
-            return Err(OAuthError::invalid_request("only the UTF-8 charset is accepted"));
+            return Err(OAuthError::invalid_request(
+                "only the UTF-8 charset is accepted",
+            ));
         }
     }
     Ok(())
@@ -121,8 +149,15 @@ fn require_form_content_type(headers: &HeaderMap) -> Result<(), OAuthError> {
 
 /// Reads at most `limit` bytes (exactly `limit` is accepted), chunked or not.
 /// A declared length over the limit is refused before reading anything.
-async fn read_body(headers: &HeaderMap, body: Body, limit: usize, timeout: Duration) -> Result<Bytes, OAuthError> {
-    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+    timeout: Duration,
+) -> Result<Bytes, OAuthError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if declared.is_some_and(|length| length > limit as u64) {
         return Err(OAuthError::body_too_large());
     }
@@ -131,17 +166,26 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize, timeout: Durat
         .map_err(|_| OAuthError::body_timeout())?;
     match collected {
         Ok(collected) => Ok(collected.to_bytes()),
-        Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => Err(OAuthError::body_too_large()),
-        Err(_) => Err(OAuthError::invalid_request("the request body could not be read")),
+        Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => {
+            Err(OAuthError::body_too_large())
+        }
+        Err(_) => Err(OAuthError::invalid_request(
+            "the request body could not be read",
+        )),
     }
 }
 
 /// Tokens and secrets must not travel in URLs (SPEC §2, RFC 6749 §3.1).
 fn reject_oauth_parameters_in_query(uri: &Uri) -> Result<(), OAuthError> {
-    let Some(query) = uri.query() else { return Ok(()) };
-    let query = Form::parse(query.as_bytes()).map_err(|_| OAuthError::invalid_request("the query string is malformed"))?;
+    let Some(query) = uri.query() else {
+        return Ok(());
+    };
+    let query = Form::parse(query.as_bytes())
+        .map_err(|_| OAuthError::invalid_request("the query string is malformed"))?;
     if query.contains_any(OAUTH_PARAMETERS) {
-        return Err(OAuthError::invalid_request("OAuth parameters must be sent in the body, not the URL"));
+        return Err(OAuthError::invalid_request(
+            "OAuth parameters must be sent in the body, not the URL",
+        ));
     }
     Ok(())
 }

@@ -13,20 +13,35 @@ use super::Readiness;
 /// The newest schema version this binary knows.
 pub const LATEST_VERSION: i64 = 1;
 
-const POSTGRES: &[(i64, &str, &str)] =
-    &[(1, "initial", include_str!("../../migrations/postgres/0001_initial.sql"))];
+const POSTGRES: &[(i64, &str, &str)] = &[(
+    1,
+    "initial",
+    include_str!("../../migrations/postgres/0001_initial.sql"),
+)];
 
-const SQLITE: &[(i64, &str, &str)] =
-    &[(1, "initial", include_str!("../../migrations/sqlite/0001_initial.sql"))];
+const SQLITE: &[(i64, &str, &str)] = &[(
+    1,
+    "initial",
+    include_str!("../../migrations/sqlite/0001_initial.sql"),
+)];
 
 fn migrator(sources: &'static [(i64, &'static str, &'static str)]) -> Migrator {
     let migrations = sources
         .iter()
         .map(|&(version, description, sql)| {
-            Migration::new(version, Cow::Borrowed(description), MigrationType::Simple, Cow::Borrowed(sql), false)
+            Migration::new(
+                version,
+                Cow::Borrowed(description),
+                MigrationType::Simple,
+                Cow::Borrowed(sql),
+                false,
+            )
         })
         .collect::<Vec<_>>();
-    Migrator { migrations: Cow::Owned(migrations), ..Migrator::DEFAULT }
+    Migrator {
+        migrations: Cow::Owned(migrations),
+        ..Migrator::DEFAULT
+    }
 }
 
 pub fn postgres() -> Migrator {
@@ -42,7 +57,10 @@ pub fn readiness(applied: Option<i64>) -> Readiness {
     if applied == Some(LATEST_VERSION) {
         Readiness::Ready
     } else {
-        Readiness::MigrationsPending { applied, expected: LATEST_VERSION }
+        Readiness::MigrationsPending {
+            applied,
+            expected: LATEST_VERSION,
+        }
     }
 }
 

@@ -64,7 +64,10 @@ impl From<sqlx::Error> for StoreError {
 pub enum Readiness {
     Ready,
     /// Reachable, but the schema is older than this binary expects.
-    MigrationsPending { applied: Option<i64>, expected: i64 },
+    MigrationsPending {
+        applied: Option<i64>,
+        expected: i64,
+    },
 }
 
 /// Connection settings shared by both backends.
@@ -96,7 +99,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Replaces a confidential client's secret hash; `false` when no
     /// confidential client has that id.
-    async fn set_client_secret(&self, id: &ClientId, hash: &SecretHash, now: DateTime<Utc>) -> Result<bool, StoreError>;
+    async fn set_client_secret(
+        &self,
+        id: &ClientId,
+        hash: &SecretHash,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
 
     /// Disables a client; `false` when it does not exist.
     async fn disable_client(&self, id: &ClientId, now: DateTime<Utc>) -> Result<bool, StoreError>;
@@ -114,7 +122,10 @@ pub trait Store: Send + Sync + 'static {
     /// token of the grant, the grant itself and one audit record, in one
     /// transaction. Concurrent calls for one grant all succeed; exactly one
     /// answers `Revoked`, the others `AlreadyRevoked`.
-    async fn revoke_by_token_hash(&self, request: &RevocationRequest<'_>) -> Result<RevocationOutcome, StoreError>;
+    async fn revoke_by_token_hash(
+        &self,
+        request: &RevocationRequest<'_>,
+    ) -> Result<RevocationOutcome, StoreError>;
 }
 
 /// Opens the store a database URL names: `postgres://` / `postgresql://`, or

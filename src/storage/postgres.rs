@@ -43,7 +43,10 @@ impl PostgresStore {
     }
 
     async fn run_migrations(&self) -> Result<(), StoreError> {
-        migrations::postgres().run(&self.pool).await.map_err(StoreError::Migration)
+        migrations::postgres()
+            .run(&self.pool)
+            .await
+            .map_err(StoreError::Migration)
     }
 
     async fn applied_version(&self) -> Result<Option<i64>, StoreError> {

@@ -10,7 +10,9 @@ use uuid::Uuid;
 use super::StoreError;
 use crate::domain::client::{Client, ClientId, ClientKind};
 use crate::domain::grant::{GrantId, TokenRecord};
-use crate::domain::revocation::{ForeignPolicy, RevocationOutcome, RevocationReason, RevocationRequest};
+use crate::domain::revocation::{
+    ForeignPolicy, RevocationOutcome, RevocationReason, RevocationRequest,
+};
 use crate::domain::secret::SecretHash;
 use crate::domain::token::TokenKind;
 
@@ -18,8 +20,16 @@ use crate::domain::token::TokenKind;
 pub const CLIENT_COLUMNS: &str =
     "id, kind, secret_hash, name, allowed_origins, disabled, created_at, updated_at";
 
-pub type ClientRow =
-    (String, String, Option<String>, Option<String>, String, bool, DateTime<Utc>, DateTime<Utc>);
+pub type ClientRow = (
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    String,
+    bool,
+    DateTime<Utc>,
+    DateTime<Utc>,
+);
 
 pub fn client_from_row(row: ClientRow) -> Result<Client, StoreError> {
     let (id, kind, secret_hash, name, allowed_origins, disabled, created_at, updated_at) = row;
@@ -45,7 +55,14 @@ pub fn origins_to_stored(origins: &[String]) -> String {
 pub const TOKEN_LOOKUP: &str = "SELECT t.kind, t.grant_id, g.client_id, t.expires_at, t.revoked_at, \
      g.revoked_at IS NOT NULL FROM tokens t JOIN grants g ON g.id = t.grant_id WHERE t.token_hash = $1";
 
-pub type TokenRow = (String, Uuid, String, DateTime<Utc>, Option<DateTime<Utc>>, bool);
+pub type TokenRow = (
+    String,
+    Uuid,
+    String,
+    DateTime<Utc>,
+    Option<DateTime<Utc>>,
+    bool,
+);
 
 /// A token as the revocation and inspection paths see it.
 pub struct FoundToken {
@@ -59,7 +76,8 @@ pub fn token_from_row(row: TokenRow) -> Result<FoundToken, StoreError> {
         record: TokenRecord {
             kind: TokenKind::from_stored(&kind).ok_or(StoreError::Corrupt("token kind"))?,
             grant_id: GrantId::from_uuid(grant_id),
-            client_id: ClientId::parse(&client_id).map_err(|_| StoreError::Corrupt("grant client id"))?,
+            client_id: ClientId::parse(&client_id)
+                .map_err(|_| StoreError::Corrupt("grant client id"))?,
             expires_at,
             revoked_at,
         },
@@ -84,7 +102,9 @@ pub struct PlannedRevocation {
 
 /// The policy part of a revocation, the same on every backend (SPEC §2, §4).
 pub fn decide(found: Option<FoundToken>, request: &RevocationRequest<'_>) -> Decision {
-    let Some(found) = found else { return Decision::Answer(RevocationOutcome::Unknown) };
+    let Some(found) = found else {
+        return Decision::Answer(RevocationOutcome::Unknown);
+    };
     if found.grant_revoked {
         return Decision::Answer(RevocationOutcome::AlreadyRevoked);
     }

@@ -3,7 +3,9 @@
 use std::str::FromStr as _;
 
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 use sqlx::{Sqlite, Transaction};
 
 use super::portable::impl_store;
@@ -47,20 +49,26 @@ impl SqliteStore {
     }
 
     async fn run_migrations(&self) -> Result<(), StoreError> {
-        migrations::sqlite().run(&self.pool).await.map_err(StoreError::Migration)
+        migrations::sqlite()
+            .run(&self.pool)
+            .await
+            .map_err(StoreError::Migration)
     }
 
     async fn applied_version(&self) -> Result<Option<i64>, StoreError> {
-        let table: Option<String> =
-            sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'")
-                .fetch_optional(&self.pool)
-                .await?;
+        let table: Option<String> = sqlx::query_scalar(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
         if table.is_none() {
             return Ok(None);
         }
-        Ok(sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
-            .fetch_one(&self.pool)
-            .await?)
+        Ok(
+            sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 }
 

@@ -1,1 +1,384 @@
-//! pending
+//! The command-line interface, run as the real binary against the test database.
+
+use std::io::Write as _;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+use crate::helpers::{Backend, TestApp, TestDatabase, assert_oauth_error, assert_revocation_ok};
+use crate::on_both_backends;
+
+/// Runs `rescind ARGS` against `db`, feeding `stdin`.
+async fn rescind(
+    db_url: &str,
+    data_dir: &std::path::Path,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> Output {
+    let (db_url, data_dir) = (db_url.to_owned(), data_dir.to_owned());
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    let stdin = stdin.map(str::to_owned);
+    tokio::task::spawn_blocking(move || {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_rescind"))
+            .args(&args)
+            .env_remove("DATABASE_URL")
+            .env_remove("RESCIND_CONFIG")
+            .env("RESCIND_DATABASE__URL", &db_url)
+            .env("RESCIND_DATA_DIR", &data_dir)
+            .env("RESCIND_LOG__LEVEL", "warn")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run rescind: {e}"));
+        if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
+            pipe.write_all(input.as_bytes())
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        child.wait_with_output().unwrap_or_else(|e| panic!("{e}"))
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+async fn run(app: &TestApp, args: &[&str]) -> Output {
+    rescind(app.db.url(), app.db.data_dir(), args, None).await
+}
+
+fn json_line(output: &Output) -> Value {
+    assert!(
+        output.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON value: {e}"))
+}
+
+/// A failure: non-zero exit, nothing on stdout, exactly one line on stderr.
+fn failure_line(output: &Output) -> String {
+    assert!(!output.status.success(), "expected a failure");
+    assert!(output.stdout.is_empty(), "nothing on stdout on failure");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(
+        stderr.trim_end().lines().count(),
+        1,
+        "one line on stderr: {stderr}"
+    );
+    stderr
+}
+
+fn is_minted(token: &str, prefix: &str) -> bool {
+    let parts: Vec<&str> = token.split('_').collect();
+    let alnum = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_alphanumeric());
+    parts.len() == 3 && parts[0] == prefix && alnum(parts[1], 30) && alnum(parts[2], 6)
+}
+
+async fn client_create_shows_the_secret_once_and_refuses_a_duplicate(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let created = json_line(
+        &run(
+            &app,
+            &["client", "create", "--id", "web", "--name", "Web app"],
+        )
+        .await,
+    );
+    let secret = created["client_secret"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(created["client_id"], "web");
+    assert_eq!(secret.len(), 43, "256 bits, base64url");
+    let public = json_line(&run(&app, &["client", "create", "--id", "spa", "--public"]).await);
+    assert_eq!(
+        public,
+        serde_json::json!({ "client_id": "spa", "client_secret": null })
+    );
+    assert!(
+        failure_line(&run(&app, &["client", "create", "--id", "web"]).await)
+            .contains("already exists")
+    );
+    assert!(
+        failure_line(&run(&app, &["client", "create", "--id", ""]).await)
+            .contains("invalid client id")
+    );
+
+    let listed = json_line(&run(&app, &["client", "list"]).await);
+    let ids: Vec<_> = listed
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| c["client_id"].clone())
+        .collect();
+    assert_eq!(ids, ["spa", "web"]);
+    assert_eq!(listed[1]["kind"], "confidential");
+    assert_eq!(listed[1]["name"], "Web app");
+    let text = listed.to_string();
+    assert!(
+        !text.contains(&secret) && !text.contains("argon2"),
+        "no secret or hash is listed"
+    );
+
+    let grant = app.grant("web").await;
+    assert_revocation_ok(
+        app.revoke_basic("web", &secret, &[("token", &grant.access_token)])
+            .await,
+    )
+    .await;
+}
+
+async fn rotate_secret_replaces_the_secret_and_disable_stops_the_client(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let old =
+        json_line(&run(&app, &["client", "create", "--id", "web"]).await)["client_secret"].clone();
+    let old = old.as_str().unwrap_or_default();
+    let new =
+        json_line(&run(&app, &["client", "rotate-secret", "--id", "web"]).await)["client_secret"]
+            .clone();
+    let new = new.as_str().unwrap_or_default();
+    assert_ne!(old, new);
+    let grant = app.grant("web").await;
+    assert_oauth_error(
+        app.revoke_basic("web", old, &[("token", &grant.access_token)])
+            .await,
+        401,
+        "invalid_client",
+    )
+    .await;
+    assert_revocation_ok(
+        app.revoke_basic("web", new, &[("token", &grant.access_token)])
+            .await,
+    )
+    .await;
+
+    run(&app, &["client", "create", "--id", "spa", "--public"]).await;
+    assert!(
+        failure_line(&run(&app, &["client", "rotate-secret", "--id", "spa"]).await)
+            .contains("public")
+    );
+    assert!(
+        failure_line(&run(&app, &["client", "rotate-secret", "--id", "ghost"]).await)
+            .contains("no client")
+    );
+
+    let disabled = json_line(&run(&app, &["client", "disable", "--id", "web"]).await);
+    assert_eq!(disabled["disabled"], true);
+    let other = app.grant("spa").await;
+    assert_oauth_error(
+        app.revoke_basic("web", new, &[("token", &other.access_token)])
+            .await,
+        401,
+        "invalid_client",
+    )
+    .await;
+    assert!(
+        failure_line(&run(&app, &["client", "disable", "--id", "ghost"]).await)
+            .contains("no client")
+    );
+    assert!(
+        failure_line(
+            &run(
+                &app,
+                &["token", "issue", "--client", "web", "--subject", "a"]
+            )
+            .await
+        )
+        .contains("disabled")
+    );
+}
+
+async fn token_issue_mints_revocable_tokens_in_the_published_format(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    run(&app, &["client", "create", "--id", "spa", "--public"]).await;
+    let args = [
+        "token",
+        "issue",
+        "--client",
+        "spa",
+        "--subject",
+        "alice",
+        "--scope",
+        "openid",
+        "--access-ttl",
+        "600",
+        "--count",
+        "3",
+    ];
+    let output = run(&app, &args).await;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines: Vec<Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{line}: {e}")))
+        .collect();
+    assert_eq!(lines.len(), 3);
+    for line in &lines {
+        assert!(
+            is_minted(line["access_token"].as_str().unwrap_or_default(), "rat"),
+            "{line}"
+        );
+        assert!(
+            is_minted(line["refresh_token"].as_str().unwrap_or_default(), "rrt"),
+            "{line}"
+        );
+        assert_eq!(line["expires_in"], 600);
+        assert_eq!(line["grant_id"].as_str().map(str::len), Some(36));
+    }
+    assert_ne!(lines[0]["access_token"], lines[1]["access_token"]);
+    assert_eq!(app.db.live_tokens().await, 6);
+    let token = lines[1]["refresh_token"].as_str().unwrap_or_default();
+    assert_revocation_ok(app.revoke(&[("token", token), ("client_id", "spa")]).await).await;
+    assert_eq!(app.db.live_tokens().await, 4);
+
+    let unknown = failure_line(
+        &run(
+            &app,
+            &["token", "issue", "--client", "ghost", "--subject", "a"],
+        )
+        .await,
+    );
+    assert!(unknown.contains("no client"), "{unknown}");
+    assert!(
+        !run(
+            &app,
+            &[
+                "token",
+                "issue",
+                "--client",
+                "spa",
+                "--subject",
+                "a",
+                "--count",
+                "0"
+            ]
+        )
+        .await
+        .status
+        .success()
+    );
+}
+
+async fn token_inspect_reports_a_token_before_and_after_revocation(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.create_client("spa", rescind::domain::client::ClientKind::Public)
+        .await;
+    let grant = app.grant("spa").await;
+    let before = json_line(
+        &rescind(
+            app.db.url(),
+            app.db.data_dir(),
+            &["token", "inspect"],
+            Some(&format!("{}\n", grant.access_token)),
+        )
+        .await,
+    );
+    assert_eq!(before["found"], true);
+    assert_eq!(before["active"], true);
+    assert_eq!(before["kind"], "access");
+    assert_eq!(before["client_id"], "spa");
+    assert_eq!(before["grant_id"], grant.grant_id.to_string());
+    assert_eq!(before["revoked_at"], Value::Null);
+
+    assert_revocation_ok(app.revoke(&[("token", &grant.access_token)]).await).await;
+    let after = json_line(
+        &rescind(
+            app.db.url(),
+            app.db.data_dir(),
+            &["token", "inspect"],
+            Some(&grant.refresh_token),
+        )
+        .await,
+    );
+    assert_eq!(
+        (
+            after["found"].clone(),
+            after["active"].clone(),
+            after["kind"].clone()
+        ),
+        (true.into(), false.into(), "refresh".into())
+    );
+    assert!(
+        after["revoked_at"]
+            .as_str()
+            .is_some_and(|at| chrono::DateTime::parse_from_rfc3339(at).is_ok())
+    );
+
+    let unknown = json_line(
+        &rescind(
+            app.db.url(),
+            app.db.data_dir(),
+            &["token", "inspect"],
+            Some("nope\r\n"),
+        )
+        .await,
+    );
+    assert_eq!(unknown["found"], false);
+    assert_eq!(unknown["kind"], Value::Null);
+}
+
+async fn a_bad_configuration_stops_every_command_naming_the_key(backend: Backend) {
+    let db = TestDatabase::create(backend).await;
+    let bad_issuer = |args: &'static [&'static str]| {
+        let (url, dir) = (db.url().to_owned(), db.data_dir().to_owned());
+        tokio::task::spawn_blocking(move || {
+            Command::new(env!("CARGO_BIN_EXE_rescind"))
+                .args(args)
+                .env("RESCIND_DATABASE__URL", url)
+                .env("RESCIND_DATA_DIR", dir)
+                .env("RESCIND_ISSUER", "http://insecure.example")
+                .output()
+                .unwrap_or_else(|e| panic!("{e}"))
+        })
+    };
+    for args in [
+        &["serve"][..],
+        &["migrate"],
+        &["client", "list"],
+        &["token", "inspect"],
+    ] {
+        let output = bad_issuer(args).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let line = failure_line(&output);
+        assert!(
+            line.contains("`issuer`") && line.contains("https"),
+            "{line}"
+        );
+    }
+    let missing = rescind(
+        db.url(),
+        db.data_dir(),
+        &["--config", "/nonexistent/rescind.toml", "client", "list"],
+        None,
+    )
+    .await;
+    assert!(failure_line(&missing).contains("--config"));
+}
+
+async fn migrate_prepares_an_empty_database(backend: Backend) {
+    let db = TestDatabase::create_empty(backend).await;
+    let output = rescind(db.url(), db.data_dir(), &["migrate"], None).await;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        db.count("SELECT count(*) FROM clients").await,
+        0,
+        "the schema exists"
+    );
+    let again = rescind(db.url(), db.data_dir(), &["migrate"], None).await;
+    assert!(again.status.success(), "migrating twice is harmless");
+}
+
+on_both_backends!(
+    client_create_shows_the_secret_once_and_refuses_a_duplicate,
+    rotate_secret_replaces_the_secret_and_disable_stops_the_client,
+    token_issue_mints_revocable_tokens_in_the_published_format,
+    token_inspect_reports_a_token_before_and_after_revocation,
+    a_bad_configuration_stops_every_command_naming_the_key,
+    migrate_prepares_an_empty_database,
+);

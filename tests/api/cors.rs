@@ -8,11 +8,19 @@ use crate::on_both_backends;
 const ALLOWED: &str = "https://app.example.com";
 
 async fn spawn(backend: Backend) -> TestApp {
-    TestApp::spawn_with(backend, |s| s.cors.allowed_origins = vec![ALLOWED.to_owned()]).await
+    TestApp::spawn_with(backend, |s| {
+        s.cors.allowed_origins = vec![ALLOWED.to_owned()]
+    })
+    .await
 }
 
 fn access_control_headers(response: &reqwest::Response) -> Vec<String> {
-    response.headers().keys().map(|name| name.as_str().to_owned()).filter(|name| name.starts_with("access-control-")).collect()
+    response
+        .headers()
+        .keys()
+        .map(|name| name.as_str().to_owned())
+        .filter(|name| name.starts_with("access-control-"))
+        .collect()
 }
 
 async fn preflight(app: &TestApp, origin: &str) -> reqwest::Response {
@@ -20,7 +28,10 @@ async fn preflight(app: &TestApp, origin: &str) -> reqwest::Response {
         .request(reqwest::Method::OPTIONS, app.url("/oauth2/revoke"))
         .header("origin", origin)
         .header("access-control-request-method", "POST")
-        .header("access-control-request-headers", "authorization, content-type")
+        .header(
+            "access-control-request-headers",
+            "authorization, content-type",
+        )
         .send()
         .await
         .unwrap_or_else(|e| panic!("{e}"))
@@ -30,20 +41,44 @@ async fn a_preflight_from_an_allowed_origin_is_answered(backend: Backend) {
     let app = spawn(backend).await;
     let response = preflight(&app, ALLOWED).await;
     assert_eq!(response.status().as_u16(), 204);
-    assert_eq!(header(&response, "access-control-allow-origin"), Some(ALLOWED));
-    assert_eq!(header(&response, "access-control-allow-methods"), Some("POST"));
-    assert_eq!(header(&response, "access-control-allow-headers"), Some("Authorization, Content-Type"));
-    assert_eq!(header(&response, "access-control-allow-credentials"), None, "credentials mode stays off");
+    assert_eq!(
+        header(&response, "access-control-allow-origin"),
+        Some(ALLOWED)
+    );
+    assert_eq!(
+        header(&response, "access-control-allow-methods"),
+        Some("POST")
+    );
+    assert_eq!(
+        header(&response, "access-control-allow-headers"),
+        Some("Authorization, Content-Type")
+    );
+    assert_eq!(
+        header(&response, "access-control-allow-credentials"),
+        None,
+        "credentials mode stays off"
+    );
     assert_eq!(header(&response, "cache-control"), Some("no-store"));
 }
 
 async fn other_origins_and_null_get_no_cors_headers(backend: Backend) {
     let app = spawn(backend).await;
-    for origin in ["https://evil.example.com", "null", "https://app.example.com.evil.com", "http://app.example.com"] {
+    for origin in [
+        "https://evil.example.com",
+        "null",
+        "https://app.example.com.evil.com",
+        "http://app.example.com",
+    ] {
         let response = preflight(&app, origin).await;
         assert_eq!(response.status().as_u16(), 204, "{origin}");
-        assert!(access_control_headers(&response).is_empty(), "{origin}: {:?}", access_control_headers(&response));
-        let actual = app.revoke_raw("token=abc", header_map(&[("origin", origin)])).await;
+        assert!(
+            access_control_headers(&response).is_empty(),
+            "{origin}: {:?}",
+            access_control_headers(&response)
+        );
+        let actual = app
+            .revoke_raw("token=abc", header_map(&[("origin", origin)]))
+            .await;
         assert!(access_control_headers(&actual).is_empty(), "{origin}");
     }
 }
@@ -53,15 +88,25 @@ async fn answers_to_an_allowed_origin_carry_the_origin_success_and_error_alike(b
     app.create_client("spa", ClientKind::Public).await;
     let grant = app.grant("spa").await;
     let origin = header_map(&[("origin", ALLOWED)]);
-    let ok = app.revoke_raw(encode(&[("token", &grant.access_token), ("client_id", "spa")]), origin.clone()).await;
+    let ok = app
+        .revoke_raw(
+            encode(&[("token", &grant.access_token), ("client_id", "spa")]),
+            origin.clone(),
+        )
+        .await;
     assert_eq!(ok.status().as_u16(), 200);
     assert_eq!(header(&ok, "access-control-allow-origin"), Some(ALLOWED));
     let error = app.revoke_raw("token=", origin.clone()).await;
     assert_eq!(error.status().as_u16(), 400);
     assert_eq!(header(&error, "access-control-allow-origin"), Some(ALLOWED));
-    let unauthorized = app.revoke_raw(encode(&[("token", "x"), ("client_id", "nobody")]), origin).await;
+    let unauthorized = app
+        .revoke_raw(encode(&[("token", "x"), ("client_id", "nobody")]), origin)
+        .await;
     assert_eq!(unauthorized.status().as_u16(), 401);
-    assert_eq!(header(&unauthorized, "access-control-allow-origin"), Some(ALLOWED));
+    assert_eq!(
+        header(&unauthorized, "access-control-allow-origin"),
+        Some(ALLOWED)
+    );
 }
 
 on_both_backends!(

@@ -6,14 +6,28 @@ use crate::helpers::{Backend, TestApp, TestDatabase};
 use crate::on_both_backends;
 
 async fn status_of(app: &TestApp, path: &str) -> (u16, Value) {
-    let response = app.http.get(app.url(path)).send().await.unwrap_or_else(|e| panic!("{e}"));
-    (response.status().as_u16(), response.json().await.unwrap_or(Value::Null))
+    let response = app
+        .http
+        .get(app.url(path))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    (
+        response.status().as_u16(),
+        response.json().await.unwrap_or(Value::Null),
+    )
 }
 
 async fn a_migrated_database_is_ready(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    assert_eq!(status_of(&app, "/health/live").await, (200, json!({ "status": "ok" })));
-    assert_eq!(status_of(&app, "/health/ready").await, (200, json!({ "status": "ready" })));
+    assert_eq!(
+        status_of(&app, "/health/live").await,
+        (200, json!({ "status": "ok" }))
+    );
+    assert_eq!(
+        status_of(&app, "/health/ready").await,
+        (200, json!({ "status": "ready" }))
+    );
 }
 
 async fn pending_migrations_are_not_ready(backend: Backend) {
@@ -28,4 +42,7 @@ async fn pending_migrations_are_not_ready(backend: Backend) {
     assert_eq!(status_of(&app, "/health/ready").await.0, 200);
 }
 
-on_both_backends!(a_migrated_database_is_ready, pending_migrations_are_not_ready);
+on_both_backends!(
+    a_migrated_database_is_ready,
+    pending_migrations_are_not_ready
+);

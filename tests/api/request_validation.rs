@@ -4,15 +4,22 @@
 use rescind::domain::client::ClientKind;
 
 use crate::helpers::{
-    Backend, TestApp, assert_no_store, assert_oauth_error, assert_revocation_ok, encode, header, header_map, raw,
+    Backend, TestApp, assert_no_store, assert_oauth_error, assert_revocation_ok, encode, header,
+    header_map, raw,
 };
 use crate::on_both_backends;
 
 async fn other_methods_get_405_with_allow(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     for method in ["GET", "PUT", "DELETE", "PATCH", "HEAD"] {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
-        let response = app.http.request(method.clone(), app.url("/oauth2/revoke")).send().await.unwrap_or_else(|e| panic!("{e}"));
+        let method =
+            reqwest::Method::from_bytes(method.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+        let response = app
+            .http
+            .request(method.clone(), app.url("/oauth2/revoke"))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(response.status().as_u16(), 405, "{method}");
         assert_eq!(header(&response, "allow"), Some("POST, OPTIONS"));
         assert_no_store(&response);
@@ -24,7 +31,13 @@ async fn other_methods_get_405_with_allow(backend: Backend) {
 
 async fn a_body_that_is_not_form_encoded_is_400(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    for content_type in [None, Some("application/json"), Some("text/plain"), Some("multipart/form-data; boundary=x"), Some("application/x-www-form-urlencoded; charset=iso-8859-1")] {
+    for content_type in [
+        None,
+        Some("application/json"),
+        Some("text/plain"),
+        Some("multipart/form-data; boundary=x"),
+        Some("application/x-www-form-urlencoded; charset=iso-8859-1"),
+    ] {
         let mut request = app.http.post(app.url("/oauth2/revoke")).body("token=abc");
         if let Some(content_type) = content_type {
             request = request.header("content-type", content_type);
@@ -32,8 +45,17 @@ async fn a_body_that_is_not_form_encoded_is_400(backend: Backend) {
         let response = request.send().await.unwrap_or_else(|e| panic!("{e}"));
         assert_oauth_error(response, 400, "invalid_request").await;
     }
-    for accepted in ["application/x-www-form-urlencoded;charset=UTF-8", "Application/X-WWW-Form-Urlencoded; charset=\"utf-8\""] {
-        let response = app.http.post(app.url("/oauth2/revoke")).header("content-type", accepted).body("token=abc").send().await;
+    for accepted in [
+        "application/x-www-form-urlencoded;charset=UTF-8",
+        "Application/X-WWW-Form-Urlencoded; charset=\"utf-8\"",
+    ] {
+        let response = app
+            .http
+            .post(app.url("/oauth2/revoke"))
+            .header("content-type", accepted)
+            .body("token=abc")
+            .send()
+            .await;
         assert_revocation_ok(response.unwrap_or_else(|e| panic!("{e}"))).await;
     }
 }
@@ -46,7 +68,12 @@ async fn a_body_over_the_limit_is_413_and_exactly_the_limit_is_accepted(backend:
         format!("{prefix}{}", "a".repeat(size - prefix.len()))
     };
     assert_revocation_ok(app.revoke_raw(padded(limit), header_map(&[])).await).await;
-    assert_oauth_error(app.revoke_raw(padded(limit + 1), header_map(&[])).await, 413, "invalid_request").await;
+    assert_oauth_error(
+        app.revoke_raw(padded(limit + 1), header_map(&[])).await,
+        413,
+        "invalid_request",
+    )
+    .await;
 
     // Chunked bodies count the same: no Content-Length to refuse early.
     for (size, status) in [(limit, 200), (limit + 1, 413)] {
@@ -62,7 +89,11 @@ async fn a_body_over_the_limit_is_413_and_exactly_the_limit_is_accepted(backend:
         assert_eq!(answer.status, status, "chunked body of {size} bytes");
         assert_eq!(answer.header("cache-control"), Some("no-store"));
         if status == 413 {
-            assert!(answer.body.contains("\"invalid_request\""), "{}", answer.body);
+            assert!(
+                answer.body.contains("\"invalid_request\""),
+                "{}",
+                answer.body
+            );
         }
     }
 }
@@ -80,22 +111,47 @@ async fn a_parameter_given_twice_is_400_even_when_one_copy_is_empty(backend: Bac
         format!("token={token}&token_type_hint=access_token&token_type_hint="),
         format!("token={token}&client_id=spa&client_secret=a&client_secret=b"),
     ] {
-        assert_oauth_error(app.revoke_raw(body, header_map(&[])).await, 400, "invalid_request").await;
+        assert_oauth_error(
+            app.revoke_raw(body, header_map(&[])).await,
+            400,
+            "invalid_request",
+        )
+        .await;
     }
-    assert_eq!(app.db.live_tokens().await, 2, "bad input loses nothing and revokes nothing");
+    assert_eq!(
+        app.db.live_tokens().await,
+        2,
+        "bad input loses nothing and revokes nothing"
+    );
 }
 
 async fn an_empty_or_missing_token_is_400(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    for body in ["", "token=", "token", "token_type_hint=access_token", "client_id=&token="] {
-        assert_oauth_error(app.revoke_raw(body, header_map(&[])).await, 400, "invalid_request").await;
+    for body in [
+        "",
+        "token=",
+        "token",
+        "token_type_hint=access_token",
+        "client_id=&token=",
+    ] {
+        assert_oauth_error(
+            app.revoke_raw(body, header_map(&[])).await,
+            400,
+            "invalid_request",
+        )
+        .await;
     }
 }
 
 async fn a_malformed_form_body_is_400(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     for body in ["token=%zz", "token=abc%", "token=%C3%28", "to%ken=abc"] {
-        assert_oauth_error(app.revoke_raw(body, header_map(&[])).await, 400, "invalid_request").await;
+        assert_oauth_error(
+            app.revoke_raw(body, header_map(&[])).await,
+            400,
+            "invalid_request",
+        )
+        .await;
     }
 }
 
@@ -103,7 +159,13 @@ async fn oauth_parameters_in_the_query_string_are_400_and_others_are_ignored(bac
     let app = TestApp::spawn(backend).await;
     app.create_client("spa", ClientKind::Public).await;
     let grant = app.grant("spa").await;
-    for query in ["token=abc", "client_id=spa", "client_secret=s", "token_type_hint=access_token", "token"] {
+    for query in [
+        "token=abc",
+        "client_id=spa",
+        "client_secret=s",
+        "token_type_hint=access_token",
+        "token",
+    ] {
         let response = app
             .http
             .post(app.url(&format!("/oauth2/revoke?{query}")))
@@ -131,7 +193,13 @@ async fn unknown_parameters_are_ignored(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.create_client("spa", ClientKind::Public).await;
     let grant = app.grant("spa").await;
-    let params = [("foo", "1"), ("token", grant.access_token.as_str()), ("foo", "2"), ("client_id", "spa"), ("bar", "")];
+    let params = [
+        ("foo", "1"),
+        ("token", grant.access_token.as_str()),
+        ("foo", "2"),
+        ("client_id", "spa"),
+        ("bar", ""),
+    ];
     assert_revocation_ok(app.revoke(&params).await).await;
     assert_eq!(app.db.live_tokens().await, 0);
 }
@@ -140,27 +208,61 @@ async fn checks_run_in_the_specified_order(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     // Wrong content type and too large: the content type answers first.
     let big = "a".repeat(app.settings.server.body_limit + 10);
-    let response = app.http.post(app.url("/oauth2/revoke")).header("content-type", "text/plain").body(big.clone()).send().await;
-    assert_oauth_error(response.unwrap_or_else(|e| panic!("{e}")), 400, "invalid_request").await;
+    let response = app
+        .http
+        .post(app.url("/oauth2/revoke"))
+        .header("content-type", "text/plain")
+        .body(big.clone())
+        .send()
+        .await;
+    assert_oauth_error(
+        response.unwrap_or_else(|e| panic!("{e}")),
+        400,
+        "invalid_request",
+    )
+    .await;
     // Too large with bad credentials: the size answers before authentication.
-    let oversized = app.revoke_raw(format!("token=x&client_id=nobody&pad={big}"), header_map(&[])).await;
+    let oversized = app
+        .revoke_raw(
+            format!("token=x&client_id=nobody&pad={big}"),
+            header_map(&[]),
+        )
+        .await;
     assert_oauth_error(oversized, 413, "invalid_request").await;
     // Duplicate parameter with bad credentials: form parsing answers first.
-    let duplicate = app.revoke_raw("token=a&token=b&client_id=nobody&client_secret=x", header_map(&[])).await;
+    let duplicate = app
+        .revoke_raw(
+            "token=a&token=b&client_id=nobody&client_secret=x",
+            header_map(&[]),
+        )
+        .await;
     assert_oauth_error(duplicate, 400, "invalid_request").await;
     // Bad credentials and an unknown token: authentication answers (401).
-    let unauthenticated = app.revoke(&[("token", "unknown"), ("client_id", "nobody"), ("client_secret", "x")]).await;
+    let unauthenticated = app
+        .revoke(&[
+            ("token", "unknown"),
+            ("client_id", "nobody"),
+            ("client_secret", "x"),
+        ])
+        .await;
     assert_oauth_error(unauthenticated, 401, "invalid_client").await;
 }
 
 async fn no_answer_echoes_the_token(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let token = "rat_secretvalueXXXXXXXXXXXXXXXXXXXXXXXX_AAAAAA";
-    for body in [format!("token={token}&token={token}"), format!("token={token}&client_id=nobody"), format!("token={token}")] {
+    for body in [
+        format!("token={token}&token={token}"),
+        format!("token={token}&client_id=nobody"),
+        format!("token={token}"),
+    ] {
         let response = app.revoke_raw(body, header_map(&[])).await;
         let headers = format!("{:?}", response.headers());
         let text = response.text().await.unwrap_or_default();
-        assert!(!text.contains("secretvalue") && !headers.contains("secretvalue"), "{text} {headers}");
+        assert!(
+            !text.contains("secretvalue") && !headers.contains("secretvalue"),
+            "{text} {headers}"
+        );
     }
 }
 

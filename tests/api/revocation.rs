@@ -16,11 +16,17 @@ async fn revoking_an_access_token_revokes_the_whole_grant_with_one_record(backen
     let grant = app.grant("web").await;
     let bystander = app.grant("web").await;
 
-    let response = app.revoke_basic("web", &secret, &[("token", &grant.access_token)]).await;
+    let response = app
+        .revoke_basic("web", &secret, &[("token", &grant.access_token)])
+        .await;
     let request_id = header(&response, "x-request-id").map(str::to_owned);
     assert_revocation_ok(response).await;
 
-    assert_eq!(app.db.live_tokens().await, 2, "only the bystander grant's two tokens stay live");
+    assert_eq!(
+        app.db.live_tokens().await,
+        2,
+        "only the bystander grant's two tokens stay live"
+    );
     assert_eq!(app.db.live_grants().await, 1);
     let records = app.db.audit_records().await;
     assert_eq!(records.len(), 1);
@@ -30,8 +36,16 @@ async fn revoking_an_access_token_revokes_the_whole_grant_with_one_record(backen
     assert_eq!(record.presenter_client_id.as_deref(), Some("web"));
     assert!(!record.foreign_client);
     assert_eq!(record.reason, "client_request");
-    assert_eq!(Some(record.request_id.clone()), request_id, "the record carries the answer's request id");
-    assert_eq!(record.presented_token_hash, Sha256::digest(grant.access_token.as_bytes()).to_vec(), "a hash, never the token");
+    assert_eq!(
+        Some(record.request_id.clone()),
+        request_id,
+        "the record carries the answer's request id"
+    );
+    assert_eq!(
+        record.presented_token_hash,
+        Sha256::digest(grant.access_token.as_bytes()).to_vec(),
+        "a hash, never the token"
+    );
     drop(bystander);
 }
 
@@ -39,7 +53,11 @@ async fn revoking_a_refresh_token_takes_the_access_token_with_it(backend: Backen
     let app = TestApp::spawn(backend).await;
     app.create_client("spa", ClientKind::Public).await;
     let grant = app.grant("spa").await;
-    assert_revocation_ok(app.revoke(&[("token", &grant.refresh_token), ("client_id", "spa")]).await).await;
+    assert_revocation_ok(
+        app.revoke(&[("token", &grant.refresh_token), ("client_id", "spa")])
+            .await,
+    )
+    .await;
     assert_eq!(app.db.live_tokens().await, 0);
     assert_eq!(app.db.audit_records().await[0].presented_kind, "refresh");
 }
@@ -48,7 +66,11 @@ async fn revoking_twice_answers_200_and_writes_one_record(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.create_client("spa", ClientKind::Public).await;
     let grant = app.grant("spa").await;
-    for token in [&grant.access_token, &grant.access_token, &grant.refresh_token] {
+    for token in [
+        &grant.access_token,
+        &grant.access_token,
+        &grant.refresh_token,
+    ] {
         assert_revocation_ok(app.revoke(&[("token", token), ("client_id", "spa")]).await).await;
     }
     assert_eq!(app.db.audit_records().await.len(), 1);
@@ -60,7 +82,13 @@ async fn unknown_and_malformed_tokens_answer_200_and_write_nothing(backend: Back
     let grant = app.grant("spa").await;
     let mut bad_checksum = grant.access_token.clone();
     bad_checksum.replace_range(5..6, if &bad_checksum[5..6] == "A" { "B" } else { "A" });
-    for token in ["not-a-token", "rat_short", &bad_checksum, &"x".repeat(4000), "\u{1F600}"] {
+    for token in [
+        "not-a-token",
+        "rat_short",
+        &bad_checksum,
+        &"x".repeat(4000),
+        "\u{1F600}",
+    ] {
         assert_revocation_ok(app.revoke(&[("token", token)]).await).await;
         assert_revocation_ok(app.revoke(&[("token", token), ("client_id", "spa")]).await).await;
     }
@@ -72,8 +100,16 @@ async fn expired_and_superseded_tokens_still_revoke_their_grant(backend: Backend
     let app = TestApp::spawn(backend).await;
     app.create_client("mobile", ClientKind::Public).await;
     let expired = app.grant_with_ttl("mobile", 0).await;
-    assert_revocation_ok(app.revoke(&[("token", &expired.access_token), ("client_id", "mobile")]).await).await;
-    assert_eq!(app.db.live_grants().await, 0, "logging out with an expired token still logs out");
+    assert_revocation_ok(
+        app.revoke(&[("token", &expired.access_token), ("client_id", "mobile")])
+            .await,
+    )
+    .await;
+    assert_eq!(
+        app.db.live_grants().await,
+        0,
+        "logging out with an expired token still logs out"
+    );
 
     // A grant after two refresh rotations: old and new tokens, expired and live.
     let now = Utc::now();
@@ -92,22 +128,47 @@ async fn expired_and_superseded_tokens_still_revoke_their_grant(backend: Backend
             new_token("new-refresh", TokenKind::Refresh, now, 86_400),
         ],
     };
-    app.store.issue_grants(&[grant]).await.unwrap_or_else(|e| panic!("{e}"));
+    app.store
+        .issue_grants(&[grant])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(app.db.live_tokens().await, 4);
-    assert_revocation_ok(app.revoke(&[("token", old_refresh), ("client_id", "mobile")]).await).await;
-    assert_eq!(app.db.live_tokens().await, 0, "every token of the grant, rotated siblings included");
+    assert_revocation_ok(
+        app.revoke(&[("token", old_refresh), ("client_id", "mobile")])
+            .await,
+    )
+    .await;
+    assert_eq!(
+        app.db.live_tokens().await,
+        0,
+        "every token of the grant, rotated siblings included"
+    );
     assert_eq!(app.db.audit_records().await.len(), 2);
 }
 
 async fn the_hint_never_changes_the_answer(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.create_client("spa", ClientKind::Public).await;
-    for hint in ["access_token", "refresh_token", "id_token", "", "ACCESS_TOKEN"] {
+    for hint in [
+        "access_token",
+        "refresh_token",
+        "id_token",
+        "",
+        "ACCESS_TOKEN",
+    ] {
         let grant = app.grant("spa").await;
         // A refresh token hinted as an access token (and every other hint) is found.
-        let params = [("token", grant.refresh_token.as_str()), ("token_type_hint", hint), ("client_id", "spa")];
+        let params = [
+            ("token", grant.refresh_token.as_str()),
+            ("token_type_hint", hint),
+            ("client_id", "spa"),
+        ];
         assert_revocation_ok(app.revoke(&params).await).await;
-        assert_revocation_ok(app.revoke(&[("token", "unknown"), ("token_type_hint", hint)]).await).await;
+        assert_revocation_ok(
+            app.revoke(&[("token", "unknown"), ("token_type_hint", hint)])
+                .await,
+        )
+        .await;
     }
     assert_eq!(app.db.live_tokens().await, 0);
     assert_eq!(app.db.audit_records().await.len(), 5);
@@ -126,7 +187,10 @@ async fn tokens_of_other_authorisation_servers_are_found_by_hash(backend: Backen
         created_at: now,
         tokens: vec![new_token(foreign_shape, TokenKind::Access, now, 600)],
     };
-    app.store.issue_grants(&[grant]).await.unwrap_or_else(|e| panic!("{e}"));
+    app.store
+        .issue_grants(&[grant])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_revocation_ok(app.revoke(&[("token", foreign_shape)]).await).await;
     assert_eq!(app.db.live_tokens().await, 0);
 }
@@ -139,15 +203,33 @@ async fn concurrent_revocations_of_one_grant_all_succeed_with_one_record(backend
     let tasks: Vec<_> = (0..24)
         .map(|i| {
             let app = app.clone();
-            let token = if i % 2 == 0 { grant.access_token.clone() } else { grant.refresh_token.clone() };
-            tokio::spawn(async move { app.revoke(&[("token", &token), ("client_id", "spa")]).await.status().as_u16() })
+            let token = if i % 2 == 0 {
+                grant.access_token.clone()
+            } else {
+                grant.refresh_token.clone()
+            };
+            tokio::spawn(async move {
+                app.revoke(&[("token", &token), ("client_id", "spa")])
+                    .await
+                    .status()
+                    .as_u16()
+            })
         })
         .collect();
     for task in tasks {
         assert_eq!(task.await.unwrap_or_else(|e| panic!("{e}")), 200);
     }
-    assert_eq!(app.db.audit_records().await.len(), 1, "exactly one grant revocation record");
-    assert_eq!(app.db.count("SELECT count(*) FROM grants WHERE revoked_at IS NOT NULL").await, 1);
+    assert_eq!(
+        app.db.audit_records().await.len(),
+        1,
+        "exactly one grant revocation record"
+    );
+    assert_eq!(
+        app.db
+            .count("SELECT count(*) FROM grants WHERE revoked_at IS NOT NULL")
+            .await,
+        1
+    );
     assert_eq!(app.db.live_tokens().await, 0);
 }
 

@@ -24,14 +24,33 @@ impl PgCluster {
         if is_root() {
             // The postgres user must reach and own the data directory.
             run("chmod", &["755", &dir.path().display().to_string()]);
-            run("chown", &["-R", "postgres:postgres", &dir.path().display().to_string()]);
+            run(
+                "chown",
+                &["-R", "postgres:postgres", &dir.path().display().to_string()],
+            );
         }
         let port = free_port();
         pg(
             "initdb",
-            &["-D", &data.display().to_string(), "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8", "--locale=C"],
+            &[
+                "-D",
+                &data.display().to_string(),
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "--no-sync",
+                "-E",
+                "UTF8",
+                "--locale=C",
+            ],
         );
-        let cluster = Self { _dir: dir, data, log, port };
+        let cluster = Self {
+            _dir: dir,
+            data,
+            log,
+            port,
+        };
         cluster.start_again();
         cluster
     }
@@ -47,32 +66,72 @@ impl PgCluster {
     /// and check that every acknowledged commit survives. `fsync = off` is
     /// safe for that, since killing the process leaves the OS page cache.
     pub fn start_again(&self) {
-        let options =
-            format!("-c listen_addresses=127.0.0.1 -p {} -c unix_socket_directories='' -c fsync=off", self.port);
+        let options = format!(
+            "-c listen_addresses=127.0.0.1 -p {} -c unix_socket_directories='' -c fsync=off",
+            self.port
+        );
         pg(
             "pg_ctl",
-            &["-D", &self.data.display().to_string(), "-l", &self.log.display().to_string(), "-o", &options, "-w", "-t", "60", "start"],
+            &[
+                "-D",
+                &self.data.display().to_string(),
+                "-l",
+                &self.log.display().to_string(),
+                "-o",
+                &options,
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ],
         );
     }
 
     /// Stops the cluster the way a crash would: no clean shutdown.
     pub fn stop_immediately(&self) {
-        pg("pg_ctl", &["-D", &self.data.display().to_string(), "-m", "immediate", "-w", "stop"]);
+        pg(
+            "pg_ctl",
+            &[
+                "-D",
+                &self.data.display().to_string(),
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            ],
+        );
     }
 }
 
 impl Drop for PgCluster {
     fn drop(&mut self) {
-        let _ = pg_command("pg_ctl", &["-D", &self.data.display().to_string(), "-m", "immediate", "stop"]).output();
+        let _ = pg_command(
+            "pg_ctl",
+            &[
+                "-D",
+                &self.data.display().to_string(),
+                "-m",
+                "immediate",
+                "stop",
+            ],
+        )
+        .output();
     }
 }
 
 fn is_root() -> bool {
-    Command::new("id").arg("-u").output().map(|out| out.stdout.starts_with(b"0\n")).unwrap_or(false)
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|out| out.stdout.starts_with(b"0\n"))
+        .unwrap_or(false)
 }
 
 fn run(program: &str, args: &[&str]) {
-    let status = Command::new(program).args(args).status().unwrap_or_else(|e| panic!("{program}: {e}"));
+    let status = Command::new(program)
+        .args(args)
+        .status()
+        .unwrap_or_else(|e| panic!("{program}: {e}"));
     assert!(status.success(), "{program} {args:?} failed");
 }
 
@@ -84,7 +143,10 @@ fn pg_command(program: &str, args: &[&str]) -> Command {
         .ok()
         .and_then(|out| String::from_utf8(out.stdout).ok())
         .map(|dir| PathBuf::from(dir.trim()));
-    let path = bindir.map(|dir| dir.join(program)).filter(|p| p.is_file()).unwrap_or_else(|| PathBuf::from(program));
+    let path = bindir
+        .map(|dir| dir.join(program))
+        .filter(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from(program));
     if is_root() {
         let mut command = Command::new("runuser");
         command.args(["-u", "postgres", "--"]).arg(path).args(args);
@@ -97,7 +159,9 @@ fn pg_command(program: &str, args: &[&str]) -> Command {
 }
 
 fn pg(program: &str, args: &[&str]) {
-    let output = pg_command(program, args).output().unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+    let output = pg_command(program, args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
     assert!(
         output.status.success(),
         "{program} failed: {}{}",
@@ -107,6 +171,10 @@ fn pg(program: &str, args: &[&str]) {
 }
 
 fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind: {e}"));
-    listener.local_addr().map(|a| a.port()).unwrap_or_else(|e| panic!("{e}"))
+    let listener =
+        std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind: {e}"));
+    listener
+        .local_addr()
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("{e}"))
 }

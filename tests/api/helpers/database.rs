@@ -16,7 +16,7 @@ use tempfile::TempDir;
 use tokio::sync::OnceCell;
 
 /// The variable naming the test cluster's admin URL, set by `tests/run`.
-pub const TEST_DATABASE_ENV: &str = "RESCIND_TEST_DATABASE_URL";
+pub const TEST_DATABASE_ENV: &str = "TEST_DATABASE_URL";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -50,7 +50,15 @@ pub struct AuditRecord {
 
 const AUDIT_QUERY: &str = "SELECT presented_kind, presenter_kind, presenter_client_id, foreign_client, reason, \
      request_id, presented_token_hash FROM revocations ORDER BY id";
-type AuditRow = (String, String, Option<String>, bool, String, String, Vec<u8>);
+type AuditRow = (
+    String,
+    String,
+    Option<String>,
+    bool,
+    String,
+    String,
+    Vec<u8>,
+);
 
 impl TestDatabase {
     /// A database with the current schema.
@@ -80,14 +88,22 @@ impl TestDatabase {
             .connect(&url)
             .await
             .unwrap_or_else(|e| panic!("connect to {name}: {e}"));
-        Self { url, dir, raw: Raw::Postgres(raw) }
+        Self {
+            url,
+            dir,
+            raw: Raw::Postgres(raw),
+        }
     }
 
     async fn new(backend: Backend, migrated: bool) -> Self {
         match backend {
             Backend::Postgres => {
                 let admin = admin_url();
-                let template = if migrated { template(&admin).await.as_str() } else { "template0" };
+                let template = if migrated {
+                    template(&admin).await.as_str()
+                } else {
+                    "template0"
+                };
                 Self::postgres(&admin, template).await
             }
             Backend::Sqlite => {
@@ -98,8 +114,14 @@ impl TestDatabase {
                     .unwrap_or_else(|e| panic!("sqlite url: {e}"))
                     .create_if_missing(true)
                     .busy_timeout(Duration::from_secs(10));
-                let raw = SqlitePoolOptions::new().max_connections(2).connect_lazy_with(options);
-                Self { url, dir, raw: Raw::Sqlite(raw) }
+                let raw = SqlitePoolOptions::new()
+                    .max_connections(2)
+                    .connect_lazy_with(options);
+                Self {
+                    url,
+                    dir,
+                    raw: Raw::Sqlite(raw),
+                }
             }
         }
     }
@@ -139,34 +161,48 @@ impl TestDatabase {
         };
         rows.unwrap_or_else(|e| panic!("audit records: {e}"))
             .into_iter()
-            .map(|(presented_kind, presenter_kind, presenter_client_id, foreign_client, reason, request_id, hash)| {
-                AuditRecord {
+            .map(
+                |(
                     presented_kind,
                     presenter_kind,
                     presenter_client_id,
                     foreign_client,
                     reason,
                     request_id,
-                    presented_token_hash: hash,
-                }
-            })
+                    hash,
+                )| {
+                    AuditRecord {
+                        presented_kind,
+                        presenter_kind,
+                        presenter_client_id,
+                        foreign_client,
+                        reason,
+                        request_id,
+                        presented_token_hash: hash,
+                    }
+                },
+            )
             .collect()
     }
 
     /// Tokens not yet revoked.
     pub async fn live_tokens(&self) -> i64 {
-        self.count("SELECT count(*) FROM tokens WHERE revoked_at IS NULL").await
+        self.count("SELECT count(*) FROM tokens WHERE revoked_at IS NULL")
+            .await
     }
 
     /// Grants not yet revoked.
     pub async fn live_grants(&self) -> i64 {
-        self.count("SELECT count(*) FROM grants WHERE revoked_at IS NULL").await
+        self.count("SELECT count(*) FROM grants WHERE revoked_at IS NULL")
+            .await
     }
 
     /// A SQLite connection outside the pool, to hold locks (SQLite only).
     pub async fn sqlite_connection(&self) -> sqlx::SqliteConnection {
         let options = SqliteConnectOptions::from_str(&self.url).unwrap_or_else(|e| panic!("{e}"));
-        sqlx::SqliteConnection::connect_with(&options).await.unwrap_or_else(|e| panic!("sqlite connect: {e}"))
+        sqlx::SqliteConnection::connect_with(&options)
+            .await
+            .unwrap_or_else(|e| panic!("sqlite connect: {e}"))
     }
 }
 
@@ -189,7 +225,8 @@ pub fn database_url(admin: &str, name: &str) -> String {
 }
 
 async fn create_database(admin: &str, name: &str, template: &str) {
-    let options = PgConnectOptions::from_str(admin).unwrap_or_else(|e| panic!("{TEST_DATABASE_ENV}: {e}"));
+    let options =
+        PgConnectOptions::from_str(admin).unwrap_or_else(|e| panic!("{TEST_DATABASE_ENV}: {e}"));
     let mut connection = PgConnection::connect_with(&options)
         .await
         .unwrap_or_else(|e| panic!("cannot reach the test cluster at {TEST_DATABASE_ENV}: {e}"));
@@ -198,7 +235,9 @@ async fn create_database(admin: &str, name: &str, template: &str) {
         match sqlx::query(&sql).execute(&mut connection).await {
             Ok(_) => return,
             // object_in_use: another session is copying or leaving the template.
-            Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some("55006") && attempt < 20 => {
+            Err(sqlx::Error::Database(db))
+                if db.code().as_deref() == Some("55006") && attempt < 20 =>
+            {
                 tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
             }
             Err(error) => panic!("{sql}: {error}"),
@@ -213,10 +252,16 @@ async fn template(admin: &str) -> &'static String {
         .get_or_init(|| async {
             let name = format!("rescind_template_{}", std::process::id());
             create_database(admin, &name, "template0").await;
-            let settings = PoolSettings { max_connections: 1, timeout: Duration::from_secs(10) };
+            let settings = PoolSettings {
+                max_connections: 1,
+                timeout: Duration::from_secs(10),
+            };
             let store = PostgresStore::connect(&database_url(admin, &name), &settings)
                 .unwrap_or_else(|e| panic!("template: {e}"));
-            store.migrate().await.unwrap_or_else(|e| panic!("migrating the template: {e}"));
+            store
+                .migrate()
+                .await
+                .unwrap_or_else(|e| panic!("migrating the template: {e}"));
             store.close().await;
             name
         })

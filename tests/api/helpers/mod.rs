@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
+use reqwest::header::HeaderMap;
 use rescind::config::{Settings, TlsMode};
 use rescind::domain::client::{ClientId, ClientKind};
 use rescind::domain::minted::TokenFormat;
@@ -17,7 +18,6 @@ use rescind::domain::secret::ClientSecret;
 use rescind::provisioning::{self, GrantTemplate, MintedGrant};
 use rescind::server::Server;
 use rescind::storage::Store;
-use reqwest::header::HeaderMap;
 use tokio::sync::oneshot;
 
 pub use self::database::{Backend, TestDatabase};
@@ -93,11 +93,19 @@ impl TestApp {
     pub async fn spawn_on(db: TestDatabase, adjust: impl FnOnce(&mut Settings)) -> Self {
         let mut settings = base_settings(&db);
         adjust(&mut settings);
-        settings.validate().unwrap_or_else(|error| panic!("test settings are invalid: {error}"));
-        let store = rescind::server::open_store(&settings).await.unwrap_or_else(|e| panic!("cannot open store: {e}"));
-        let listener = std::net::TcpListener::bind(settings.server.listen).unwrap_or_else(|e| panic!("bind: {e}"));
-        let server = Server::build(&settings, store.clone(), listener).unwrap_or_else(|e| panic!("build: {e}"));
-        let address = server.local_addr().unwrap_or_else(|e| panic!("local_addr: {e}"));
+        settings
+            .validate()
+            .unwrap_or_else(|error| panic!("test settings are invalid: {error}"));
+        let store = rescind::server::open_store(&settings)
+            .await
+            .unwrap_or_else(|e| panic!("cannot open store: {e}"));
+        let listener = std::net::TcpListener::bind(settings.server.listen)
+            .unwrap_or_else(|e| panic!("bind: {e}"));
+        let server = Server::build(&settings, store.clone(), listener)
+            .unwrap_or_else(|e| panic!("build: {e}"));
+        let address = server
+            .local_addr()
+            .unwrap_or_else(|e| panic!("local_addr: {e}"));
         let scheme = if server.is_tls() { "https" } else { "http" };
         let (shutdown, signal) = oneshot::channel::<()>();
         let server = tokio::spawn(server.run(async move {
@@ -130,7 +138,11 @@ impl TestApp {
     }
 
     /// POSTs a form-encoded body (already encoded) to the revocation endpoint.
-    pub async fn revoke_raw(&self, body: impl Into<String>, headers: HeaderMap) -> reqwest::Response {
+    pub async fn revoke_raw(
+        &self,
+        body: impl Into<String>,
+        headers: HeaderMap,
+    ) -> reqwest::Response {
         self.http
             .post(self.url(&format!("{}/oauth2/revoke", self.settings.issuer_path())))
             .header("content-type", "application/x-www-form-urlencoded")
@@ -147,8 +159,14 @@ impl TestApp {
     }
 
     /// POSTs form parameters with HTTP Basic client credentials.
-    pub async fn revoke_basic(&self, id: &str, secret: &str, params: &[(&str, &str)]) -> reqwest::Response {
-        self.revoke_raw(encode(params), basic_header(id, secret)).await
+    pub async fn revoke_basic(
+        &self,
+        id: &str,
+        secret: &str,
+        params: &[(&str, &str)],
+    ) -> reqwest::Response {
+        self.revoke_raw(encode(params), basic_header(id, secret))
+            .await
     }
 
     /// Registers a client through the same code as the CLI; returns its secret.
@@ -162,7 +180,9 @@ impl TestApp {
     /// A confidential client; returns its secret.
     pub async fn confidential_client(&self, id: &str) -> String {
         let secret = self.create_client(id, ClientKind::Confidential).await;
-        secret.map(|s| s.expose().to_owned()).unwrap_or_else(|| panic!("no secret generated"))
+        secret
+            .map(|s| s.expose().to_owned())
+            .unwrap_or_else(|| panic!("no secret generated"))
     }
 
     /// Mints one grant for `client` with the default lifetimes.
@@ -179,15 +199,24 @@ impl TestApp {
             access_ttl_secs: ttl_secs,
             refresh_ttl_secs: ttl_secs,
         };
-        let mut minted = provisioning::issue_grants(self.store.as_ref(), &self.token_format(), &template, 1, Utc::now())
-            .await
-            .unwrap_or_else(|e| panic!("issue_grants: {e}"));
+        let mut minted = provisioning::issue_grants(
+            self.store.as_ref(),
+            &self.token_format(),
+            &template,
+            1,
+            Utc::now(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("issue_grants: {e}"));
         minted.pop().unwrap_or_else(|| panic!("no grant minted"))
     }
 
     pub fn token_format(&self) -> TokenFormat {
-        TokenFormat::new(&self.settings.tokens.access_prefix, &self.settings.tokens.refresh_prefix)
-            .unwrap_or_else(|e| panic!("prefixes: {e}"))
+        TokenFormat::new(
+            &self.settings.tokens.access_prefix,
+            &self.settings.tokens.refresh_prefix,
+        )
+        .unwrap_or_else(|e| panic!("prefixes: {e}"))
     }
 }
 
@@ -201,16 +230,24 @@ impl Drop for TestApp {
 
 /// A client that never follows redirects; `root` adds a trusted certificate.
 pub fn http_client(root: Option<reqwest::Certificate>) -> reqwest::Client {
-    let mut builder = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).timeout(Duration::from_secs(30));
+    let mut builder = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30));
     if let Some(root) = root {
         builder = builder.add_root_certificate(root);
     }
-    builder.build().unwrap_or_else(|e| panic!("http client: {e}"))
+    builder
+        .build()
+        .unwrap_or_else(|e| panic!("http client: {e}"))
 }
 
 /// Form-encodes parameters (RFC 6749 Appendix B).
 pub fn encode(params: &[(&str, &str)]) -> String {
-    params.iter().map(|(name, value)| format!("{}={}", form_escape(name), form_escape(value))).collect::<Vec<_>>().join("&")
+    params
+        .iter()
+        .map(|(name, value)| format!("{}={}", form_escape(name), form_escape(value)))
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 /// Form-escapes one value: unreserved characters stay, space is `+`.
@@ -218,7 +255,9 @@ pub fn form_escape(value: &str) -> String {
     let mut out = String::new();
     for byte in value.bytes() {
         match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => out.push(char::from(byte)),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => {
+                out.push(char::from(byte))
+            }
             b' ' => out.push('+'),
             _ => out.push_str(&format!("%{byte:02X}")),
         }
@@ -230,7 +269,10 @@ pub fn form_escape(value: &str) -> String {
 pub fn basic_header(id: &str, secret: &str) -> HeaderMap {
     use base64::Engine as _;
     let credentials = format!("{}:{}", form_escape(id), form_escape(secret));
-    let value = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(credentials));
+    let value = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(credentials)
+    );
     header_map(&[("authorization", &value)])
 }
 
@@ -238,7 +280,8 @@ pub fn basic_header(id: &str, secret: &str) -> HeaderMap {
 pub fn header_map(pairs: &[(&str, &str)]) -> HeaderMap {
     let mut headers = HeaderMap::new();
     for (name, value) in pairs {
-        let name = reqwest::header::HeaderName::from_bytes(name.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+        let name = reqwest::header::HeaderName::from_bytes(name.as_bytes())
+            .unwrap_or_else(|e| panic!("{e}"));
         let value = reqwest::header::HeaderValue::from_str(value).unwrap_or_else(|e| panic!("{e}"));
         headers.append(name, value);
     }
@@ -247,7 +290,11 @@ pub fn header_map(pairs: &[(&str, &str)]) -> HeaderMap {
 
 /// Asserts the SPEC §2 caching headers that every revocation answer carries.
 pub fn assert_no_store(response: &reqwest::Response) {
-    assert_eq!(header(response, "cache-control"), Some("no-store"), "Cache-Control");
+    assert_eq!(
+        header(response, "cache-control"),
+        Some("no-store"),
+        "Cache-Control"
+    );
     assert_eq!(header(response, "pragma"), Some("no-cache"), "Pragma");
 }
 
@@ -261,9 +308,17 @@ pub async fn assert_oauth_error(response: reqwest::Response, status: u16, code: 
     assert_no_store(&response);
     assert_eq!(header(&response, "content-type"), Some("application/json"));
     let headers = response.headers().clone();
-    let body: serde_json::Value = response.json().await.unwrap_or_else(|e| panic!("error body is not JSON: {e}"));
+    let body: serde_json::Value = response
+        .json()
+        .await
+        .unwrap_or_else(|e| panic!("error body is not JSON: {e}"));
     assert_eq!(body["error"], code, "error code in {body}");
-    assert!(body["error_description"].as_str().is_some_and(|d| !d.is_empty()), "error_description in {body}");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .is_some_and(|d| !d.is_empty()),
+        "error_description in {body}"
+    );
     headers
 }
 
