@@ -146,27 +146,26 @@ impl Server {
         let service = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();
-        match self.tls {
-            Some(tls) => {
-                let mut server = axum_server::from_tcp_rustls(self.listener, tls)?.handle(handle);
-                server
-                    .http_builder()
-                    .http1()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(HEADER_READ_TIMEOUT);
-                server.serve(service).await
-            }
-            None => {
-                let mut server = axum_server::from_tcp(self.listener)?.handle(handle);
-                server
-                    .http_builder()
-                    .http1()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(HEADER_READ_TIMEOUT);
-                server.serve(service).await
-            }
+        if let Some(tls) = self.tls {
+            let mut server = axum_server::from_tcp_rustls(self.listener, tls)?.handle(handle);
+            guard_header_reads(server.http_builder());
+            server.serve(service).await
+        } else {
+            let mut server = axum_server::from_tcp(self.listener)?.handle(handle);
+            guard_header_reads(server.http_builder());
+            server.serve(service).await
         }
     }
+}
+
+/// Bounds how long a client may take to send its request headers (slowloris).
+fn guard_header_reads(
+    builder: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
+) {
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
 }
 
 /// Resolves on SIGTERM or SIGINT.

@@ -17,7 +17,7 @@ pub enum ClientCommand {
     Create {
         #[arg(long)]
         id: String,
-        /// A public client (no secret; identifies itself by client_id alone).
+        /// A public client: no secret, it identifies itself by its id alone.
         #[arg(long)]
         public: bool,
         /// A display name.

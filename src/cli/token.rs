@@ -30,10 +30,10 @@ pub enum TokenCommand {
         subject: String,
         #[arg(long)]
         scope: Option<String>,
-        /// Access token lifetime in seconds (default: tokens.access_ttl).
+        /// Access token lifetime in seconds (default: the configured one).
         #[arg(long, value_name = "SECS")]
         access_ttl: Option<u32>,
-        /// Refresh token lifetime in seconds (default: tokens.refresh_ttl).
+        /// Refresh token lifetime in seconds (default: the configured one).
         #[arg(long, value_name = "SECS")]
         refresh_ttl: Option<u32>,
         /// How many grants to mint (batched, for seeding load tests).

@@ -258,7 +258,7 @@ impl Settings {
             )
             .merge(rescind_env())
             .extract()
-            .map_err(ConfigError::from_figment)?;
+            .map_err(|error| ConfigError::from_figment(&error))?;
         settings.validate()?;
         Ok(settings)
     }

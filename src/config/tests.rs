@@ -1,3 +1,8 @@
+#![expect(
+    clippy::result_large_err,
+    reason = "figment::Jail closures must return figment::Error"
+)]
+
 use std::path::Path;
 
 use figment::Jail;
@@ -5,7 +10,7 @@ use figment::Jail;
 use super::*;
 
 /// Lets `?` carry a configuration error out of a `Jail` closure.
-fn jailed(error: ConfigError) -> figment::Error {
+fn jailed(error: &ConfigError) -> figment::Error {
     figment::Error::from(error.to_string())
 }
 
@@ -30,7 +35,7 @@ fn the_defaults_are_valid() {
 fn the_documented_example_parses_and_matches_the_defaults() {
     let text = include_str!("../../config/rescind.example.toml");
     Jail::expect_with(|jail| {
-        let loaded = load_in(jail, Some(text)).map_err(jailed)?;
+        let loaded = load_in(jail, Some(text)).map_err(|e| jailed(&e))?;
         let defaults = Settings::default();
         assert_eq!(loaded.issuer, defaults.issuer);
         assert_eq!(loaded.server.listen, defaults.server.listen);
@@ -49,7 +54,7 @@ fn the_environment_overrides_the_file_and_database_url_sits_between() {
         jail.clear_env();
         jail.create_file("rescind.toml", toml)?;
         jail.set_env("DATABASE_URL", "postgres://from-database-url/db");
-        let loaded = Settings::load(Some(Path::new("rescind.toml"))).map_err(jailed)?;
+        let loaded = Settings::load(Some(Path::new("rescind.toml"))).map_err(|e| jailed(&e))?;
         assert_eq!(loaded.issuer, "https://file.example");
         assert_eq!(
             loaded.database.url.as_deref(),
@@ -59,7 +64,7 @@ fn the_environment_overrides_the_file_and_database_url_sits_between() {
         jail.set_env("RESCIND_ISSUER", "https://env.example");
         jail.set_env("RESCIND_DATABASE__URL", "postgres://from-rescind/db");
         jail.set_env("RESCIND_SERVER__BODY_LIMIT", "4096");
-        let loaded = Settings::load(Some(Path::new("rescind.toml"))).map_err(jailed)?;
+        let loaded = Settings::load(Some(Path::new("rescind.toml"))).map_err(|e| jailed(&e))?;
         assert_eq!(loaded.issuer, "https://env.example");
         assert_eq!(
             loaded.database.url.as_deref(),
@@ -82,7 +87,7 @@ fn metadata_extra_is_read_from_the_file_only() {
             "RESCIND_METADATA__EXTRA__AUTHORIZATION_ENDPOINT",
             "https://evil.example",
         );
-        let loaded = Settings::load(Some(Path::new("rescind.toml"))).map_err(jailed)?;
+        let loaded = Settings::load(Some(Path::new("rescind.toml"))).map_err(|e| jailed(&e))?;
         assert_eq!(loaded.metadata.extra.len(), 1);
         assert_eq!(
             loaded.metadata.extra["token_endpoint"],
@@ -160,8 +165,10 @@ fn an_issuer_must_be_https_without_query_or_fragment() {
 
 #[test]
 fn the_issuer_path_is_where_endpoints_live() {
-    let mut settings = Settings::default();
-    settings.issuer = "https://id.example.com/tenant1/".to_owned();
+    let mut settings = Settings {
+        issuer: "https://id.example.com/tenant1/".to_owned(),
+        ..Settings::default()
+    };
     assert_eq!(settings.issuer_path(), "/tenant1");
     assert_eq!(settings.issuer_base(), "https://id.example.com/tenant1");
     settings.issuer = "https://id.example.com".to_owned();

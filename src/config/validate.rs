@@ -27,7 +27,7 @@ impl ConfigError {
         &self.key
     }
 
-    pub(crate) fn from_figment(error: figment::Error) -> Self {
+    pub(crate) fn from_figment(error: &figment::Error) -> Self {
         let key = if error.path.is_empty() {
             "--config".to_owned()
         } else {

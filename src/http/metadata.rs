@@ -112,8 +112,10 @@ mod tests {
 
     #[test]
     fn extra_fields_are_merged_and_empty_arrays_left_out() {
-        let mut settings = Settings::default();
-        settings.issuer = "https://id.example.com/t1/".to_owned();
+        let mut settings = Settings {
+            issuer: "https://id.example.com/t1/".to_owned(),
+            ..Settings::default()
+        };
         settings.metadata.extra.insert(
             "token_endpoint".to_owned(),
             "https://id.example.com/token".into(),

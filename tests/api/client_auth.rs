@@ -1,13 +1,13 @@
 //! Client authentication (SPEC §2, RFC 6749 §2.3): Basic, post, public, anonymous.
 
-use chrono::Utc;
+use base64::Engine as _;
 use rescind::domain::client::{ClientId, ClientKind};
 use rescind::domain::secret::ClientSecret;
 use rescind::provisioning;
 
 use crate::helpers::{
     Backend, ISSUER, TestApp, assert_oauth_error, assert_revocation_ok, basic_header, encode,
-    header, header_map,
+    header, header_map, now,
 };
 use crate::on_both_backends;
 
@@ -23,7 +23,7 @@ async fn set_secret(app: &TestApp, id: &str, secret: &str) {
         app.store.as_ref(),
         &id,
         &ClientSecret::new(secret.to_owned()),
-        Utc::now(),
+        now(),
     )
     .await
     .unwrap_or_else(|e| panic!("{e}"));
@@ -63,7 +63,6 @@ async fn basic_credentials_use_rfc6749_appendix_b_decoding(backend: Backend) {
     set_secret(&app, "web", " %&+\u{a3}\u{20ac}").await;
     let grant = app.grant("web").await;
     // The Appendix B vector, sent encoded exactly as the RFC shows it.
-    use base64::Engine as _;
     let encoded = base64::engine::general_purpose::STANDARD.encode("web:+%25%26%2B%C2%A3%E2%82%AC");
     let headers = header_map(&[("authorization", &format!("Basic {encoded}"))]);
     assert_revocation_ok(
@@ -178,12 +177,7 @@ async fn a_disabled_client_is_refused(backend: Backend) {
     let spa = app.grant("spa").await;
     for id in ["web", "spa"] {
         let id = ClientId::parse(id).unwrap_or_else(|e| panic!("{e}"));
-        assert!(
-            app.store
-                .disable_client(&id, Utc::now())
-                .await
-                .unwrap_or(false)
-        );
+        assert!(app.store.disable_client(&id, now()).await.unwrap_or(false));
     }
     assert_oauth_error(
         app.revoke_basic("web", &secret, &[("token", &web.access_token)])
@@ -214,7 +208,6 @@ async fn another_authorization_scheme_is_401_with_a_basic_challenge(backend: Bac
 
 async fn malformed_basic_credentials_are_400(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    use base64::Engine as _;
     let no_colon = base64::engine::general_purpose::STANDARD.encode("web");
     let bad_escape = base64::engine::general_purpose::STANDARD.encode("web:%zz");
     for value in [

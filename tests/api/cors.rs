@@ -9,7 +9,7 @@ const ALLOWED: &str = "https://app.example.com";
 
 async fn spawn(backend: Backend) -> TestApp {
     TestApp::spawn_with(backend, |s| {
-        s.cors.allowed_origins = vec![ALLOWED.to_owned()]
+        s.cors.allowed_origins = vec![ALLOWED.to_owned()];
     })
     .await
 }

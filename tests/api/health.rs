@@ -42,7 +42,28 @@ async fn pending_migrations_are_not_ready(backend: Backend) {
     assert_eq!(status_of(&app, "/health/ready").await.0, 200);
 }
 
+async fn a_stopped_server_drains_and_refuses_new_connections(backend: Backend) {
+    let mut app = TestApp::spawn_with(backend, |s| {
+        s.server.shutdown_grace = std::time::Duration::from_secs(2);
+    })
+    .await;
+    assert_eq!(status_of(&app, "/health/live").await.0, 200);
+    assert!(
+        app.stop(std::time::Duration::from_secs(10)).await,
+        "the server stops cleanly within the grace period"
+    );
+    let after = reqwest::Client::new()
+        .get(app.url("/health/live"))
+        .send()
+        .await;
+    assert!(
+        after.is_err(),
+        "no new connection is accepted after shutdown"
+    );
+}
+
 on_both_backends!(
     a_migrated_database_is_ready,
-    pending_migrations_are_not_ready
+    pending_migrations_are_not_ready,
+    a_stopped_server_drains_and_refuses_new_connections,
 );

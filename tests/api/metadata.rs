@@ -55,7 +55,7 @@ async fn the_document_names_the_issuer_and_the_revocation_endpoint(backend: Back
 
 async fn an_issuer_with_a_path_serves_everything_under_it(backend: Backend) {
     let app = TestApp::spawn_with(backend, |s| {
-        s.issuer = "https://id.example.com/tenant1".to_owned()
+        "https://id.example.com/tenant1".clone_into(&mut s.issuer);
     })
     .await;
     let inserted = get_json(&app, "/.well-known/oauth-authorization-server/tenant1").await;

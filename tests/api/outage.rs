@@ -23,7 +23,7 @@ async fn assert_unavailable(response: reqwest::Response) {
 
 async fn ready_status(app: &TestApp) -> u16 {
     let response = app.http.get(app.url("/health/ready")).send().await;
-    response.map(|r| r.status().as_u16()).unwrap_or(0)
+    response.map_or(0, |r| r.status().as_u16())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

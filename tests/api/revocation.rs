@@ -1,13 +1,13 @@
 //! Whole-grant revocation (SPEC §2 "Processing").
 
-use chrono::{Duration, Utc};
+use chrono::Duration;
 use rescind::domain::client::{ClientId, ClientKind};
 use rescind::domain::grant::{GrantId, NewGrant};
 use rescind::domain::token::TokenKind;
 use rescind::provisioning::new_token;
 use sha2::{Digest as _, Sha256};
 
-use crate::helpers::{Backend, TestApp, assert_revocation_ok, header};
+use crate::helpers::{Backend, TestApp, assert_revocation_ok, header, now};
 use crate::on_both_backends;
 
 async fn revoking_an_access_token_revokes_the_whole_grant_with_one_record(backend: Backend) {
@@ -112,7 +112,7 @@ async fn expired_and_superseded_tokens_still_revoke_their_grant(backend: Backend
     );
 
     // A grant after two refresh rotations: old and new tokens, expired and live.
-    let now = Utc::now();
+    let now = now();
     let past = now - Duration::hours(2);
     let old_refresh = "rotated-refresh-token-from-another-server";
     let grant = NewGrant {
@@ -177,7 +177,7 @@ async fn the_hint_never_changes_the_answer(backend: Backend) {
 async fn tokens_of_other_authorisation_servers_are_found_by_hash(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.create_client("spa", ClientKind::Public).await;
-    let now = Utc::now();
+    let now = now();
     let foreign_shape = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJhbGljZSJ9.";
     let grant = NewGrant {
         id: GrantId::generate(),

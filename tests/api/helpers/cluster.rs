@@ -123,8 +123,7 @@ fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
         .output()
-        .map(|out| out.stdout.starts_with(b"0\n"))
-        .unwrap_or(false)
+        .is_ok_and(|out| out.stdout.starts_with(b"0\n"))
 }
 
 fn run(program: &str, args: &[&str]) {
@@ -175,6 +174,5 @@ fn free_port() -> u16 {
         std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind: {e}"));
     listener
         .local_addr()
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("{e}"))
+        .map_or_else(|e| panic!("{e}"), |a| a.port())
 }

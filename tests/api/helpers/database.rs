@@ -144,15 +144,6 @@ impl TestDatabase {
         result.unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 
-    /// Runs a statement.
-    pub async fn execute(&self, sql: &str) {
-        let result = match &self.raw {
-            Raw::Postgres(pool) => sqlx::query(sql).execute(pool).await.map(|_| ()),
-            Raw::Sqlite(pool) => sqlx::query(sql).execute(pool).await.map(|_| ()),
-        };
-        result.unwrap_or_else(|e| panic!("{sql}: {e}"));
-    }
-
     /// Every revocation record, oldest first.
     pub async fn audit_records(&self) -> Vec<AuditRecord> {
         let rows: Result<Vec<AuditRow>, _> = match &self.raw {

@@ -5,14 +5,15 @@ pub mod cluster;
 pub mod database;
 pub mod raw;
 
+use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
 use reqwest::header::HeaderMap;
 use rescind::config::{Settings, TlsMode};
 use rescind::domain::client::{ClientId, ClientKind};
+use rescind::domain::clock::{Clock as _, SystemClock};
 use rescind::domain::minted::TokenFormat;
 use rescind::domain::secret::ClientSecret;
 use rescind::provisioning::{self, GrantTemplate, MintedGrant};
@@ -46,6 +47,11 @@ macro_rules! on_both_backends {
     };
 }
 
+/// The current time, from the same clock the server uses.
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    SystemClock.now()
+}
+
 /// The issuer of test servers.
 pub const ISSUER: &str = "https://rescind.test";
 
@@ -65,9 +71,11 @@ pub struct TestApp {
 
 /// Settings every test server starts from: proxy mode on loopback port 0.
 pub fn base_settings(db: &TestDatabase) -> Settings {
-    let mut settings = Settings::default();
-    settings.issuer = ISSUER.to_owned();
-    settings.data_dir = db.data_dir().to_owned();
+    let mut settings = Settings {
+        issuer: ISSUER.to_owned(),
+        data_dir: db.data_dir().to_owned(),
+        ..Settings::default()
+    };
     settings.database.url = Some(db.url().to_owned());
     settings.database.max_connections = 4;
     settings.database.timeout = Duration::from_secs(5);
@@ -127,13 +135,15 @@ impl TestApp {
         format!("{}{path}", self.base_url)
     }
 
-    /// Stops the server and waits for it to drain.
-    pub async fn stop(&mut self) {
+    /// Signals shutdown and waits for the server to drain; `true` when it
+    /// stopped cleanly within `within`.
+    pub async fn stop(&mut self, within: Duration) -> bool {
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
         }
-        if let Some(server) = self.server.take() {
-            let _ = tokio::time::timeout(Duration::from_secs(15), server).await;
+        match self.server.take() {
+            Some(server) => matches!(tokio::time::timeout(within, server).await, Ok(Ok(Ok(())))),
+            None => false,
         }
     }
 
@@ -172,7 +182,7 @@ impl TestApp {
     /// Registers a client through the same code as the CLI; returns its secret.
     pub async fn create_client(&self, id: &str, kind: ClientKind) -> Option<ClientSecret> {
         let id = ClientId::parse(id).unwrap_or_else(|e| panic!("bad test client id: {e}"));
-        provisioning::create_client(self.store.as_ref(), id, kind, None, Utc::now())
+        provisioning::create_client(self.store.as_ref(), id, kind, None, now())
             .await
             .unwrap_or_else(|e| panic!("create_client: {e}"))
     }
@@ -180,9 +190,7 @@ impl TestApp {
     /// A confidential client; returns its secret.
     pub async fn confidential_client(&self, id: &str) -> String {
         let secret = self.create_client(id, ClientKind::Confidential).await;
-        secret
-            .map(|s| s.expose().to_owned())
-            .unwrap_or_else(|| panic!("no secret generated"))
+        secret.map_or_else(|| panic!("no secret generated"), |s| s.expose().to_owned())
     }
 
     /// Mints one grant for `client` with the default lifetimes.
@@ -204,7 +212,7 @@ impl TestApp {
             &self.token_format(),
             &template,
             1,
-            Utc::now(),
+            now(),
         )
         .await
         .unwrap_or_else(|e| panic!("issue_grants: {e}"));
@@ -256,10 +264,12 @@ pub fn form_escape(value: &str) -> String {
     for byte in value.bytes() {
         match byte {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => {
-                out.push(char::from(byte))
+                out.push(char::from(byte));
             }
             b' ' => out.push('+'),
-            _ => out.push_str(&format!("%{byte:02X}")),
+            _ => {
+                let _ = write!(out, "%{byte:02X}");
+            }
         }
     }
     out
