@@ -10,6 +10,7 @@ mod health;
 mod metadata;
 mod outage;
 mod policies;
+mod redaction;
 mod request_validation;
 mod revocation;
 mod tls;

@@ -266,7 +266,26 @@ async fn no_answer_echoes_the_token(backend: Backend) {
     }
 }
 
+async fn a_body_that_never_arrives_is_cut_off_after_the_body_timeout(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |s| {
+        s.server.body_timeout = std::time::Duration::from_secs(1)
+    })
+    .await;
+    let started = std::time::Instant::now();
+    let request = "POST /oauth2/revoke HTTP/1.1\r\nHost: test\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+                   Content-Length: 100\r\n\r\ntoken=abc";
+    let answer = raw::send(app.address, request.as_bytes()).await;
+    assert_eq!(answer.status, 408);
+    assert!(
+        answer.body.contains("\"invalid_request\""),
+        "{}",
+        answer.body
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+}
+
 on_both_backends!(
+    a_body_that_never_arrives_is_cut_off_after_the_body_timeout,
     other_methods_get_405_with_allow,
     a_body_that_is_not_form_encoded_is_400,
     a_body_over_the_limit_is_413_and_exactly_the_limit_is_accepted,

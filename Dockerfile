@@ -1,0 +1,39 @@
+# syntax=docker/dockerfile:1
+#
+# Rescind in a small image that runs as non-root.
+#   docker build -t rescind .
+#   docker run -p 8443:8443 -v rescind-data:/var/lib/rescind rescind
+# Production: set RESCIND_DATABASE__URL (or DATABASE_URL) to PostgreSQL and
+# either mount a certificate (RESCIND_TLS__MODE=files, RESCIND_TLS__CERT,
+# RESCIND_TLS__KEY) or terminate TLS at the load balancer (RESCIND_TLS__MODE=proxy).
+
+FROM rust:1.95-slim-bookworm AS build
+WORKDIR /src
+# Dependencies first, so that editing src/ does not rebuild them.
+COPY Cargo.toml Cargo.lock ./
+RUN mkdir src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
+    && cargo build --release --locked \
+    && rm -rf src
+COPY src src
+COPY migrations migrations
+COPY config config
+RUN touch src/main.rs src/lib.rs \
+    && cargo build --release --locked \
+    && strip target/release/rescind \
+    && mkdir -p /out/data
+
+# distroless/cc: glibc and libgcc only (rustls uses ring, SQLite is bundled),
+# no shell, no package manager; "nonroot" is uid/gid 65532.
+FROM gcr.io/distroless/cc-debian12:nonroot
+COPY --from=build /src/target/release/rescind /usr/local/bin/rescind
+COPY --from=build --chown=65532:65532 /out/data /var/lib/rescind
+COPY config/rescind.example.toml /etc/rescind/rescind.example.toml
+ENV RESCIND_DATA_DIR=/var/lib/rescind \
+    RESCIND_SERVER__LISTEN=0.0.0.0:8443 \
+    RESCIND_LOG__FORMAT=json
+VOLUME ["/var/lib/rescind"]
+EXPOSE 8443
+USER 65532:65532
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["/usr/local/bin/rescind"]
+CMD ["serve"]
