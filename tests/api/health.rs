@@ -2,20 +2,12 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, TestDatabase};
+use crate::helpers::{Backend, TestApp, TestDatabase, get_json};
 use crate::on_both_backends;
 
 async fn status_of(app: &TestApp, path: &str) -> (u16, Value) {
-    let response = app
-        .http
-        .get(app.url(path))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    (
-        response.status().as_u16(),
-        response.json().await.unwrap_or(Value::Null),
-    )
+    let (status, _, body) = get_json(app, path).await;
+    (status, body)
 }
 
 async fn a_migrated_database_is_ready(backend: Backend) {

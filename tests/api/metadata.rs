@@ -1,24 +1,9 @@
 //! RFC 8414 metadata (SPEC §3).
 
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::helpers::{Backend, TestApp, assert_revocation_ok, header};
+use crate::helpers::{Backend, TestApp, assert_revocation_ok, get_json, header};
 use crate::on_both_backends;
-
-async fn get_json(app: &TestApp, path: &str) -> (u16, reqwest::header::HeaderMap, Value) {
-    let response = app
-        .http
-        .get(app.url(path))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let (status, headers) = (response.status().as_u16(), response.headers().clone());
-    (
-        status,
-        headers,
-        response.json().await.unwrap_or(Value::Null),
-    )
-}
 
 async fn the_document_names_the_issuer_and_the_revocation_endpoint(backend: Backend) {
     let app = TestApp::spawn(backend).await;

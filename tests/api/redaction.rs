@@ -6,26 +6,97 @@ use std::io::Read as _;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use reqwest::header::HeaderMap;
 use rescind::domain::client::ClientKind;
 
-use crate::helpers::{Backend, TestApp, encode, header_map, http_client};
+use crate::helpers::{Backend, TestApp, basic_header, encode, free_port, header_map, http_client};
 use crate::on_both_backends;
 
-/// Kills the server if the test fails half way.
-struct Server(Child);
+/// `rescind serve` as a child process, logging at `trace` to a pipe. Killed
+/// if the test fails half way.
+struct LoggingServer {
+    child: Child,
+    base: String,
+    http: reqwest::Client,
+}
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+impl LoggingServer {
+    /// Starts the binary on `app`'s database and waits until it is live.
+    async fn start(app: &TestApp) -> Self {
+        let port = free_port();
+        let child = Command::new(env!("CARGO_BIN_EXE_rescind"))
+            .arg("serve")
+            .env_remove("DATABASE_URL")
+            .env_remove("RESCIND_CONFIG")
+            .env("RESCIND_DATABASE__URL", app.db.url())
+            .env("RESCIND_DATA_DIR", app.db.data_dir())
+            .env("RESCIND_TLS__MODE", "proxy")
+            .env("RESCIND_SERVER__LISTEN", format!("127.0.0.1:{port}"))
+            .env("RESCIND_LOG__LEVEL", "trace")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let server = Self {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            http: http_client(None),
+        };
+        let started = Instant::now();
+        while server
+            .http
+            .get(format!("{}/health/live", server.base))
+            .send()
+            .await
+            .is_err()
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "the server did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        server
+    }
+
+    /// POSTs a form body to `path`; returns the status.
+    async fn post(&self, path: &str, body: String, headers: HeaderMap) -> u16 {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .headers(headers)
+            .body(body)
+            .send()
+            .await;
+        response.map_or_else(|e| panic!("{e}"), |r| r.status().as_u16())
+    }
+
+    /// Stops the server with SIGTERM, checks it exited cleanly, returns its logs.
+    fn stop(mut self) -> String {
+        let pid = self.child.id().to_string();
+        let terminated = Command::new("kill").args(["-TERM", &pid]).status();
+        assert!(terminated.is_ok_and(|status| status.success()));
+        let mut logs = String::new();
+        if let Some(mut stderr) = self.child.stderr.take() {
+            stderr
+                .read_to_string(&mut logs)
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        let status = self.child.wait().unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            status.success(),
+            "SIGTERM shuts the server down cleanly: {status}"
+        );
+        logs
     }
 }
 
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
-    listener
-        .local_addr()
-        .map_or_else(|e| panic!("{e}"), |a| a.port())
+impl Drop for LoggingServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 async fn nothing_secret_reaches_the_logs_at_trace_level(backend: Backend) {
@@ -35,132 +106,77 @@ async fn nothing_secret_reaches_the_logs_at_trace_level(backend: Backend) {
     seeder.create_client("spa", ClientKind::Public).await;
     let revoked = seeder.grant("web").await;
     let foreign = seeder.grant("spa").await;
-    let port = free_port();
-    let mut server = Server(
-        Command::new(env!("CARGO_BIN_EXE_rescind"))
-            .arg("serve")
-            .env_remove("DATABASE_URL")
-            .env_remove("RESCIND_CONFIG")
-            .env("RESCIND_DATABASE__URL", seeder.db.url())
-            .env("RESCIND_DATA_DIR", seeder.db.data_dir())
-            .env("RESCIND_TLS__MODE", "proxy")
-            .env("RESCIND_SERVER__LISTEN", format!("127.0.0.1:{port}"))
-            .env("RESCIND_LOG__LEVEL", "trace")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("{e}")),
-    );
-    let base = format!("http://127.0.0.1:{port}");
-    let client = http_client(None);
-    let started = Instant::now();
-    while client
-        .get(format!("{base}/health/live"))
-        .send()
-        .await
-        .is_err()
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the server did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let server = LoggingServer::start(&seeder).await;
 
-    let bearer = "Bearer bearer-value-that-must-not-be-logged";
-    let query_token = "query-token-that-must-not-be-logged";
-    let post = |body: String, headers: reqwest::header::HeaderMap, path: &str| {
-        client
-            .post(format!("{base}{path}"))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .headers(headers)
-            .body(body)
-            .send()
-    };
-    let requests = vec![
-        post(
+    let (revoke, none) = ("/oauth2/revoke", HeaderMap::new);
+    let basic = basic_header("web", &secret);
+    let cases = [
+        (
+            revoke,
             encode(&[("token", &revoked.access_token)]),
-            crate::helpers::basic_header("web", &secret),
-            "/oauth2/revoke",
+            basic.clone(),
+            200,
         ),
-        post(
+        (
+            revoke,
             encode(&[
                 ("token", &foreign.refresh_token),
                 ("client_id", "web"),
                 ("client_secret", &secret),
             ]),
-            header_map(&[]),
-            "/oauth2/revoke",
+            none(),
+            200,
         ),
-        post(
+        (
+            revoke,
             encode(&[
                 ("token", &revoked.refresh_token),
                 ("client_id", "web"),
                 ("client_secret", "wrong-secret-value"),
             ]),
-            header_map(&[]),
-            "/oauth2/revoke",
+            none(),
+            401,
         ),
-        post(
+        (
+            revoke,
             encode(&[
                 ("token", &revoked.access_token),
                 ("token", "duplicate-token-value"),
             ]),
-            header_map(&[]),
-            "/oauth2/revoke",
+            none(),
+            400,
         ),
-        post(
+        (
+            revoke,
             "token=x".to_owned(),
-            header_map(&[("authorization", bearer)]),
-            "/oauth2/revoke",
+            header_map(&[("authorization", "Bearer bearer-value-not-to-log")]),
+            401,
         ),
-        post(
+        (
+            "/oauth2/revoke?token=query-token-not-to-log",
             String::new(),
-            header_map(&[]),
-            &format!("/oauth2/revoke?token={query_token}"),
+            none(),
+            400,
         ),
     ];
-    for request in requests {
-        let status = request
-            .await
-            .map(|r| r.status().as_u16())
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert!([200, 400, 401].contains(&status), "{status}");
+    for (path, body, headers, status) in cases {
+        assert_eq!(server.post(path, body, headers).await, status, "{path}");
     }
     assert_eq!(
         seeder.db.live_tokens().await,
         0,
         "the requests did reach the store"
     );
-
-    let pid = server.0.id().to_string();
-    let terminated = Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .map(|s| s.success());
-    assert_eq!(terminated.ok(), Some(true));
-    let mut logs = String::new();
-    if let Some(mut stderr) = server.0.stderr.take() {
-        stderr
-            .read_to_string(&mut logs)
-            .unwrap_or_else(|e| panic!("{e}"));
-    }
-    let status = server.0.wait().unwrap_or_else(|e| panic!("{e}"));
-    assert!(
-        status.success(),
-        "SIGTERM shuts the server down cleanly: {status}"
-    );
+    let logs = server.stop();
 
     assert!(
         logs.contains("outcome") && logs.contains("request_id"),
         "the logs were captured"
     );
-    let basic = crate::helpers::basic_header("web", &secret);
     let basic = basic
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    let base64_part = basic.trim_start_matches("Basic ");
     for (what, value) in [
         ("client secret", secret.as_str()),
         ("wrong secret", "wrong-secret-value"),
@@ -168,9 +184,9 @@ async fn nothing_secret_reaches_the_logs_at_trace_level(backend: Backend) {
         ("refresh token", revoked.refresh_token.as_str()),
         ("foreign token", foreign.refresh_token.as_str()),
         ("duplicate token", "duplicate-token-value"),
-        ("Basic credentials", base64_part),
-        ("bearer value", "bearer-value-that-must-not-be-logged"),
-        ("token in the URI", query_token),
+        ("Basic credentials", basic.trim_start_matches("Basic ")),
+        ("bearer value", "bearer-value-not-to-log"),
+        ("token in the URI", "query-token-not-to-log"),
     ] {
         assert!(!logs.contains(value), "the {what} appears in the logs");
     }

@@ -268,7 +268,7 @@ async fn no_answer_echoes_the_token(backend: Backend) {
 
 async fn a_body_that_never_arrives_is_cut_off_after_the_body_timeout(backend: Backend) {
     let app = TestApp::spawn_with(backend, |s| {
-        s.server.body_timeout = std::time::Duration::from_secs(1)
+        s.server.body_timeout = std::time::Duration::from_secs(1);
     })
     .await;
     let started = std::time::Instant::now();

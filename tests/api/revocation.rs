@@ -1,13 +1,11 @@
 //! Whole-grant revocation (SPEC §2 "Processing").
 
 use chrono::Duration;
-use rescind::domain::client::{ClientId, ClientKind};
-use rescind::domain::grant::{GrantId, NewGrant};
+use rescind::domain::client::ClientKind;
 use rescind::domain::token::TokenKind;
-use rescind::provisioning::new_token;
 use sha2::{Digest as _, Sha256};
 
-use crate::helpers::{Backend, TestApp, assert_revocation_ok, header, now};
+use crate::helpers::{Backend, TestApp, assert_revocation_ok, header, insert_grant, now};
 use crate::on_both_backends;
 
 async fn revoking_an_access_token_revokes_the_whole_grant_with_one_record(backend: Backend) {
@@ -115,23 +113,17 @@ async fn expired_and_superseded_tokens_still_revoke_their_grant(backend: Backend
     let now = now();
     let past = now - Duration::hours(2);
     let old_refresh = "rotated-refresh-token-from-another-server";
-    let grant = NewGrant {
-        id: GrantId::generate(),
-        client_id: ClientId::parse("mobile").unwrap_or_else(|e| panic!("{e}")),
-        subject: "bob".to_owned(),
-        scope: None,
-        created_at: past,
-        tokens: vec![
-            new_token("old-access", TokenKind::Access, past, 60),
-            new_token(old_refresh, TokenKind::Refresh, past, 60),
-            new_token("new-access", TokenKind::Access, now, 3600),
-            new_token("new-refresh", TokenKind::Refresh, now, 86_400),
+    insert_grant(
+        &app,
+        "mobile",
+        &[
+            ("old-access", TokenKind::Access, past, 60),
+            (old_refresh, TokenKind::Refresh, past, 60),
+            ("new-access", TokenKind::Access, now, 3600),
+            ("new-refresh", TokenKind::Refresh, now, 86_400),
         ],
-    };
-    app.store
-        .issue_grants(&[grant])
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    )
+    .await;
     assert_eq!(app.db.live_tokens().await, 4);
     assert_revocation_ok(
         app.revoke(&[("token", old_refresh), ("client_id", "mobile")])
@@ -179,18 +171,7 @@ async fn tokens_of_other_authorisation_servers_are_found_by_hash(backend: Backen
     app.create_client("spa", ClientKind::Public).await;
     let now = now();
     let foreign_shape = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJhbGljZSJ9.";
-    let grant = NewGrant {
-        id: GrantId::generate(),
-        client_id: ClientId::parse("spa").unwrap_or_else(|e| panic!("{e}")),
-        subject: "alice".to_owned(),
-        scope: None,
-        created_at: now,
-        tokens: vec![new_token(foreign_shape, TokenKind::Access, now, 600)],
-    };
-    app.store
-        .issue_grants(&[grant])
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    insert_grant(&app, "spa", &[(foreign_shape, TokenKind::Access, now, 600)]).await;
     assert_revocation_ok(app.revoke(&[("token", foreign_shape)]).await).await;
     assert_eq!(app.db.live_tokens().await, 0);
 }

@@ -7,6 +7,8 @@ use std::process::Command;
 
 use tempfile::TempDir;
 
+use super::free_port;
+
 pub struct PgCluster {
     _dir: TempDir,
     data: PathBuf,
@@ -167,12 +169,4 @@ fn pg(program: &str, args: &[&str]) {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-}
-
-fn free_port() -> u16 {
-    let listener =
-        std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind: {e}"));
-    listener
-        .local_addr()
-        .map_or_else(|e| panic!("{e}"), |a| a.port())
 }

@@ -236,6 +236,62 @@ impl Drop for TestApp {
     }
 }
 
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
+    let listener =
+        std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind: {e}"));
+    listener
+        .local_addr()
+        .map_or_else(|e| panic!("{e}"), |a| a.port())
+}
+
+/// GETs `path` and returns the status, headers and JSON body (`null` if none).
+pub async fn get_json(app: &TestApp, path: &str) -> (u16, HeaderMap, serde_json::Value) {
+    let response = app
+        .http
+        .get(app.url(path))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (status, headers) = (response.status().as_u16(), response.headers().clone());
+    (
+        status,
+        headers,
+        response.json().await.unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// Stores a grant of `client` with tokens given as (value, kind, issued at,
+/// lifetime in seconds): for rotated, expired or foreign-shaped tokens.
+pub async fn insert_grant(
+    app: &TestApp,
+    client: &str,
+    tokens: &[(
+        &str,
+        rescind::domain::token::TokenKind,
+        chrono::DateTime<chrono::Utc>,
+        u64,
+    )],
+) {
+    use rescind::domain::grant::{GrantId, NewGrant};
+    let created_at = tokens.iter().map(|token| token.2).min().unwrap_or_else(now);
+    let grant = NewGrant {
+        id: GrantId::generate(),
+        client_id: ClientId::parse(client).unwrap_or_else(|e| panic!("{e}")),
+        subject: "bob".to_owned(),
+        scope: None,
+        created_at,
+        tokens: tokens
+            .iter()
+            .map(|&(value, kind, issued, ttl)| provisioning::new_token(value, kind, issued, ttl))
+            .collect(),
+    };
+    app.store
+        .issue_grants(&[grant])
+        .await
+        .unwrap_or_else(|e| panic!("issue_grants: {e}"));
+}
+
 /// A client that never follows redirects; `root` adds a trusted certificate.
 pub fn http_client(root: Option<reqwest::Certificate>) -> reqwest::Client {
     let mut builder = reqwest::Client::builder()

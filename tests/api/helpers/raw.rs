@@ -44,7 +44,7 @@ pub async fn send(address: SocketAddr, request: &[u8]) -> RawResponse {
             Ok(Ok(0)) => break,
             Ok(Ok(n)) => answer.extend_from_slice(&buffer[..n]),
             Ok(Err(e)) => panic!("read: {e}"),
-            Err(_) => panic!("the server did not answer within 30 s"),
+            Err(elapsed) => panic!("the server did not answer within 30 s: {elapsed}"),
         }
     }
     parse(&answer)
