@@ -1,3 +1,26 @@
+//! Rescind: an OAuth 2.0 token revocation server (RFC 7009, RFC 8414).
+//!
+//! A presented token is found by its SHA-256 hash and revoked together with
+//! every other token of its grant, in one database transaction.
+//!
+//! # Layout
+//!
+//! Dependencies point one way: `http` → `auth` / `revocation` / `provisioning`
+//! → `storage` → `domain`. Only `http` knows axum; only `storage` knows sqlx.
+//!
+//! - [`domain`]: pure types (client ids, secrets, token hashes, the minted
+//!   token format, policies, outcomes) and the injectable clock. No I/O.
+//! - [`storage`]: the [`storage::Store`] trait, one transaction per method,
+//!   with PostgreSQL and SQLite backends and their migrations.
+//! - [`auth`]: client authentication; argon2id off the async runtime.
+//! - [`revocation`]: the revocation use case.
+//! - [`provisioning`]: registering clients and minting grants.
+//! - [`http`]: routes, request parsing, the `OAuthError` wire type, CORS,
+//!   request ids.
+//! - [`config`]: settings, their layering and validation.
+//! - [`server`], [`tls`], [`telemetry`]: startup, TLS and logging.
+//! - [`cli`]: the `rescind` commands (`src/main.rs` only dispatches).
+
 pub mod auth;
 pub mod cli;
 pub mod config;

@@ -87,7 +87,7 @@ async fn serve(settings: &Settings) -> Result<(), CliError> {
     let listener = std::net::TcpListener::bind(settings.server.listen).map_err(|e| {
         CliError::Usage(format!("cannot listen on {}: {e}", settings.server.listen))
     })?;
-    let server = Server::build(settings, store, listener)?;
+    let server = Server::build(settings, store.clone(), listener)?;
     let scheme = if server.is_tls() { "https" } else { "http" };
     tracing::info!(
         listen = %format_args!("{scheme}://{}", server.local_addr()?),
@@ -96,6 +96,8 @@ async fn serve(settings: &Settings) -> Result<(), CliError> {
         "rescind is serving"
     );
     server.run(server::shutdown_signal()).await?;
+    store.close().await;
+    tracing::info!("stopped");
     Ok(())
 }
 

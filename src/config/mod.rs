@@ -294,14 +294,22 @@ impl Settings {
 }
 
 /// `RESCIND_<KEY>` for a top-level key, `RESCIND_<SECTION>__<KEY>` nested.
-/// `RESCIND_CONFIG` names the file, and `metadata.extra` is file-only.
+/// Unknown keys are refused, so a typo cannot fall back to a default; left
+/// out are `RESCIND_CONFIG` (it names the file), `metadata.extra` (file-only),
+/// and the service-link variables Kubernetes injects for a Service named
+/// `rescind` (`RESCIND_SERVICE_HOST`, `RESCIND_PORT=tcp://…`,
+/// `RESCIND_PORT_8443_TCP_ADDR`, …), which no key of ours resembles.
 fn rescind_env() -> Env {
     Env::prefixed("RESCIND_")
-        .filter(|key| {
-            let key = key.as_str().to_ascii_lowercase();
-            key != "config" && !key.starts_with("metadata__extra")
-        })
+        .filter(|key| is_rescind_key(key.as_str()))
         .split("__")
+}
+
+fn is_rescind_key(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    let kubernetes_service_link =
+        key.starts_with("service_") || key == "port" || key.starts_with("port_");
+    key != "config" && !key.starts_with("metadata__extra") && !kubernetes_service_link
 }
 
 #[cfg(test)]

@@ -98,6 +98,28 @@ fn metadata_extra_is_read_from_the_file_only() {
 }
 
 #[test]
+fn kubernetes_service_link_variables_are_not_configuration() {
+    Jail::expect_with(|jail| {
+        jail.clear_env();
+        jail.set_env("RESCIND_SERVICE_HOST", "10.0.0.7");
+        jail.set_env("RESCIND_SERVICE_PORT_HTTPS", "8443");
+        jail.set_env("RESCIND_PORT", "tcp://10.0.0.7:8443");
+        jail.set_env("RESCIND_PORT_8443_TCP_ADDR", "10.0.0.7");
+        jail.set_env("RESCIND_SERVER__LISTEN", "0.0.0.0:9443");
+        let loaded = Settings::load(None).map_err(|e| jailed(&e))?;
+        assert_eq!(loaded.server.listen.port(), 9443);
+        jail.set_env("RESCIND_SERVR__LISTEN", "0.0.0.0:9443");
+        let typo = Settings::load(None).err();
+        assert_eq!(
+            typo.as_ref().map(ConfigError::key),
+            Some("servr"),
+            "a typo is still refused"
+        );
+        Ok(())
+    });
+}
+
+#[test]
 fn a_missing_file_and_an_unknown_key_are_named() {
     Jail::expect_with(|jail| {
         jail.clear_env();
