@@ -11,13 +11,13 @@ use crate::auth::Credentials;
 use crate::domain::secret::ClientSecret;
 
 /// What the `Authorization` header said.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Authorization {
     Absent,
     /// `Basic`, decoded: base64, split at the first `:`, each half form-decoded.
     Basic {
         id: String,
-        secret: String,
+        secret: ClientSecret,
     },
     /// Some other scheme (`Bearer`, …).
     OtherScheme,
@@ -57,7 +57,10 @@ impl Authorization {
         let colon = decoded.iter().position(|&b| b == b':')?;
         let id = form::decode(&decoded[..colon]).ok()?;
         let secret = form::decode(&decoded[colon + 1..]).ok()?;
-        Some(Self::Basic { id, secret })
+        Some(Self::Basic {
+            id,
+            secret: ClientSecret::new(secret),
+        })
     }
 
     /// Whether the request used an `Authorization` header at all, which makes a
@@ -88,11 +91,10 @@ pub fn combine(
             OAuthError::invalid_request("client_id differs from the Authorization header"),
         ),
         // "id:" with an empty password names a client without a secret.
-        Authorization::Basic { id, secret } if secret.is_empty() => Ok(Credentials::ClientId(id)),
-        Authorization::Basic { id, secret } => Ok(Credentials::ClientSecret {
-            id,
-            secret: ClientSecret::new(secret),
-        }),
+        Authorization::Basic { id, secret } if secret.expose().is_empty() => {
+            Ok(Credentials::ClientId(id))
+        }
+        Authorization::Basic { id, secret } => Ok(Credentials::ClientSecret { id, secret }),
         Authorization::Absent => match (body_id, body_secret) {
             (Some(id), Some(secret)) => Ok(Credentials::ClientSecret {
                 id: id.to_owned(),
@@ -124,7 +126,17 @@ mod tests {
     fn basic(id: &str, secret: &str) -> Authorization {
         Authorization::Basic {
             id: id.to_owned(),
-            secret: secret.to_owned(),
+            secret: ClientSecret::new(secret.to_owned()),
+        }
+    }
+
+    /// A comparable description; the secret type has no `PartialEq` on purpose.
+    fn describe(authorization: &Authorization) -> String {
+        match authorization {
+            Authorization::Absent => "absent".to_owned(),
+            Authorization::Basic { id, secret } => format!("basic {id:?} {:?}", secret.expose()),
+            Authorization::OtherScheme => "other scheme".to_owned(),
+            Authorization::Malformed => "malformed".to_owned(),
         }
     }
 
@@ -133,8 +145,8 @@ mod tests {
         // base64("client%3A1:se%2Bcret+x") — an encoded ':' in the id, '+' and a space in the secret.
         let encoded = BASE64.encode("client%3A1:se%2Bcret+x");
         assert_eq!(
-            parse(&format!("Basic {encoded}")),
-            basic("client:1", "se+cret x")
+            describe(&parse(&format!("Basic {encoded}"))),
+            describe(&basic("client:1", "se+cret x"))
         );
     }
 
@@ -142,8 +154,8 @@ mod tests {
     fn the_split_is_at_the_first_colon_so_secrets_may_contain_colons() {
         let encoded = BASE64.encode("web:pa:ss:word");
         assert_eq!(
-            parse(&format!("bAsIc {encoded}")),
-            basic("web", "pa:ss:word")
+            describe(&parse(&format!("bAsIc {encoded}"))),
+            describe(&basic("web", "pa:ss:word"))
         );
     }
 
@@ -155,14 +167,20 @@ mod tests {
             &format!("Basic {}", BASE64.encode("no-colon")),
             &format!("Basic {}", BASE64.encode("a%zz:b")),
         ] {
-            assert_eq!(parse(value), Authorization::Malformed, "{value}");
+            assert_eq!(describe(&parse(value)), "malformed", "{value}");
         }
     }
 
     #[test]
+    fn debug_output_never_shows_the_basic_secret() {
+        let encoded = BASE64.encode("web:hunter2");
+        assert!(!format!("{:?}", parse(&format!("Basic {encoded}"))).contains("hunter2"));
+    }
+
+    #[test]
     fn other_schemes_are_recognised_as_such() {
-        assert_eq!(parse("Bearer abc"), Authorization::OtherScheme);
-        assert_eq!(parse("Basicx abc"), Authorization::OtherScheme);
+        assert_eq!(describe(&parse("Bearer abc")), "other scheme");
+        assert_eq!(describe(&parse("Basicx abc")), "other scheme");
     }
 
     #[test]
@@ -177,8 +195,8 @@ mod tests {
             HeaderValue::from_static("Basic YTpi"),
         );
         assert_eq!(
-            Authorization::from_headers(&headers),
-            Authorization::Malformed
+            describe(&Authorization::from_headers(&headers)),
+            "malformed"
         );
     }
 

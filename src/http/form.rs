@@ -16,10 +16,19 @@ pub enum FormError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Duplicate(pub &'static str);
 
-/// Decoded name/value pairs, in order.
-#[derive(Debug, Default)]
+/// Decoded name/value pairs, in order. Values may be tokens or secrets, so
+/// `Debug` shows the names only.
+#[derive(Default)]
 pub struct Form {
     pairs: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for Form {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.pairs.iter().map(|(name, _)| name))
+            .finish()
+    }
 }
 
 impl Form {
@@ -144,6 +153,12 @@ mod tests {
     fn an_encoded_name_is_the_same_parameter() {
         let form = Form::parse(b"token=a&%74oken=b").unwrap_or_default();
         assert_eq!(form.single("token"), Err(Duplicate("token")));
+    }
+
+    #[test]
+    fn debug_output_shows_names_but_never_values() {
+        let form = Form::parse(b"token=secret-token&client_secret=hunter2").unwrap_or_default();
+        assert_eq!(format!("{form:?}"), r#"["token", "client_secret"]"#);
     }
 
     #[test]
