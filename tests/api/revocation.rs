@@ -214,7 +214,30 @@ async fn concurrent_revocations_of_one_grant_all_succeed_with_one_record(backend
     assert_eq!(app.db.live_tokens().await, 0);
 }
 
+async fn two_instances_revoking_one_grant_at_once_write_one_record(backend: Backend) {
+    let first = TestApp::spawn(backend).await;
+    let second = TestApp::spawn_beside(&first).await;
+    first.create_client("spa", ClientKind::Public).await;
+    for _ in 0..5 {
+        let grant = first.grant("spa").await;
+        let access = [("token", grant.access_token.as_str()), ("client_id", "spa")];
+        let refresh = [
+            ("token", grant.refresh_token.as_str()),
+            ("client_id", "spa"),
+        ];
+        let (a, b) = tokio::join!(first.revoke(&access), second.revoke(&refresh));
+        assert_eq!((a.status().as_u16(), b.status().as_u16()), (200, 200));
+    }
+    assert_eq!(first.db.live_tokens().await, 0);
+    assert_eq!(
+        first.db.audit_records().await.len(),
+        5,
+        "one record per grant, whichever instance won"
+    );
+}
+
 on_both_backends!(
+    two_instances_revoking_one_grant_at_once_write_one_record,
     revoking_an_access_token_revokes_the_whole_grant_with_one_record,
     revoking_a_refresh_token_takes_the_access_token_with_it,
     revoking_twice_answers_200_and_writes_one_record,

@@ -63,7 +63,7 @@ pub struct TestApp {
     pub base_url: String,
     pub http: reqwest::Client,
     pub store: Arc<dyn Store>,
-    pub db: TestDatabase,
+    pub db: Arc<TestDatabase>,
     pub settings: Settings,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
@@ -101,6 +101,16 @@ impl TestApp {
     pub async fn spawn_on(db: TestDatabase, adjust: impl FnOnce(&mut Settings)) -> Self {
         let mut settings = base_settings(&db);
         adjust(&mut settings);
+        Self::start(Arc::new(db), settings).await
+    }
+
+    /// A second instance on the same database and settings, as behind a load
+    /// balancer.
+    pub async fn spawn_beside(other: &Self) -> Self {
+        Self::start(other.db.clone(), other.settings.clone()).await
+    }
+
+    async fn start(db: Arc<TestDatabase>, settings: Settings) -> Self {
         settings
             .validate()
             .unwrap_or_else(|error| panic!("test settings are invalid: {error}"));
