@@ -152,27 +152,15 @@ impl TestDatabase {
         };
         rows.unwrap_or_else(|e| panic!("audit records: {e}"))
             .into_iter()
-            .map(
-                |(
-                    presented_kind,
-                    presenter_kind,
-                    presenter_client_id,
-                    foreign_client,
-                    reason,
-                    request_id,
-                    hash,
-                )| {
-                    AuditRecord {
-                        presented_kind,
-                        presenter_kind,
-                        presenter_client_id,
-                        foreign_client,
-                        reason,
-                        request_id,
-                        presented_token_hash: hash,
-                    }
-                },
-            )
+            .map(|row| AuditRecord {
+                presented_kind: row.0,
+                presenter_kind: row.1,
+                presenter_client_id: row.2,
+                foreign_client: row.3,
+                reason: row.4,
+                request_id: row.5,
+                presented_token_hash: row.6,
+            })
             .collect()
     }
 
