@@ -98,6 +98,24 @@ fn metadata_extra_is_read_from_the_file_only() {
 }
 
 #[test]
+fn a_syntax_error_is_reported_on_one_line_naming_the_file() {
+    Jail::expect_with(|jail| {
+        let error = load_in(
+            jail,
+            Some("issuer = \"https://x.example\"\n[server\nlisten = 1\n"),
+        )
+        .err();
+        let shown = error.map(|e| e.to_string()).unwrap_or_default();
+        assert!(!shown.contains('\n'), "{shown}");
+        assert!(
+            shown.contains("rescind.toml") && shown.contains("line 2"),
+            "{shown}"
+        );
+        Ok(())
+    });
+}
+
+#[test]
 fn kubernetes_service_link_variables_are_not_configuration() {
     Jail::expect_with(|jail| {
         jail.clear_env();

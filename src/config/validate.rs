@@ -27,18 +27,29 @@ impl ConfigError {
         &self.key
     }
 
+    /// One line, whatever figment says: parser messages span several lines
+    /// (a caret under the column), and a terminal or log wants one.
     pub(crate) fn from_figment(error: &figment::Error) -> Self {
         let key = if error.path.is_empty() {
             "--config".to_owned()
         } else {
             error.path.join(".")
         };
-        let origin = error.metadata.as_ref().map(|m| m.name.to_string());
+        let origin = error
+            .metadata
+            .as_ref()
+            .map(|metadata| match &metadata.source {
+                Some(figment::Source::File(path)) => path.display().to_string(),
+                _ => metadata.name.to_string(),
+            });
         let message = match origin {
             Some(origin) => format!("{} (from {origin})", error.kind),
             None => error.kind.to_string(),
         };
-        Self { key, message }
+        Self {
+            key,
+            message: message.split_whitespace().collect::<Vec<_>>().join(" "),
+        }
     }
 }
 

@@ -46,6 +46,17 @@ pub enum StoreError {
     Migration(#[source] sqlx::migrate::MigrateError),
 }
 
+impl StoreError {
+    /// A migration that could not reach the database is an outage, not a
+    /// broken migration: say so, so an operator looks at the right thing.
+    pub(crate) fn from_migration(error: sqlx::migrate::MigrateError) -> Self {
+        match error {
+            sqlx::migrate::MigrateError::Execute(inner) => Self::from(inner),
+            other => Self::Migration(other),
+        }
+    }
+}
+
 impl From<sqlx::Error> for StoreError {
     fn from(error: sqlx::Error) -> Self {
         if let sqlx::Error::Database(db) = &error {

@@ -46,7 +46,7 @@ impl PostgresStore {
         migrations::postgres()
             .run(&self.pool)
             .await
-            .map_err(StoreError::Migration)
+            .map_err(StoreError::from_migration)
     }
 
     async fn applied_version(&self) -> Result<Option<i64>, StoreError> {

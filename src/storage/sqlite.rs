@@ -52,7 +52,7 @@ impl SqliteStore {
         migrations::sqlite()
             .run(&self.pool)
             .await
-            .map_err(StoreError::Migration)
+            .map_err(StoreError::from_migration)
     }
 
     async fn applied_version(&self) -> Result<Option<i64>, StoreError> {
