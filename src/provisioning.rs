@@ -50,6 +50,7 @@ pub async fn create_client(
         name,
         allowed_origins: Vec::new(),
         disabled: false,
+        credentials_revision: 0,
         created_at: now,
         updated_at: now,
     };

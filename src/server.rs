@@ -11,7 +11,7 @@ use axum_server::Handle;
 use axum_server::tls_rustls::RustlsConfig;
 use hyper_util::rt::TokioTimer;
 
-use crate::auth::{Authenticator, SecretVerifier};
+use crate::auth::{Authenticator, CredentialCache, SecretVerifier};
 use crate::config::Settings;
 use crate::domain::clock::{Clock, SystemClock};
 use crate::domain::minted::TokenFormat;
@@ -103,7 +103,8 @@ impl Server {
             &settings.tokens.refresh_prefix,
         )?;
         let revoker = Revoker::new(store.clone(), format, settings.policy.foreign, clock);
-        let authenticator = Authenticator::new(store.clone(), verifier);
+        let cache = CredentialCache::new(settings.auth.cache_ttl, settings.auth.cache_capacity);
+        let authenticator = Authenticator::new(store.clone(), verifier, cache);
         let state = AppState::new(settings, store, authenticator, revoker);
         let router = http::router(state, settings.issuer_path());
         let tls = tls::server_config(settings)?.map(RustlsConfig::from_config);

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use super::cache::CredentialCache;
 use super::password::SecretVerifier;
 use crate::domain::client::{ClientId, ClientKind};
 use crate::domain::presenter::Presenter;
@@ -33,38 +34,69 @@ pub enum AuthError {
     Store(#[from] StoreError),
 }
 
-/// Authenticates clients against the store.
+/// Authenticates clients against the store, remembering recent successes.
 #[derive(Clone)]
 pub struct Authenticator {
     store: Arc<dyn Store>,
     verifier: SecretVerifier,
+    cache: Arc<CredentialCache>,
 }
 
 impl Authenticator {
     #[must_use]
-    pub fn new(store: Arc<dyn Store>, verifier: SecretVerifier) -> Self {
-        Self { store, verifier }
+    pub fn new(store: Arc<dyn Store>, verifier: SecretVerifier, cache: CredentialCache) -> Self {
+        Self {
+            store,
+            verifier,
+            cache: Arc::new(cache),
+        }
     }
 
     /// Authenticates `credentials`. Bad credentials never fall back to
-    /// anonymous: they are an error.
-    pub async fn authenticate(&self, credentials: Credentials) -> Result<Presenter, AuthError> {
+    /// anonymous: they are an error. The presenter may come from the
+    /// credential cache: whoever acts for it must let the store check its
+    /// revision, and call [`Self::forget`] when the store finds it stale.
+    pub async fn authenticate(&self, credentials: &Credentials) -> Result<Presenter, AuthError> {
         match credentials {
             Credentials::None => Ok(Presenter::Anonymous),
-            Credentials::ClientId(raw) => self.public_client(&raw).await,
+            Credentials::ClientId(raw) => {
+                let id = ClientId::parse(raw).map_err(|_| AuthError::InvalidClient)?;
+                if let Some(presenter) = self.cache.recall(&id, None) {
+                    return Ok(presenter);
+                }
+                let presenter = self.public_client(id).await?;
+                self.cache.remember(&presenter, None);
+                Ok(presenter)
+            }
             Credentials::ClientSecret { id, secret } => {
-                self.confidential_client(&id, &secret).await
+                let parsed = ClientId::parse(id);
+                if let Some(presenter) = parsed
+                    .as_ref()
+                    .ok()
+                    .and_then(|id| self.cache.recall(id, Some(secret)))
+                {
+                    return Ok(presenter);
+                }
+                let presenter = self.confidential_client(parsed.ok(), secret).await?;
+                self.cache.remember(&presenter, Some(secret));
+                Ok(presenter)
             }
         }
     }
 
-    async fn public_client(&self, raw: &str) -> Result<Presenter, AuthError> {
-        let id = ClientId::parse(raw).map_err(|_| AuthError::InvalidClient)?;
+    /// Drops a presenter's cached credentials, so the next authentication
+    /// asks the store (and argon2) again.
+    pub fn forget(&self, presenter: &Presenter) {
+        self.cache.forget(presenter);
+    }
+
+    async fn public_client(&self, id: ClientId) -> Result<Presenter, AuthError> {
         match self.store.find_client(&id).await? {
             Some(client) if client.kind == ClientKind::Public && !client.disabled => {
                 Ok(Presenter::Client {
                     id: client.id,
                     kind: ClientKind::Public,
+                    revision: client.credentials_revision,
                 })
             }
             _ => Err(AuthError::InvalidClient),
@@ -76,12 +108,12 @@ impl Authenticator {
     /// same time.
     async fn confidential_client(
         &self,
-        raw: &str,
+        id: Option<ClientId>,
         secret: &ClientSecret,
     ) -> Result<Presenter, AuthError> {
-        let client = match ClientId::parse(raw) {
-            Ok(id) => self.store.find_client(&id).await?,
-            Err(_) => None,
+        let client = match id {
+            Some(id) => self.store.find_client(&id).await?,
+            None => None,
         };
         let hash = client
             .as_ref()
@@ -94,6 +126,7 @@ impl Authenticator {
                 Ok(Presenter::Client {
                     id: client.id,
                     kind: ClientKind::Confidential,
+                    revision: client.credentials_revision,
                 })
             }
             _ => Err(AuthError::InvalidClient),

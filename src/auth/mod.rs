@@ -2,8 +2,10 @@
 //! turns headers and form fields into [`Credentials`], this module turns those
 //! into a [`Presenter`](crate::domain::presenter::Presenter) or a refusal.
 
+mod cache;
 mod client;
 mod password;
 
+pub use cache::CredentialCache;
 pub use client::{AuthError, Authenticator, Credentials};
 pub use password::{SecretVerifier, hash_secret};

@@ -122,11 +122,27 @@ pub struct TokenSettings {
     pub refresh_ttl: Duration,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthSettings {
     /// Concurrent argon2 verifications; unset means one per CPU.
     pub argon2_concurrency: Option<usize>,
+    /// How long a verified client secret is remembered (as an HMAC under a
+    /// per-process key); zero turns the cache off.
+    #[serde(with = "humantime_serde")]
+    pub cache_ttl: Duration,
+    /// At most this many clients are remembered at once.
+    pub cache_capacity: usize,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            argon2_concurrency: None,
+            cache_ttl: Duration::from_secs(300),
+            cache_capacity: 10_000,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

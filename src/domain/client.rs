@@ -97,6 +97,9 @@ pub struct Client {
     pub name: Option<String>,
     pub allowed_origins: Vec<String>,
     pub disabled: bool,
+    /// Bumped by the store whenever the secret or the enabled state changes:
+    /// a presenter authenticated at an older revision is no longer trusted.
+    pub credentials_revision: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

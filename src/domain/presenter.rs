@@ -8,8 +8,14 @@ pub enum Presenter {
     /// No client identification at all: a secret scanner reporting a leak
     /// (the Matrix rule).
     Anonymous,
-    /// A client that proved its identity (confidential) or named itself (public).
-    Client { id: ClientId, kind: ClientKind },
+    /// A client that proved its identity (confidential) or named itself
+    /// (public), as of its `credentials_revision`: the store refuses to act
+    /// for it once the revision has moved on (rotated or disabled since).
+    Client {
+        id: ClientId,
+        kind: ClientKind,
+        revision: i64,
+    },
 }
 
 impl Presenter {

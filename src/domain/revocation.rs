@@ -70,6 +70,9 @@ pub enum RevocationOutcome {
     AlreadyRevoked,
     /// `policy.foreign = "reject"` refused another client's live token.
     ForeignRejected,
+    /// The presenting client was disabled or given a new secret after it
+    /// authenticated; nothing was written. The caller authenticates afresh.
+    StalePresenter,
 }
 
 impl RevocationOutcome {
@@ -80,7 +83,7 @@ impl RevocationOutcome {
             Self::Revoked { .. } => "revoked",
             Self::Unknown => "unknown",
             Self::AlreadyRevoked => "already_revoked",
-            Self::ForeignRejected => "rejected",
+            Self::ForeignRejected | Self::StalePresenter => "rejected",
         }
     }
 }

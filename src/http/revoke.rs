@@ -83,22 +83,37 @@ async fn handle(
     }
 
     let work = async {
-        let presenter = app
-            .authenticator
-            .authenticate(credentials)
-            .await
-            .map_err(|error| match error {
-                AuthError::InvalidClient => rejected(
-                    OAuthError::invalid_client(challenge),
-                    "client authentication failed",
-                ),
-                AuthError::Store(error) => app.unavailable(&error),
-            })?;
-        record_presenter(&presenter);
-        app.revoker
-            .revoke(&presenter, &token, request_id.as_str())
-            .await
-            .map_err(|error| app.unavailable(&error))
+        let authenticate = || async {
+            let presenter = app.authenticator.authenticate(&credentials).await.map_err(
+                |error| match error {
+                    AuthError::InvalidClient => rejected(
+                        OAuthError::invalid_client(challenge),
+                        "client authentication failed",
+                    ),
+                    AuthError::Store(error) => app.unavailable(&error),
+                },
+            )?;
+            record_presenter(&presenter);
+            Ok::<_, OAuthError>(presenter)
+        };
+        let token = &token;
+        let revoke = |presenter: Presenter| async move {
+            let outcome = app
+                .revoker
+                .revoke(&presenter, token, request_id.as_str())
+                .await
+                .map_err(|error| app.unavailable(&error))?;
+            Ok::<_, OAuthError>((presenter, outcome))
+        };
+        let (presenter, outcome) = revoke(authenticate().await?).await?;
+        if outcome != RevocationOutcome::StalePresenter {
+            return Ok(outcome);
+        }
+        // The client was rotated or disabled since its credentials were
+        // cached (possibly by another instance): verify them afresh, once.
+        app.authenticator.forget(&presenter);
+        let (_, outcome) = revoke(authenticate().await?).await?;
+        Ok(outcome)
     };
     let outcome = tokio::time::timeout(app.deadline, work)
         .await
@@ -107,15 +122,22 @@ async fn handle(
             OAuthError::temporarily_unavailable(app.retry_after_secs)
         })??;
 
-    if outcome == RevocationOutcome::ForeignRejected {
-        return Err(rejected(
+    match outcome {
+        RevocationOutcome::ForeignRejected => Err(rejected(
             OAuthError::unauthorized_client(
                 "this client may not revoke a token issued to another client",
             ),
             "foreign token refused by policy",
-        ));
+        )),
+        // Changed again between a fresh verification and the revocation.
+        RevocationOutcome::StalePresenter => Err(rejected(
+            OAuthError::invalid_client(challenge),
+            "client credentials changed during the request",
+        )),
+        RevocationOutcome::Revoked { .. }
+        | RevocationOutcome::Unknown
+        | RevocationOutcome::AlreadyRevoked => Ok(outcome),
     }
-    Ok(outcome)
 }
 
 /// `application/x-www-form-urlencoded`, with any parameters (SPEC §2 accepts

@@ -1,18 +1,76 @@
 //! The PostgreSQL backend, for production: several instances share one database.
 
 use std::str::FromStr as _;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{Postgres, Transaction};
+use sqlx::{Connection as _, Postgres, Transaction};
+use uuid::Uuid;
 
 use super::portable::impl_store;
 use super::{PoolSettings, Readiness, StoreError, migrations, rows};
 use crate::domain::client::{Client, ClientId};
 use crate::domain::grant::{NewGrant, TokenRecord};
-use crate::domain::revocation::{RevocationOutcome, RevocationRequest};
+use crate::domain::revocation::{
+    ForeignPolicy, RevocationOutcome, RevocationReason, RevocationRequest,
+};
 use crate::domain::secret::SecretHash;
 use crate::domain::token::TokenHash;
+
+/// A whole revocation in one statement, so revoking a live token costs one
+/// round trip: the sighting (presenter still current? which token and grant?),
+/// the claim of the grant row, the revocation of every live token of the
+/// grant, and the audit record. Data-modifying CTEs run to completion in one
+/// snapshot and one transaction (autocommit); the claim's
+/// `WHERE revoked_at IS NULL` is re-checked after a row-lock wait, so of two
+/// concurrent revocations of one grant exactly one claims it. The claim
+/// applies [`rows::decide`]'s rules; the result row feeds that function.
+///
+/// `$1` token hash, `$2` presenter client id (`NULL`: anonymous), `$3` its
+/// revision, `$4` now, `$5` the reason when the token is the presenter's own,
+/// `$6` when it is foreign, `$7` whether foreign tokens may be revoked,
+/// `$8` presenter kind, `$9` request id. Public for the benchmark, which runs
+/// this very statement under `pgbench` to measure the database's ceiling.
+pub const REVOKE_STATEMENT: &str = concat!(
+    "WITH sighting AS (",
+    rows::sighting_select!(),
+    "), claimed AS (\
+       UPDATE grants g SET revoked_at = $4, \
+         revocation_reason = CASE WHEN (s.client_id <> $2) IS TRUE THEN $6 ELSE $5 END \
+       FROM sighting s \
+       WHERE g.id = s.grant_id AND g.revoked_at IS NULL AND s.current \
+         AND ((s.client_id <> $2) IS NOT TRUE OR $7) \
+       RETURNING g.id, g.revocation_reason, (s.client_id <> $2) IS TRUE AS foreign_client\
+     ), revoked_tokens AS (\
+       UPDATE tokens SET revoked_at = $4 \
+       WHERE grant_id IN (SELECT id FROM claimed) AND revoked_at IS NULL\
+     ), audit AS (\
+       INSERT INTO revocations (grant_id, presented_token_hash, presented_kind, presenter_kind, \
+         presenter_client_id, foreign_client, reason, request_id, revoked_at) \
+       SELECT c.id, $1, s.kind, $8, $2, c.foreign_client, c.revocation_reason, $9, $4 \
+       FROM claimed c, sighting s\
+     ) \
+     SELECT s.current, s.kind, s.grant_id, s.client_id, s.expires_at, s.revoked_at, \
+       s.grant_revoked, EXISTS (SELECT 1 FROM claimed) \
+     FROM sighting s"
+);
+
+/// [`REVOKE_STATEMENT`]'s result: a [`rows::SightingRow`], then whether the
+/// grant was claimed.
+type RevokeRow = (
+    bool,
+    Option<String>,
+    Option<Uuid>,
+    Option<String>,
+    Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
+    Option<bool>,
+    bool,
+);
+
+/// A pooled connection idle this long is pinged before use.
+const PING_IDLE_AFTER: Duration = Duration::from_secs(1);
 
 /// A pool of PostgreSQL connections.
 #[derive(Debug, Clone)]
@@ -32,14 +90,69 @@ impl PostgresStore {
         let pool = PgPoolOptions::new()
             .max_connections(settings.max_connections)
             .acquire_timeout(settings.timeout)
+            // sqlx pings every connection before lending it out by default: a
+            // second round trip per request. A connection in steady use was
+            // proven alive by its last statement; only one that sat idle
+            // (the database may have restarted meanwhile) is pinged first.
+            .test_before_acquire(false)
+            .before_acquire(|connection, meta| {
+                Box::pin(async move {
+                    if meta.idle_for < PING_IDLE_AFTER {
+                        return Ok(true);
+                    }
+                    connection.ping().await.map(|()| true)
+                })
+            })
             .connect_lazy_with(options);
         Ok(Self { pool })
     }
 
-    /// READ COMMITTED is enough: the revocation claims the grant row with an
-    /// `UPDATE … WHERE revoked_at IS NULL`, which re-checks after a lock wait.
+    /// READ COMMITTED is enough for grant issuing; revocation is one statement.
     async fn begin_write(&self) -> Result<Transaction<'static, Postgres>, StoreError> {
         Ok(self.pool.begin().await?)
+    }
+
+    async fn revoke(
+        &self,
+        request: &RevocationRequest<'_>,
+    ) -> Result<RevocationOutcome, StoreError> {
+        let (presenter_id, revision) = rows::presenter_binding(request);
+        let own = RevocationReason::for_presenter(request.presenter, false);
+        let foreign = RevocationReason::for_presenter(request.presenter, true);
+        let (current, kind, grant_id, client_id, expires_at, revoked_at, grant_revoked, claimed): RevokeRow =
+            sqlx::query_as(REVOKE_STATEMENT)
+            .bind(&request.token_hash.as_bytes()[..])
+            .bind(presenter_id)
+            .bind(revision)
+            .bind(request.now)
+            .bind(own.as_str())
+            .bind(foreign.as_str())
+            .bind(request.foreign_policy == ForeignPolicy::Revoke)
+            .bind(request.presenter.kind_label())
+            .bind(request.request_id)
+            .fetch_one(&self.pool)
+            .await?;
+        let sighting = rows::sighting_from_row((
+            current,
+            kind,
+            grant_id,
+            client_id,
+            expires_at,
+            revoked_at,
+            grant_revoked,
+        ))?;
+        match (rows::decide(sighting, request), claimed) {
+            (rows::Decision::Revoke(plan), true) => Ok(RevocationOutcome::Revoked {
+                grant_id: plan.grant_id,
+                foreign: plan.foreign,
+            }),
+            // Another revocation of the same grant committed first.
+            (rows::Decision::Revoke(_), false) => Ok(RevocationOutcome::AlreadyRevoked),
+            (rows::Decision::Answer(outcome), false) => Ok(outcome),
+            (rows::Decision::Answer(_), true) => Err(StoreError::Corrupt(
+                "the revocation statement and the revocation policy disagree",
+            )),
+        }
     }
 
     async fn run_migrations(&self) -> Result<(), StoreError> {

@@ -10,6 +10,7 @@ use uuid::Uuid;
 use super::StoreError;
 use crate::domain::client::{Client, ClientId, ClientKind};
 use crate::domain::grant::{GrantId, TokenRecord};
+use crate::domain::presenter::Presenter;
 use crate::domain::revocation::{
     ForeignPolicy, RevocationOutcome, RevocationReason, RevocationRequest,
 };
@@ -17,8 +18,8 @@ use crate::domain::secret::SecretHash;
 use crate::domain::token::TokenKind;
 
 /// The columns every client query selects, in this order.
-pub const CLIENT_COLUMNS: &str =
-    "id, kind, secret_hash, name, allowed_origins, disabled, created_at, updated_at";
+pub const CLIENT_COLUMNS: &str = "id, kind, secret_hash, name, allowed_origins, disabled, \
+     credentials_revision, created_at, updated_at";
 
 pub type ClientRow = (
     String,
@@ -27,12 +28,23 @@ pub type ClientRow = (
     Option<String>,
     String,
     bool,
+    i64,
     DateTime<Utc>,
     DateTime<Utc>,
 );
 
 pub fn client_from_row(row: ClientRow) -> Result<Client, StoreError> {
-    let (id, kind, secret_hash, name, allowed_origins, disabled, created_at, updated_at) = row;
+    let (
+        id,
+        kind,
+        secret_hash,
+        name,
+        allowed_origins,
+        disabled,
+        credentials_revision,
+        created_at,
+        updated_at,
+    ) = row;
     Ok(Client {
         id: ClientId::parse(&id).map_err(|_| StoreError::Corrupt("client id"))?,
         kind: ClientKind::from_stored(&kind).ok_or(StoreError::Corrupt("client kind"))?,
@@ -41,6 +53,7 @@ pub fn client_from_row(row: ClientRow) -> Result<Client, StoreError> {
         allowed_origins: serde_json::from_str(&allowed_origins)
             .map_err(|_| StoreError::Corrupt("client allowed_origins"))?,
         disabled,
+        credentials_revision,
         created_at,
         updated_at,
     })
@@ -85,6 +98,71 @@ pub fn token_from_row(row: TokenRow) -> Result<FoundToken, StoreError> {
     })
 }
 
+/// The read half of a revocation, the same on both backends: whether the
+/// presenter is still the client it was authenticated as, and the presented
+/// token with its grant. One row always comes back, with the token columns
+/// `NULL` when no token has the hash. `$1` is the token hash, `$2` the
+/// presenter's client id (`NULL` when anonymous), `$3` its revision.
+macro_rules! sighting_select {
+    () => {
+        "SELECT p.current, t.kind, t.grant_id, g.client_id, t.expires_at, t.revoked_at, \
+         g.revoked_at IS NOT NULL AS grant_revoked \
+         FROM (SELECT $2 IS NULL OR EXISTS (SELECT 1 FROM clients c WHERE c.id = $2 \
+               AND c.credentials_revision = $3 AND NOT c.disabled) AS current) p \
+         LEFT JOIN tokens t ON t.token_hash = $1 \
+         LEFT JOIN grants g ON g.id = t.grant_id"
+    };
+}
+pub(crate) use sighting_select;
+
+pub type SightingRow = (
+    bool,
+    Option<String>,
+    Option<Uuid>,
+    Option<String>,
+    Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
+    Option<bool>,
+);
+
+/// What the read half of a revocation saw.
+pub struct Sighting {
+    /// `false` when the presenting client was disabled or re-keyed after it
+    /// authenticated (its cached credentials are stale).
+    pub presenter_current: bool,
+    pub found: Option<FoundToken>,
+}
+
+pub fn sighting_from_row(row: SightingRow) -> Result<Sighting, StoreError> {
+    let (current, kind, grant_id, client_id, expires_at, revoked_at, grant_revoked) = row;
+    let found = match (kind, grant_id, client_id, expires_at, grant_revoked) {
+        (Some(kind), Some(grant_id), Some(client_id), Some(expires_at), Some(grant_revoked)) => {
+            Some(token_from_row((
+                kind,
+                grant_id,
+                client_id,
+                expires_at,
+                revoked_at,
+                grant_revoked,
+            ))?)
+        }
+        (None, None, None, None, _) => None,
+        _ => return Err(StoreError::Corrupt("token without its grant")),
+    };
+    Ok(Sighting {
+        presenter_current: current,
+        found,
+    })
+}
+
+/// The binding of `$2` and `$3` in [`sighting_select`].
+pub fn presenter_binding<'a>(request: &RevocationRequest<'a>) -> (Option<&'a str>, Option<i64>) {
+    match request.presenter {
+        Presenter::Anonymous => (None, None),
+        Presenter::Client { id, revision, .. } => (Some(id.as_str()), Some(*revision)),
+    }
+}
+
 /// What to do after looking the presented token up.
 pub enum Decision {
     /// Answer now; nothing to write.
@@ -101,8 +179,13 @@ pub struct PlannedRevocation {
 }
 
 /// The policy part of a revocation, the same on every backend (SPEC §2, §4).
-pub fn decide(found: Option<FoundToken>, request: &RevocationRequest<'_>) -> Decision {
-    let Some(found) = found else {
+/// PostgreSQL evaluates the same rules inside its single statement; this
+/// function then names the outcome.
+pub fn decide(sighting: Sighting, request: &RevocationRequest<'_>) -> Decision {
+    if !sighting.presenter_current {
+        return Decision::Answer(RevocationOutcome::StalePresenter);
+    }
+    let Some(found) = sighting.found else {
         return Decision::Answer(RevocationOutcome::Unknown);
     };
     if found.grant_revoked {

@@ -48,6 +48,66 @@ impl SqliteStore {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
 
+    /// The read half (presenter check and token lookup) runs outside the
+    /// write lock, so unknown and already-revoked tokens never queue behind
+    /// writers; the write half re-checks the grant under `BEGIN IMMEDIATE`.
+    async fn revoke(
+        &self,
+        request: &RevocationRequest<'_>,
+    ) -> Result<RevocationOutcome, StoreError> {
+        let (presenter_id, revision) = rows::presenter_binding(request);
+        let row: rows::SightingRow = sqlx::query_as(rows::sighting_select!())
+            .bind(&request.token_hash.as_bytes()[..])
+            .bind(presenter_id)
+            .bind(revision)
+            .fetch_one(&self.pool)
+            .await?;
+        let plan = match rows::decide(rows::sighting_from_row(row)?, request) {
+            rows::Decision::Answer(outcome) => return Ok(outcome),
+            rows::Decision::Revoke(plan) => plan,
+        };
+        let mut tx = self.begin_write().await?;
+        let claimed = sqlx::query(
+            "UPDATE grants SET revoked_at = $2, revocation_reason = $3 \
+             WHERE id = $1 AND revoked_at IS NULL",
+        )
+        .bind(plan.grant_id.as_uuid())
+        .bind(request.now)
+        .bind(plan.reason.as_str())
+        .execute(&mut *tx)
+        .await?;
+        if claimed.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Ok(RevocationOutcome::AlreadyRevoked);
+        }
+        sqlx::query("UPDATE tokens SET revoked_at = $2 WHERE grant_id = $1 AND revoked_at IS NULL")
+            .bind(plan.grant_id.as_uuid())
+            .bind(request.now)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO revocations (grant_id, presented_token_hash, presented_kind, \
+             presenter_kind, presenter_client_id, foreign_client, reason, request_id, revoked_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(plan.grant_id.as_uuid())
+        .bind(&request.token_hash.as_bytes()[..])
+        .bind(plan.presented_kind.as_str())
+        .bind(request.presenter.kind_label())
+        .bind(presenter_id)
+        .bind(plan.foreign)
+        .bind(plan.reason.as_str())
+        .bind(request.request_id)
+        .bind(request.now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(RevocationOutcome::Revoked {
+            grant_id: plan.grant_id,
+            foreign: plan.foreign,
+        })
+    }
+
     async fn run_migrations(&self) -> Result<(), StoreError> {
         migrations::sqlite()
             .run(&self.pool)

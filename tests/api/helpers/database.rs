@@ -144,6 +144,22 @@ impl TestDatabase {
         result.unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 
+    /// Runs one statement behind the server's back (to set up a corner case);
+    /// returns the rows it changed.
+    pub async fn execute(&self, sql: &str) -> u64 {
+        let result = match &self.raw {
+            Raw::Postgres(pool) => sqlx::query(sql)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected()),
+            Raw::Sqlite(pool) => sqlx::query(sql)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected()),
+        };
+        result.unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
     /// Every revocation record, oldest first.
     pub async fn audit_records(&self) -> Vec<AuditRecord> {
         let rows: Result<Vec<AuditRow>, _> = match &self.raw {

@@ -1,0 +1,220 @@
+//! Recently verified client credentials, so that a logout storm from a
+//! confidential client does not pay an argon2 verification per request.
+//!
+//! After a successful verification the cache keeps, per client, an HMAC of the
+//! presented secret under a key drawn at start and never stored, the client's
+//! kind, and the `credentials_revision` it was verified at. A later request
+//! with the same secret is authenticated by recomputing the HMAC (constant-time
+//! comparison). Failures are never cached: a wrong secret always pays argon2,
+//! behind the verifier's concurrency limit.
+//!
+//! A hit is only provisional. The store's revocation checks the presenter's
+//! revision in the same statement that revokes (see
+//! [`RevocationOutcome::StalePresenter`](crate::domain::revocation::RevocationOutcome)),
+//! so a client rotated or disabled on any instance loses its cached
+//! credentials at once, without a message between instances. The time to
+//! live only bounds how long a secret's HMAC stays in memory.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use hmac::digest::KeyInit;
+use hmac::{Hmac, Mac as _};
+use rand::RngCore as _;
+use sha2::Sha256;
+use subtle::ConstantTimeEq as _;
+
+use crate::domain::client::{ClientId, ClientKind};
+use crate::domain::presenter::Presenter;
+use crate::domain::secret::ClientSecret;
+
+type Fingerprint = [u8; 32];
+
+/// What was verified for one client.
+struct Entry {
+    kind: ClientKind,
+    revision: i64,
+    /// `None` for a public client, which presents no secret.
+    fingerprint: Option<Fingerprint>,
+    verified_at: Instant,
+}
+
+/// A bounded map from client id to its last verified credentials.
+pub struct CredentialCache {
+    /// One SHA-256 block: HMAC uses a key of this size as it is.
+    key: [u8; 64],
+    ttl: Duration,
+    capacity: usize,
+    entries: Mutex<HashMap<ClientId, Entry>>,
+}
+
+impl CredentialCache {
+    /// A cache keeping entries for `ttl` (zero disables it), at most `capacity`.
+    #[must_use]
+    pub fn new(ttl: Duration, capacity: usize) -> Self {
+        let mut key = [0; 64];
+        rand::rngs::OsRng.fill_bytes(&mut key);
+        Self {
+            key,
+            ttl,
+            capacity,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The presenter `id` was verified as, if `secret` is the one verified
+    /// (or both are absent, for a public client) within the time to live.
+    pub fn recall(&self, id: &ClientId, secret: Option<&ClientSecret>) -> Option<Presenter> {
+        if self.ttl.is_zero() {
+            return None;
+        }
+        let presented = secret.map(|secret| self.fingerprint(secret));
+        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        let entry = entries.get(id)?;
+        let fresh = entry.verified_at.elapsed() < self.ttl;
+        let matches = match (&entry.fingerprint, &presented) {
+            (Some(stored), Some(presented)) => bool::from(stored.ct_eq(presented)),
+            (None, None) => true,
+            _ => false,
+        };
+        (fresh && matches).then(|| Presenter::Client {
+            id: id.clone(),
+            kind: entry.kind,
+            revision: entry.revision,
+        })
+    }
+
+    /// Records a successful authentication of `presenter` with `secret`.
+    pub fn remember(&self, presenter: &Presenter, secret: Option<&ClientSecret>) {
+        let Presenter::Client { id, kind, revision } = presenter else {
+            return;
+        };
+        if self.ttl.is_zero() {
+            return;
+        }
+        let verified = Entry {
+            kind: *kind,
+            revision: *revision,
+            fingerprint: secret.map(|secret| self.fingerprint(secret)),
+            verified_at: Instant::now(),
+        };
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        if entries.len() >= self.capacity && !entries.contains_key(id) {
+            let ttl = self.ttl;
+            entries.retain(|_, entry| entry.verified_at.elapsed() < ttl);
+            if entries.len() >= self.capacity {
+                // Still full of live entries: this client pays argon2 until
+                // some expire. Only verified clients get in, so the bound is
+                // reached by configuration (many clients), never by an attacker.
+                return;
+            }
+        }
+        entries.insert(id.clone(), verified);
+    }
+
+    /// Drops what is known of a presenter (its credentials went stale).
+    pub fn forget(&self, presenter: &Presenter) {
+        if let Some(id) = presenter.client_id() {
+            self.entries
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(id);
+        }
+    }
+
+    fn fingerprint(&self, secret: &ClientSecret) -> Fingerprint {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new(&self.key.into());
+        mac.update(secret.expose().as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(name: &str) -> ClientId {
+        ClientId::parse(name).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn confidential(id: &ClientId, revision: i64) -> Presenter {
+        Presenter::Client {
+            id: id.clone(),
+            kind: ClientKind::Confidential,
+            revision,
+        }
+    }
+
+    #[test]
+    fn only_the_verified_secret_is_recalled() {
+        let cache = CredentialCache::new(Duration::from_secs(60), 10);
+        let id = client("backend");
+        let secret = ClientSecret::new("s3cret".to_owned());
+        cache.remember(&confidential(&id, 4), Some(&secret));
+
+        assert_eq!(cache.recall(&id, Some(&secret)), Some(confidential(&id, 4)));
+        let wrong = ClientSecret::new("s3cres".to_owned());
+        assert_eq!(cache.recall(&id, Some(&wrong)), None);
+        assert_eq!(cache.recall(&id, None), None, "no secret is not the secret");
+        assert_eq!(cache.recall(&client("other"), Some(&secret)), None);
+    }
+
+    #[test]
+    fn a_public_client_is_recalled_without_a_secret_and_not_with_one() {
+        let cache = CredentialCache::new(Duration::from_secs(60), 10);
+        let id = client("spa");
+        let public = Presenter::Client {
+            id: id.clone(),
+            kind: ClientKind::Public,
+            revision: 0,
+        };
+        cache.remember(&public, None);
+        assert_eq!(cache.recall(&id, None), Some(public));
+        let secret = ClientSecret::new("guess".to_owned());
+        assert_eq!(cache.recall(&id, Some(&secret)), None);
+    }
+
+    #[test]
+    fn entries_expire_and_can_be_forgotten() {
+        let secret = ClientSecret::new("s3cret".to_owned());
+        let id = client("backend");
+
+        let expired = CredentialCache::new(Duration::from_nanos(1), 10);
+        expired.remember(&confidential(&id, 0), Some(&secret));
+        std::thread::sleep(Duration::from_millis(2));
+        assert_eq!(expired.recall(&id, Some(&secret)), None);
+
+        let cache = CredentialCache::new(Duration::from_secs(60), 10);
+        cache.remember(&confidential(&id, 0), Some(&secret));
+        cache.forget(&confidential(&id, 0));
+        assert_eq!(cache.recall(&id, Some(&secret)), None);
+    }
+
+    #[test]
+    fn a_zero_ttl_disables_the_cache() {
+        let cache = CredentialCache::new(Duration::ZERO, 10);
+        let id = client("backend");
+        let secret = ClientSecret::new("s3cret".to_owned());
+        cache.remember(&confidential(&id, 0), Some(&secret));
+        assert_eq!(cache.recall(&id, Some(&secret)), None);
+    }
+
+    #[test]
+    fn a_full_cache_admits_no_new_client_until_entries_expire() {
+        let cache = CredentialCache::new(Duration::from_secs(60), 2);
+        let secret = ClientSecret::new("s3cret".to_owned());
+        for name in ["a", "b", "c"] {
+            cache.remember(&confidential(&client(name), 0), Some(&secret));
+        }
+        assert!(cache.recall(&client("a"), Some(&secret)).is_some());
+        assert!(cache.recall(&client("b"), Some(&secret)).is_some());
+        assert_eq!(cache.recall(&client("c"), Some(&secret)), None);
+        // An existing client's entry is still refreshed when full.
+        cache.remember(&confidential(&client("a"), 1), Some(&secret));
+        assert_eq!(
+            cache.recall(&client("a"), Some(&secret)),
+            Some(confidential(&client("a"), 1))
+        );
+    }
+}
