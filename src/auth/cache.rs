@@ -16,7 +16,7 @@
 //! live only bounds how long a secret's HMAC stays in memory.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use hmac::digest::KeyInit;
@@ -47,6 +47,36 @@ pub struct CredentialCache {
     ttl: Duration,
     capacity: usize,
     entries: Mutex<HashMap<ClientId, Entry>>,
+    /// Verifications under way, by client and presented secret.
+    in_flight: Mutex<HashMap<(ClientId, Fingerprint), Gate>>,
+}
+
+/// Held by the request verifying a secret; the others wait on it.
+type Gate = Arc<tokio::sync::Mutex<()>>;
+
+/// A caller's turn to verify credentials that others may be verifying too
+/// (see [`CredentialCache::take_turn`]). Ends when dropped.
+pub struct Turn<'a> {
+    cache: &'a CredentialCache,
+    key: (ClientId, Fingerprint),
+    _held: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        let mut in_flight = self
+            .cache
+            .in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        // The map's handle and ours: nobody else is waiting, forget the gate.
+        if in_flight
+            .get(&self.key)
+            .is_some_and(|gate| Arc::strong_count(gate) <= 2)
+        {
+            in_flight.remove(&self.key);
+        }
+    }
 }
 
 impl CredentialCache {
@@ -60,6 +90,29 @@ impl CredentialCache {
             ttl,
             capacity,
             entries: Mutex::new(HashMap::new()),
+            in_flight: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Waits until no other request is verifying this very secret for this
+    /// client. When a confidential client's workers all log out at once
+    /// (after a deploy, say), the first request verifies and the rest then
+    /// find the result with [`Self::recall`], instead of each paying argon2.
+    /// Different secrets never wait for each other, so a flood of wrong
+    /// secrets for a client does not queue that client's right one here.
+    pub async fn take_turn(&self, id: &ClientId, secret: &ClientSecret) -> Turn<'_> {
+        let key = (id.clone(), self.fingerprint(secret));
+        let gate = self
+            .in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(key.clone())
+            .or_default()
+            .clone();
+        Turn {
+            cache: self,
+            key,
+            _held: gate.lock_owned().await,
         }
     }
 
@@ -189,6 +242,36 @@ mod tests {
         cache.remember(&confidential(&id, 0), Some(&secret));
         cache.forget(&confidential(&id, 0));
         assert_eq!(cache.recall(&id, Some(&secret)), None);
+    }
+
+    #[tokio::test]
+    async fn turns_for_one_secret_are_taken_one_at_a_time_and_then_forgotten() {
+        let cache = CredentialCache::new(Duration::from_secs(60), 10);
+        let id = client("backend");
+        let secret = ClientSecret::new("s3cret".to_owned());
+        let other = ClientSecret::new("other".to_owned());
+        let first = cache.take_turn(&id, &secret).await;
+        // Another secret for the same client does not wait.
+        let unrelated =
+            tokio::time::timeout(Duration::from_secs(5), cache.take_turn(&id, &other)).await;
+        assert!(unrelated.is_ok());
+        drop(unrelated);
+        // The same secret waits until the first turn ends.
+        let waiting =
+            tokio::time::timeout(Duration::from_millis(50), cache.take_turn(&id, &secret)).await;
+        assert!(
+            waiting.is_err(),
+            "a second turn started while the first was held"
+        );
+        drop(first);
+        let second =
+            tokio::time::timeout(Duration::from_secs(5), cache.take_turn(&id, &secret)).await;
+        assert!(second.is_ok());
+        drop(second);
+        assert!(
+            cache.in_flight.lock().is_ok_and(|m| m.is_empty()),
+            "gates are forgotten"
+        );
     }
 
     #[test]

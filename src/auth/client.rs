@@ -69,15 +69,18 @@ impl Authenticator {
                 Ok(presenter)
             }
             Credentials::ClientSecret { id, secret } => {
-                let parsed = ClientId::parse(id);
-                if let Some(presenter) = parsed
-                    .as_ref()
-                    .ok()
-                    .and_then(|id| self.cache.recall(id, Some(secret)))
-                {
+                let Ok(id) = ClientId::parse(id) else {
+                    return self.confidential_client(None, secret).await;
+                };
+                if let Some(presenter) = self.cache.recall(&id, Some(secret)) {
                     return Ok(presenter);
                 }
-                let presenter = self.confidential_client(parsed.ok(), secret).await?;
+                let _turn = self.cache.take_turn(&id, secret).await;
+                // Whoever held the turn before may have verified this secret.
+                if let Some(presenter) = self.cache.recall(&id, Some(secret)) {
+                    return Ok(presenter);
+                }
+                let presenter = self.confidential_client(Some(id), secret).await?;
                 self.cache.remember(&presenter, Some(secret));
                 Ok(presenter)
             }

@@ -2,9 +2,12 @@
 
 use std::sync::Arc;
 
-use argon2::Argon2;
+use std::sync::{Mutex, PoisonError};
+
 use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
+use subtle::ConstantTimeEq as _;
 use tokio::sync::Semaphore;
 use tracing::Span;
 
@@ -20,12 +23,24 @@ pub fn hash_secret(secret: &ClientSecret) -> Result<SecretHash, argon2::password
     Ok(SecretHash::from_phc(phc.to_string()))
 }
 
+/// The most argon2 memory one verification may ask for (256 MiB): a stored
+/// hash demanding more is refused rather than allowed to exhaust memory.
+const MAX_BLOCKS: usize = 256 * 1024;
+
 /// Verifies client secrets off the async runtime, at most `concurrency` at a
 /// time, so a flood of bad secrets queues behind the semaphore instead of
 /// starving the runtime that serves revocations (SPEC §5).
+///
+/// Each verification needs argon2's whole memory (19 MiB at the default
+/// cost). The verifier keeps one such area per permit and reuses it: letting
+/// argon2 allocate per call leaves the freed areas in the allocator's
+/// per-thread arenas, and the process grew to hundreds of MiB under a
+/// benchmark. With reuse, memory is bounded by `concurrency` areas.
 #[derive(Clone)]
 pub struct SecretVerifier {
     permits: Arc<Semaphore>,
+    /// Idle argon2 memory areas; at most one per permit.
+    memory: Arc<Mutex<Vec<Vec<Block>>>>,
     /// Verified against when the client is unknown, so that an unknown client
     /// and a wrong secret cost the same time (SPEC §2).
     dummy: SecretHash,
@@ -36,6 +51,7 @@ impl SecretVerifier {
     pub fn new(concurrency: usize) -> Result<Self, argon2::password_hash::Error> {
         Ok(Self {
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            memory: Arc::new(Mutex::new(Vec::new())),
             dummy: hash_secret(&ClientSecret::generate())?,
         })
     }
@@ -51,23 +67,72 @@ impl SecretVerifier {
         let counts = hash.is_some();
         let secret = secret.clone();
         let span = Span::current();
+        let pool = self.memory.clone();
         let verified = tokio::task::spawn_blocking(move || {
-            span.in_scope(|| verify_blocking(&secret, &target))
+            let mut memory = pool
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .pop()
+                .unwrap_or_default();
+            let verified = span.in_scope(|| verify_blocking(&secret, &target, &mut memory));
+            pool.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(memory);
+            verified
         })
         .await;
         counts && verified.unwrap_or(false)
     }
 }
 
-/// argon2's verification compares the derived key in constant time.
-fn verify_blocking(secret: &ClientSecret, hash: &SecretHash) -> bool {
+/// Recomputes the hash's derived key for `secret` in `memory` (grown to the
+/// hash's memory cost on first use) and compares the keys in constant time.
+/// Anything unparsable fails closed.
+fn verify_blocking(secret: &ClientSecret, hash: &SecretHash, memory: &mut Vec<Block>) -> bool {
     let Ok(parsed) = PasswordHash::new(hash.as_phc()) else {
         tracing::error!("a stored client secret hash is not a valid PHC string");
         return false;
     };
-    Argon2::default()
-        .verify_password(secret.expose().as_bytes(), &parsed)
+    let (Some(salt), Some(expected), Ok(algorithm), Ok(params)) = (
+        parsed.salt,
+        parsed.hash,
+        Algorithm::try_from(parsed.algorithm),
+        Params::try_from(&parsed),
+    ) else {
+        tracing::error!("a stored client secret hash is not an argon2 hash");
+        return false;
+    };
+    let Ok(version) = parsed
+        .version
+        .map_or(Ok(Version::default()), Version::try_from)
+    else {
+        return false;
+    };
+    let blocks = params.block_count();
+    if blocks > MAX_BLOCKS {
+        tracing::error!("a stored client secret hash asks for too much memory");
+        return false;
+    }
+    if memory.len() < blocks {
+        memory.resize(blocks, Block::default());
+    }
+    let mut salt_bytes = [0; 64];
+    let mut derived = [0; 64];
+    let (Ok(salt), Some(derived)) = (
+        salt.decode_b64(&mut salt_bytes),
+        derived.get_mut(..expected.len()),
+    ) else {
+        return false;
+    };
+    Argon2::new(algorithm, version, params)
+        .hash_password_into_with_memory(
+            secret.expose().as_bytes(),
+            salt,
+            derived,
+            &mut memory[..blocks],
+        )
         .is_ok()
+        && bool::from(derived.ct_eq(expected.as_bytes()))
 }
 
 #[cfg(test)]
@@ -97,6 +162,43 @@ mod tests {
             panic!("hashing failed")
         };
         assert!(!verifier.verify(&ClientSecret::generate(), None).await);
+    }
+
+    /// One memory area serves hashes of different costs in turn.
+    #[tokio::test]
+    async fn reused_memory_verifies_hashes_of_any_cost() {
+        let Ok(verifier) = SecretVerifier::new(1) else {
+            panic!("hashing failed")
+        };
+        let secret = ClientSecret::new("s3cret".to_owned());
+        let salt = SaltString::generate(&mut OsRng);
+        let cheap = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(64, 1, 1, None).unwrap_or_else(|e| panic!("{e}")),
+        )
+        .hash_password(b"s3cret", &salt)
+        .map_or_else(|e| panic!("{e}"), |h| SecretHash::from_phc(h.to_string()));
+        let default = hash_secret(&secret).unwrap_or_else(|e| panic!("{e}"));
+        for hash in [&cheap, &default, &cheap, &default] {
+            assert!(verifier.verify(&secret, Some(hash)).await);
+            let wrong = ClientSecret::new("s3cres".to_owned());
+            assert!(!verifier.verify(&wrong, Some(hash)).await);
+        }
+        assert_eq!(verifier.memory.lock().map_or(0, |m| m.len()), 1);
+    }
+
+    #[tokio::test]
+    async fn a_hash_asking_for_too_much_memory_fails_closed() {
+        let Ok(verifier) = SecretVerifier::new(1) else {
+            panic!("hashing failed")
+        };
+        let secret = ClientSecret::new("s3cret".to_owned());
+        let real = hash_secret(&secret).unwrap_or_else(|e| panic!("{e}"));
+        let greedy = real.as_phc().replace("m=19456", "m=4194304");
+        assert_ne!(greedy, real.as_phc());
+        let greedy = SecretHash::from_phc(greedy);
+        assert!(!verifier.verify(&secret, Some(&greedy)).await);
     }
 
     #[tokio::test]

@@ -86,7 +86,15 @@ impl PostgresStore {
         let options = PgConnectOptions::from_str(url)
             .map_err(StoreError::Unavailable)?
             .application_name("rescind")
-            .options([("statement_timeout", statement_timeout_ms.as_str())]);
+            .options([
+                ("statement_timeout", statement_timeout_ms.as_str()),
+                // Every statement here finds rows by key, so one generic plan
+                // per prepared statement is right for all parameters. By
+                // default PostgreSQL may re-plan the revocation statement on
+                // every execution (custom plans), which cost more CPU than
+                // running it.
+                ("plan_cache_mode", "force_generic_plan"),
+            ]);
         let pool = PgPoolOptions::new()
             .max_connections(settings.max_connections)
             .acquire_timeout(settings.timeout)

@@ -172,7 +172,40 @@ async fn a_stale_presenter_with_valid_credentials_is_verified_again(backend: Bac
     assert_eq!(app.db.audit_records().await.len(), 4);
 }
 
+/// Sixteen cold requests of one client at once (its workers logging out after
+/// a deploy): they queue behind one verification of their shared secret and
+/// all succeed; a concurrent wrong secret is still refused.
+async fn a_stampede_of_one_client_all_succeeds(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |s| s.auth.argon2_concurrency = Some(1)).await;
+    let secret = app.confidential_client("web").await;
+    let mut tokens = Vec::new();
+    for _ in 0..16 {
+        tokens.push(app.grant("web").await.access_token);
+    }
+    let app = std::sync::Arc::new(app);
+    let revoke = |secret: String, token: String| {
+        let app = app.clone();
+        tokio::spawn(async move {
+            app.revoke_basic("web", &secret, &[("token", &token)])
+                .await
+                .status()
+                .as_u16()
+        })
+    };
+    let wrong = revoke("not-the-secret".to_owned(), "x".to_owned());
+    let right: Vec<_> = tokens
+        .into_iter()
+        .map(|token| revoke(secret.clone(), token))
+        .collect();
+    for task in right {
+        assert_eq!(task.await.unwrap_or_else(|e| panic!("{e}")), 200);
+    }
+    assert_eq!(wrong.await.unwrap_or_else(|e| panic!("{e}")), 401);
+    assert_eq!(app.db.audit_records().await.len(), 16);
+}
+
 on_both_backends!(
+    a_stampede_of_one_client_all_succeeds,
     a_stale_presenter_with_valid_credentials_is_verified_again,
     a_rotated_secret_stops_working_on_every_instance_at_once,
     a_client_disabled_after_cached_successes_is_refused_everywhere,

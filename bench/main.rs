@@ -1,0 +1,950 @@
+//! The benchmark driver behind `bench/run` (see `bench/README.md`).
+//!
+//! It seeds a PostgreSQL database through the `rescind` CLI, measures the
+//! database's own ceiling by running Rescind's revocation statement under
+//! `pgbench`, starts `rescind serve` as a separate process, drives each
+//! scenario from this process (every token presented once), checks in the
+//! database that every revocation answered `200` really happened, and prints
+//! one table plus a JSON report. It asserts nothing about speed: the table
+//! says what was measured, and which targets of issue 3 that meets.
+
+// Statistics over counts far below 2^52: the float conversions are exact enough.
+#![allow(clippy::cast_precision_loss)]
+
+mod cpu;
+mod load;
+mod seed;
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use bytes::Bytes;
+use clap::Parser;
+use hyper::Method;
+use rescind::domain::clock::{Clock as _, SystemClock};
+use rescind::domain::minted::TokenFormat;
+use rescind::domain::token::TokenKind;
+use serde_json::json;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use self::load::{Outcome, Request, Target};
+use self::seed::{Failure, Minted, Rescind};
+
+#[derive(Parser)]
+struct Options {
+    /// The release `rescind` binary.
+    #[arg(long)]
+    rescind: PathBuf,
+    /// A PostgreSQL database the benchmark may fill (superuser: it checkpoints).
+    #[arg(long)]
+    database_url: String,
+    #[arg(long, default_value = "pgbench")]
+    pgbench: PathBuf,
+    /// Where the JSON report goes.
+    #[arg(long)]
+    out: PathBuf,
+    /// Scratch directory (server data directory, logs, pgbench scripts).
+    #[arg(long)]
+    work_dir: PathBuf,
+    /// Concurrent connections, for Rescind and for pgbench alike.
+    #[arg(long, default_value_t = 32)]
+    connections: usize,
+    /// A tenth of the requests and smaller tables: checks the harness, not speed.
+    #[arg(long)]
+    quick: bool,
+    /// Print the pgbench script of the ceiling (anonymous; `--public` for the
+    /// public-client one) for the tag `TAG`, and exit: for measuring by hand.
+    #[arg(long)]
+    print_pgbench_script: bool,
+    #[arg(long, requires = "print_pgbench_script")]
+    public: bool,
+}
+
+/// How much of everything.
+struct Sizes {
+    /// Requests per live-token scenario.
+    live: usize,
+    /// Requests per scenario that writes nothing.
+    cheap: usize,
+    /// Transactions per pgbench client.
+    pgbench_per_client: usize,
+    /// Token-table sizes for the scaling scenarios.
+    tables: [i64; 2],
+    /// `token issue --count` of the timed issue.
+    timed_issue: usize,
+}
+
+impl Sizes {
+    const fn for_run(quick: bool) -> Self {
+        if quick {
+            Self {
+                live: 5_000,
+                cheap: 10_000,
+                pgbench_per_client: 300,
+                tables: [300_000, 600_000],
+                timed_issue: 10_000,
+            }
+        } else {
+            Self {
+                live: 50_000,
+                cheap: 100_000,
+                pgbench_per_client: 1_500,
+                tables: [1_000_000, 10_000_000],
+                timed_issue: 100_000,
+            }
+        }
+    }
+}
+
+/// One measured line of the table.
+struct Row {
+    name: String,
+    outcome: Outcome,
+    /// Transport errors plus answers other than the expected status.
+    errors: usize,
+    /// For revocations of live tokens: `Some(true)` when the database shows
+    /// every grant answered `200` revoked, with its tokens and one record.
+    verified: Option<bool>,
+    /// The pgbench figure this scenario is compared with.
+    ceiling: Option<f64>,
+    /// CPU microseconds per answered request: server, PostgreSQL, driver.
+    cpu_us: [f64; 3],
+    /// The server's peak resident memory so far (since it started).
+    peak_rss_kib: u64,
+}
+
+impl Row {
+    fn ratio(&self) -> Option<f64> {
+        self.ceiling
+            .map(|ceiling| self.outcome.per_second() / ceiling)
+    }
+}
+
+struct Bench {
+    options: Options,
+    sizes: Sizes,
+    pool: PgPool,
+    data_dir: PathBuf,
+    format: TokenFormat,
+    rows: Vec<Row>,
+    ceilings: Vec<(String, f64)>,
+    peak_rss_kib: u64,
+    /// The running `rescind serve`, for CPU accounting.
+    server_pid: u32,
+}
+
+fn main() -> Result<(), Failure> {
+    let options = Options::parse();
+    if options.print_pgbench_script {
+        print!("{}", pgbench_script("TAG", options.public));
+        return Ok(());
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(run(options))
+}
+
+async fn run(options: Options) -> Result<(), Failure> {
+    let sizes = Sizes::for_run(options.quick);
+    std::fs::create_dir_all(&options.work_dir)?;
+    let data_dir = options.work_dir.join("data");
+    let pool = PgPool::connect(&options.database_url).await?;
+    let mut bench = Bench {
+        options,
+        sizes,
+        pool,
+        data_dir,
+        format: TokenFormat::default_prefixes(),
+        rows: Vec::new(),
+        ceilings: Vec::new(),
+        peak_rss_kib: 0,
+        server_pid: 0,
+    };
+    bench.all().await?;
+    bench.report()
+}
+
+impl Bench {
+    fn cli(&self) -> Rescind<'_> {
+        Rescind {
+            binary: &self.options.rescind,
+            database_url: &self.options.database_url,
+            data_dir: &self.data_dir,
+        }
+    }
+
+    async fn all(&mut self) -> Result<(), Failure> {
+        let fleet = self.create_clients().await?;
+        let anonymous_ceiling = self.ceiling("anonymous", false).await?;
+        let anonymous = self.issue("spa", self.sizes.live)?;
+        seed::settle(&self.pool).await?;
+        self.writeless_scenarios_and_baseline(&anonymous, anonymous_ceiling)
+            .await?;
+
+        // The other scenarios' grants: the first `token issue` is timed.
+        let live = self.sizes.live;
+        let started = Instant::now();
+        let mut rest = self.issue("spa", self.sizes.timed_issue)?;
+        self.ceilings.push((
+            format!("token issue --count {} (s)", self.sizes.timed_issue),
+            started.elapsed().as_secs_f64(),
+        ));
+        if rest.len() < 4 * live {
+            rest.extend(self.issue("spa", 4 * live - rest.len())?);
+        }
+        let mut rest = rest.into_iter();
+        let mut take = |n: usize| rest.by_ref().take(n).collect::<Vec<_>>();
+        let (public, tls, at_sizes) = (take(live), take(live), [take(live), take(live)]);
+        let web = self.issue("web", live)?;
+        let fleet_grants = self.issue("fleet-0000", live)?;
+        let ids: Vec<Uuid> = fleet_grants.iter().map(|m| m.grant_id).collect();
+        seed::spread_grants(&self.pool, &ids, &fleet.0).await?;
+        seed::settle(&self.pool).await?;
+        let public_ceiling = self.ceiling("public", true).await?;
+
+        let server = self.start_server(false)?;
+        let plain = Target {
+            address: server.address,
+            tls: None,
+        };
+        let requests = revocations(&public, &Presenting::Public("spa"));
+        self.measure(
+            &plain,
+            "live, public client",
+            requests,
+            Some(public_ceiling),
+            200,
+        )
+        .await?;
+        let one = Presenting::Basic(vec![("web".to_owned(), fleet.2.clone())]);
+        let requests = revocations(&web, &one);
+        let label = "live, confidential (1 client)";
+        self.measure(&plain, label, requests, Some(public_ceiling), 200)
+            .await?;
+        let many = Presenting::Basic(
+            fleet
+                .0
+                .iter()
+                .map(|id| (id.clone(), fleet.1.clone()))
+                .collect(),
+        );
+        self.warm_up(&plain, &many, fleet.0.len()).await?;
+        let requests = revocations(&fleet_grants, &many);
+        let label = "live, confidential (1000 clients)";
+        self.measure(&plain, label, requests, Some(public_ceiling), 200)
+            .await?;
+        self.stop_server(server)?;
+
+        let server = self.start_server(true)?;
+        let secure = Target {
+            address: server.address,
+            tls: Some(self.tls_connector()?),
+        };
+        let requests = revocations(&tls, &Presenting::Nobody);
+        let label = "live, anonymous, TLS 1.3";
+        self.measure(&secure, label, requests, Some(anonymous_ceiling), 200)
+            .await?;
+        self.stop_server(server)?;
+
+        for (size, grants) in self.sizes.tables.into_iter().zip(at_sizes) {
+            progress(&format!("filling the tokens table to {size} rows"));
+            seed::fill_tokens(&self.pool, "filler", size).await?;
+            let ceiling = self
+                .ceiling(&format!("anonymous at {}", human_count(size)), false)
+                .await?;
+            let server = self.start_server(false)?;
+            let plain = Target {
+                address: server.address,
+                tls: None,
+            };
+            let label = format!(
+                "live, anonymous ({} tokens)",
+                human_count(self.token_count().await?)
+            );
+            let requests = revocations(&grants, &Presenting::Nobody);
+            self.measure(&plain, &label, requests, Some(ceiling), 200)
+                .await?;
+            self.stop_server(server)?;
+        }
+        Ok(())
+    }
+
+    /// The clients: `spa` (public), `web` (confidential), `filler` (owns
+    /// the filler rows), and a fleet of 1000 confidential clients sharing
+    /// one secret. Returns the fleet's ids, its secret, and web's secret.
+    async fn create_clients(&self) -> Result<(Vec<String>, String, String), Failure> {
+        let cli = self.cli();
+        cli.run(&["migrate"])?;
+        progress("creating clients");
+        cli.create_client("spa", true)?;
+        cli.create_client("filler", true)?;
+        let web_secret = cli
+            .create_client("web", false)?
+            .ok_or("web has no secret")?;
+        let fleet_secret = cli
+            .create_client("fleet-0000", false)?
+            .ok_or("fleet has no secret")?;
+        let fleet: Vec<String> = (0..1000).map(|i| format!("fleet-{i:04}")).collect();
+        seed::clone_client(&self.pool, "fleet-0000", &fleet[1..]).await?;
+        Ok((fleet, fleet_secret, web_secret))
+    }
+
+    fn issue(&self, client: &str, count: usize) -> Result<Vec<Minted>, Failure> {
+        progress(&format!(
+            "rescind token issue --client {client} --count {count}"
+        ));
+        Ok(self.cli().issue(client, count)?.0)
+    }
+
+    async fn token_count(&self) -> Result<i64, Failure> {
+        Ok(sqlx::query_scalar("SELECT count(*) FROM tokens")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    /// Scenarios that write nothing, then the baseline revocation of live
+    /// tokens with the table at its smallest (about 200 000 tokens).
+    async fn writeless_scenarios_and_baseline(
+        &mut self,
+        anonymous: &[Minted],
+        ceiling: f64,
+    ) -> Result<(), Failure> {
+        let server = self.start_server(false)?;
+        let plain = Target {
+            address: server.address,
+            tls: None,
+        };
+        let cheap = self.sizes.cheap;
+        self.measure(
+            &plain,
+            "metadata document",
+            metadata_requests(cheap),
+            None,
+            200,
+        )
+        .await?;
+        let bad = self.bad_checksum_requests(cheap);
+        self.measure(&plain, "bad-checksum candidates", bad, None, 200)
+            .await?;
+        let unknown = self.unknown_requests(cheap);
+        self.measure(&plain, "unknown tokens", unknown, None, 200)
+            .await?;
+        let label = format!(
+            "live, anonymous ({} tokens)",
+            human_count(self.token_count().await?)
+        );
+        let requests = revocations(anonymous, &Presenting::Nobody);
+        self.measure(&plain, &label, requests, Some(ceiling), 200)
+            .await?;
+        self.stop_server(server)
+    }
+
+    /// Each client's first request pays one argon2 verification (about 20 ms
+    /// of CPU); later ones hit the credential cache. The warm-up sends one
+    /// unknown token per client and is reported on its own line, so the
+    /// scenario measures the steady state an operator sees.
+    async fn warm_up(
+        &mut self,
+        target: &Target,
+        presenting: &Presenting,
+        clients: usize,
+    ) -> Result<(), Failure> {
+        progress(&format!(
+            "warming the credential cache of {clients} clients"
+        ));
+        let requests = (0..clients)
+            .map(|i| {
+                let token = self.format.mint(TokenKind::Access, &mut rand::rngs::OsRng);
+                revocation_request(&token, presenting, i)
+            })
+            .collect();
+        let outcome = load::run(
+            target,
+            Arc::new(requests),
+            self.options.connections,
+            Duration::from_secs(300),
+        )
+        .await;
+        if outcome.status_counts().get(&200) != Some(&clients) {
+            return Err(format!("warm-up answers: {:?}", outcome.status_counts()).into());
+        }
+        self.ceilings.push((
+            format!("first verification of {clients} clients (s)"),
+            outcome.elapsed.as_secs_f64(),
+        ));
+        Ok(())
+    }
+
+    /// Runs Rescind's own revocation statement under pgbench: every
+    /// transaction revokes one distinct live grant, as the server's do.
+    async fn ceiling(&mut self, name: &str, as_public_client: bool) -> Result<f64, Failure> {
+        let clients = self.options.connections;
+        let per_client = self.sizes.pgbench_per_client;
+        let tag = format!("pgbench-{}", self.ceilings.len());
+        progress(&format!("pgbench ceiling: {name}"));
+        seed::pgbench_grants(&self.pool, &tag, "spa", clients, per_client).await?;
+        seed::settle(&self.pool).await?;
+        let script = self.options.work_dir.join(format!("{tag}.sql"));
+        std::fs::write(&script, pgbench_script(&tag, as_public_client))?;
+        let output = Command::new(&self.options.pgbench)
+            .args(["-n", "-M", "prepared", "-j", "2", "-D", "i=0"])
+            .args([
+                "-c",
+                &clients.to_string(),
+                "-t",
+                &per_client.to_string(),
+                "-f",
+            ])
+            .arg(&script)
+            .arg(&self.options.database_url)
+            .stderr(Stdio::inherit())
+            .output()?;
+        let text = String::from_utf8(output.stdout)?;
+        if !output.status.success() {
+            return Err(format!("pgbench failed:\n{text}").into());
+        }
+        let tps = text
+            .lines()
+            .find_map(|line| {
+                line.strip_prefix("tps = ")?
+                    .split_whitespace()
+                    .next()?
+                    .parse::<f64>()
+                    .ok()
+            })
+            .ok_or_else(|| format!("no tps in pgbench's output:\n{text}"))?;
+        let revoked: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM grants WHERE subject = 'pgbench' AND revoked_at IS NOT NULL \
+             AND id IN (SELECT grant_id FROM revocations WHERE request_id = $1)",
+        )
+        .bind(&tag)
+        .fetch_one(&self.pool)
+        .await?;
+        if usize::try_from(revoked)? != clients * per_client {
+            return Err(format!(
+                "pgbench revoked {revoked} grants, expected {}",
+                clients * per_client
+            )
+            .into());
+        }
+        self.ceilings
+            .push((format!("pgbench ceiling, {name} (tps)"), tps));
+        Ok(tps)
+    }
+
+    fn start_server(&mut self, tls: bool) -> Result<Server, Failure> {
+        let address = TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+        let log = std::fs::File::create(
+            self.options
+                .work_dir
+                .join(format!("serve-{}.log", address.port())),
+        )?;
+        let child = self
+            .cli()
+            .command()
+            .arg("serve")
+            .env("RESCIND_SERVER__LISTEN", address.to_string())
+            .env(
+                "RESCIND_TLS__MODE",
+                if tls { "self-signed" } else { "proxy" },
+            )
+            .env(
+                "RESCIND_DATABASE__MAX_CONNECTIONS",
+                self.options.connections.to_string(),
+            )
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()?;
+        self.server_pid = child.id();
+        let server = Server { child, address };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(address).is_err() {
+            if Instant::now() > deadline {
+                return Err("rescind serve did not start listening within 30 s".into());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(server)
+    }
+
+    fn stop_server(&mut self, mut server: Server) -> Result<(), Failure> {
+        let peak = peak_rss_kib(server.child.id())?;
+        progress(&format!("server peak RSS: {:.1} MiB", peak as f64 / 1024.0));
+        self.peak_rss_kib = self.peak_rss_kib.max(peak);
+        // SIGTERM, so the server drains and exits as in production.
+        Command::new("kill")
+            .arg(server.child.id().to_string())
+            .status()?;
+        let status = server.child.wait()?;
+        if !status.success() {
+            return Err(format!("rescind serve exited with {status}").into());
+        }
+        Ok(())
+    }
+
+    fn tls_connector(&self) -> Result<tokio_rustls::TlsConnector, Failure> {
+        use rustls_pki_types::pem::PemObject as _;
+        let cert = rustls_pki_types::CertificateDer::from_pem_file(
+            self.data_dir.join("tls/self-signed.crt"),
+        )?;
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(cert)?;
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
+    }
+
+    async fn measure(
+        &mut self,
+        target: &Target,
+        name: &str,
+        (requests, grants): (Vec<Request>, Vec<Uuid>),
+        ceiling: Option<f64>,
+        expected: u16,
+    ) -> Result<(), Failure> {
+        // Vacuum what earlier scenarios left, so autovacuum does not run
+        // during this one, and start from a checkpoint.
+        seed::settle(&self.pool).await?;
+        progress(&format!("measuring: {name}"));
+        let deadline = Duration::from_secs(300);
+        let before = cpu::Sample::take(self.server_pid);
+        let outcome = load::run(
+            target,
+            Arc::new(requests),
+            self.options.connections,
+            deadline,
+        )
+        .await;
+        let cpu_us = before.per_request_us(&cpu::Sample::take(self.server_pid), outcome.answered());
+        let unexpected = outcome
+            .statuses
+            .iter()
+            .filter(|s| **s != 0 && **s != expected)
+            .count();
+        let unanswered = outcome.statuses.len() - outcome.answered();
+        let verified = if grants.is_empty() {
+            None
+        } else {
+            Some(self.verify(&grants, &outcome.statuses).await?)
+        };
+        self.rows.push(Row {
+            name: name.to_owned(),
+            errors: outcome.errors + unexpected + unanswered,
+            outcome,
+            verified,
+            ceiling,
+            cpu_us,
+            peak_rss_kib: peak_rss_kib(self.server_pid)?,
+        });
+        Ok(())
+    }
+
+    /// Every grant answered `200` is revoked, none of its tokens is live,
+    /// and it has exactly one audit record.
+    async fn verify(&self, grants: &[Uuid], statuses: &[u16]) -> Result<bool, Failure> {
+        let ok: Vec<Uuid> = grants
+            .iter()
+            .zip(statuses)
+            .filter(|(_, s)| **s == 200)
+            .map(|(g, _)| *g)
+            .collect();
+        let (revoked, live_tokens, records): (i64, i64, i64) = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM grants WHERE id = ANY($1) AND revoked_at IS NOT NULL), \
+                    (SELECT count(*) FROM tokens WHERE grant_id = ANY($1) AND revoked_at IS NULL), \
+                    (SELECT count(*) FROM revocations WHERE grant_id = ANY($1))",
+        )
+        .bind(&ok)
+        .fetch_one(&self.pool)
+        .await?;
+        let expected = i64::try_from(ok.len())?;
+        Ok(revoked == expected && live_tokens == 0 && records == expected && !ok.is_empty())
+    }
+
+    fn bad_checksum_requests(&self, count: usize) -> (Vec<Request>, Vec<Uuid>) {
+        let requests = (0..count)
+            .map(|_| {
+                let mut token = self.format.mint(TokenKind::Access, &mut rand::rngs::OsRng);
+                let last = if token.ends_with('A') { 'B' } else { 'A' };
+                token.pop();
+                token.push(last);
+                revocation_request(&token, &Presenting::Nobody, 0)
+            })
+            .collect();
+        (requests, Vec::new())
+    }
+
+    fn unknown_requests(&self, count: usize) -> (Vec<Request>, Vec<Uuid>) {
+        let requests = (0..count)
+            .map(|_| {
+                let token = self.format.mint(TokenKind::Access, &mut rand::rngs::OsRng);
+                revocation_request(&token, &Presenting::Nobody, 0)
+            })
+            .collect();
+        (requests, Vec::new())
+    }
+
+    fn report(&self) -> Result<(), Failure> {
+        let table = self.table();
+        print!("{table}");
+        let checks = self.targets();
+        let mut verdicts = String::from("\ntargets (issue 3)\n");
+        for (target, measured, met) in &checks {
+            let _ = writeln!(
+                verdicts,
+                "  [{}] {target}: {measured}",
+                if *met { "met" } else { "NOT MET" }
+            );
+        }
+        print!("{verdicts}");
+        let rows: Vec<_> = self
+            .rows
+            .iter()
+            .map(|row| {
+                json!({
+                    "scenario": row.name,
+                    "requests": row.outcome.statuses.len(),
+                    "answered": row.outcome.answered(),
+                    "per_second": row.outcome.per_second(),
+                    "p50_ms": row.outcome.quantile_ms(0.50),
+                    "p99_ms": row.outcome.quantile_ms(0.99),
+                    "errors": row.errors,
+                    "statuses": row.outcome.status_counts(),
+                    "verified_in_database": row.verified,
+                    "pgbench_ceiling_tps": row.ceiling,
+                    "ratio_to_ceiling": row.ratio(),
+                    "server_peak_rss_mib": row.peak_rss_kib as f64 / 1024.0,
+                    "cpu_us_per_request": {
+                        "server": row.cpu_us[0],
+                        "postgres": row.cpu_us[1],
+                        "load_generator": row.cpu_us[2],
+                    },
+                })
+            })
+            .collect();
+        let report = json!({
+            "date": SystemClock.now().to_rfc3339(),
+            "machine": machine(),
+            "quick": self.options.quick,
+            "connections": self.options.connections,
+            "server_peak_rss_mib": self.peak_rss_kib as f64 / 1024.0,
+            "reference_figures": self.ceilings.iter().map(|(name, value)| json!({"name": name, "value": value})).collect::<Vec<_>>(),
+            "scenarios": rows,
+            "targets": checks.iter().map(|(target, measured, met)| json!({"target": target, "measured": measured, "met": met})).collect::<Vec<_>>(),
+        });
+        std::fs::write(&self.options.out, serde_json::to_string_pretty(&report)?)?;
+        std::io::stdout().flush()?;
+        Ok(())
+    }
+
+    fn table(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "\n{:<36} {:>8} {:>8} {:>7} {:>7} {:>6} {:>8} {:>7} {:>7} {:>6} {:>6} {:>6}",
+            "scenario",
+            "requests",
+            "req/s",
+            "p50 ms",
+            "p99 ms",
+            "errors",
+            "verified",
+            "ceiling",
+            "RSS MiB",
+            "srv us",
+            "pg us",
+            "gen us"
+        );
+        for row in &self.rows {
+            let verified = match row.verified {
+                Some(true) => "yes",
+                Some(false) => "NO",
+                None => "-",
+            };
+            let ratio = row
+                .ratio()
+                .map_or_else(|| "-".to_owned(), |r| format!("{r:.2}x"));
+            let _ = writeln!(
+                out,
+                "{:<36} {:>8} {:>8.0} {:>7.2} {:>7.2} {:>6} {:>8} {:>7} {:>7.1} {:>6.0} {:>6.0} {:>6.0}",
+                row.name,
+                row.outcome.statuses.len(),
+                row.outcome.per_second(),
+                row.outcome.quantile_ms(0.50),
+                row.outcome.quantile_ms(0.99),
+                row.errors,
+                verified,
+                ratio,
+                row.peak_rss_kib as f64 / 1024.0,
+                row.cpu_us[0],
+                row.cpu_us[1],
+                row.cpu_us[2],
+            );
+        }
+        for (name, value) in &self.ceilings {
+            let _ = writeln!(out, "{name:<48} {value:>10.1}");
+        }
+        let _ = writeln!(
+            out,
+            "{:<48} {:>10.1}",
+            "server peak RSS (MiB)",
+            self.peak_rss_kib as f64 / 1024.0
+        );
+        out
+    }
+
+    /// Issue 3's targets, each with what was measured and whether it holds.
+    fn targets(&self) -> Vec<(String, String, bool)> {
+        let rate = |prefix: &str| {
+            self.rows
+                .iter()
+                .find(|r| r.name.starts_with(prefix))
+                .map(|r| r.outcome.per_second())
+        };
+        let row = |prefix: &str| self.rows.iter().find(|r| r.name.starts_with(prefix));
+        let mut checks = Vec::new();
+        for name in ["live, anonymous (", "live, public client"] {
+            if let Some(row) = row(name) {
+                let ratio = row.ratio().unwrap_or(0.0);
+                checks.push((
+                    format!("{} >= 0.7 x pgbench ceiling", row.name),
+                    format!("{ratio:.2}x"),
+                    ratio >= 0.7,
+                ));
+                let rps = row.outcome.per_second();
+                checks.push((
+                    format!(
+                        "{} >= 1.5 x 6,300/s (node-oidc-provider in memory)",
+                        row.name
+                    ),
+                    format!("{rps:.0}/s"),
+                    rps >= 9_450.0,
+                ));
+                let p99 = row.outcome.quantile_ms(0.99);
+                checks.push((
+                    format!("{} p99 <= 10 ms", row.name),
+                    format!("{p99:.2} ms"),
+                    p99 <= 10.0,
+                ));
+            }
+        }
+        if let Some(public) = rate("live, public client") {
+            for name in [
+                "live, confidential (1 client)",
+                "live, confidential (1000 clients)",
+            ] {
+                if let Some(rps) = rate(name) {
+                    let ratio = rps / public;
+                    checks.push((
+                        format!("{name} >= 0.9 x public client"),
+                        format!("{ratio:.2}x"),
+                        ratio >= 0.9,
+                    ));
+                }
+            }
+        }
+        if let Some(live) = rate("live, anonymous (") {
+            for name in ["unknown tokens", "bad-checksum candidates"] {
+                if let Some(rps) = rate(name) {
+                    let ratio = rps / live;
+                    checks.push((
+                        format!("{name} >= 5 x live anonymous"),
+                        format!("{ratio:.2}x"),
+                        ratio >= 5.0,
+                    ));
+                }
+            }
+            if let Some(largest) = self
+                .rows
+                .iter()
+                .rev()
+                .find(|r| r.name.starts_with("live, anonymous ("))
+            {
+                let ratio = largest.outcome.per_second() / live;
+                checks.push((
+                    format!("{} >= 0.8 x the smallest table", largest.name),
+                    format!("{ratio:.2}x"),
+                    ratio >= 0.8,
+                ));
+            }
+        }
+        let mib = self.peak_rss_kib as f64 / 1024.0;
+        checks.push((
+            "server peak RSS <= 64 MiB".to_owned(),
+            format!("{mib:.1} MiB"),
+            mib <= 64.0,
+        ));
+        if let Some((name, secs)) = self
+            .ceilings
+            .iter()
+            .find(|(name, _)| name.starts_with("token issue"))
+        {
+            checks.push((format!("{name} < 60"), format!("{secs:.1} s"), *secs < 60.0));
+        }
+        let all_verified = self.rows.iter().all(|r| r.verified != Some(false));
+        let no_errors = self.rows.iter().all(|r| r.errors == 0);
+        checks.push((
+            "every 200 verified in the database".to_owned(),
+            all_verified.to_string(),
+            all_verified,
+        ));
+        checks.push(("no errors".to_owned(), no_errors.to_string(), no_errors));
+        checks
+    }
+}
+
+struct Server {
+    child: Child,
+    address: SocketAddr,
+}
+
+/// Who presents the tokens of a scenario.
+enum Presenting {
+    Nobody,
+    Public(&'static str),
+    /// `client_secret_basic`, round-robin over these clients.
+    Basic(Vec<(String, String)>),
+}
+
+fn revocations(grants: &[Minted], presenting: &Presenting) -> (Vec<Request>, Vec<Uuid>) {
+    let requests = grants
+        .iter()
+        .enumerate()
+        .map(|(i, grant)| revocation_request(&grant.access_token, presenting, i))
+        .collect();
+    (requests, grants.iter().map(|g| g.grant_id).collect())
+}
+
+fn revocation_request(token: &str, presenting: &Presenting, index: usize) -> Request {
+    let mut body = format!("token={token}");
+    let mut headers = vec![(
+        "content-type",
+        "application/x-www-form-urlencoded".to_owned(),
+    )];
+    match presenting {
+        Presenting::Nobody => {}
+        Presenting::Public(id) => {
+            let _ = write!(body, "&client_id={id}");
+        }
+        Presenting::Basic(clients) => {
+            let (id, secret) = &clients[index % clients.len()];
+            let encoded =
+                base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"));
+            headers.push(("authorization", format!("Basic {encoded}")));
+        }
+    }
+    Request {
+        method: Method::POST,
+        path: "/oauth2/revoke",
+        headers,
+        body: Bytes::from(body),
+    }
+}
+
+fn metadata_requests(count: usize) -> (Vec<Request>, Vec<Uuid>) {
+    let requests = (0..count)
+        .map(|_| Request {
+            method: Method::GET,
+            path: "/.well-known/oauth-authorization-server",
+            headers: Vec::new(),
+            body: Bytes::new(),
+        })
+        .collect();
+    (requests, Vec::new())
+}
+
+/// [`rescind::storage::postgres::REVOKE_STATEMENT`] with pgbench's values in
+/// place of the server's parameters; the token hash is computed from the
+/// client's transaction counter (see [`seed::pgbench_grants`]).
+fn pgbench_script(tag: &str, as_public_client: bool) -> String {
+    let (presenter, revision, own, kind) = if as_public_client {
+        ("'spa'::text", "0::bigint", "'client_request'", "'public'")
+    } else {
+        (
+            "NULL::text",
+            "NULL::bigint",
+            "'anonymous_report'",
+            "'anonymous'",
+        )
+    };
+    let foreign = if as_public_client {
+        "'foreign_client_report'"
+    } else {
+        own
+    };
+    let token_hash = format!("sha256(convert_to('{tag}:' || :n, 'UTF8'))");
+    let request_id = format!("'{tag}'");
+    let mut statement = rescind::storage::postgres::REVOKE_STATEMENT.to_owned();
+    for (parameter, value) in [
+        ("$9", request_id.as_str()),
+        ("$8", kind),
+        ("$7", "true"),
+        ("$6", foreign),
+        ("$5", own),
+        ("$4", "now()"),
+        ("$3", revision),
+        ("$2", presenter),
+        ("$1", token_hash.as_str()),
+    ] {
+        statement = statement.replace(parameter, value);
+    }
+    format!("\\set i :i + 1\n\\set n :client_id * 1000000 + :i\n{statement};\n")
+}
+
+fn peak_rss_kib(pid: u32) -> Result<u64, Failure> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix("VmHWM:")?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+        .ok_or_else(|| "no VmHWM in /proc status".into())
+}
+
+fn machine() -> serde_json::Value {
+    let cpus = std::thread::available_parallelism().map_or(0, std::num::NonZeroUsize::get);
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines().find_map(|l| {
+                l.strip_prefix("model name")?
+                    .split(':')
+                    .nth(1)
+                    .map(|m| m.trim().to_owned())
+            })
+        });
+    let postgres = Command::new("postgres")
+        .arg("--version")
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
+    json!({ "cpus": cpus, "cpu_model": model, "postgres": postgres, "os": std::env::consts::OS })
+}
+
+fn human_count(n: i64) -> String {
+    if n >= 1_000_000 {
+        format!("{:.1}M", n as f64 / 1e6)
+    } else {
+        format!("{}k", n / 1000)
+    }
+}
+
+fn progress(message: &str) {
+    eprintln!("bench: {message}");
+}
