@@ -42,7 +42,8 @@ impl Sample {
     }
 }
 
-/// utime + stime of a process, if its command name is `name` (any if empty).
+/// CPU time of a process and its reaped children, if its command name is
+/// `name` (any if empty).
 /// Linux counts in clock ticks of 1/100 s (`USER_HZ`) on every common platform.
 fn process_cpu(stat: &Path, name: &str) -> Option<Duration> {
     let text = std::fs::read_to_string(stat).ok()?;
@@ -50,8 +51,13 @@ fn process_cpu(stat: &Path, name: &str) -> Option<Duration> {
     if !name.is_empty() && head.split_once('(')?.1 != name {
         return None;
     }
-    // Fields after the command: state is field 3, utime 14 and stime 15.
+    // Fields after the command: state is field 3, utime 14, stime 15, and the
+    // reaped children's cutime 16 and cstime 17 (PostgreSQL backends that
+    // exited, pgbench's among them, are counted in the postmaster's).
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    let mut ticks = 0;
+    for index in 11..=14 {
+        ticks += fields.get(index)?.parse::<u64>().ok()?;
+    }
     Some(Duration::from_millis(ticks * 10))
 }

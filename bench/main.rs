@@ -17,7 +17,7 @@ mod seed;
 
 use std::fmt::Write as _;
 use std::io::Write as _;
-use std::net::{SocketAddr, TcpListener};
+use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -56,6 +56,12 @@ struct Options {
     /// Concurrent connections, for Rescind and for pgbench alike.
     #[arg(long, default_value_t = 32)]
     connections: usize,
+    /// The server's `database.max_connections` (its default is 16).
+    #[arg(long, default_value_t = 16)]
+    server_pool: usize,
+    /// The server's `log.level` (production default: info, one line per request).
+    #[arg(long, default_value = "info")]
+    server_log_level: String,
     /// A tenth of the requests and smaller tables: checks the harness, not speed.
     #[arg(long)]
     quick: bool,
@@ -184,11 +190,8 @@ impl Bench {
 
     async fn all(&mut self) -> Result<(), Failure> {
         let fleet = self.create_clients().await?;
-        let anonymous_ceiling = self.ceiling("anonymous", false).await?;
         let anonymous = self.issue("spa", self.sizes.live)?;
-        seed::settle(&self.pool).await?;
-        self.writeless_scenarios_and_baseline(&anonymous, anonymous_ceiling)
-            .await?;
+        self.writeless_scenarios_and_baseline(&anonymous).await?;
 
         // The other scenarios' grants: the first `token issue` is timed.
         let live = self.sizes.live;
@@ -208,28 +211,15 @@ impl Bench {
         let fleet_grants = self.issue("fleet-0000", live)?;
         let ids: Vec<Uuid> = fleet_grants.iter().map(|m| m.grant_id).collect();
         seed::spread_grants(&self.pool, &ids, &fleet.0).await?;
-        seed::settle(&self.pool).await?;
-        let public_ceiling = self.ceiling("public", true).await?;
 
-        let server = self.start_server(false)?;
-        let plain = Target {
-            address: server.address,
-            tls: None,
-        };
+        let (server, plain) = self.start_server(false).await?;
         let requests = revocations(&public, &Presenting::Public("spa"));
-        self.measure(
-            &plain,
-            "live, public client",
-            requests,
-            Some(public_ceiling),
-            200,
-        )
-        .await?;
+        self.paired(&plain, "live, public client", requests, true)
+            .await?;
         let one = Presenting::Basic(vec![("web".to_owned(), fleet.2.clone())]);
         let requests = revocations(&web, &one);
         let label = "live, confidential (1 client)";
-        self.measure(&plain, label, requests, Some(public_ceiling), 200)
-            .await?;
+        self.paired(&plain, label, requests, true).await?;
         let many = Presenting::Basic(
             fleet
                 .0
@@ -240,39 +230,22 @@ impl Bench {
         self.warm_up(&plain, &many, fleet.0.len()).await?;
         let requests = revocations(&fleet_grants, &many);
         let label = "live, confidential (1000 clients)";
-        self.measure(&plain, label, requests, Some(public_ceiling), 200)
-            .await?;
+        self.paired(&plain, label, requests, true).await?;
         self.stop_server(server)?;
 
-        let server = self.start_server(true)?;
-        let secure = Target {
-            address: server.address,
-            tls: Some(self.tls_connector()?),
-        };
+        let (server, secure) = self.start_server(true).await?;
         let requests = revocations(&tls, &Presenting::Nobody);
         let label = "live, anonymous, TLS 1.3";
-        self.measure(&secure, label, requests, Some(anonymous_ceiling), 200)
-            .await?;
+        self.paired(&secure, label, requests, false).await?;
         self.stop_server(server)?;
 
         for (size, grants) in self.sizes.tables.into_iter().zip(at_sizes) {
             progress(&format!("filling the tokens table to {size} rows"));
             seed::fill_tokens(&self.pool, "filler", size).await?;
-            let ceiling = self
-                .ceiling(&format!("anonymous at {}", human_count(size)), false)
-                .await?;
-            let server = self.start_server(false)?;
-            let plain = Target {
-                address: server.address,
-                tls: None,
-            };
-            let label = format!(
-                "live, anonymous ({} tokens)",
-                human_count(self.token_count().await?)
-            );
+            let (server, plain) = self.start_server(false).await?;
+            let label = format!("live, anonymous ({} tokens)", human_count(size));
             let requests = revocations(&grants, &Presenting::Nobody);
-            self.measure(&plain, &label, requests, Some(ceiling), 200)
-                .await?;
+            self.paired(&plain, &label, requests, false).await?;
             self.stop_server(server)?;
         }
         Ok(())
@@ -316,13 +289,8 @@ impl Bench {
     async fn writeless_scenarios_and_baseline(
         &mut self,
         anonymous: &[Minted],
-        ceiling: f64,
     ) -> Result<(), Failure> {
-        let server = self.start_server(false)?;
-        let plain = Target {
-            address: server.address,
-            tls: None,
-        };
+        let (server, plain) = self.start_server(false).await?;
         let cheap = self.sizes.cheap;
         self.measure(
             &plain,
@@ -338,6 +306,8 @@ impl Bench {
         let unknown = self.unknown_requests(cheap);
         self.measure(&plain, "unknown tokens", unknown, None, 200)
             .await?;
+        // The ceiling's own grants count: the label shows the table as measured.
+        let ceiling = self.ceiling("baseline", false).await?;
         let label = format!(
             "live, anonymous ({} tokens)",
             human_count(self.token_count().await?)
@@ -382,6 +352,20 @@ impl Bench {
             outcome.elapsed.as_secs_f64(),
         ));
         Ok(())
+    }
+
+    /// Measures a live-token scenario right after its pgbench ceiling, so
+    /// both see the same table and the same moment of a noisy machine.
+    async fn paired(
+        &mut self,
+        target: &Target,
+        name: &str,
+        requests: (Vec<Request>, Vec<Uuid>),
+        as_public_client: bool,
+    ) -> Result<(), Failure> {
+        let ceiling = self.ceiling(name, as_public_client).await?;
+        self.measure(target, name, requests, Some(ceiling), 200)
+            .await
     }
 
     /// Runs Rescind's own revocation statement under pgbench: every
@@ -441,7 +425,10 @@ impl Bench {
         Ok(tps)
     }
 
-    fn start_server(&mut self, tls: bool) -> Result<Server, Failure> {
+    /// Starts `rescind serve` and waits until it answers `/health/live`
+    /// (listening is not enough: with TLS, the certificate is generated after
+    /// the socket is bound).
+    async fn start_server(&mut self, tls: bool) -> Result<(Server, Target), Failure> {
         let address = TcpListener::bind("127.0.0.1:0")?.local_addr()?;
         let log = std::fs::File::create(
             self.options
@@ -457,23 +444,45 @@ impl Bench {
                 "RESCIND_TLS__MODE",
                 if tls { "self-signed" } else { "proxy" },
             )
+            .env("RESCIND_LOG__LEVEL", &self.options.server_log_level)
             .env(
                 "RESCIND_DATABASE__MAX_CONNECTIONS",
-                self.options.connections.to_string(),
+                self.options.server_pool.to_string(),
             )
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()?;
         self.server_pid = child.id();
-        let server = Server { child, address };
+        let server = Server { child };
         let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(address).is_err() {
+        let certificate = self.data_dir.join("tls/self-signed.crt");
+        loop {
             if Instant::now() > deadline {
-                return Err("rescind serve did not start listening within 30 s".into());
+                return Err("rescind serve did not become live within 30 s".into());
             }
-            std::thread::sleep(Duration::from_millis(50));
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            if tls && !certificate.exists() {
+                continue;
+            }
+            let target = Target {
+                address,
+                tls: if tls {
+                    Some(self.tls_connector()?)
+                } else {
+                    None
+                },
+            };
+            let probe = vec![Request {
+                method: Method::GET,
+                path: "/health/live",
+                headers: Vec::new(),
+                body: Bytes::new(),
+            }];
+            let answer = load::run(&target, Arc::new(probe), 1, Duration::from_secs(5)).await;
+            if answer.statuses.first() == Some(&200) {
+                return Ok((server, target));
+            }
         }
-        Ok(server)
     }
 
     fn stop_server(&mut self, mut server: Server) -> Result<(), Failure> {
@@ -807,7 +816,6 @@ impl Bench {
 
 struct Server {
     child: Child,
-    address: SocketAddr,
 }
 
 /// Who presents the tokens of a scenario.

@@ -11,7 +11,7 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use super::Readiness;
 
 /// The newest schema version this binary knows.
-pub const LATEST_VERSION: i64 = 2;
+pub const LATEST_VERSION: i64 = 3;
 
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -23,6 +23,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         2,
         "credentials revision",
         include_str!("../../migrations/postgres/0002_credentials_revision.sql"),
+    ),
+    (
+        3,
+        "room for HOT updates",
+        include_str!("../../migrations/postgres/0003_room_for_hot_updates.sql"),
     ),
 ];
 
@@ -36,6 +41,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         2,
         "credentials revision",
         include_str!("../../migrations/sqlite/0002_credentials_revision.sql"),
+    ),
+    (
+        3,
+        "room for HOT updates",
+        include_str!("../../migrations/sqlite/0003_room_for_hot_updates.sql"),
     ),
 ];
 
