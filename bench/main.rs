@@ -56,9 +56,9 @@ struct Options {
     /// Concurrent connections, for Rescind and for pgbench alike.
     #[arg(long, default_value_t = 32)]
     connections: usize,
-    /// The server's `database.max_connections` (its default is 16).
-    #[arg(long, default_value_t = 16)]
-    server_pool: usize,
+    /// The server's `database.max_connections` (unset: the server's default).
+    #[arg(long)]
+    server_pool: Option<usize>,
     /// The server's `log.level` (production default: info, one line per request).
     #[arg(long, default_value = "info")]
     server_log_level: String,
@@ -176,7 +176,8 @@ async fn run(options: Options) -> Result<(), Failure> {
         server_pid: 0,
     };
     bench.all().await?;
-    bench.report()
+    bench.report()?;
+    bench.correctness()
 }
 
 impl Bench {
@@ -379,6 +380,7 @@ impl Bench {
         seed::settle(&self.pool).await?;
         let script = self.options.work_dir.join(format!("{tag}.sql"));
         std::fs::write(&script, pgbench_script(&tag, as_public_client))?;
+        let before = cpu::Sample::take(self.server_pid);
         let output = Command::new(&self.options.pgbench)
             .args(["-n", "-M", "prepared", "-j", "2", "-D", "i=0"])
             .args([
@@ -420,8 +422,14 @@ impl Bench {
             )
             .into());
         }
+        let [_, postgres_us, _] =
+            before.per_request_us(&cpu::Sample::take(self.server_pid), clients * per_client);
         self.ceilings
             .push((format!("pgbench ceiling, {name} (tps)"), tps));
+        self.ceilings.push((
+            "  PostgreSQL CPU per transaction (us)".to_owned(),
+            postgres_us,
+        ));
         Ok(tps)
     }
 
@@ -435,9 +443,11 @@ impl Bench {
                 .work_dir
                 .join(format!("serve-{}.log", address.port())),
         )?;
-        let child = self
-            .cli()
-            .command()
+        let mut command = self.cli().command();
+        if let Some(pool) = self.options.server_pool {
+            command.env("RESCIND_DATABASE__MAX_CONNECTIONS", pool.to_string());
+        }
+        let child = command
             .arg("serve")
             .env("RESCIND_SERVER__LISTEN", address.to_string())
             .env(
@@ -445,10 +455,6 @@ impl Bench {
                 if tls { "self-signed" } else { "proxy" },
             )
             .env("RESCIND_LOG__LEVEL", &self.options.server_log_level)
-            .env(
-                "RESCIND_DATABASE__MAX_CONNECTIONS",
-                self.options.server_pool.to_string(),
-            )
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()?;
@@ -603,6 +609,23 @@ impl Bench {
             })
             .collect();
         (requests, Vec::new())
+    }
+
+    /// Fails the run when an answer was wrong: an error, or a `200` whose
+    /// revocation the database does not show. Speed never fails it; the
+    /// table says what was measured.
+    fn correctness(&self) -> Result<(), Failure> {
+        let wrong: Vec<&str> = self
+            .rows
+            .iter()
+            .filter(|row| row.errors > 0 || row.verified == Some(false))
+            .map(|row| row.name.as_str())
+            .collect();
+        if wrong.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("wrong answers in: {}", wrong.join(", ")).into())
+        }
     }
 
     fn report(&self) -> Result<(), Failure> {

@@ -204,7 +204,9 @@ impl Default for DatabaseSettings {
     fn default() -> Self {
         Self {
             url: None,
-            max_connections: 16,
+            // Few connections keep PostgreSQL's backends from competing for
+            // its cores: on the 2-core benchmark 8 beat 16 (bench/README.md).
+            max_connections: 8,
             timeout: Duration::from_secs(5),
             migrate_on_start: true,
         }
