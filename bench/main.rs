@@ -381,8 +381,12 @@ impl Bench {
         let script = self.options.work_dir.join(format!("{tag}.sql"));
         std::fs::write(&script, pgbench_script(&tag, as_public_client))?;
         let before = cpu::Sample::take(self.server_pid);
+        let (presenter, revision) = pgbench_presenter(as_public_client);
         let output = Command::new(&self.options.pgbench)
+            .env("PGOPTIONS", "-c plan_cache_mode=force_generic_plan")
             .args(["-n", "-M", "prepared", "-j", "2", "-D", "i=0"])
+            .arg(format!("--define=presenter={presenter}"))
+            .arg(format!("--define=revision={revision}"))
             .args([
                 "-c",
                 &clients.to_string(),
@@ -841,6 +845,16 @@ struct Server {
     child: Child,
 }
 
+/// A run that fails half way does not leave its server behind.
+impl Drop for Server {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// Who presents the tokens of a scenario.
 enum Presenting {
     Nobody,
@@ -900,16 +914,15 @@ fn metadata_requests(count: usize) -> (Vec<Request>, Vec<Uuid>) {
 /// place of the server's parameters; the token hash is computed from the
 /// client's transaction counter (see [`seed::pgbench_grants`]).
 fn pgbench_script(tag: &str, as_public_client: bool) -> String {
-    let (presenter, revision, own, kind) = if as_public_client {
-        ("'spa'::text", "0::bigint", "'client_request'", "'public'")
+    let (own, kind) = if as_public_client {
+        ("'client_request'", "'public'")
     } else {
-        (
-            "NULL::text",
-            "NULL::bigint",
-            "'anonymous_report'",
-            "'anonymous'",
-        )
+        ("'anonymous_report'", "'anonymous'")
     };
+    // Bound as parameters, as the server binds them, so that the plan is the
+    // same: literals would let PostgreSQL fold the presenter check away.
+    let presenter = "NULLIF(:presenter, '-')::text";
+    let revision = "NULLIF(:revision, '-')::bigint";
     let foreign = if as_public_client {
         "'foreign_client_report'"
     } else {
@@ -931,7 +944,22 @@ fn pgbench_script(tag: &str, as_public_client: bool) -> String {
     ] {
         statement = statement.replace(parameter, value);
     }
-    format!("\\set i :i + 1\n\\set n :client_id * 1000000 + :i\n{statement};\n")
+    let (presenter, revision) = pgbench_presenter(as_public_client);
+    format!(
+        "-- pgbench -M prepared -D i=0 -D presenter={presenter} -D revision={revision}\n\
+         -- with PGOPTIONS='-c plan_cache_mode=force_generic_plan', as the server's connections\n\
+         \\set i :i + 1\n\\set n :client_id * 1000000 + :i\n{statement};\n"
+    )
+}
+
+/// pgbench's `presenter` and `revision` variables (`-`: `NULL`, anonymous;
+/// pgbench refuses empty values).
+const fn pgbench_presenter(as_public_client: bool) -> (&'static str, &'static str) {
+    if as_public_client {
+        ("spa", "0")
+    } else {
+        ("-", "-")
+    }
 }
 
 fn peak_rss_kib(pid: u32) -> Result<u64, Failure> {
