@@ -8,6 +8,7 @@ mod client_auth;
 mod cors;
 mod credential_cache;
 mod health;
+mod hostile;
 mod metadata;
 mod outage;
 mod policies;

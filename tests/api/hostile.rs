@@ -1,0 +1,237 @@
+//! Hostile requests (issue 6): each gets a bounded, well-formed answer, and
+//! the server stays up and keeps answering afterwards. Sent as raw bytes,
+//! since a client library would refuse to send most of them.
+
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+
+use crate::helpers::raw;
+use crate::helpers::{Backend, TestApp};
+use crate::on_both_backends;
+
+/// A POST to the revocation endpoint with `body` as is.
+fn post(body: &[u8]) -> Vec<u8> {
+    let mut request = format!(
+        "POST /oauth2/revoke HTTP/1.1\r\nHost: localhost\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(body);
+    request
+}
+
+/// One hostile request and the answers that are acceptable for it.
+struct Case {
+    name: &'static str,
+    request: Vec<u8>,
+    expected: &'static [u16],
+}
+
+fn cases() -> Vec<Case> {
+    let ten_thousand_parameters = "p=1&".repeat(10_000);
+    let repeated_key = "token=a&".repeat(1_000);
+    let megabyte_token = format!("token={}", "A".repeat(1 << 20));
+    vec![
+        Case {
+            name: "a declared body of a gigabyte",
+            request: b"POST /oauth2/revoke HTTP/1.1\r\nHost: localhost\r\n\
+                Content-Type: application/x-www-form-urlencoded\r\n\
+                Content-Length: 1000000000\r\n\r\ntoken=x"
+                .to_vec(),
+            expected: &[413],
+        },
+        Case {
+            name: "a one-megabyte token",
+            request: post(megabyte_token.as_bytes()),
+            expected: &[413],
+        },
+        Case {
+            name: "ten thousand parameters",
+            request: post(ten_thousand_parameters.as_bytes()),
+            expected: &[413],
+        },
+        Case {
+            name: "the token key a thousand times",
+            request: post(repeated_key.as_bytes()),
+            expected: &[400],
+        },
+        Case {
+            name: "invalid UTF-8 in the body",
+            request: post(b"token=\xff\xfe\xfd"),
+            expected: &[400],
+        },
+        Case {
+            name: "an escaped invalid UTF-8 sequence",
+            request: post(b"token=%ff%fe"),
+            expected: &[400],
+        },
+        // A NUL is a character like any other in a token nobody issued.
+        Case {
+            name: "a raw NUL byte in the body",
+            request: post(b"token=ab\0cd"),
+            expected: &[200],
+        },
+        Case {
+            name: "an escaped NUL byte in the token",
+            request: post(b"token=ab%00cd"),
+            expected: &[200],
+        },
+        Case {
+            name: "a broken percent escape",
+            request: post(b"token=%zz"),
+            expected: &[400],
+        },
+        // Within hyper's head buffer: served. Past it: 431, connection closed.
+        Case {
+            name: "a header of 64 KiB",
+            request: format!(
+                "POST /oauth2/revoke HTTP/1.1\r\nHost: localhost\r\nX-Filler: {}\r\n\
+                 Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 7\r\n\r\ntoken=x",
+                "f".repeat(64 * 1024)
+            )
+            .into_bytes(),
+            expected: &[200],
+        },
+        Case {
+            name: "a header of 1 MiB",
+            request: format!(
+                "GET /health/live HTTP/1.1\r\nHost: localhost\r\nX-Filler: {}\r\n\r\n",
+                "f".repeat(1 << 20)
+            )
+            .into_bytes(),
+            expected: &[431],
+        },
+        Case {
+            name: "HTTP/1.0 without Host",
+            request: b"POST /oauth2/revoke HTTP/1.0\r\n\
+                Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 7\r\n\r\ntoken=x"
+                .to_vec(),
+            expected: &[200],
+        },
+        Case {
+            name: "a request line of garbage",
+            request: b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 not http\r\n\r\n".to_vec(),
+            expected: &[400],
+        },
+    ]
+}
+
+/// Whether the server still answers a plain request.
+async fn still_up(app: &TestApp) -> bool {
+    let answer = raw::send(
+        app.address,
+        b"GET /health/live HTTP/1.1\r\nHost: localhost\r\n\r\n",
+    )
+    .await;
+    answer.status == 200
+}
+
+async fn every_hostile_request_gets_a_bounded_well_formed_answer(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    for case in cases() {
+        let started = Instant::now();
+        let answer = raw::send(app.address, &case.request).await;
+        assert!(
+            case.expected.contains(&answer.status),
+            "{}: answered {} (expected one of {:?}); body {:?}",
+            case.name,
+            answer.status,
+            case.expected,
+            answer.body.chars().take(200).collect::<String>()
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "{}: took {:?}",
+            case.name,
+            started.elapsed()
+        );
+        assert!(
+            still_up(&app).await,
+            "{}: the server stopped answering",
+            case.name
+        );
+    }
+    assert_eq!(
+        app.db.live_tokens().await,
+        0,
+        "nothing was stored by any of them"
+    );
+}
+
+/// Two requests in one write: two answers, in order, on one connection.
+async fn pipelined_requests_are_answered_in_order(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let mut requests = post(b"token=first");
+    requests.extend_from_slice(
+        b"GET /.well-known/oauth-authorization-server HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    );
+    let mut stream = TcpStream::connect(app.address)
+        .await
+        .unwrap_or_else(|e| panic!("connect: {e}"));
+    stream
+        .write_all(&requests)
+        .await
+        .unwrap_or_else(|e| panic!("write: {e}"));
+    let mut answers = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answers))
+        .await
+        .unwrap_or_else(|_| panic!("the connection was not closed after the second answer"))
+        .unwrap_or_else(|e| panic!("read: {e}"));
+    let text = String::from_utf8_lossy(&answers);
+    let statuses: Vec<&str> = text
+        .match_indices("HTTP/1.1 ")
+        .map(|(at, _)| &text[at + 9..at + 12])
+        .collect();
+    assert_eq!(statuses, ["200", "200"], "{text}");
+    assert!(
+        text.contains("\"issuer\""),
+        "the second answer is the metadata"
+    );
+}
+
+/// Slowloris: a request head that never ends is cut off by the server's
+/// header timeout (10 s), not held open for ever. HTTP-level, so one backend.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_head_that_never_ends_is_cut_off() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let mut stream = TcpStream::connect(app.address)
+        .await
+        .unwrap_or_else(|e| panic!("connect: {e}"));
+    stream
+        .write_all(b"POST /oauth2/revoke HTTP/1.1\r\nHost: localhost\r\nX-Slow: ")
+        .await
+        .unwrap_or_else(|e| panic!("write: {e}"));
+    let started = Instant::now();
+    let mut rest = Vec::new();
+    // A byte now and then, as a slowloris does, until the server hangs up.
+    let closed = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            if stream.write_all(b"a").await.is_err() {
+                return;
+            }
+            let mut buffer = [0_u8; 1024];
+            match tokio::time::timeout(Duration::from_millis(10), stream.read(&mut buffer)).await {
+                Ok(Ok(0) | Err(_)) => return,
+                Ok(Ok(n)) => rest.extend_from_slice(&buffer[..n]),
+                Err(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the connection was still open after 20 s");
+    let elapsed = started.elapsed();
+    assert!(
+        (Duration::from_secs(9)..Duration::from_secs(15)).contains(&elapsed),
+        "cut off after {elapsed:?}, expected about 10 s"
+    );
+    assert!(still_up(&app).await);
+}
+
+on_both_backends!(
+    every_hostile_request_gets_a_bounded_well_formed_answer,
+    pipelined_requests_are_answered_in_order,
+);
