@@ -48,4 +48,105 @@ async fn the_self_signed_mode_serves_https_for_localhost(backend: Backend) {
     assert!(plain.map_or(true, |r| r.status().as_u16() != 200));
 }
 
-on_both_backends!(the_self_signed_mode_serves_https_for_localhost);
+/// A TLS ClientHello built by hand, since no modern client library will offer
+/// TLS 1.0 or only weak suites. `version` is the legacy `client_version`
+/// (no `supported_versions` extension, so it is the highest offered).
+fn client_hello(version: [u8; 2], suites: &[u16]) -> Vec<u8> {
+    fn extension(kind: u16, body: &[u8]) -> Vec<u8> {
+        let mut out = kind.to_be_bytes().to_vec();
+        out.extend_from_slice(&u16::try_from(body.len()).unwrap_or(0).to_be_bytes());
+        out.extend_from_slice(body);
+        out
+    }
+    let mut extensions = Vec::new();
+    // supported_groups: x25519, secp256r1.
+    extensions.extend(extension(0x000a, &[0, 4, 0x00, 0x1d, 0x00, 0x17]));
+    // ec_point_formats: uncompressed.
+    extensions.extend(extension(0x000b, &[1, 0]));
+    // signature_algorithms: ecdsa_secp256r1_sha256, rsa_pss_rsae_sha256, rsa_pkcs1_sha256.
+    extensions.extend(extension(
+        0x000d,
+        &[0, 6, 0x04, 0x03, 0x08, 0x04, 0x04, 0x01],
+    ));
+    // server_name: localhost.
+    let name = b"localhost";
+    let mut sni = vec![
+        0,
+        u8::try_from(name.len() + 3).unwrap_or(0),
+        0,
+        0,
+        u8::try_from(name.len()).unwrap_or(0),
+    ];
+    sni.extend_from_slice(name);
+    extensions.extend(extension(0x0000, &sni));
+
+    let mut hello = version.to_vec();
+    hello.extend_from_slice(&[7; 32]); // random
+    hello.push(0); // no session id
+    hello.extend_from_slice(&u16::try_from(suites.len() * 2).unwrap_or(0).to_be_bytes());
+    for suite in suites {
+        hello.extend_from_slice(&suite.to_be_bytes());
+    }
+    hello.extend_from_slice(&[1, 0]); // compression: null only
+    hello.extend_from_slice(&u16::try_from(extensions.len()).unwrap_or(0).to_be_bytes());
+    hello.extend(extensions);
+
+    let length = u32::try_from(hello.len()).unwrap_or(0).to_be_bytes();
+    let mut handshake = vec![1, length[1], length[2], length[3]]; // ClientHello
+    handshake.extend(hello);
+    let mut record = vec![0x16, 0x03, 0x01]; // handshake record, TLS 1.0 framing
+    record.extend_from_slice(&u16::try_from(handshake.len()).unwrap_or(0).to_be_bytes());
+    record.extend(handshake);
+    record
+}
+
+/// The first record the server sends back: (content type, first body byte).
+/// A ServerHello is (0x16, 0x02); an alert is (0x15, level).
+async fn first_record(address: std::net::SocketAddr, hello: &[u8]) -> Option<(u8, u8)> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut stream = tokio::net::TcpStream::connect(address).await.ok()?;
+    stream.write_all(hello).await.ok()?;
+    let mut head = [0_u8; 6];
+    tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        stream.read_exact(&mut head),
+    )
+    .await
+    .ok()?
+    .ok()?;
+    Some((head[0], head[5]))
+}
+
+const ECDHE_ECDSA_AES128_GCM: u16 = 0xc02b;
+const ECDHE_RSA_AES128_GCM: u16 = 0xc02f;
+
+/// TLS 1.0 and 1.1 are refused, and so is a hello offering only weak suites
+/// (RC4, 3DES, CBC). The same hello with TLS 1.2 and a modern suite gets a
+/// ServerHello: the control that shows the hand-built hellos are well formed.
+async fn old_protocols_and_weak_suites_are_refused(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |s| s.tls.mode = TlsMode::SelfSigned).await;
+    let modern = [ECDHE_ECDSA_AES128_GCM, ECDHE_RSA_AES128_GCM];
+    let server_hello = Some((0x16, 0x02));
+    let fatal_alert = Some((0x15, 0x02));
+
+    let control = first_record(app.address, &client_hello([3, 3], &modern)).await;
+    assert_eq!(
+        control, server_hello,
+        "TLS 1.2 with a modern suite is served"
+    );
+
+    for (name, version) in [("TLS 1.0", [3, 1]), ("TLS 1.1", [3, 2])] {
+        let answer = first_record(app.address, &client_hello(version, &modern)).await;
+        assert_eq!(answer, fatal_alert, "{name}");
+    }
+
+    // RC4-SHA, 3DES-CBC-SHA, AES128-CBC-SHA, ECDHE-RSA-AES128-CBC-SHA.
+    let weak = [0x0005, 0x000a, 0x002f, 0xc013];
+    let answer = first_record(app.address, &client_hello([3, 3], &weak)).await;
+    assert_eq!(answer, fatal_alert, "weak suites only");
+}
+
+on_both_backends!(
+    the_self_signed_mode_serves_https_for_localhost,
+    old_protocols_and_weak_suites_are_refused,
+);
