@@ -141,3 +141,139 @@ async fn a_locked_sqlite_database_answers_503_within_the_timeout_then_recovers()
         "the grant is revoked whole once the lock is gone"
     );
 }
+
+/// Issue 6: distinct tokens revoked by 8 tasks while PostgreSQL is stopped
+/// (`-m immediate`) one second in and started again two seconds later.
+/// Bounded: at most 2 400 requests and 12 s. Every answer is `200`, or `503`
+/// with `Retry-After`, within the request deadline; every grant answered
+/// `200` is revoked with one record; no grant is left half revoked; and
+/// revocations succeed again after the restart, without restarting Rescind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revocations_under_load_through_a_database_restart() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    const GRANTS: usize = 1_200;
+    const TASKS: usize = 8;
+    let cluster = PgCluster::start();
+    let db = TestDatabase::create_in(&cluster.url()).await;
+    let app = TestApp::spawn_on(db, |s| s.database.timeout = Duration::from_secs(1)).await;
+    app.create_client("spa", ClientKind::Public).await;
+    let grants = Arc::new(app.grants_with_ttl("spa", 3600, GRANTS).await);
+    let app = Arc::new(app);
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+
+    let load: Vec<_> = (0..TASKS)
+        .map(|_| {
+            let (app, grants, next) = (app.clone(), grants.clone(), next.clone());
+            tokio::spawn(async move {
+                let mut answers = Vec::new();
+                loop {
+                    let index = next.fetch_add(1, Ordering::Relaxed);
+                    if index >= 2 * GRANTS || started.elapsed() > Duration::from_secs(12) {
+                        return answers;
+                    }
+                    // Each grant is presented once through each of its tokens.
+                    let grant = &grants[index % GRANTS];
+                    let token = if index < GRANTS {
+                        &grant.access_token
+                    } else {
+                        &grant.refresh_token
+                    };
+                    let sent = Instant::now();
+                    let answer = app.revoke(&[("token", token.as_str())]).await;
+                    let retry_after = answer.headers().contains_key("retry-after");
+                    answers.push((
+                        index % GRANTS,
+                        answer.status().as_u16(),
+                        retry_after,
+                        sent.elapsed(),
+                        sent - started,
+                    ));
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            })
+        })
+        .collect();
+
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    cluster.stop_immediately();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    cluster.start_again();
+
+    let mut answers = Vec::new();
+    for task in load {
+        answers.extend(task.await.unwrap_or_else(|e| panic!("{e}")));
+    }
+    let mut revoked = std::collections::BTreeSet::new();
+    let (mut unavailable, mut after_restart_ok) = (0, 0);
+    for &(grant, status, retry_after, took, at) in &answers {
+        assert!(
+            took < Duration::from_secs(5),
+            "an answer took {took:?}: longer than the request deadline allows"
+        );
+        match status {
+            200 => {
+                revoked.insert(grant);
+                if at > Duration::from_secs(4) {
+                    after_restart_ok += 1;
+                }
+            }
+            503 => {
+                assert!(retry_after, "a 503 without Retry-After");
+                unavailable += 1;
+            }
+            other => panic!("answered {other}: only 200 and 503 are allowed"),
+        }
+    }
+    assert!(
+        unavailable > 0,
+        "the outage was never hit: the test proves nothing"
+    );
+    assert!(
+        after_restart_ok > 0,
+        "no revocation succeeded after the restart"
+    );
+
+    let revoked: Vec<String> = revoked
+        .iter()
+        .map(|&i| grants[i].grant_id.to_string())
+        .collect();
+    assert_consistent_after_outage(&app, &revoked).await;
+}
+
+/// Every grant in `answered_ok` is revoked, none is half revoked, and each
+/// revoked grant has exactly one record.
+async fn assert_consistent_after_outage(app: &TestApp, answered_ok: &[String]) {
+    let ids: Vec<String> = answered_ok.iter().map(|id| format!("'{id}'")).collect();
+    let answered = i64::try_from(ids.len()).unwrap_or(i64::MAX);
+    let still_live = app
+        .db
+        .count(&format!(
+            "SELECT count(*) FROM grants WHERE revoked_at IS NULL AND id IN ({})",
+            ids.join(",")
+        ))
+        .await;
+    assert_eq!(still_live, 0, "a grant answered 200 is not revoked");
+    let half_revoked = app
+        .db
+        .count(
+            "SELECT count(*) FROM grants g WHERE \
+             EXISTS (SELECT 1 FROM tokens t WHERE t.grant_id = g.id AND t.revoked_at IS NULL) \
+             AND (g.revoked_at IS NOT NULL OR \
+                  EXISTS (SELECT 1 FROM tokens t WHERE t.grant_id = g.id AND t.revoked_at IS NOT NULL))",
+        )
+        .await;
+    assert_eq!(half_revoked, 0, "a grant is half revoked");
+    let revoked_grants = app
+        .db
+        .count("SELECT count(*) FROM grants WHERE revoked_at IS NOT NULL")
+        .await;
+    assert!(revoked_grants >= answered);
+    assert_eq!(
+        i64::try_from(app.db.audit_records().await.len()).unwrap_or(-1),
+        revoked_grants,
+        "one record per revoked grant"
+    );
+}

@@ -210,6 +210,17 @@ impl TestApp {
 
     /// Mints one grant whose tokens live `ttl_secs` (0: already expired).
     pub async fn grant_with_ttl(&self, client: &str, ttl_secs: u64) -> MintedGrant {
+        let mut minted = self.grants_with_ttl(client, ttl_secs, 1).await;
+        minted.pop().unwrap_or_else(|| panic!("no grant minted"))
+    }
+
+    /// `count` grants in one transaction (for load tests).
+    pub async fn grants_with_ttl(
+        &self,
+        client: &str,
+        ttl_secs: u64,
+        count: usize,
+    ) -> Vec<MintedGrant> {
         let template = GrantTemplate {
             client_id: ClientId::parse(client).unwrap_or_else(|e| panic!("bad client id: {e}")),
             subject: "alice".to_owned(),
@@ -217,16 +228,15 @@ impl TestApp {
             access_ttl_secs: ttl_secs,
             refresh_ttl_secs: ttl_secs,
         };
-        let mut minted = provisioning::issue_grants(
+        provisioning::issue_grants(
             self.store.as_ref(),
             &self.token_format(),
             &template,
-            1,
+            count,
             now(),
         )
         .await
-        .unwrap_or_else(|e| panic!("issue_grants: {e}"));
-        minted.pop().unwrap_or_else(|| panic!("no grant minted"))
+        .unwrap_or_else(|e| panic!("issue_grants: {e}"))
     }
 
     pub fn token_format(&self) -> TokenFormat {
