@@ -142,6 +142,71 @@ async fn a_locked_sqlite_database_answers_503_within_the_timeout_then_recovers()
     );
 }
 
+/// Issue 6, a slow database: another session holds an exclusive lock on the
+/// tokens table. Eight concurrent revocations answer `503` + `Retry-After`
+/// within the 1 s statement timeout (plus the pool wait), none hangs; once
+/// the lock is released the same tokens revoke, whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_postgres_table_answers_503_within_the_timeout_then_recovers() {
+    let db = TestDatabase::create(crate::helpers::Backend::Postgres).await;
+    let app = TestApp::spawn_on(db, |s| s.database.timeout = Duration::from_secs(1)).await;
+    app.create_client("spa", ClientKind::Public).await;
+    let grants = app.grants_with_ttl("spa", 3600, 8).await;
+
+    let mut locker = app.db.postgres_connection().await;
+    for statement in ["BEGIN", "LOCK TABLE tokens IN ACCESS EXCLUSIVE MODE"] {
+        sqlx::query(statement)
+            .execute(&mut locker)
+            .await
+            .unwrap_or_else(|e| panic!("{statement}: {e}"));
+    }
+    let started = Instant::now();
+    let answers = futures_of(&app, &grants).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "bounded by the timeout: took {:?}",
+        started.elapsed()
+    );
+    for answer in answers {
+        assert_unavailable(answer).await;
+    }
+    sqlx::query("COMMIT")
+        .execute(&mut locker)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    for answer in futures_of(&app, &grants).await {
+        assert_revocation_ok(answer).await;
+    }
+    assert_eq!(app.db.live_tokens().await, 0, "every grant revoked whole");
+    assert_eq!(app.db.audit_records().await.len(), grants.len());
+}
+
+/// Revokes each grant's access token, all at once (one task each).
+async fn futures_of(
+    app: &TestApp,
+    grants: &[rescind::provisioning::MintedGrant],
+) -> Vec<reqwest::Response> {
+    let url = app.url(&format!("{}/oauth2/revoke", app.settings.issuer_path()));
+    let tasks: Vec<_> = grants
+        .iter()
+        .map(|grant| {
+            let request = app
+                .http
+                .post(&url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(format!("token={}", grant.access_token));
+            tokio::spawn(async move { request.send().await })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for task in tasks {
+        let answer = task.await.unwrap_or_else(|e| panic!("{e}"));
+        answers.push(answer.unwrap_or_else(|e| panic!("request failed: {e}")));
+    }
+    answers
+}
+
 /// Issue 6: distinct tokens revoked by 8 tasks while PostgreSQL is stopped
 /// (`-m immediate`) one second in and started again two seconds later.
 /// Bounded: at most 2 400 requests and 12 s. Every answer is `200`, or `503`

@@ -192,6 +192,14 @@ impl TestDatabase {
             .await
     }
 
+    /// A PostgreSQL connection outside the pool, to hold locks (PostgreSQL only).
+    pub async fn postgres_connection(&self) -> PgConnection {
+        let options = PgConnectOptions::from_str(&self.url).unwrap_or_else(|e| panic!("{e}"));
+        PgConnection::connect_with(&options)
+            .await
+            .unwrap_or_else(|e| panic!("postgres connect: {e}"))
+    }
+
     /// A SQLite connection outside the pool, to hold locks (SQLite only).
     pub async fn sqlite_connection(&self) -> sqlx::SqliteConnection {
         let options = SqliteConnectOptions::from_str(&self.url).unwrap_or_else(|e| panic!("{e}"));
