@@ -6,6 +6,7 @@ mod helpers;
 mod cli;
 mod client_auth;
 mod cors;
+mod crash;
 mod credential_cache;
 mod health;
 mod hostile;

@@ -310,7 +310,7 @@ async fn revocations_under_load_through_a_database_restart() {
 
 /// Every grant in `answered_ok` is revoked, none is half revoked, and each
 /// revoked grant has exactly one record.
-async fn assert_consistent_after_outage(app: &TestApp, answered_ok: &[String]) {
+pub async fn assert_consistent_after_outage(app: &TestApp, answered_ok: &[String]) {
     let ids: Vec<String> = answered_ok.iter().map(|id| format!("'{id}'")).collect();
     let answered = i64::try_from(ids.len()).unwrap_or(i64::MAX);
     let still_live = app

@@ -1,6 +1,7 @@
 //! The test harness: a real server on an ephemeral port, a real HTTP client,
 //! and a real database per test (PostgreSQL or SQLite, never a mock).
 
+pub mod child;
 pub mod cluster;
 pub mod database;
 pub mod raw;

@@ -1,0 +1,128 @@
+//! `rescind serve` as a child process on a test's database: for what an
+//! in-process server cannot show (its logs as written, SIGTERM, SIGKILL).
+
+use std::io::Read as _;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::header::HeaderMap;
+
+use super::{TestApp, free_port, http_client};
+
+/// What happens to the child's standard error.
+pub enum Logs {
+    /// Piped at this level, returned by [`ChildServer::stop`]. Only for
+    /// short tests: a full pipe would block the server.
+    Captured(&'static str),
+    /// Thrown away (load tests).
+    Discarded,
+}
+
+/// The child, killed if the test fails half way.
+pub struct ChildServer {
+    child: Child,
+    pub base: String,
+    pub http: reqwest::Client,
+}
+
+impl ChildServer {
+    /// Starts the binary on `app`'s database and waits until it is live.
+    pub async fn start(app: &TestApp, logs: Logs) -> Self {
+        let port = free_port();
+        let (level, stderr) = match logs {
+            Logs::Captured(level) => (level, Stdio::piped()),
+            Logs::Discarded => ("info", Stdio::null()),
+        };
+        let child = Command::new(env!("CARGO_BIN_EXE_rescind"))
+            .arg("serve")
+            .env_remove("DATABASE_URL")
+            .env_remove("RESCIND_CONFIG")
+            .env("RESCIND_DATABASE__URL", app.db.url())
+            .env("RESCIND_DATA_DIR", app.db.data_dir())
+            .env("RESCIND_TLS__MODE", "proxy")
+            .env("RESCIND_SERVER__LISTEN", format!("127.0.0.1:{port}"))
+            .env("RESCIND_LOG__LEVEL", level)
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let server = Self {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            http: http_client(None),
+        };
+        let started = Instant::now();
+        while server
+            .http
+            .get(format!("{}/health/live", server.base))
+            .send()
+            .await
+            .is_err()
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "the server did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        server
+    }
+
+    /// POSTs a form body to `path`; returns the status, or the transport
+    /// error (a killed server answers nothing).
+    pub async fn try_post(
+        &self,
+        path: &str,
+        body: String,
+        headers: HeaderMap,
+    ) -> Result<u16, reqwest::Error> {
+        self.http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .headers(headers)
+            .body(body)
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+    }
+
+    /// POSTs a form body to `path`; returns the status.
+    pub async fn post(&self, path: &str, body: String, headers: HeaderMap) -> u16 {
+        self.try_post(path, body, headers)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Stops the server with SIGTERM, checks it exited cleanly, returns its
+    /// logs (empty unless captured).
+    pub fn stop(mut self) -> String {
+        let pid = self.child.id().to_string();
+        let terminated = Command::new("kill").args(["-TERM", &pid]).status();
+        assert!(terminated.is_ok_and(|status| status.success()));
+        let mut logs = String::new();
+        if let Some(mut stderr) = self.child.stderr.take() {
+            stderr
+                .read_to_string(&mut logs)
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        let status = self.child.wait().unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            status.success(),
+            "SIGTERM shuts the server down cleanly: {status}"
+        );
+        logs
+    }
+
+    /// SIGKILL: no drain, no goodbye.
+    pub fn kill(mut self) {
+        self.child.kill().unwrap_or_else(|e| panic!("{e}"));
+        self.child.wait().unwrap_or_else(|e| panic!("{e}"));
+    }
+}
+
+impl Drop for ChildServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
