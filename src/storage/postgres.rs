@@ -5,8 +5,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{Connection as _, Postgres, Transaction};
-use uuid::Uuid;
+use sqlx::{Connection as _, FromRow as _, Postgres, Row as _, Transaction};
 
 use super::portable::impl_store;
 use super::{PoolSettings, Readiness, StoreError, migrations, rows};
@@ -56,18 +55,8 @@ pub const REVOKE_STATEMENT: &str = concat!(
      FROM sighting s"
 );
 
-/// [`REVOKE_STATEMENT`]'s result: a [`rows::SightingRow`], then whether the
-/// grant was claimed.
-type RevokeRow = (
-    bool,
-    Option<String>,
-    Option<Uuid>,
-    Option<String>,
-    Option<DateTime<Utc>>,
-    Option<DateTime<Utc>>,
-    Option<bool>,
-    bool,
-);
+/// The column of [`REVOKE_STATEMENT`]'s result after the sighting's.
+const CLAIMED_COLUMN: usize = 7;
 
 /// A pooled connection idle this long is pinged before use.
 const PING_IDLE_AFTER: Duration = Duration::from_secs(1);
@@ -127,8 +116,7 @@ impl PostgresStore {
         let (presenter_id, revision) = rows::presenter_binding(request);
         let own = RevocationReason::for_presenter(request.presenter, false);
         let foreign = RevocationReason::for_presenter(request.presenter, true);
-        let (current, kind, grant_id, client_id, expires_at, revoked_at, grant_revoked, claimed): RevokeRow =
-            sqlx::query_as(REVOKE_STATEMENT)
+        let row = sqlx::query(REVOKE_STATEMENT)
             .bind(&request.token_hash.as_bytes()[..])
             .bind(presenter_id)
             .bind(revision)
@@ -140,15 +128,9 @@ impl PostgresStore {
             .bind(request.request_id)
             .fetch_one(&self.pool)
             .await?;
-        let sighting = rows::sighting_from_row((
-            current,
-            kind,
-            grant_id,
-            client_id,
-            expires_at,
-            revoked_at,
-            grant_revoked,
-        ))?;
+        // The sighting's columns, then whether the grant was claimed.
+        let sighting = rows::sighting_from_row(rows::SightingRow::from_row(&row)?)?;
+        let claimed: bool = row.try_get(CLAIMED_COLUMN)?;
         match (rows::decide(sighting, request), claimed) {
             (rows::Decision::Revoke(plan), true) => Ok(RevocationOutcome::Revoked {
                 grant_id: plan.grant_id,
