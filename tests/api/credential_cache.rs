@@ -173,8 +173,11 @@ async fn a_stale_presenter_with_valid_credentials_is_verified_again(backend: Bac
 }
 
 /// Sixteen cold requests of one client at once (its workers logging out after
-/// a deploy): they queue behind one verification of their shared secret and
-/// all succeed; a concurrent wrong secret is still refused.
+/// a deploy) all succeed through the single-flight path, and a concurrent
+/// wrong secret is still refused. This checks correctness under the gate, not
+/// that only one argon2 ran: that the gate admits one turn per secret at a
+/// time is the unit test `turns_for_one_secret_are_taken_one_at_a_time…` in
+/// `src/auth/cache.rs`.
 async fn a_stampede_of_one_client_all_succeeds(backend: Backend) {
     let app = TestApp::spawn_with(backend, |s| s.auth.argon2_concurrency = Some(1)).await;
     let secret = app.confidential_client("web").await;
