@@ -26,6 +26,8 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod limits;
+pub mod metrics;
 pub mod provisioning;
 pub mod revocation;
 pub mod server;

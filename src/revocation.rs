@@ -2,10 +2,13 @@
 
 use std::sync::Arc;
 
+use crate::domain::audit::{BulkRevocation, GrantFilter};
 use crate::domain::clock::Clock;
 use crate::domain::minted::{Shape, TokenFormat};
 use crate::domain::presenter::Presenter;
-use crate::domain::revocation::{ForeignPolicy, RevocationOutcome, RevocationRequest};
+use crate::domain::revocation::{
+    ForeignPolicy, RevocationOutcome, RevocationReason, RevocationRequest,
+};
 use crate::domain::token::PresentedToken;
 use crate::storage::{Store, StoreError};
 
@@ -56,4 +59,34 @@ impl Revoker {
         };
         self.store.revoke_by_token_hash(&request).await
     }
+
+    /// Revokes every live grant `filter` selects (an operator's bulk
+    /// revocation), [`BULK_BATCH`] grants per transaction so a client with a
+    /// million grants never holds one huge transaction. Answers how many
+    /// grants it revoked. Interrupted (the caller went away, the database
+    /// failed), the committed batches stay revoked and a rerun goes on.
+    pub async fn revoke_grants(
+        &self,
+        filter: &GrantFilter,
+        reason: RevocationReason,
+        request_id: &str,
+    ) -> Result<u64, StoreError> {
+        let mut revoked = 0;
+        loop {
+            let batch = BulkRevocation {
+                filter,
+                reason,
+                request_id,
+                now: self.clock.now(),
+                batch_size: BULK_BATCH,
+            };
+            match self.store.revoke_grants(&batch).await? {
+                0 => return Ok(revoked),
+                count => revoked += count,
+            }
+        }
+    }
 }
+
+/// Grants revoked per transaction by [`Revoker::revoke_grants`].
+pub const BULK_BATCH: u32 = 500;

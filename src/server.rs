@@ -15,7 +15,12 @@ use crate::auth::{Authenticator, CredentialCache, SecretVerifier};
 use crate::config::Settings;
 use crate::domain::clock::{Clock, SystemClock};
 use crate::domain::minted::TokenFormat;
-use crate::http::{self, AppState};
+use crate::http::admin::AdminState;
+use crate::http::guard::Guard;
+use crate::http::peer::TrustedProxies;
+use crate::http::{self, AppState, Edge, Services};
+use crate::limits::{LimitSettings, Limiter};
+use crate::metrics::Metrics;
 use crate::revocation::Revoker;
 use crate::storage::{self, PoolSettings, Store, StoreError};
 use crate::tls::{self, TlsError};
@@ -39,16 +44,28 @@ pub enum StartupError {
     TokenFormat(#[from] crate::domain::minted::PrefixError),
     #[error("cannot prepare client secret verification: {0}")]
     Hasher(argon2::password_hash::Error),
+    #[error("the admin listener needs admin.token_hash (make one with `rescind admin hash-token`)")]
+    AdminWithoutToken,
     #[error("cannot use the listening socket: {0}")]
     Listener(#[source] std::io::Error),
 }
 
-/// A server ready to run.
+/// A server ready to run: the public listener, and the admin listener when
+/// one is configured.
 pub struct Server {
     router: Router,
     listener: std::net::TcpListener,
+    admin: Option<AdminListener>,
+    admin_state: Option<AdminState>,
+    edge: Edge,
     tls: Option<RustlsConfig>,
     shutdown_grace: Duration,
+    limiter: Arc<Limiter>,
+}
+
+struct AdminListener {
+    router: Router,
+    listener: std::net::TcpListener,
 }
 
 /// Opens the store named by the configuration, creating the data directory
@@ -83,7 +100,8 @@ fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
 }
 
 impl Server {
-    /// Builds the services and the router over `store`, and prepares TLS.
+    /// Builds the services and the public router over `store`, and prepares
+    /// TLS. The admin listener is added with [`Self::with_admin`].
     pub fn build(
         settings: &Settings,
         store: Arc<dyn Store>,
@@ -102,18 +120,86 @@ impl Server {
             &settings.tokens.access_prefix,
             &settings.tokens.refresh_prefix,
         )?;
-        let revoker = Revoker::new(store.clone(), format, settings.policy.foreign, clock);
+        let revoker = Revoker::new(
+            store.clone(),
+            format.clone(),
+            settings.policy.foreign,
+            clock.clone(),
+        );
         let cache = CredentialCache::new(settings.auth.cache_ttl, settings.auth.cache_capacity);
-        let authenticator = Authenticator::new(store.clone(), verifier, cache);
-        let state = AppState::new(settings, store, authenticator, revoker);
-        let router = http::router(state, settings.issuer_path());
+        let authenticator =
+            Authenticator::new(store.clone(), verifier.clone(), cache, clock.clone());
+        let limits = &settings.rate_limit;
+        let limiter = Arc::new(Limiter::new(LimitSettings {
+            window: limits.window,
+            failed_auth_per_client: limits.failed_auth_per_client,
+            failed_auth_per_address: limits.failed_auth_per_address,
+            requests_per_address: limits.requests_per_address,
+            requests_per_client: limits.requests_per_client,
+        }));
+        let metrics = Arc::new(Metrics::new());
+        let services = Services {
+            store,
+            authenticator,
+            revoker,
+            metrics: metrics.clone(),
+            limiter: limiter.clone(),
+            clock,
+            format,
+        };
+        let state = AppState::new(settings, &services);
+        let retry_after_secs = settings.server.retry_after.as_secs();
+        let edge = Edge {
+            metrics: metrics.clone(),
+            proxies: Arc::new(TrustedProxies::new(settings.trusted_proxies())),
+            guard: Guard::new(
+                settings.server.max_concurrent_requests,
+                Some(settings.server.request_timeout),
+                retry_after_secs,
+                metrics,
+            ),
+        };
+        let router = http::router(state.clone(), settings.issuer_path(), &edge);
+        let admin_state = AdminState::new(settings, services, state, verifier);
         let tls = tls::server_config(settings)?.map(RustlsConfig::from_config);
         Ok(Self {
             router,
             listener,
+            admin: None,
+            admin_state,
+            edge,
             tls,
             shutdown_grace: settings.server.shutdown_grace,
+            limiter,
         })
+    }
+
+    /// Serves the admin API on `listener` too. Refused without
+    /// `admin.token_hash`: no admin listener starts unauthenticated.
+    pub fn with_admin(mut self, listener: std::net::TcpListener) -> Result<Self, StartupError> {
+        let Some(state) = self.admin_state.clone() else {
+            return Err(StartupError::AdminWithoutToken);
+        };
+        listener
+            .set_nonblocking(true)
+            .map_err(StartupError::Listener)?;
+        // The admin API's calls may be long (bulk revocations): no time
+        // bound, only the concurrency limit.
+        let mut edge = self.edge.clone();
+        edge.guard = edge.guard.for_listener_without_timeout();
+        self.admin = Some(AdminListener {
+            router: http::admin::router(&state, &edge),
+            listener,
+        });
+        Ok(self)
+    }
+
+    /// The admin listener's address, when there is one.
+    pub fn admin_addr(&self) -> Result<Option<SocketAddr>, StartupError> {
+        self.admin
+            .as_ref()
+            .map(|admin| admin.listener.local_addr().map_err(StartupError::Listener))
+            .transpose()
     }
 
     /// The address actually bound (useful with port 0).
@@ -144,18 +230,45 @@ impl Server {
             );
             trigger.graceful_shutdown(Some(grace));
         });
-        let service = self
-            .router
-            .into_make_service_with_connect_info::<SocketAddr>();
-        if let Some(tls) = self.tls {
-            let mut server = axum_server::from_tcp_rustls(self.listener, tls)?.handle(handle);
-            guard_header_reads(server.http_builder());
-            server.serve(service).await
+        let housekeeping = tokio::spawn(forget_idle_limits(self.limiter.clone()));
+        let public = serve(self.listener, self.router, self.tls.clone(), handle.clone());
+        let served = if let Some(admin) = self.admin {
+            let admin = serve(admin.listener, admin.router, self.tls, handle);
+            tokio::try_join!(public, admin).map(|_| ())
         } else {
-            let mut server = axum_server::from_tcp(self.listener)?.handle(handle);
-            guard_header_reads(server.http_builder());
-            server.serve(service).await
-        }
+            public.await
+        };
+        housekeeping.abort();
+        served
+    }
+}
+
+/// Serves one listener until `handle` shuts it down.
+async fn serve(
+    listener: std::net::TcpListener,
+    router: Router,
+    tls: Option<RustlsConfig>,
+    handle: Handle<SocketAddr>,
+) -> std::io::Result<()> {
+    let service = router.into_make_service_with_connect_info::<SocketAddr>();
+    if let Some(tls) = tls {
+        let mut server = axum_server::from_tcp_rustls(listener, tls)?.handle(handle);
+        guard_header_reads(server.http_builder());
+        server.serve(service).await
+    } else {
+        let mut server = axum_server::from_tcp(listener)?.handle(handle);
+        guard_header_reads(server.http_builder());
+        server.serve(service).await
+    }
+}
+
+/// Drops rate-limit state for callers not seen for a window, once a window.
+async fn forget_idle_limits(limiter: Arc<Limiter>) {
+    let mut ticks = tokio::time::interval(limiter.window());
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        limiter.forget_idle();
     }
 }
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use super::cache::CredentialCache;
 use super::password::SecretVerifier;
 use crate::domain::client::{ClientId, ClientKind};
+use crate::domain::clock::Clock;
 use crate::domain::presenter::Presenter;
 use crate::domain::secret::ClientSecret;
 use crate::storage::{Store, StoreError};
@@ -21,6 +22,27 @@ pub enum Credentials {
     ClientSecret { id: String, secret: ClientSecret },
 }
 
+impl Credentials {
+    /// The presenter kind these credentials claim (a metrics label).
+    #[must_use]
+    pub const fn kind_label(&self) -> &'static str {
+        match self {
+            Self::None => "anonymous",
+            Self::ClientId(_) => "public",
+            Self::ClientSecret { .. } => "confidential",
+        }
+    }
+
+    /// The client identifier as presented, not yet parsed.
+    #[must_use]
+    pub fn client_id(&self) -> Option<&str> {
+        match self {
+            Self::None => None,
+            Self::ClientId(id) | Self::ClientSecret { id, .. } => Some(id),
+        }
+    }
+}
+
 /// Why authentication failed. The HTTP layer maps each variant to its answer.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
@@ -28,10 +50,40 @@ pub enum AuthError {
     /// without its secret, or a public client with one: all `401
     /// invalid_client`, deliberately indistinguishable.
     #[error("client authentication failed")]
-    InvalidClient,
+    InvalidClient(FailureReason),
     /// The store could not be asked.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// Why a client failed to authenticate: for metrics and logs only, never
+/// for the answer (every reason is the same `401 invalid_client`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureReason {
+    /// The `client_id` is not a valid identifier.
+    MalformedId,
+    /// No such client (or a deleted one).
+    UnknownClient,
+    /// The client is disabled.
+    Disabled,
+    /// A public client sent a secret, or a confidential one none.
+    WrongMethod,
+    /// The secret does not match.
+    WrongSecret,
+}
+
+impl FailureReason {
+    /// The `reason` label of the failure metric.
+    #[must_use]
+    pub const fn label(self) -> &'static str {
+        match self {
+            Self::MalformedId => "malformed_id",
+            Self::UnknownClient => "unknown_client",
+            Self::Disabled => "disabled",
+            Self::WrongMethod => "wrong_method",
+            Self::WrongSecret => "wrong_secret",
+        }
+    }
 }
 
 /// Authenticates clients against the store, remembering recent successes.
@@ -40,16 +92,29 @@ pub struct Authenticator {
     store: Arc<dyn Store>,
     verifier: SecretVerifier,
     cache: Arc<CredentialCache>,
+    clock: Arc<dyn Clock>,
 }
 
 impl Authenticator {
     #[must_use]
-    pub fn new(store: Arc<dyn Store>, verifier: SecretVerifier, cache: CredentialCache) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        verifier: SecretVerifier,
+        cache: CredentialCache,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         Self {
             store,
             verifier,
             cache: Arc::new(cache),
+            clock,
         }
+    }
+
+    /// The secret verifier (its queue depth is a metric).
+    #[must_use]
+    pub const fn verifier(&self) -> &SecretVerifier {
+        &self.verifier
     }
 
     /// Authenticates `credentials`. Bad credentials never fall back to
@@ -60,7 +125,8 @@ impl Authenticator {
         match credentials {
             Credentials::None => Ok(Presenter::Anonymous),
             Credentials::ClientId(raw) => {
-                let id = ClientId::parse(raw).map_err(|_| AuthError::InvalidClient)?;
+                let id = ClientId::parse(raw)
+                    .map_err(|_| AuthError::InvalidClient(FailureReason::MalformedId))?;
                 if let Some(presenter) = self.cache.recall(&id, None) {
                     return Ok(presenter);
                 }
@@ -70,7 +136,10 @@ impl Authenticator {
             }
             Credentials::ClientSecret { id, secret } => {
                 let Ok(id) = ClientId::parse(id) else {
-                    return self.confidential_client(None, secret).await;
+                    return self
+                        .confidential_client(None, secret)
+                        .await
+                        .map(|(presenter, _)| presenter);
                 };
                 if let Some(presenter) = self.cache.recall(&id, Some(secret)) {
                     return Ok(presenter);
@@ -80,8 +149,12 @@ impl Authenticator {
                 if let Some(presenter) = self.cache.recall(&id, Some(secret)) {
                     return Ok(presenter);
                 }
-                let presenter = self.confidential_client(Some(id), secret).await?;
-                self.cache.remember(&presenter, Some(secret));
+                let (presenter, by_previous) = self.confidential_client(Some(id), secret).await?;
+                // A previous secret ends with its grace period, not with a
+                // revision change: it is never cached, so it cannot outlive it.
+                if !by_previous {
+                    self.cache.remember(&presenter, Some(secret));
+                }
                 Ok(presenter)
             }
         }
@@ -95,44 +168,63 @@ impl Authenticator {
 
     async fn public_client(&self, id: ClientId) -> Result<Presenter, AuthError> {
         match self.store.find_client(&id).await? {
-            Some(client) if client.kind == ClientKind::Public && !client.disabled => {
-                Ok(Presenter::Client {
-                    id: client.id,
-                    kind: ClientKind::Public,
-                    revision: client.credentials_revision,
-                })
+            None => Err(AuthError::InvalidClient(FailureReason::UnknownClient)),
+            Some(client) if client.kind != ClientKind::Public => {
+                Err(AuthError::InvalidClient(FailureReason::WrongMethod))
             }
-            _ => Err(AuthError::InvalidClient),
+            Some(client) if client.disabled => {
+                Err(AuthError::InvalidClient(FailureReason::Disabled))
+            }
+            Some(client) => Ok(Presenter::Client {
+                id: client.id,
+                kind: ClientKind::Public,
+                revision: client.credentials_revision,
+            }),
         }
     }
 
-    /// Every path through here runs exactly one argon2 verification, so an
-    /// unknown client, a public or disabled one, and a wrong secret take the
-    /// same time.
+    /// Every failure through here runs exactly two argon2 verifications (the
+    /// current secret, then the previous one in its grace period or a dummy),
+    /// so an unknown client, a public or disabled one, a rotating one and a
+    /// wrong secret all take the same time. A success with the current secret
+    /// runs one. The flag says the previous secret matched.
     async fn confidential_client(
         &self,
         id: Option<ClientId>,
         secret: &ClientSecret,
-    ) -> Result<Presenter, AuthError> {
+    ) -> Result<(Presenter, bool), AuthError> {
         let client = match id {
             Some(id) => self.store.find_client(&id).await?,
             None => None,
         };
-        let hash = client
+        let current = client
             .as_ref()
             .and_then(|client| client.secret_hash.as_ref());
-        let verified = self.verifier.verify(secret, hash).await;
-        match client {
-            Some(client)
-                if verified && client.kind == ClientKind::Confidential && !client.disabled =>
-            {
-                Ok(Presenter::Client {
-                    id: client.id,
-                    kind: ClientKind::Confidential,
-                    revision: client.credentials_revision,
-                })
-            }
-            _ => Err(AuthError::InvalidClient),
+        let mut by_previous = false;
+        let mut verified = self.verifier.verify(secret, current).await;
+        if !verified {
+            let previous = client
+                .as_ref()
+                .and_then(|client| client.previous_secret_at(self.clock.now()));
+            verified = self.verifier.verify(secret, previous).await;
+            by_previous = verified;
         }
+        let reason = match &client {
+            None => FailureReason::UnknownClient,
+            Some(client) if client.kind != ClientKind::Confidential => FailureReason::WrongMethod,
+            Some(client) if client.disabled => FailureReason::Disabled,
+            Some(client) if verified => {
+                return Ok((
+                    Presenter::Client {
+                        id: client.id.clone(),
+                        kind: ClientKind::Confidential,
+                        revision: client.credentials_revision,
+                    },
+                    by_previous,
+                ));
+            }
+            Some(_) => FailureReason::WrongSecret,
+        };
+        Err(AuthError::InvalidClient(reason))
     }
 }

@@ -1,6 +1,7 @@
 //! argon2id hashing and verification of client secrets.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use std::sync::{Mutex, PoisonError};
 
@@ -44,6 +45,8 @@ pub struct SecretVerifier {
     /// Verified against when the client is unknown, so that an unknown client
     /// and a wrong secret cost the same time (SPEC §2).
     dummy: SecretHash,
+    /// Verifications waiting for a permit (the `argon2` queue depth metric).
+    waiting: Arc<AtomicUsize>,
 }
 
 impl SecretVerifier {
@@ -53,14 +56,24 @@ impl SecretVerifier {
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
             memory: Arc::new(Mutex::new(Vec::new())),
             dummy: hash_secret(&ClientSecret::generate())?,
+            waiting: Arc::new(AtomicUsize::new(0)),
         })
+    }
+
+    /// How many verifications are waiting for a permit right now.
+    #[must_use]
+    pub fn queue_depth(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
     }
 
     /// Whether `secret` matches `hash`. With `hash = None` the same work is done
     /// against the dummy hash and the answer is `false`. A stored hash that
     /// does not parse also answers `false`: it fails closed.
     pub async fn verify(&self, secret: &ClientSecret, hash: Option<&SecretHash>) -> bool {
-        let Ok(_permit) = self.permits.acquire().await else {
+        let queued = Queued::join(&self.waiting);
+        let permit = self.permits.acquire().await;
+        drop(queued);
+        let Ok(_permit) = permit else {
             return false;
         };
         let target = hash.unwrap_or(&self.dummy).clone();
@@ -82,6 +95,23 @@ impl SecretVerifier {
         })
         .await;
         counts && verified.unwrap_or(false)
+    }
+}
+
+/// One place in the verification queue; leaves it when dropped, also when
+/// the waiting request is cancelled.
+struct Queued<'a>(&'a AtomicUsize);
+
+impl<'a> Queued<'a> {
+    fn join(counter: &'a AtomicUsize) -> Self {
+        counter.fetch_add(1, Ordering::Relaxed);
+        Self(counter)
+    }
+}
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

@@ -5,10 +5,11 @@ use serde_json::json;
 
 use super::{CliError, print_json};
 use crate::config::Settings;
+use crate::domain::audit::ClientUpdate;
 use crate::domain::client::{ClientId, ClientKind};
 use crate::domain::clock::{Clock as _, SystemClock};
 use crate::domain::secret::ClientSecret;
-use crate::provisioning::{self, ProvisioningError};
+use crate::provisioning::{self, ClientView};
 use crate::server;
 
 #[derive(Debug, Subcommand)]
@@ -49,8 +50,15 @@ pub async fn run(command: ClientCommand, settings: &Settings) -> Result<(), CliE
             } else {
                 ClientKind::Confidential
             };
-            let secret =
-                provisioning::create_client(store.as_ref(), id.clone(), kind, name, now).await?;
+            let secret = provisioning::create_client(
+                store.as_ref(),
+                id.clone(),
+                kind,
+                name,
+                Vec::new(),
+                now,
+            )
+            .await?;
             print_json(&json!({
                 "client_id": id.as_str(),
                 "client_secret": secret.as_ref().map(ClientSecret::expose),
@@ -59,36 +67,41 @@ pub async fn run(command: ClientCommand, settings: &Settings) -> Result<(), CliE
         ClientCommand::RotateSecret { id } => {
             let id = parse_id(&id)?;
             let secret = ClientSecret::generate();
-            provisioning::set_secret(store.as_ref(), &id, &secret, now).await?;
+            provisioning::set_secret(store.as_ref(), &id, &secret, None, now).await?;
             print_json(&json!({ "client_id": id.as_str(), "client_secret": secret.expose() }))
         }
         ClientCommand::Disable { id } => {
             let id = parse_id(&id)?;
-            if !store.disable_client(&id, now).await? {
-                return Err(ProvisioningError::UnknownClient(id.to_string()).into());
-            }
+            let update = ClientUpdate {
+                disabled: Some(true),
+                ..ClientUpdate::default()
+            };
+            provisioning::update_client(store.as_ref(), &id, &update, now).await?;
             print_json(&json!({ "client_id": id.as_str(), "disabled": true }))
         }
         ClientCommand::List => {
-            let clients = store.list_clients().await?;
-            let listed: Vec<_> = clients
-                .iter()
-                .map(|client| {
-                    json!({
-                        "client_id": client.id.as_str(),
-                        "kind": client.kind.as_str(),
-                        "name": client.name,
-                        "disabled": client.disabled,
-                        "allowed_origins": client.allowed_origins,
-                        "created_at": client.created_at.to_rfc3339(),
-                        "updated_at": client.updated_at.to_rfc3339(),
-                    })
-                })
-                .collect();
+            let mut listed = Vec::new();
+            let mut after: Option<ClientId> = None;
+            loop {
+                let page = store.list_clients(after.as_ref(), LIST_PAGE).await?;
+                for client in &page {
+                    listed.push(
+                        serde_json::to_value(ClientView::of(client, now))
+                            .map_err(|error| CliError::Output(std::io::Error::other(error)))?,
+                    );
+                }
+                match page.last() {
+                    Some(last) if page.len() == LIST_PAGE as usize => after = Some(last.id.clone()),
+                    _ => break,
+                }
+            }
             print_json(&serde_json::Value::from(listed))
         }
     }
 }
+
+/// Clients read per query by `client list`.
+const LIST_PAGE: u32 = 500;
 
 pub(super) fn parse_id(raw: &str) -> Result<ClientId, CliError> {
     ClientId::parse(raw)

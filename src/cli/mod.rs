@@ -36,6 +36,16 @@ pub enum Command {
     /// Mint and inspect tokens.
     #[command(subcommand)]
     Token(token::TokenCommand),
+    /// Admin API helpers.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Read an admin bearer token on standard input and print its argon2id
+    /// hash, for `admin.token_hash`. The token itself is never printed.
+    HashToken,
 }
 
 /// A command failure, printed as one line.
@@ -79,7 +89,30 @@ pub async fn run(command: Command, settings: Settings) -> Result<(), CliError> {
         }
         Command::Client(command) => client::run(command, &settings).await,
         Command::Token(command) => token::run(command, &settings).await,
+        Command::Admin(AdminCommand::HashToken) => hash_admin_token(),
     }
+}
+
+/// The shortest admin token accepted: 32 characters.
+const MIN_ADMIN_TOKEN: usize = 32;
+
+fn hash_admin_token() -> Result<(), CliError> {
+    use std::io::Read as _;
+    let mut input = Vec::new();
+    std::io::stdin().take(4096).read_to_end(&mut input)?;
+    let text = String::from_utf8(input)
+        .map_err(|_| CliError::Usage("the token is not valid UTF-8".to_owned()))?;
+    let token = text.trim_end_matches(['\n', '\r']);
+    if token.len() < MIN_ADMIN_TOKEN || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(CliError::Usage(format!(
+            "the admin token must be at least {MIN_ADMIN_TOKEN} characters without spaces \
+             (try: openssl rand -base64 32)"
+        )));
+    }
+    let hash =
+        crate::auth::hash_secret(&crate::domain::secret::ClientSecret::new(token.to_owned()))
+            .map_err(|error| CliError::Usage(format!("cannot hash the token: {error}")))?;
+    print_json(&serde_json::json!({ "token_hash": hash.as_phc() }))
 }
 
 async fn serve(settings: &Settings) -> Result<(), CliError> {
@@ -87,8 +120,16 @@ async fn serve(settings: &Settings) -> Result<(), CliError> {
     let listener = std::net::TcpListener::bind(settings.server.listen).map_err(|e| {
         CliError::Usage(format!("cannot listen on {}: {e}", settings.server.listen))
     })?;
-    let server = Server::build(settings, store.clone(), listener)?;
+    let mut server = Server::build(settings, store.clone(), listener)?;
+    if let Some(admin) = settings.admin.listen {
+        let listener = std::net::TcpListener::bind(admin)
+            .map_err(|e| CliError::Usage(format!("cannot listen on {admin}: {e}")))?;
+        server = server.with_admin(listener)?;
+    }
     let scheme = if server.is_tls() { "https" } else { "http" };
+    if let Some(admin) = server.admin_addr()? {
+        tracing::info!(listen = %format_args!("{scheme}://{admin}"), "admin API is serving");
+    }
     tracing::info!(
         listen = %format_args!("{scheme}://{}", server.local_addr()?),
         issuer = %settings.issuer,

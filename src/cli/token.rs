@@ -102,12 +102,7 @@ async fn issue(settings: &Settings, request: IssueRequest) -> Result<(), CliErro
         )
         .await?;
         for grant in minted {
-            let line = json!({
-                "grant_id": grant.grant_id.to_string(),
-                "access_token": grant.access_token,
-                "refresh_token": grant.refresh_token,
-                "expires_in": request.template.access_ttl_secs,
-            });
+            let line = grant.to_json(request.template.access_ttl_secs);
             writeln!(out, "{line}")?;
         }
         out.flush()?;

@@ -35,6 +35,9 @@ pub struct Settings {
     pub metadata: MetadataSettings,
     pub tokens: TokenSettings,
     pub auth: AuthSettings,
+    pub rate_limit: RateLimitSettings,
+    pub admin: AdminSettings,
+    pub retention: RetentionSettings,
     pub log: LogSettings,
 }
 
@@ -53,6 +56,14 @@ pub struct ServerSettings {
     /// The `Retry-After` sent with `503`.
     #[serde(with = "humantime_serde")]
     pub retry_after: Duration,
+    /// Networks (CIDRs or single addresses) whose `X-Forwarded-For`,
+    /// `X-Forwarded-Proto` and `Forwarded` headers are believed.
+    pub trusted_proxies: Vec<String>,
+    /// Requests served at once per listener; beyond it, `503` at once.
+    pub max_concurrent_requests: usize,
+    /// The longest a public request may take once its headers are in.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -145,6 +156,71 @@ impl Default for AuthSettings {
     }
 }
 
+/// Abuse control; a count of zero turns that limit off.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitSettings {
+    /// The window every count below is per.
+    #[serde(with = "humantime_serde")]
+    pub window: Duration,
+    /// Failed client authentications per (`client_id`, address); then `429`
+    /// for that pair until the window passes.
+    pub failed_auth_per_client: u32,
+    /// Failed client authentications per address, whatever the `client_id`.
+    pub failed_auth_per_address: u32,
+    /// Requests per address, successful or not.
+    pub requests_per_address: u32,
+    /// Requests per `client_id`, successful or not.
+    pub requests_per_client: u32,
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        Self {
+            window: Duration::from_secs(60),
+            failed_auth_per_client: 10,
+            failed_auth_per_address: 100,
+            requests_per_address: 0,
+            requests_per_client: 0,
+        }
+    }
+}
+
+/// The admin listener: off unless `listen` is set, and then only with a
+/// bearer token hash.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminSettings {
+    pub listen: Option<SocketAddr>,
+    /// argon2id PHC string of the admin bearer token (`rescind admin hash-token`).
+    pub token_hash: Option<String>,
+}
+
+/// What the retention task deletes, and how often it looks.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionSettings {
+    /// Tokens are deleted this long after they expired (revoked or not).
+    #[serde(with = "humantime_serde")]
+    pub keep_expired: Duration,
+    /// Revocation records and admin call records older than this many days
+    /// are deleted; zero keeps them forever.
+    pub audit_days: u32,
+    /// How often the task runs (on one instance at a time).
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        Self {
+            keep_expired: Duration::from_secs(7 * 24 * 3600),
+            audit_days: 365,
+            interval: Duration::from_secs(3600),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -173,6 +249,9 @@ impl Default for Settings {
             metadata: MetadataSettings::default(),
             tokens: TokenSettings::default(),
             auth: AuthSettings::default(),
+            rate_limit: RateLimitSettings::default(),
+            admin: AdminSettings::default(),
+            retention: RetentionSettings::default(),
             log: LogSettings::default(),
         }
     }
@@ -186,6 +265,9 @@ impl Default for ServerSettings {
             body_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(10),
             retry_after: Duration::from_secs(5),
+            trusted_proxies: Vec::new(),
+            max_concurrent_requests: 1024,
+            request_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -293,6 +375,16 @@ impl Settings {
             .url
             .clone()
             .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("rescind.db").display()))
+    }
+
+    /// `server.trusted_proxies` as networks (validated at load).
+    #[must_use]
+    pub fn trusted_proxies(&self) -> Vec<ipnet::IpNet> {
+        self.server
+            .trusted_proxies
+            .iter()
+            .filter_map(|text| validate::parse_network(text))
+            .collect()
     }
 
     /// The issuer without a trailing `/`, to which endpoint paths are appended.

@@ -5,6 +5,7 @@ use std::fmt;
 
 use super::{Settings, TlsMode};
 use crate::domain::minted::TokenFormat;
+use crate::domain::origin::check_origin;
 
 /// A configuration that cannot be used, naming the offending key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,6 +78,9 @@ pub(super) fn settings(settings: &Settings) -> Result<(), ConfigError> {
     cors_origins(&settings.cors.allowed_origins)?;
     metadata(settings)?;
     tokens(settings)?;
+    rate_limit(settings)?;
+    admin(settings)?;
+    retention(settings)?;
     if settings.auth.argon2_concurrency == Some(0) {
         return Err(ConfigError::new(
             "auth.argon2_concurrency",
@@ -210,28 +214,11 @@ fn server(settings: &Settings) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// A browser origin is `scheme://host[:port]`, nothing more; `null` and `*`
-/// are refused because they would open the endpoint to any page.
+/// Each origin must be `scheme://host[:port]` ([`check_origin`]).
 pub(crate) fn cors_origins(origins: &[String]) -> Result<(), ConfigError> {
     for origin in origins {
-        let bad = |why: &str| {
-            Err(ConfigError::new(
-                "cors.allowed_origins",
-                format!("{origin:?} {why}"),
-            ))
-        };
-        let Some((scheme, host)) = origin.split_once("://") else {
-            return bad("is not an origin like https://app.example.com");
-        };
-        if !matches!(scheme, "https" | "http") {
-            return bad("must use http or https");
-        }
-        if host.is_empty()
-            || host.contains(['/', '?', '#', '@', '*'])
-            || host.chars().any(|c| c.is_ascii_whitespace())
-        {
-            return bad("must be scheme://host[:port] without path, wildcard or user information");
-        }
+        check_origin(origin)
+            .map_err(|why| ConfigError::new("cors.allowed_origins", format!("{origin:?} {why}")))?;
     }
     Ok(())
 }
@@ -265,6 +252,80 @@ fn tokens(settings: &Settings) -> Result<(), ConfigError> {
         if ttl.as_secs() == 0 {
             return Err(ConfigError::new(key, "must be at least one second"));
         }
+    }
+    Ok(())
+}
+
+/// A CIDR (`10.0.0.0/8`) or a single address (`10.0.0.7`, meaning /32 or /128).
+pub(super) fn parse_network(text: &str) -> Option<ipnet::IpNet> {
+    text.parse::<ipnet::IpNet>().ok().or_else(|| {
+        text.parse::<std::net::IpAddr>()
+            .ok()
+            .map(ipnet::IpNet::from)
+    })
+}
+
+fn rate_limit(settings: &Settings) -> Result<(), ConfigError> {
+    for proxy in &settings.server.trusted_proxies {
+        if parse_network(proxy).is_none() {
+            return Err(ConfigError::new(
+                "server.trusted_proxies",
+                format!("{proxy:?} is not a CIDR (10.0.0.0/8) or an IP address"),
+            ));
+        }
+    }
+    if settings.server.max_concurrent_requests == 0 {
+        return Err(ConfigError::new(
+            "server.max_concurrent_requests",
+            "must be at least 1",
+        ));
+    }
+    if settings.server.request_timeout.is_zero() {
+        return Err(ConfigError::new(
+            "server.request_timeout",
+            "must be greater than zero",
+        ));
+    }
+    if settings.rate_limit.window < std::time::Duration::from_secs(1) {
+        return Err(ConfigError::new(
+            "rate_limit.window",
+            "must be at least one second",
+        ));
+    }
+    Ok(())
+}
+
+fn admin(settings: &Settings) -> Result<(), ConfigError> {
+    let Some(listen) = settings.admin.listen else {
+        return Ok(());
+    };
+    let Some(hash) = &settings.admin.token_hash else {
+        return Err(ConfigError::new(
+            "admin.token_hash",
+            "is required when admin.listen is set (make one with `rescind admin hash-token`)",
+        ));
+    };
+    if !hash.starts_with("$argon2id$") || argon2::PasswordHash::new(hash).is_err() {
+        return Err(ConfigError::new(
+            "admin.token_hash",
+            "must be an argon2id PHC string (make one with `rescind admin hash-token`)",
+        ));
+    }
+    if listen == settings.server.listen && listen.port() != 0 {
+        return Err(ConfigError::new(
+            "admin.listen",
+            "must differ from server.listen: the admin API needs its own port",
+        ));
+    }
+    Ok(())
+}
+
+fn retention(settings: &Settings) -> Result<(), ConfigError> {
+    if settings.retention.interval < std::time::Duration::from_secs(1) {
+        return Err(ConfigError::new(
+            "retention.interval",
+            "must be at least one second",
+        ));
     }
     Ok(())
 }

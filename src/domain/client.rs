@@ -100,8 +100,29 @@ pub struct Client {
     /// Bumped by the store whenever the secret or the enabled state changes:
     /// a presenter authenticated at an older revision is no longer trusted.
     pub credentials_revision: i64,
+    /// The secret replaced by the last rotation, while its grace period lasts.
+    pub previous_secret: Option<PreviousSecret>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// A rotated-out secret that keeps working until `expires_at`, so a fleet of
+/// client instances can pick the new secret up without an outage.
+#[derive(Debug, Clone)]
+pub struct PreviousSecret {
+    pub hash: SecretHash,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl Client {
+    /// The previous secret's hash, if its grace period has not ended at `now`.
+    #[must_use]
+    pub fn previous_secret_at(&self, now: DateTime<Utc>) -> Option<&SecretHash> {
+        self.previous_secret
+            .as_ref()
+            .filter(|previous| previous.expires_at > now)
+            .map(|previous| &previous.hash)
+    }
 }
 
 #[cfg(test)]

@@ -4,10 +4,12 @@
 //! at the edge (`ClientId::parse`, `PresentedToken::parse`), so the rest of the
 //! code never handles an unchecked string.
 
+pub mod audit;
 pub mod client;
 pub mod clock;
 pub mod grant;
 pub mod minted;
+pub mod origin;
 pub mod presenter;
 pub mod revocation;
 pub mod secret;

@@ -36,6 +36,10 @@ pub enum RevocationReason {
     ForeignClientReport,
     /// An anonymous presenter reported the token (a secret scanner).
     AnonymousReport,
+    /// An operator revoked every grant of a subject or client (admin API).
+    AdminBulk,
+    /// The grant's client was deleted through the admin API.
+    ClientDeleted,
 }
 
 impl RevocationReason {
@@ -45,6 +49,8 @@ impl RevocationReason {
             Self::ClientRequest => "client_request",
             Self::ForeignClientReport => "foreign_client_report",
             Self::AnonymousReport => "anonymous_report",
+            Self::AdminBulk => "admin_bulk",
+            Self::ClientDeleted => "client_deleted",
         }
     }
 }

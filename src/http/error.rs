@@ -139,6 +139,20 @@ impl OAuthError {
         error
     }
 
+    /// `429` with `Retry-After` (at least one second): a rate limit or a
+    /// lockout after failed client authentications. The code is
+    /// `temporarily_unavailable`, the standard one a client already retries.
+    #[must_use]
+    pub fn too_many_requests(retry_after: std::time::Duration) -> Self {
+        let mut error = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::TemporarilyUnavailable,
+            "too many requests or failed authentications; retry after the Retry-After delay",
+        );
+        error.retry_after_secs = Some(retry_after_secs(retry_after));
+        error
+    }
+
     /// `500 server_error`, only for a panic caught at the edge.
     #[must_use]
     pub const fn internal() -> Self {
@@ -162,6 +176,19 @@ impl OAuthError {
     #[must_use]
     pub const fn status(&self) -> StatusCode {
         self.status
+    }
+
+    /// The error code as sent (a metrics label).
+    #[must_use]
+    pub const fn code(&self) -> &'static str {
+        match self.code {
+            ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::InvalidClient => "invalid_client",
+            ErrorCode::UnauthorizedClient => "unauthorized_client",
+            ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
+            ErrorCode::ServerError => "server_error",
+            ErrorCode::NotFound => "not_found",
+        }
     }
 }
 
@@ -194,4 +221,10 @@ impl IntoResponse for OAuthError {
         }
         response
     }
+}
+
+/// A `Retry-After` value: whole seconds, rounded up, at least one.
+#[must_use]
+pub fn retry_after_secs(delay: std::time::Duration) -> u64 {
+    (delay.as_secs() + u64::from(delay.subsec_nanos() > 0)).max(1)
 }

@@ -1,13 +1,16 @@
 //! The HTTP layer: routes, extraction of credentials, and the wire format of
 //! answers. The only module that knows axum.
 
+pub mod admin;
 mod cors;
 mod credentials;
 pub mod error;
 mod form;
+pub mod guard;
 mod health;
 mod metadata;
 pub mod observe;
+pub mod peer;
 mod revoke;
 
 use std::sync::Arc;
@@ -21,12 +24,30 @@ use tower_http::catch_panic::CatchPanicLayer;
 
 use self::cors::CorsPolicy;
 use self::error::{NO_STORE, OAuthError};
+use self::guard::Guard;
 use self::metadata::MetadataDocument;
+use self::peer::TrustedProxies;
 use crate::auth::Authenticator;
 use crate::config::Settings;
+use crate::domain::clock::Clock;
+use crate::domain::minted::TokenFormat;
 use crate::domain::revocation::AnonymousPolicy;
+use crate::limits::Limiter;
+use crate::metrics::Metrics;
 use crate::revocation::Revoker;
 use crate::storage::{Store, StoreError};
+
+/// The services both listeners share, built once by the server.
+#[derive(Clone)]
+pub struct Services {
+    pub store: Arc<dyn Store>,
+    pub authenticator: Authenticator,
+    pub revoker: Revoker,
+    pub metrics: Arc<Metrics>,
+    pub limiter: Arc<Limiter>,
+    pub clock: Arc<dyn Clock>,
+    pub format: TokenFormat,
+}
 
 /// What every handler can reach. Cheap to clone (one `Arc`).
 #[derive(Clone)]
@@ -37,6 +58,8 @@ pub struct Shared {
     pub store: Arc<dyn Store>,
     pub authenticator: Authenticator,
     pub revoker: Revoker,
+    pub metrics: Arc<Metrics>,
+    pub limiter: Arc<Limiter>,
     pub anonymous_policy: AnonymousPolicy,
     pub issuer: String,
     pub body_limit: usize,
@@ -58,16 +81,13 @@ impl std::ops::Deref for AppState {
 impl AppState {
     /// Assembles the state from validated settings and opened services.
     #[must_use]
-    pub fn new(
-        settings: &Settings,
-        store: Arc<dyn Store>,
-        authenticator: Authenticator,
-        revoker: Revoker,
-    ) -> Self {
+    pub fn new(settings: &Settings, services: &Services) -> Self {
         Self(Arc::new(Shared {
-            store,
-            authenticator,
-            revoker,
+            store: services.store.clone(),
+            authenticator: services.authenticator.clone(),
+            revoker: services.revoker.clone(),
+            metrics: services.metrics.clone(),
+            limiter: services.limiter.clone(),
             anonymous_policy: settings.policy.anonymous,
             issuer: settings.issuer.clone(),
             body_limit: settings.server.body_limit,
@@ -97,8 +117,9 @@ impl AppState {
     }
 }
 
-/// Builds the router: endpoints under the issuer's path, health at the root.
-pub fn router(app: AppState, issuer_path: &str) -> Router {
+/// Builds the public router: endpoints under the issuer's path, health at
+/// the root.
+pub fn router(app: AppState, issuer_path: &str, edge: &Edge) -> Router {
     let revoke = post(revoke::revoke)
         .fallback(|| async { OAuthError::method_not_allowed("POST, OPTIONS") })
         .layer(from_fn_with_state(app.clone(), cors::revoke_cors))
@@ -114,16 +135,46 @@ pub fn router(app: AppState, issuer_path: &str) -> Router {
                 .fallback(|| async { OAuthError::method_not_allowed("GET, HEAD") }),
         );
     }
-    router
+    let router = router
         .fallback(|| async { OAuthError::not_found() })
         .route_layer(from_fn(observe::record_route))
-        .with_state(app)
-        .layer(CatchPanicLayer::custom(|_panic| {
-            // The payload is not logged: it is not ours to trust with secrets.
-            tracing::error!("a handler panicked");
-            OAuthError::internal().into_response()
-        }))
-        .layer(from_fn(observe::observe))
+        .with_state(app);
+    edge.wrap(router, observe::Listener::Public)
+}
+
+/// The layers around every listener's routes, outermost first: request id,
+/// span, access log and duration metric; the caller's address through
+/// trusted proxies; load shedding and the request time bound; panics caught
+/// as `500`.
+#[derive(Clone)]
+pub struct Edge {
+    pub metrics: Arc<Metrics>,
+    pub proxies: Arc<TrustedProxies>,
+    pub guard: Guard,
+}
+
+impl Edge {
+    /// Wraps `router` (routes already in, state applied) in the edge layers.
+    pub fn wrap(&self, router: Router, listener: observe::Listener) -> Router {
+        router
+            .layer(CatchPanicLayer::custom(|_panic| {
+                // The payload is not logged: it is not ours to trust with secrets.
+                tracing::error!("a handler panicked");
+                OAuthError::internal().into_response()
+            }))
+            .layer(from_fn_with_state(self.guard.clone(), guard::guard))
+            .layer(from_fn_with_state(
+                self.proxies.clone(),
+                peer::resolve_client,
+            ))
+            .layer(from_fn_with_state(
+                observe::Observer {
+                    metrics: self.metrics.clone(),
+                    listener,
+                },
+                observe::observe,
+            ))
+    }
 }
 
 /// Adds `Cache-Control: no-store` and `Pragma: no-cache` to every answer.

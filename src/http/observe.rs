@@ -7,11 +7,13 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
 use tracing::{Instrument as _, Span, field};
+
+use crate::metrics::Metrics;
 
 /// The `X-Request-Id` header: taken from a trusted upstream when well-formed,
 /// generated otherwise, and echoed on every answer.
@@ -46,8 +48,37 @@ impl RequestId {
     }
 }
 
-/// Outermost layer: opens the request span and writes one access log line.
-pub async fn observe(mut request: Request, next: Next) -> Response {
+/// Which listener a request came in on (a metrics label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listener {
+    Public,
+    Admin,
+}
+
+impl Listener {
+    const fn label(self) -> &'static str {
+        match self {
+            Self::Public => "public",
+            Self::Admin => "admin",
+        }
+    }
+}
+
+/// What the outermost layer records into.
+#[derive(Clone)]
+pub struct Observer {
+    pub metrics: Arc<Metrics>,
+    pub listener: Listener,
+}
+
+/// Outermost layer: opens the request span, writes one access log line and
+/// records the request's duration by route template.
+pub async fn observe(
+    State(observer): State<Observer>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let method = request.method().clone();
     let request_id = RequestId::from_upstream(request.headers().get(&REQUEST_ID_HEADER));
     request.extensions_mut().insert(request_id.clone());
     let span = tracing::info_span!(
@@ -60,8 +91,19 @@ pub async fn observe(mut request: Request, next: Next) -> Response {
     async move {
         let mut response = next.run(request).await;
         let status = response.status().as_u16();
-        let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-        tracing::info!(status, latency_ms, "request finished");
+        let elapsed = started.elapsed().as_secs_f64();
+        tracing::info!(status, latency_ms = elapsed * 1000.0, "request finished");
+        let route = response
+            .extensions()
+            .get::<MatchedPath>()
+            .map_or("unmatched", MatchedPath::as_str);
+        observer.metrics.request(
+            observer.listener.label(),
+            route,
+            method.as_str(),
+            status,
+            elapsed,
+        );
         if let Ok(value) = HeaderValue::from_str(request_id.as_str()) {
             response
                 .headers_mut()
@@ -73,10 +115,16 @@ pub async fn observe(mut request: Request, next: Next) -> Response {
     .await
 }
 
-/// Route layer: records the matched route (a template, never the URI).
+/// Route layer: records the matched route (a template, never the URI) in
+/// the span, and hands it to [`observe`] through the response's extensions.
 pub async fn record_route(request: Request, next: Next) -> Response {
-    if let Some(path) = request.extensions().get::<MatchedPath>() {
+    let route = request.extensions().get::<MatchedPath>().cloned();
+    if let Some(path) = &route {
         Span::current().record("route", path.as_str());
     }
-    next.run(request).await
+    let mut response = next.run(request).await;
+    if let Some(path) = route {
+        response.extensions_mut().insert(path);
+    }
+    response
 }

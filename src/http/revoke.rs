@@ -19,6 +19,7 @@ use super::credentials::{self, Authorization};
 use super::error::{NO_STORE, OAuthError};
 use super::form::{Duplicate, Form};
 use super::observe::RequestId;
+use super::peer::ClientAddress;
 use crate::auth::{AuthError, Credentials};
 use crate::domain::presenter::Presenter;
 use crate::domain::revocation::{AnonymousPolicy, RevocationOutcome};
@@ -32,111 +33,172 @@ const OAUTH_PARAMETERS: &[&str] = &["token", "token_type_hint", "client_id", "cl
 pub async fn revoke(
     State(app): State<AppState>,
     Extension(request_id): Extension<RequestId>,
+    Extension(caller): Extension<ClientAddress>,
     headers: HeaderMap,
     uri: Uri,
     body: Body,
 ) -> Response {
-    match handle(&app, &request_id, &headers, &uri, body).await {
+    let mut presenter_kind = "none";
+    let request = Request {
+        app: &app,
+        id: &request_id,
+        caller,
+        headers: &headers,
+    };
+    match request.handle(&uri, body, &mut presenter_kind).await {
         Ok(outcome) => {
             Span::current().record("outcome", outcome.label());
             tracing::info!(outcome = outcome.label(), "revocation");
+            app.metrics.revocation(outcome.label(), presenter_kind);
             (StatusCode::OK, NO_STORE).into_response()
         }
-        Err(error) => error.into_response(),
+        Err(error) => {
+            app.metrics.revocation(error.code(), presenter_kind);
+            error.into_response()
+        }
     }
 }
 
-async fn handle(
-    app: &AppState,
-    request_id: &RequestId,
-    headers: &HeaderMap,
-    uri: &Uri,
-    body: Body,
-) -> Result<RevocationOutcome, OAuthError> {
-    require_form_content_type(headers)?;
-    let body = read_body(headers, body, app.body_limit, app.body_timeout).await?;
-    let form = Form::parse(&body)
-        .map_err(|_| OAuthError::invalid_request("the body is not valid form data"))?;
-    reject_oauth_parameters_in_query(uri)?;
+/// One revocation request and what it needs from the server.
+struct Request<'a> {
+    app: &'a AppState,
+    id: &'a RequestId,
+    caller: ClientAddress,
+    headers: &'a HeaderMap,
+}
 
-    let token = form.single("token").map_err(duplicate)?;
-    let hint = form.single("token_type_hint").map_err(duplicate)?;
-    let client_id = form.single("client_id").map_err(duplicate)?;
-    let client_secret = form.single("client_secret").map_err(duplicate)?;
-    let token = token
-        .and_then(|token| PresentedToken::parse(token.to_owned()))
-        .ok_or(OAuthError::invalid_request(
-            "the token parameter is required",
-        ))?;
-    if let Some(hint) = hint.and_then(TokenTypeHint::parse) {
-        Span::current().record("hint", hint.as_str());
-    }
+/// What the request asks, once parsed.
+struct Asked<'a> {
+    token: PresentedToken,
+    credentials: Credentials,
+    /// The realm of the `WWW-Authenticate` challenge, when the request used
+    /// an `Authorization` header (RFC 6749 §5.2).
+    challenge: Option<&'a str>,
+}
 
-    let authorization = Authorization::from_headers(headers);
-    let challenge = authorization.was_used().then_some(app.issuer.as_str());
-    let credentials = credentials::combine(authorization, client_id, client_secret, &app.issuer)?;
-    if matches!(credentials, Credentials::None) && app.anonymous_policy == AnonymousPolicy::Reject {
-        return Err(rejected(
-            OAuthError::invalid_client(None),
-            "anonymous presenters are not accepted",
-        ));
-    }
+impl Request<'_> {
+    /// Content type → body size → form parsing → parameters → credentials.
+    async fn parse(&self, uri: &Uri, body: Body) -> Result<Asked<'_>, OAuthError> {
+        let (app, headers) = (self.app, self.headers);
+        require_form_content_type(headers)?;
+        let body = read_body(headers, body, app.body_limit, app.body_timeout).await?;
+        let form = Form::parse(&body)
+            .map_err(|_| OAuthError::invalid_request("the body is not valid form data"))?;
+        reject_oauth_parameters_in_query(uri)?;
 
-    let work = async {
-        let authenticate = || async {
-            let presenter = app.authenticator.authenticate(&credentials).await.map_err(
-                |error| match error {
-                    AuthError::InvalidClient => rejected(
-                        OAuthError::invalid_client(challenge),
-                        "client authentication failed",
-                    ),
-                    AuthError::Store(error) => app.unavailable(&error),
-                },
-            )?;
-            record_presenter(&presenter);
-            Ok::<_, OAuthError>(presenter)
-        };
-        let token = &token;
-        let revoke = |presenter: Presenter| async move {
-            let outcome = app
-                .revoker
-                .revoke(&presenter, token, request_id.as_str())
-                .await
-                .map_err(|error| app.unavailable(&error))?;
-            Ok::<_, OAuthError>((presenter, outcome))
-        };
-        let (presenter, outcome) = revoke(authenticate().await?).await?;
-        if outcome != RevocationOutcome::StalePresenter {
-            return Ok(outcome);
+        let token = form.single("token").map_err(duplicate)?;
+        let hint = form.single("token_type_hint").map_err(duplicate)?;
+        let client_id = form.single("client_id").map_err(duplicate)?;
+        let client_secret = form.single("client_secret").map_err(duplicate)?;
+        let token = token
+            .and_then(|token| PresentedToken::parse(token.to_owned()))
+            .ok_or(OAuthError::invalid_request(
+                "the token parameter is required",
+            ))?;
+        if let Some(hint) = hint.and_then(TokenTypeHint::parse) {
+            Span::current().record("hint", hint.as_str());
         }
-        // The client was rotated or disabled since its credentials were
-        // cached (possibly by another instance): verify them afresh, once.
-        app.authenticator.forget(&presenter);
-        let (_, outcome) = revoke(authenticate().await?).await?;
-        Ok(outcome)
-    };
-    let outcome = tokio::time::timeout(app.deadline, work)
-        .await
-        .map_err(|_| {
-            tracing::warn!("revocation exceeded its deadline");
-            OAuthError::temporarily_unavailable(app.retry_after_secs)
-        })??;
+        let authorization = Authorization::from_headers(headers);
+        let challenge = authorization.was_used().then_some(app.issuer.as_str());
+        let credentials =
+            credentials::combine(authorization, client_id, client_secret, &app.issuer)?;
+        Ok(Asked {
+            token,
+            credentials,
+            challenge,
+        })
+    }
 
-    match outcome {
-        RevocationOutcome::ForeignRejected => Err(rejected(
-            OAuthError::unauthorized_client(
-                "this client may not revoke a token issued to another client",
-            ),
-            "foreign token refused by policy",
-        )),
-        // Changed again between a fresh verification and the revocation.
-        RevocationOutcome::StalePresenter => Err(rejected(
-            OAuthError::invalid_client(challenge),
-            "client credentials changed during the request",
-        )),
-        RevocationOutcome::Revoked { .. }
-        | RevocationOutcome::Unknown
-        | RevocationOutcome::AlreadyRevoked => Ok(outcome),
+    async fn handle(
+        &self,
+        uri: &Uri,
+        body: Body,
+        presenter_kind: &mut &'static str,
+    ) -> Result<RevocationOutcome, OAuthError> {
+        let (app, request_id, caller) = (self.app, self.id, self.caller);
+        let Asked {
+            token,
+            credentials,
+            challenge,
+        } = self.parse(uri, body).await?;
+        *presenter_kind = credentials.kind_label();
+        let named_client = credentials.client_id();
+        if let Err(refusal) = app.limiter.admit(caller.ip, named_client) {
+            app.metrics.rate_limited(refusal.limit);
+            return Err(rejected(
+                OAuthError::too_many_requests(refusal.retry_after),
+                "rate limited",
+            ));
+        }
+        if matches!(credentials, Credentials::None)
+            && app.anonymous_policy == AnonymousPolicy::Reject
+        {
+            return Err(rejected(
+                OAuthError::invalid_client(None),
+                "anonymous presenters are not accepted",
+            ));
+        }
+
+        let work = async {
+            let authenticate = || async {
+                let presenter = app.authenticator.authenticate(&credentials).await.map_err(
+                    |error| match error {
+                        AuthError::InvalidClient(reason) => {
+                            app.metrics.client_auth_failure(reason.label());
+                            app.limiter.failed_authentication(caller.ip, named_client);
+                            rejected(
+                                OAuthError::invalid_client(challenge),
+                                "client authentication failed",
+                            )
+                        }
+                        AuthError::Store(error) => app.unavailable(&error),
+                    },
+                )?;
+                record_presenter(&presenter);
+                Ok::<_, OAuthError>(presenter)
+            };
+            let token = &token;
+            let revoke = |presenter: Presenter| async move {
+                let outcome = app
+                    .revoker
+                    .revoke(&presenter, token, request_id.as_str())
+                    .await
+                    .map_err(|error| app.unavailable(&error))?;
+                Ok::<_, OAuthError>((presenter, outcome))
+            };
+            let (presenter, outcome) = revoke(authenticate().await?).await?;
+            if outcome != RevocationOutcome::StalePresenter {
+                return Ok(outcome);
+            }
+            // The client was rotated or disabled since its credentials were
+            // cached (possibly by another instance): verify them afresh, once.
+            app.authenticator.forget(&presenter);
+            let (_, outcome) = revoke(authenticate().await?).await?;
+            Ok(outcome)
+        };
+        let outcome = tokio::time::timeout(app.deadline, work)
+            .await
+            .map_err(|_| {
+                tracing::warn!("revocation exceeded its deadline");
+                OAuthError::temporarily_unavailable(app.retry_after_secs)
+            })??;
+
+        match outcome {
+            RevocationOutcome::ForeignRejected => Err(rejected(
+                OAuthError::unauthorized_client(
+                    "this client may not revoke a token issued to another client",
+                ),
+                "foreign token refused by policy",
+            )),
+            // Changed again between a fresh verification and the revocation.
+            RevocationOutcome::StalePresenter => Err(rejected(
+                OAuthError::invalid_client(challenge),
+                "client credentials changed during the request",
+            )),
+            RevocationOutcome::Revoked { .. }
+            | RevocationOutcome::Unknown
+            | RevocationOutcome::AlreadyRevoked => Ok(outcome),
+        }
     }
 }
 

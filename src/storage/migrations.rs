@@ -11,7 +11,7 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use super::Readiness;
 
 /// The newest schema version this binary knows.
-pub const LATEST_VERSION: i64 = 3;
+pub const LATEST_VERSION: i64 = 4;
 
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -28,6 +28,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         3,
         "room for HOT updates",
         include_str!("../../migrations/postgres/0003_room_for_hot_updates.sql"),
+    ),
+    (
+        4,
+        "operations",
+        include_str!("../../migrations/postgres/0004_operations.sql"),
     ),
 ];
 
@@ -46,6 +51,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         3,
         "room for HOT updates",
         include_str!("../../migrations/sqlite/0003_room_for_hot_updates.sql"),
+    ),
+    (
+        4,
+        "operations",
+        include_str!("../../migrations/sqlite/0004_operations.sql"),
     ),
 ];
 

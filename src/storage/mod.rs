@@ -17,8 +17,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use crate::domain::audit::{
+    ActionQuery, AdminAction, BulkRevocation, ClientUpdate, NewAdminAction, Page, RevocationQuery,
+    RevocationRecord, TokenAddition,
+};
 use crate::domain::client::{Client, ClientId};
-use crate::domain::grant::{NewGrant, TokenRecord};
+use crate::domain::grant::{GrantId, NewGrant, NewToken, TokenRecord};
 use crate::domain::revocation::{RevocationOutcome, RevocationRequest};
 use crate::domain::secret::SecretHash;
 use crate::domain::token::TokenHash;
@@ -81,6 +85,13 @@ pub enum Readiness {
     },
 }
 
+/// How many connections a pool holds, and how many of them are idle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolUsage {
+    pub size: u32,
+    pub idle: u32,
+}
+
 /// Connection settings shared by both backends.
 #[derive(Debug, Clone)]
 pub struct PoolSettings {
@@ -109,22 +120,82 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_client(&self, client: &Client) -> Result<(), StoreError>;
 
     /// Replaces a confidential client's secret hash; `false` when no
-    /// confidential client has that id.
+    /// confidential client has that id. With `previous_valid_until`, the
+    /// replaced secret keeps working until then (one previous secret at most);
+    /// without, it stops at once.
     async fn set_client_secret(
         &self,
         id: &ClientId,
         hash: &SecretHash,
+        previous_valid_until: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
 
-    /// Disables a client; `false` when it does not exist.
-    async fn disable_client(&self, id: &ClientId, now: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// Applies `update` and returns the client as it now is; `None` when it
+    /// does not exist. Changing `disabled` moves the credentials revision.
+    async fn update_client(
+        &self,
+        id: &ClientId,
+        update: &ClientUpdate,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Client>, StoreError>;
 
-    /// All clients, ordered by id.
-    async fn list_clients(&self) -> Result<Vec<Client>, StoreError>;
+    /// Deletes a client: it disappears from lookups and listings, its
+    /// credentials stop working, and its id stays taken (its grants and audit
+    /// records keep pointing at it). `false` when it does not exist.
+    async fn delete_client(&self, id: &ClientId, now: DateTime<Utc>) -> Result<bool, StoreError>;
+
+    /// Up to `limit` clients with ids after `after`, ordered by id.
+    async fn list_clients(
+        &self,
+        after: Option<&ClientId>,
+        limit: u32,
+    ) -> Result<Vec<Client>, StoreError>;
 
     /// Stores grants with their tokens, all in one transaction.
     async fn issue_grants(&self, grants: &[NewGrant]) -> Result<(), StoreError>;
+
+    /// Adds tokens to a live grant (refresh rotation), in one transaction
+    /// that refuses a revoked grant.
+    async fn add_tokens(
+        &self,
+        grant_id: &GrantId,
+        tokens: &[NewToken],
+        now: DateTime<Utc>,
+    ) -> Result<TokenAddition, StoreError>;
+
+    /// Revokes one batch of the live grants `request.filter` selects, with
+    /// their tokens and one audit record each, in one transaction. Answers
+    /// how many grants it revoked; zero means none is left.
+    async fn revoke_grants(&self, request: &BulkRevocation<'_>) -> Result<u64, StoreError>;
+
+    /// Revocation records matching `query`, oldest first, one page.
+    async fn revocation_records(
+        &self,
+        query: &RevocationQuery,
+        page: Page,
+    ) -> Result<Vec<RevocationRecord>, StoreError>;
+
+    /// Records an admin call before it acts; returns the record's id.
+    async fn begin_admin_action(&self, action: &NewAdminAction<'_>) -> Result<i64, StoreError>;
+
+    /// Completes an admin call's record with the status it answered.
+    async fn finish_admin_action(
+        &self,
+        id: i64,
+        status: u16,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Admin call records matching `query`, oldest first, one page.
+    async fn admin_actions(
+        &self,
+        query: &ActionQuery,
+        page: Page,
+    ) -> Result<Vec<AdminAction>, StoreError>;
+
+    /// The connection pool's current size and idle connections (metrics).
+    fn pool_usage(&self) -> PoolUsage;
 
     /// Looks a token up by hash (for `token inspect`).
     async fn find_token(&self, hash: &TokenHash) -> Result<Option<TokenRecord>, StoreError>;

@@ -7,8 +7,11 @@
 //! `applied_version`; everything dialect-specific stays in its own file.
 
 /// Implements [`crate::storage::Store`] for a backend type over a sqlx database.
+/// `$row_lock` locks a selected row until commit (`FOR UPDATE`; empty on
+/// SQLite, whose `BEGIN IMMEDIATE` already holds the only write lock), and
+/// `$skip_locked` makes concurrent batch claims pass each other by.
 macro_rules! impl_store {
-    ($store:ty, $db:ty) => {
+    ($store:ty, $db:ty, row_lock = $row_lock:literal, skip_locked = $skip_locked:literal) => {
         #[async_trait::async_trait]
         impl $crate::storage::Store for $store {
             async fn migrate(&self) -> Result<(), StoreError> {
@@ -24,7 +27,10 @@ macro_rules! impl_store {
             }
 
             async fn find_client(&self, id: &ClientId) -> Result<Option<Client>, StoreError> {
-                let sql = format!("SELECT {} FROM clients WHERE id = $1", rows::CLIENT_COLUMNS);
+                let sql = format!(
+                    "SELECT {} FROM clients WHERE id = $1 AND deleted_at IS NULL",
+                    rows::CLIENT_COLUMNS
+                );
                 let row: Option<rows::ClientRow> = sqlx::query_as(&sql)
                     .bind(id.as_str())
                     .fetch_optional(&self.pool)
@@ -54,29 +60,68 @@ macro_rules! impl_store {
                 &self,
                 id: &ClientId,
                 hash: &SecretHash,
+                previous_valid_until: Option<DateTime<Utc>>,
                 now: DateTime<Utc>,
             ) -> Result<bool, StoreError> {
                 let result = sqlx::query(
-                    "UPDATE clients SET secret_hash = $2, updated_at = $3, \
+                    "UPDATE clients SET \
+                     previous_secret_hash = CASE WHEN $4 IS NULL THEN NULL ELSE secret_hash END, \
+                     previous_secret_expires_at = $4, secret_hash = $2, updated_at = $3, \
                      credentials_revision = credentials_revision + 1 \
-                     WHERE id = $1 AND kind = 'confidential'",
+                     WHERE id = $1 AND kind = 'confidential' AND deleted_at IS NULL",
                 )
                 .bind(id.as_str())
                 .bind(hash.as_phc())
                 .bind(now)
+                .bind(previous_valid_until)
                 .execute(&self.pool)
                 .await?;
                 Ok(result.rows_affected() == 1)
             }
 
-            async fn disable_client(
+            async fn update_client(
+                &self,
+                id: &ClientId,
+                update: &$crate::domain::audit::ClientUpdate,
+                now: DateTime<Utc>,
+            ) -> Result<Option<Client>, StoreError> {
+                let mut sql: sqlx::QueryBuilder<'_, $db> =
+                    sqlx::QueryBuilder::new("UPDATE clients SET updated_at = ");
+                sql.push_bind(now);
+                if let Some(name) = &update.name {
+                    sql.push(", name = ").push_bind(name.as_deref());
+                }
+                if let Some(origins) = &update.allowed_origins {
+                    sql.push(", allowed_origins = ")
+                        .push_bind(rows::origins_to_stored(origins));
+                }
+                if let Some(disabled) = update.disabled {
+                    // Re-enabling moves the revision too: nothing cached
+                    // before the client was disabled may come back.
+                    sql.push(", credentials_revision = credentials_revision + CASE WHEN disabled <> ")
+                        .push_bind(disabled)
+                        .push(" THEN 1 ELSE 0 END, disabled = ")
+                        .push_bind(disabled);
+                }
+                sql.push(" WHERE id = ")
+                    .push_bind(id.as_str())
+                    .push(" AND deleted_at IS NULL RETURNING ")
+                    .push(rows::CLIENT_COLUMNS);
+                let row: Option<rows::ClientRow> =
+                    sql.build_query_as().fetch_optional(&self.pool).await?;
+                row.map(rows::client_from_row).transpose()
+            }
+
+            async fn delete_client(
                 &self,
                 id: &ClientId,
                 now: DateTime<Utc>,
             ) -> Result<bool, StoreError> {
                 let result = sqlx::query(
-                    "UPDATE clients SET disabled = TRUE, updated_at = $2, \
-                     credentials_revision = credentials_revision + 1 WHERE id = $1",
+                    "UPDATE clients SET disabled = TRUE, deleted_at = $2, updated_at = $2, \
+                     previous_secret_hash = NULL, previous_secret_expires_at = NULL, \
+                     credentials_revision = credentials_revision + 1 \
+                     WHERE id = $1 AND deleted_at IS NULL",
                 )
                 .bind(id.as_str())
                 .bind(now)
@@ -85,10 +130,21 @@ macro_rules! impl_store {
                 Ok(result.rows_affected() == 1)
             }
 
-            async fn list_clients(&self) -> Result<Vec<Client>, StoreError> {
-                let sql = format!("SELECT {} FROM clients ORDER BY id", rows::CLIENT_COLUMNS);
-                let found: Vec<rows::ClientRow> =
-                    sqlx::query_as(&sql).fetch_all(&self.pool).await?;
+            async fn list_clients(
+                &self,
+                after: Option<&ClientId>,
+                limit: u32,
+            ) -> Result<Vec<Client>, StoreError> {
+                let sql = format!(
+                    "SELECT {} FROM clients WHERE deleted_at IS NULL AND ($1 IS NULL OR id > $1) \
+                     ORDER BY id LIMIT $2",
+                    rows::CLIENT_COLUMNS
+                );
+                let found: Vec<rows::ClientRow> = sqlx::query_as(&sql)
+                    .bind(after.map(ClientId::as_str))
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?;
                 found.into_iter().map(rows::client_from_row).collect()
             }
 
@@ -124,6 +180,195 @@ macro_rules! impl_store {
                 }
                 tx.commit().await?;
                 Ok(())
+            }
+
+            async fn add_tokens(
+                &self,
+                grant_id: &$crate::domain::grant::GrantId,
+                tokens: &[$crate::domain::grant::NewToken],
+                now: DateTime<Utc>,
+            ) -> Result<$crate::domain::audit::TokenAddition, StoreError> {
+                use $crate::domain::audit::TokenAddition;
+                let mut tx = self.begin_write().await?;
+                // Locked until commit: a revocation of this grant waits for
+                // the new tokens, or they wait for it and see it revoked.
+                let revoked: Option<bool> = sqlx::query_scalar(concat!(
+                    "SELECT revoked_at IS NOT NULL FROM grants WHERE id = $1",
+                    $row_lock
+                ))
+                .bind(grant_id.as_uuid())
+                .fetch_optional(&mut *tx)
+                .await?;
+                match revoked {
+                    None => return Ok(TokenAddition::UnknownGrant),
+                    Some(true) => return Ok(TokenAddition::GrantRevoked),
+                    Some(false) => {}
+                }
+                for chunk in tokens.chunks(rows::INSERT_BATCH) {
+                    let mut insert: sqlx::QueryBuilder<'_, $db> = sqlx::QueryBuilder::new(
+                        "INSERT INTO tokens (token_hash, grant_id, kind, expires_at, created_at) ",
+                    );
+                    insert.push_values(chunk, |mut row, token| {
+                        row.push_bind(&token.hash.as_bytes()[..])
+                            .push_bind(grant_id.as_uuid())
+                            .push_bind(token.kind.as_str())
+                            .push_bind(token.expires_at)
+                            .push_bind(now);
+                    });
+                    insert.build().execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(TokenAddition::Added)
+            }
+
+            async fn revoke_grants(
+                &self,
+                request: &$crate::domain::audit::BulkRevocation<'_>,
+            ) -> Result<u64, StoreError> {
+                let mut tx = self.begin_write().await?;
+                let mut claim: sqlx::QueryBuilder<'_, $db> =
+                    sqlx::QueryBuilder::new("UPDATE grants SET revoked_at = ");
+                claim
+                    .push_bind(request.now)
+                    .push(", revocation_reason = ")
+                    .push_bind(request.reason.as_str())
+                    .push(" WHERE revoked_at IS NULL AND id IN (SELECT id FROM grants WHERE revoked_at IS NULL");
+                if let Some(client_id) = request.filter.client_id() {
+                    claim.push(" AND client_id = ").push_bind(client_id.as_str());
+                }
+                if let Some(subject) = request.filter.subject() {
+                    claim.push(" AND subject = ").push_bind(subject);
+                }
+                claim
+                    .push(" LIMIT ")
+                    .push_bind(i64::from(request.batch_size))
+                    .push(concat!($skip_locked, ") RETURNING id"));
+                let claimed: Vec<uuid::Uuid> =
+                    claim.build_query_scalar().fetch_all(&mut *tx).await?;
+                if claimed.is_empty() {
+                    tx.rollback().await?;
+                    return Ok(0);
+                }
+                let mut tokens: sqlx::QueryBuilder<'_, $db> =
+                    sqlx::QueryBuilder::new("UPDATE tokens SET revoked_at = ");
+                tokens
+                    .push_bind(request.now)
+                    .push(" WHERE revoked_at IS NULL AND grant_id IN (");
+                let mut ids = tokens.separated(", ");
+                for id in &claimed {
+                    ids.push_bind(id);
+                }
+                tokens.push(")");
+                tokens.build().execute(&mut *tx).await?;
+                let mut audit: sqlx::QueryBuilder<'_, $db> = sqlx::QueryBuilder::new(
+                    "INSERT INTO revocations (grant_id, presenter_kind, foreign_client, reason, \
+                     request_id, revoked_at) ",
+                );
+                audit.push_values(&claimed, |mut row, id| {
+                    row.push_bind(id)
+                        .push_bind("admin")
+                        .push_bind(false)
+                        .push_bind(request.reason.as_str())
+                        .push_bind(request.request_id)
+                        .push_bind(request.now);
+                });
+                audit.build().execute(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(claimed.len() as u64)
+            }
+
+            async fn revocation_records(
+                &self,
+                query: &$crate::domain::audit::RevocationQuery,
+                page: $crate::domain::audit::Page,
+            ) -> Result<Vec<$crate::domain::audit::RevocationRecord>, StoreError> {
+                let mut sql: sqlx::QueryBuilder<'_, $db> = sqlx::QueryBuilder::new(rows::REVOCATION_SELECT);
+                if let Some(grant_id) = &query.grant_id {
+                    sql.push(" AND r.grant_id = ").push_bind(grant_id.as_uuid());
+                }
+                if let Some(client_id) = &query.client_id {
+                    sql.push(" AND g.client_id = ").push_bind(client_id.as_str());
+                }
+                if let Some(subject) = &query.subject {
+                    sql.push(" AND g.subject = ").push_bind(subject.as_str());
+                }
+                if let Some(since) = query.since {
+                    sql.push(" AND r.revoked_at >= ").push_bind(since);
+                }
+                if let Some(until) = query.until {
+                    sql.push(" AND r.revoked_at < ").push_bind(until);
+                }
+                if let Some(after) = page.after {
+                    sql.push(" AND r.id > ").push_bind(after);
+                }
+                sql.push(" ORDER BY r.id LIMIT ").push_bind(i64::from(page.limit));
+                let found: Vec<rows::RevocationRow> =
+                    sql.build_query_as().fetch_all(&self.pool).await?;
+                found.into_iter().map(rows::revocation_from_row).collect()
+            }
+
+            async fn begin_admin_action(
+                &self,
+                action: &$crate::domain::audit::NewAdminAction<'_>,
+            ) -> Result<i64, StoreError> {
+                Ok(sqlx::query_scalar(
+                    "INSERT INTO admin_actions (action, target, request_id, peer, started_at) \
+                     VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                )
+                .bind(action.action)
+                .bind(action.target)
+                .bind(action.request_id)
+                .bind(action.peer)
+                .bind(action.started_at)
+                .fetch_one(&self.pool)
+                .await?)
+            }
+
+            async fn finish_admin_action(
+                &self,
+                id: i64,
+                status: u16,
+                now: DateTime<Utc>,
+            ) -> Result<(), StoreError> {
+                sqlx::query("UPDATE admin_actions SET status = $2, finished_at = $3 WHERE id = $1")
+                    .bind(id)
+                    .bind(i32::from(status))
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn admin_actions(
+                &self,
+                query: &$crate::domain::audit::ActionQuery,
+                page: $crate::domain::audit::Page,
+            ) -> Result<Vec<$crate::domain::audit::AdminAction>, StoreError> {
+                let mut sql: sqlx::QueryBuilder<'_, $db> = sqlx::QueryBuilder::new(
+                    "SELECT id, action, target, request_id, peer, status, started_at, finished_at \
+                     FROM admin_actions WHERE TRUE",
+                );
+                if let Some(since) = query.since {
+                    sql.push(" AND started_at >= ").push_bind(since);
+                }
+                if let Some(until) = query.until {
+                    sql.push(" AND started_at < ").push_bind(until);
+                }
+                if let Some(after) = page.after {
+                    sql.push(" AND id > ").push_bind(after);
+                }
+                sql.push(" ORDER BY id LIMIT ").push_bind(i64::from(page.limit));
+                let found: Vec<rows::AdminActionRow> =
+                    sql.build_query_as().fetch_all(&self.pool).await?;
+                found.into_iter().map(rows::admin_action_from_row).collect()
+            }
+
+            fn pool_usage(&self) -> $crate::storage::PoolUsage {
+                let idle = u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX);
+                $crate::storage::PoolUsage {
+                    size: self.pool.size(),
+                    idle,
+                }
             }
 
             async fn find_token(

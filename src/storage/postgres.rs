@@ -165,4 +165,9 @@ impl PostgresStore {
     }
 }
 
-impl_store!(PostgresStore, Postgres);
+impl_store!(
+    PostgresStore,
+    Postgres,
+    row_lock = " FOR UPDATE",
+    skip_locked = " FOR UPDATE SKIP LOCKED"
+);

@@ -8,7 +8,8 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::StoreError;
-use crate::domain::client::{Client, ClientId, ClientKind};
+use crate::domain::audit::{AdminAction, RevocationRecord};
+use crate::domain::client::{Client, ClientId, ClientKind, PreviousSecret};
 use crate::domain::grant::{GrantId, TokenRecord};
 use crate::domain::presenter::Presenter;
 use crate::domain::revocation::{
@@ -19,7 +20,7 @@ use crate::domain::token::TokenKind;
 
 /// The columns every client query selects, in this order.
 pub const CLIENT_COLUMNS: &str = "id, kind, secret_hash, name, allowed_origins, disabled, \
-     credentials_revision, created_at, updated_at";
+     credentials_revision, previous_secret_hash, previous_secret_expires_at, created_at, updated_at";
 
 pub type ClientRow = (
     String,
@@ -29,6 +30,8 @@ pub type ClientRow = (
     String,
     bool,
     i64,
+    Option<String>,
+    Option<DateTime<Utc>>,
     DateTime<Utc>,
     DateTime<Utc>,
 );
@@ -42,9 +45,19 @@ pub fn client_from_row(row: ClientRow) -> Result<Client, StoreError> {
         allowed_origins,
         disabled,
         credentials_revision,
+        previous_secret_hash,
+        previous_secret_expires_at,
         created_at,
         updated_at,
     ) = row;
+    let previous_secret = match (previous_secret_hash, previous_secret_expires_at) {
+        (Some(hash), Some(expires_at)) => Some(PreviousSecret {
+            hash: SecretHash::from_phc(hash),
+            expires_at,
+        }),
+        (None, None) => None,
+        _ => return Err(StoreError::Corrupt("client previous secret")),
+    };
     Ok(Client {
         id: ClientId::parse(&id).map_err(|_| StoreError::Corrupt("client id"))?,
         kind: ClientKind::from_stored(&kind).ok_or(StoreError::Corrupt("client kind"))?,
@@ -54,6 +67,7 @@ pub fn client_from_row(row: ClientRow) -> Result<Client, StoreError> {
             .map_err(|_| StoreError::Corrupt("client allowed_origins"))?,
         disabled,
         credentials_revision,
+        previous_secret,
         created_at,
         updated_at,
     })
@@ -206,3 +220,82 @@ pub fn decide(sighting: Sighting, request: &RevocationRequest<'_>) -> Decision {
 /// Rows per multi-row `INSERT` when issuing grants: well under both backends'
 /// bind-parameter limits (PostgreSQL 65 535, SQLite 32 766).
 pub const INSERT_BATCH: usize = 1000;
+
+/// Revocation records with their grant's owner; filters are appended.
+pub const REVOCATION_SELECT: &str = "SELECT r.id, r.grant_id, g.client_id, g.subject, \
+     r.presented_kind, r.presenter_kind, r.presenter_client_id, r.foreign_client, r.reason, \
+     r.request_id, r.revoked_at FROM revocations r JOIN grants g ON g.id = r.grant_id WHERE TRUE";
+
+pub type RevocationRow = (
+    i64,
+    Uuid,
+    String,
+    String,
+    Option<String>,
+    String,
+    Option<String>,
+    bool,
+    String,
+    String,
+    DateTime<Utc>,
+);
+
+#[allow(clippy::similar_names)] // presented_kind and presenter_kind are the columns
+pub fn revocation_from_row(row: RevocationRow) -> Result<RevocationRecord, StoreError> {
+    let (
+        id,
+        grant_id,
+        client_id,
+        subject,
+        presented_kind,
+        presenter_kind,
+        presenter_client_id,
+        foreign_client,
+        reason,
+        request_id,
+        revoked_at,
+    ) = row;
+    Ok(RevocationRecord {
+        id,
+        grant_id: GrantId::from_uuid(grant_id),
+        client_id: ClientId::parse(&client_id)
+            .map_err(|_| StoreError::Corrupt("grant client id"))?,
+        subject,
+        presented_kind: presented_kind
+            .map(|kind| TokenKind::from_stored(&kind).ok_or(StoreError::Corrupt("presented kind")))
+            .transpose()?,
+        presenter_kind,
+        presenter_client_id,
+        foreign_client,
+        reason,
+        request_id,
+        revoked_at,
+    })
+}
+
+pub type AdminActionRow = (
+    i64,
+    String,
+    Option<String>,
+    String,
+    Option<String>,
+    Option<i32>,
+    DateTime<Utc>,
+    Option<DateTime<Utc>>,
+);
+
+pub fn admin_action_from_row(row: AdminActionRow) -> Result<AdminAction, StoreError> {
+    let (id, action, target, request_id, peer, status, started_at, finished_at) = row;
+    Ok(AdminAction {
+        id,
+        action,
+        target,
+        request_id,
+        peer,
+        status: status
+            .map(|status| u16::try_from(status).map_err(|_| StoreError::Corrupt("action status")))
+            .transpose()?,
+        started_at,
+        finished_at,
+    })
+}

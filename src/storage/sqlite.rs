@@ -132,4 +132,4 @@ impl SqliteStore {
     }
 }
 
-impl_store!(SqliteStore, Sqlite);
+impl_store!(SqliteStore, Sqlite, row_lock = "", skip_locked = "");

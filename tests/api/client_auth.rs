@@ -23,6 +23,7 @@ async fn set_secret(app: &TestApp, id: &str, secret: &str) {
         app.store.as_ref(),
         &id,
         &ClientSecret::new(secret.to_owned()),
+        None,
         now(),
     )
     .await
@@ -176,8 +177,7 @@ async fn a_disabled_client_is_refused(backend: Backend) {
     let web = app.grant("web").await;
     let spa = app.grant("spa").await;
     for id in ["web", "spa"] {
-        let id = ClientId::parse(id).unwrap_or_else(|e| panic!("{e}"));
-        assert!(app.store.disable_client(&id, now()).await.unwrap_or(false));
+        app.disable_client(id).await;
     }
     assert_oauth_error(
         app.revoke_basic("web", &secret, &[("token", &web.access_token)])

@@ -45,10 +45,11 @@ pub struct AuditRecord {
     pub foreign_client: bool,
     pub reason: String,
     pub request_id: String,
-    pub presented_token_hash: Vec<u8>,
+    /// `None` for an operator's bulk revocation, which presents no token.
+    pub presented_token_hash: Option<Vec<u8>>,
 }
 
-const AUDIT_QUERY: &str = "SELECT presented_kind, presenter_kind, presenter_client_id, foreign_client, reason, \
+const AUDIT_QUERY: &str = "SELECT COALESCE(presented_kind, ''), presenter_kind, presenter_client_id, foreign_client, reason, \
      request_id, presented_token_hash FROM revocations ORDER BY id";
 type AuditRow = (
     String,
@@ -57,7 +58,7 @@ type AuditRow = (
     bool,
     String,
     String,
-    Vec<u8>,
+    Option<Vec<u8>>,
 );
 
 impl TestDatabase {

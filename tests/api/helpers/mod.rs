@@ -62,6 +62,8 @@ pub struct TestApp {
     /// `http://127.0.0.1:port` (tests run in `tls.mode = "proxy"` unless they
     /// ask for TLS).
     pub base_url: String,
+    /// The admin listener, when the settings asked for one ([`with_admin`]).
+    pub admin_url: Option<String>,
     pub http: reqwest::Client,
     pub store: Arc<dyn Store>,
     pub db: Arc<TestDatabase>,
@@ -83,7 +85,27 @@ pub fn base_settings(db: &TestDatabase) -> Settings {
     settings.tls.mode = TlsMode::Proxy;
     settings.server.listen = SocketAddr::from(([127, 0, 0, 1], 0));
     settings.auth.argon2_concurrency = Some(2);
+    // Many tests fail authentication on purpose from one address; the
+    // lockout has its own tests (tests/api/limits.rs), with the defaults.
+    settings.rate_limit.failed_auth_per_client = 0;
+    settings.rate_limit.failed_auth_per_address = 0;
     settings
+}
+
+/// The admin bearer token of test servers started with [`with_admin`].
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdefghijklmnop";
+
+/// Turns the admin listener on (loopback, port 0) with [`ADMIN_TOKEN`].
+pub fn with_admin(settings: &mut Settings) {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let hash = HASH.get_or_init(|| {
+        rescind::auth::hash_secret(&ClientSecret::new(ADMIN_TOKEN.to_owned()))
+            .unwrap_or_else(|e| panic!("hash: {e}"))
+            .as_phc()
+            .to_owned()
+    });
+    settings.admin.listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+    settings.admin.token_hash = Some(hash.clone());
 }
 
 impl TestApp {
@@ -120,8 +142,18 @@ impl TestApp {
             .unwrap_or_else(|e| panic!("cannot open store: {e}"));
         let listener = std::net::TcpListener::bind(settings.server.listen)
             .unwrap_or_else(|e| panic!("bind: {e}"));
-        let server = Server::build(&settings, store.clone(), listener)
+        let mut server = Server::build(&settings, store.clone(), listener)
             .unwrap_or_else(|e| panic!("build: {e}"));
+        if let Some(admin) = settings.admin.listen {
+            let listener =
+                std::net::TcpListener::bind(admin).unwrap_or_else(|e| panic!("bind admin: {e}"));
+            server = server
+                .with_admin(listener)
+                .unwrap_or_else(|e| panic!("admin: {e}"));
+        }
+        let admin_address = server
+            .admin_addr()
+            .unwrap_or_else(|e| panic!("admin_addr: {e}"));
         let address = server
             .local_addr()
             .unwrap_or_else(|e| panic!("local_addr: {e}"));
@@ -132,6 +164,7 @@ impl TestApp {
         }));
         Self {
             address,
+            admin_url: admin_address.map(|admin| format!("{scheme}://{admin}")),
             base_url: format!("{scheme}://{address}"),
             http: http_client(None),
             store,
@@ -190,10 +223,52 @@ impl TestApp {
             .await
     }
 
+    /// An admin API request to `path` with the admin bearer token.
+    pub fn admin(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.admin_without_token(method, path)
+            .bearer_auth(ADMIN_TOKEN)
+    }
+
+    /// An admin API request to `path` without credentials.
+    pub fn admin_without_token(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+    ) -> reqwest::RequestBuilder {
+        let base = self
+            .admin_url
+            .as_deref()
+            .unwrap_or_else(|| panic!("this test server has no admin listener"));
+        self.http.request(method, format!("{base}{path}"))
+    }
+
+    /// Sends an admin request and returns its status and JSON body.
+    pub async fn admin_json(&self, request: reqwest::RequestBuilder) -> (u16, serde_json::Value) {
+        let response = request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("admin request failed: {e}"));
+        let status = response.status().as_u16();
+        let body = response.json().await.unwrap_or(serde_json::Value::Null);
+        (status, body)
+    }
+
+    /// Disables a client through the same code as the CLI.
+    pub async fn disable_client(&self, id: &str) {
+        let id = ClientId::parse(id).unwrap_or_else(|e| panic!("bad test client id: {e}"));
+        let update = rescind::domain::audit::ClientUpdate {
+            disabled: Some(true),
+            ..Default::default()
+        };
+        provisioning::update_client(self.store.as_ref(), &id, &update, now())
+            .await
+            .unwrap_or_else(|e| panic!("disable: {e}"));
+    }
+
     /// Registers a client through the same code as the CLI; returns its secret.
     pub async fn create_client(&self, id: &str, kind: ClientKind) -> Option<ClientSecret> {
         let id = ClientId::parse(id).unwrap_or_else(|e| panic!("bad test client id: {e}"));
-        provisioning::create_client(self.store.as_ref(), id, kind, None, now())
+        provisioning::create_client(self.store.as_ref(), id, kind, None, Vec::new(), now())
             .await
             .unwrap_or_else(|e| panic!("create_client: {e}"))
     }

@@ -1,0 +1,136 @@
+//! What operators read back: revocation records, admin actions, and the
+//! filters and pages they are read with. Also the operator's own writes
+//! (bulk revocation, client updates), which have no presented token.
+
+use chrono::{DateTime, Utc};
+
+use super::client::ClientId;
+use super::grant::GrantId;
+use super::revocation::RevocationReason;
+use super::token::TokenKind;
+
+/// The grants a bulk revocation targets: every live grant of a subject, of a
+/// client, or of a subject at one client. Never "everything": at least one
+/// field is set ([`GrantFilter::new`] refuses an empty filter).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantFilter {
+    client_id: Option<ClientId>,
+    subject: Option<String>,
+}
+
+impl GrantFilter {
+    /// `None` when both are missing.
+    #[must_use]
+    pub fn new(client_id: Option<ClientId>, subject: Option<String>) -> Option<Self> {
+        (client_id.is_some() || subject.is_some()).then_some(Self { client_id, subject })
+    }
+
+    #[must_use]
+    pub const fn client_id(&self) -> Option<&ClientId> {
+        self.client_id.as_ref()
+    }
+
+    #[must_use]
+    pub fn subject(&self) -> Option<&str> {
+        self.subject.as_deref()
+    }
+}
+
+/// One batch of an operator's bulk revocation: at most `batch_size` grants,
+/// one transaction, one audit record per grant.
+#[derive(Debug)]
+pub struct BulkRevocation<'a> {
+    pub filter: &'a GrantFilter,
+    pub reason: RevocationReason,
+    pub request_id: &'a str,
+    pub now: DateTime<Utc>,
+    pub batch_size: u32,
+}
+
+/// Changes to a client's settings; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct ClientUpdate {
+    /// `Some(None)` clears the name.
+    pub name: Option<Option<String>>,
+    pub allowed_origins: Option<Vec<String>>,
+    pub disabled: Option<bool>,
+}
+
+/// A page request: rows after the `after` cursor (an id), at most `limit`.
+#[derive(Debug, Clone, Copy)]
+pub struct Page {
+    pub after: Option<i64>,
+    pub limit: u32,
+}
+
+/// Which revocation records to read.
+#[derive(Debug, Clone, Default)]
+pub struct RevocationQuery {
+    pub grant_id: Option<GrantId>,
+    pub client_id: Option<ClientId>,
+    pub subject: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// One revocation record with its grant's owner (SPEC §1, "Revocation record").
+#[derive(Debug, Clone)]
+pub struct RevocationRecord {
+    pub id: i64,
+    pub grant_id: GrantId,
+    pub client_id: ClientId,
+    pub subject: String,
+    /// `None` for an operator's revocation, which presents no token.
+    pub presented_kind: Option<TokenKind>,
+    pub presenter_kind: String,
+    pub presenter_client_id: Option<String>,
+    pub foreign_client: bool,
+    pub reason: String,
+    pub request_id: String,
+    pub revoked_at: DateTime<Utc>,
+}
+
+/// Which admin actions to read.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ActionQuery {
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// An admin API call about to act, recorded before it does.
+#[derive(Debug, Clone)]
+pub struct NewAdminAction<'a> {
+    /// The route template and method, such as `POST /admin/clients`.
+    pub action: &'a str,
+    /// The client or grant the call is about, when the path names one.
+    pub target: Option<&'a str>,
+    pub request_id: &'a str,
+    /// The caller's address (after trusted-proxy resolution).
+    pub peer: Option<&'a str>,
+    pub started_at: DateTime<Utc>,
+}
+
+/// A recorded admin API call.
+#[derive(Debug, Clone)]
+pub struct AdminAction {
+    pub id: i64,
+    pub action: String,
+    pub target: Option<String>,
+    pub request_id: String,
+    pub peer: Option<String>,
+    /// The HTTP status answered; `None` if the call never finished (the
+    /// process stopped mid-call).
+    pub status: Option<u16>,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// What adding tokens to an existing grant did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenAddition {
+    Added,
+    UnknownGrant,
+    /// The grant is revoked: nothing was added (a revoked grant never gets a
+    /// live token).
+    GrantRevoked,
+}

@@ -1,0 +1,255 @@
+//! Prometheus metrics (the `/metrics` endpoint of the admin listener).
+//!
+//! Built on `prometheus-client`, the Prometheus project's own Rust client:
+//! its registries are values, not a process-wide recorder, so each server
+//! (and each of the several servers a test runs in one process) counts for
+//! itself. Every name starts with `rescind_`. Labels carry only closed sets
+//! (outcomes, reasons, route templates), never a token, secret or client id.
+
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// The content type of [`Metrics::render`]: OpenMetrics text, which
+/// Prometheus asks for first when it scrapes.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RevocationLabels {
+    outcome: &'static str,
+    presenter: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    listener: &'static str,
+    route: String,
+    method: String,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LimitLabels {
+    limit: &'static str,
+}
+
+/// Every metric Rescind exposes, in one registry.
+pub struct Metrics {
+    registry: Registry,
+    revocations: Family<RevocationLabels, Counter>,
+    auth_failures: Family<ReasonLabels, Counter>,
+    admin_auth_failures: Counter,
+    requests: Family<RequestLabels, Histogram>,
+    rate_limited: Family<LimitLabels, Counter>,
+    shed: Counter,
+    argon2_queue: Gauge,
+    pool_connections: Gauge,
+    pool_idle: Gauge<i64, std::sync::atomic::AtomicI64>,
+    retention_purged: Family<ReasonLabels, Counter<u64, AtomicU64>>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    #[must_use]
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("rescind");
+        let revocations = Family::<RevocationLabels, Counter>::default();
+        registry.register(
+            "revocations",
+            "Revocation requests answered, by outcome and presenter kind",
+            revocations.clone(),
+        );
+        let auth_failures = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "client_auth_failures",
+            "Failed client authentications, by reason",
+            auth_failures.clone(),
+        );
+        let admin_auth_failures = Counter::default();
+        registry.register(
+            "admin_auth_failures",
+            "Admin API calls refused for a missing or wrong bearer token",
+            admin_auth_failures.clone(),
+        );
+        let requests = Family::<RequestLabels, Histogram>::new_with_constructor(|| {
+            // 0.5 ms to about 4 s.
+            Histogram::new(exponential_buckets(0.0005, 2.0, 14))
+        });
+        registry.register(
+            "http_request_duration_seconds",
+            "Time to answer an HTTP request, by listener, route template, method and status",
+            requests.clone(),
+        );
+        let rate_limited = Family::<LimitLabels, Counter>::default();
+        registry.register(
+            "rate_limited",
+            "Requests refused with 429, by the limit that refused them",
+            rate_limited.clone(),
+        );
+        let shed = Counter::default();
+        registry.register(
+            "load_shed",
+            "Requests refused with 503 because the server was at its concurrency limit",
+            shed.clone(),
+        );
+        let argon2_queue = Gauge::default();
+        registry.register(
+            "argon2_queue_depth",
+            "Client secret verifications waiting for an argon2 slot",
+            argon2_queue.clone(),
+        );
+        let pool_connections = Gauge::default();
+        registry.register(
+            "db_pool_connections",
+            "Open database connections in this instance's pool",
+            pool_connections.clone(),
+        );
+        let pool_idle = Gauge::default();
+        registry.register(
+            "db_pool_idle_connections",
+            "Idle database connections in this instance's pool",
+            pool_idle.clone(),
+        );
+        let retention_purged = Family::<ReasonLabels, Counter<u64, AtomicU64>>::default();
+        registry.register(
+            "retention_purged_rows",
+            "Rows deleted by the retention task, by what they were",
+            retention_purged.clone(),
+        );
+        Self {
+            registry,
+            revocations,
+            auth_failures,
+            admin_auth_failures,
+            requests,
+            rate_limited,
+            shed,
+            argon2_queue,
+            pool_connections,
+            pool_idle,
+            retention_purged,
+        }
+    }
+
+    /// Counts one answered revocation request.
+    pub fn revocation(&self, outcome: &'static str, presenter: &'static str) {
+        self.revocations
+            .get_or_create(&RevocationLabels { outcome, presenter })
+            .inc();
+    }
+
+    /// Counts one failed client authentication.
+    pub fn client_auth_failure(&self, reason: &'static str) {
+        self.auth_failures
+            .get_or_create(&ReasonLabels { reason })
+            .inc();
+    }
+
+    /// Counts one admin call refused for its bearer token.
+    pub fn admin_auth_failure(&self) {
+        self.admin_auth_failures.inc();
+    }
+
+    /// Records how long a request took. `route` is a template (or
+    /// `unmatched`), never a concrete path.
+    pub fn request(
+        &self,
+        listener: &'static str,
+        route: &str,
+        method: &str,
+        status: u16,
+        seconds: f64,
+    ) {
+        self.requests
+            .get_or_create(&RequestLabels {
+                listener,
+                route: route.to_owned(),
+                method: method.to_owned(),
+                status,
+            })
+            .observe(seconds);
+    }
+
+    /// Counts one request refused by a rate limit.
+    pub fn rate_limited(&self, limit: &'static str) {
+        self.rate_limited
+            .get_or_create(&LimitLabels { limit })
+            .inc();
+    }
+
+    /// Counts one request shed at the concurrency limit.
+    pub fn shed(&self) {
+        self.shed.inc();
+    }
+
+    /// Counts rows the retention task deleted.
+    pub fn purged(&self, what: &'static str, rows: u64) {
+        self.retention_purged
+            .get_or_create(&ReasonLabels { reason: what })
+            .inc_by(rows);
+    }
+
+    /// Sets the gauges sampled at scrape time.
+    pub fn sample(&self, argon2_queue: usize, pool: crate::storage::PoolUsage) {
+        self.argon2_queue
+            .set(i64::try_from(argon2_queue).unwrap_or(i64::MAX));
+        self.pool_connections.set(i64::from(pool.size));
+        self.pool_idle.set(i64::from(pool.idle));
+    }
+
+    /// The OpenMetrics text exposition of every metric.
+    #[must_use]
+    pub fn render(&self) -> String {
+        let mut text = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut text, &self.registry);
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_counted_revocation_appears_with_its_labels() {
+        let metrics = Metrics::new();
+        metrics.revocation("revoked", "anonymous");
+        metrics.revocation("revoked", "anonymous");
+        let text = metrics.render();
+        assert!(
+            text.contains(
+                "rescind_revocations_total{outcome=\"revoked\",presenter=\"anonymous\"} 2"
+            ),
+            "{text}"
+        );
+        assert!(text.ends_with("# EOF\n"), "{text}");
+    }
+
+    #[test]
+    fn request_durations_land_in_a_histogram_per_route() {
+        let metrics = Metrics::new();
+        metrics.request("public", "/oauth2/revoke", "POST", 200, 0.003);
+        let text = metrics.render();
+        assert!(
+            text.contains("rescind_http_request_duration_seconds_count{listener=\"public\",route=\"/oauth2/revoke\",method=\"POST\",status=\"200\"} 1"),
+            "{text}"
+        );
+    }
+}
