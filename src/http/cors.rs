@@ -3,10 +3,19 @@
 //! Written here rather than with `tower_http::cors`: that layer answers every
 //! preflight with `Access-Control-Allow-Methods`/`-Headers` whatever the
 //! origin, while the SPEC wants no `Access-Control-*` header at all for an
-//! origin that is not allowed (nor for `null`), and origins will also come
-//! from per-client configuration.
+//! origin that is not allowed (nor for `null`), and origins also come from
+//! the store.
+//!
+//! An origin is allowed when it is in `cors.allowed_origins` or registered on
+//! an enabled public client. A preflight names no client, so the per-client
+//! origins are pooled: any registered origin may call the endpoint (which
+//! needs no secret anyway: anonymous revocation is the default). The pooled
+//! set is read from the store at most every [`REFRESH_AFTER`], so a change
+//! made through any instance's admin API reaches every instance within it.
 
 use std::collections::HashSet;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -14,35 +23,101 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
+use crate::storage::Store;
+
+/// How stale the pooled per-client origins may be.
+pub const REFRESH_AFTER: Duration = Duration::from_secs(10);
 
 /// The origins allowed to call the revocation endpoint from a browser.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone)]
 pub struct CorsPolicy {
-    allowed: HashSet<String>,
+    configured: HashSet<String>,
+    registered: Arc<Registered>,
+    store: Arc<dyn Store>,
+}
+
+/// The pooled origins of public clients, and when they were read.
+struct Registered {
+    origins: RwLock<Option<(Instant, Arc<HashSet<String>>)>>,
+    /// One refresh at a time; the others use the set they have.
+    refreshing: tokio::sync::Mutex<()>,
 }
 
 impl CorsPolicy {
     /// `origins` were validated by configuration (no `null`, no `*`).
     #[must_use]
-    pub fn new(origins: &[String]) -> Self {
+    pub fn new(origins: &[String], store: Arc<dyn Store>) -> Self {
         Self {
-            allowed: origins
+            configured: origins
                 .iter()
                 .map(|origin| origin.to_ascii_lowercase())
                 .collect(),
+            registered: Arc::new(Registered {
+                origins: RwLock::new(None),
+                refreshing: tokio::sync::Mutex::new(()),
+            }),
+            store,
         }
     }
 
     /// The request's `Origin`, when there is exactly one and it is allowed.
-    fn allowed_origin(&self, headers: &HeaderMap) -> Option<HeaderValue> {
+    async fn allowed_origin(&self, headers: &HeaderMap) -> Option<HeaderValue> {
         let mut values = headers.get_all(header::ORIGIN).iter();
         let (Some(origin), None) = (values.next(), values.next()) else {
             return None;
         };
-        let text = origin.to_str().ok()?;
-        self.allowed
-            .contains(&text.to_ascii_lowercase())
-            .then(|| origin.clone())
+        let text = origin.to_str().ok()?.to_ascii_lowercase();
+        if self.configured.contains(&text) || self.registered_origins().await.contains(&text) {
+            Some(origin.clone())
+        } else {
+            None
+        }
+    }
+
+    /// The pooled per-client origins, refreshed when older than
+    /// [`REFRESH_AFTER`]. If the store cannot be read, the last set read is
+    /// kept (and an empty one before any read succeeded).
+    async fn registered_origins(&self) -> Arc<HashSet<String>> {
+        if let Some(fresh) = self.cached(true) {
+            return fresh;
+        }
+        let _turn = self.registered.refreshing.lock().await;
+        if let Some(fresh) = self.cached(true) {
+            return fresh;
+        }
+        let set = match self.store.public_client_origins().await {
+            Ok(origins) => Arc::new(
+                origins
+                    .into_iter()
+                    .map(|origin| origin.to_ascii_lowercase())
+                    .collect(),
+            ),
+            Err(error) => {
+                // Kept for another period too, so an outage does not cost a
+                // database wait on every browser request.
+                tracing::warn!(error = %error, "cannot read client origins; using the last ones read");
+                self.cached(false).unwrap_or_default()
+            }
+        };
+        *self
+            .registered
+            .origins
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Some((Instant::now(), set.clone()));
+        set
+    }
+
+    /// The cached set; with `fresh_only`, only if younger than [`REFRESH_AFTER`].
+    fn cached(&self, fresh_only: bool) -> Option<Arc<HashSet<String>>> {
+        let guard = self
+            .registered
+            .origins
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        guard
+            .as_ref()
+            .filter(|(read_at, _)| !fresh_only || read_at.elapsed() < REFRESH_AFTER)
+            .map(|(_, set)| set.clone())
     }
 }
 
@@ -50,7 +125,7 @@ impl CorsPolicy {
 /// (success and error alike, or the browser hides them). Credentials mode stays
 /// off: no `Access-Control-Allow-Credentials`.
 pub async fn revoke_cors(State(app): State<AppState>, request: Request, next: Next) -> Response {
-    let origin = app.cors.allowed_origin(request.headers());
+    let origin = app.cors.allowed_origin(request.headers()).await;
     let mut response = if request.method() == Method::OPTIONS {
         let mut preflight = StatusCode::NO_CONTENT.into_response();
         preflight

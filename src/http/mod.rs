@@ -96,7 +96,7 @@ impl AppState {
             deadline: settings.database.timeout * 2,
             retry_after_secs: settings.server.retry_after.as_secs(),
             metadata: MetadataDocument::new(settings),
-            cors: CorsPolicy::new(&settings.cors.allowed_origins),
+            cors: CorsPolicy::new(&settings.cors.allowed_origins, services.store.clone()),
         }))
     }
 

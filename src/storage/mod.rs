@@ -152,6 +152,9 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<Client>, StoreError>;
 
+    /// Every allowed origin of every enabled public client (CORS).
+    async fn public_client_origins(&self) -> Result<Vec<String>, StoreError>;
+
     /// Stores grants with their tokens, all in one transaction.
     async fn issue_grants(&self, grants: &[NewGrant]) -> Result<(), StoreError>;
 

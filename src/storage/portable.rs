@@ -148,6 +148,22 @@ macro_rules! impl_store {
                 found.into_iter().map(rows::client_from_row).collect()
             }
 
+            async fn public_client_origins(&self) -> Result<Vec<String>, StoreError> {
+                let stored: Vec<String> = sqlx::query_scalar(
+                    "SELECT allowed_origins FROM clients WHERE kind = 'public' \
+                     AND NOT disabled AND deleted_at IS NULL AND allowed_origins <> '[]'",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                let mut origins = Vec::new();
+                for text in stored {
+                    let listed: Vec<String> = serde_json::from_str(&text)
+                        .map_err(|_| StoreError::Corrupt("client allowed_origins"))?;
+                    origins.extend(listed);
+                }
+                Ok(origins)
+            }
+
             async fn issue_grants(&self, grants: &[NewGrant]) -> Result<(), StoreError> {
                 let mut tx = self.begin_write().await?;
                 for chunk in grants.chunks(rows::INSERT_BATCH) {

@@ -109,7 +109,54 @@ async fn answers_to_an_allowed_origin_carry_the_origin_success_and_error_alike(b
     );
 }
 
+async fn origins_registered_on_an_enabled_public_client_are_allowed(backend: Backend) {
+    const SPA: &str = "https://spa.example.com";
+    let app = TestApp::spawn_with(backend, crate::helpers::with_admin).await;
+    assert!(access_control_headers(&preflight(&app, SPA).await).is_empty());
+    let (status, created) =
+        app.admin_json(app.admin(reqwest::Method::POST, "/admin/clients").json(
+            &serde_json::json!({
+                "client_id": "spa", "kind": "public", "allowed_origins": [SPA]
+            }),
+        ))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    // Another instance reads the registered origins on first use (this one
+    // may keep its pooled set up to ten seconds).
+    let other = TestApp::spawn_beside(&app).await;
+    let response = preflight(&other, SPA).await;
+    assert_eq!(header(&response, "access-control-allow-origin"), Some(SPA));
+    assert_eq!(
+        header(&response, "access-control-allow-methods"),
+        Some("POST")
+    );
+    let grant = other.grant("spa").await;
+    let actual = other
+        .revoke_raw(
+            encode(&[("token", &grant.access_token), ("client_id", "spa")]),
+            header_map(&[("origin", SPA)]),
+        )
+        .await;
+    assert_eq!(actual.status().as_u16(), 200);
+    assert_eq!(header(&actual, "access-control-allow-origin"), Some(SPA));
+    assert!(
+        access_control_headers(&preflight(&other, "https://evil.example.com").await).is_empty()
+    );
+
+    // A disabled client's origins are no longer allowed.
+    let (status, _) = app
+        .admin_json(
+            app.admin(reqwest::Method::PATCH, "/admin/clients/spa")
+                .json(&serde_json::json!({ "disabled": true })),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let third = TestApp::spawn_beside(&app).await;
+    assert!(access_control_headers(&preflight(&third, SPA).await).is_empty());
+}
+
 on_both_backends!(
+    origins_registered_on_an_enabled_public_client_are_allowed,
     a_preflight_from_an_allowed_origin_is_answered,
     other_origins_and_null_get_no_cors_headers,
     answers_to_an_allowed_origin_carry_the_origin_success_and_error_alike,
