@@ -95,10 +95,29 @@ impl ChildServer {
 
     /// Stops the server with SIGTERM, checks it exited cleanly, returns its
     /// logs (empty unless captured).
-    pub fn stop(mut self) -> String {
+    pub fn stop(self) -> String {
+        self.terminate();
+        self.wait_for_exit()
+    }
+
+    /// Sends SIGTERM and returns at once.
+    pub fn terminate(&self) {
         let pid = self.child.id().to_string();
         let terminated = Command::new("kill").args(["-TERM", &pid]).status();
         assert!(terminated.is_ok_and(|status| status.success()));
+    }
+
+    /// The listening address.
+    pub fn address(&self) -> std::net::SocketAddr {
+        self.base
+            .trim_start_matches("http://")
+            .parse()
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Waits for the process to end, checks it exited cleanly, returns its
+    /// logs (empty unless captured).
+    pub fn wait_for_exit(mut self) -> String {
         let mut logs = String::new();
         if let Some(mut stderr) = self.child.stderr.take() {
             stderr
