@@ -59,6 +59,9 @@ pub struct Server {
     admin_state: Option<AdminState>,
     edge: Edge,
     tls: Option<RustlsConfig>,
+    /// The files `tls` was loaded from, followed for changes.
+    certificate: Option<tls::CertificateFiles>,
+    reload_interval: Duration,
     shutdown_grace: Duration,
     limiter: Arc<Limiter>,
 }
@@ -161,7 +164,12 @@ impl Server {
         };
         let router = http::router(state.clone(), settings.issuer_path(), &edge);
         let admin_state = AdminState::new(settings, services, state, verifier);
-        let tls = tls::server_config(settings)?.map(RustlsConfig::from_config);
+        let certificate = tls::certificate_files(settings)?;
+        let tls = certificate
+            .as_ref()
+            .map(tls::CertificateFiles::load)
+            .transpose()?
+            .map(RustlsConfig::from_config);
         Ok(Self {
             router,
             listener,
@@ -169,6 +177,8 @@ impl Server {
             admin_state,
             edge,
             tls,
+            certificate,
+            reload_interval: settings.tls.reload_interval,
             shutdown_grace: settings.server.shutdown_grace,
             limiter,
         })
@@ -230,7 +240,15 @@ impl Server {
             );
             trigger.graceful_shutdown(Some(grace));
         });
-        let housekeeping = tokio::spawn(forget_idle_limits(self.limiter.clone()));
+        let mut background = vec![tokio::spawn(forget_idle_limits(self.limiter.clone()))];
+        if let (Some(files), Some(config)) = (self.certificate, self.tls.clone()) {
+            let interval = self.reload_interval;
+            background.push(tokio::spawn(tls::follow_certificate_files(
+                files,
+                interval,
+                move |fresh| config.reload_from_config(fresh),
+            )));
+        }
         let public = serve(self.listener, self.router, self.tls.clone(), handle.clone());
         let served = if let Some(admin) = self.admin {
             let admin = serve(admin.listener, admin.router, self.tls, handle);
@@ -238,7 +256,9 @@ impl Server {
         } else {
             public.await
         };
-        housekeeping.abort();
+        for task in background {
+            task.abort();
+        }
         served
     }
 }

@@ -37,13 +37,33 @@ pub fn install_crypto_provider() {
     let _ = ring::default_provider().install_default();
 }
 
-/// The server TLS configuration for `settings`, or `None` in proxy mode.
-pub fn server_config(settings: &Settings) -> Result<Option<Arc<ServerConfig>>, TlsError> {
+/// The certificate chain and key files in use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl CertificateFiles {
+    /// Loads the pair into a server configuration.
+    pub fn load(&self) -> Result<Arc<ServerConfig>, TlsError> {
+        load(&self.cert, &self.key)
+    }
+
+    /// The files' contents, to notice a change (cheap: a few KiB).
+    fn contents(&self) -> Option<(Vec<u8>, Vec<u8>)> {
+        Some((fs::read(&self.cert).ok()?, fs::read(&self.key).ok()?))
+    }
+}
+
+/// The certificate files for `settings` (generating the self-signed pair on
+/// first use), or `None` in proxy mode.
+pub fn certificate_files(settings: &Settings) -> Result<Option<CertificateFiles>, TlsError> {
     match settings.tls.mode {
         TlsMode::Proxy => Ok(None),
         TlsMode::SelfSigned => {
             let (cert, key) = ensure_self_signed(&settings.data_dir.join("tls"))?;
-            load(&cert, &key).map(Some)
+            Ok(Some(CertificateFiles { cert, key }))
         }
         TlsMode::Files => {
             let (Some(cert), Some(key)) = (&settings.tls.cert, &settings.tls.key) else {
@@ -53,9 +73,74 @@ pub fn server_config(settings: &Settings) -> Result<Option<Arc<ServerConfig>>, T
                     reason: "not configured".to_owned(),
                 });
             };
-            load(cert, key).map(Some)
+            Ok(Some(CertificateFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            }))
         }
     }
+}
+
+/// Keeps the served certificate in step with its files: they are re-read
+/// every `interval` (zero: never) and on SIGHUP, and a changed pair is
+/// loaded into `apply`. A pair that does not load (a half-written file, a key
+/// that does not match) is logged and skipped: the server keeps the
+/// certificate it has, and retries at the next change or signal.
+pub async fn follow_certificate_files(
+    files: CertificateFiles,
+    interval: std::time::Duration,
+    apply: impl Fn(Arc<ServerConfig>),
+) {
+    let mut seen = files.contents();
+    #[cfg(unix)]
+    let mut hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    loop {
+        let forced = tokio::select! {
+            () = sleep_or_forever(interval) => false,
+            () = hangup(
+                #[cfg(unix)]
+                hangups.as_mut(),
+            ) => true,
+        };
+        let now = files.contents();
+        if !forced && now == seen {
+            continue;
+        }
+        match files.load() {
+            Ok(config) => {
+                apply(config);
+                seen = now;
+                tracing::info!(cert = %files.cert.display(), "TLS certificate reloaded");
+            }
+            Err(error) => {
+                tracing::error!(error = %error, "TLS certificate not reloaded; keeping the current one");
+                // Try again when the files change again, or on the next signal.
+                seen = now;
+            }
+        }
+    }
+}
+
+async fn sleep_or_forever(interval: std::time::Duration) {
+    if interval.is_zero() {
+        std::future::pending::<()>().await;
+    }
+    tokio::time::sleep(interval).await;
+}
+
+#[cfg(unix)]
+async fn hangup(signal: Option<&mut tokio::signal::unix::Signal>) {
+    match signal {
+        Some(signal) => {
+            signal.recv().await;
+        }
+        None => std::future::pending::<()>().await,
+    }
+}
+
+#[cfg(not(unix))]
+async fn hangup() {
+    std::future::pending::<()>().await;
 }
 
 /// Loads a PEM chain and key into a TLS 1.2/1.3 configuration. Refuses a key

@@ -83,6 +83,9 @@ pub struct TlsSettings {
     pub mode: TlsMode,
     pub cert: Option<PathBuf>,
     pub key: Option<PathBuf>,
+    /// How often the certificate files are re-read (zero: only on SIGHUP).
+    #[serde(with = "humantime_serde")]
+    pub reload_interval: Duration,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -278,6 +281,7 @@ impl Default for TlsSettings {
             mode: TlsMode::SelfSigned,
             cert: None,
             key: None,
+            reload_interval: Duration::from_secs(30),
         }
     }
 }

@@ -146,7 +146,110 @@ async fn old_protocols_and_weak_suites_are_refused(backend: Backend) {
     assert_eq!(answer, fatal_alert, "weak suites only");
 }
 
+/// A fresh self-signed pair for `localhost`, as PEM (certificate, key).
+fn certificate_pair() -> (String, String) {
+    let generated = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])
+        .unwrap_or_else(|e| panic!("{e}"));
+    (generated.cert.pem(), generated.signing_key.serialize_pem())
+}
+
+/// Whether a client trusting only `cert_pem` completes a request now (a new
+/// connection each time).
+async fn served_with(app: &TestApp, cert_pem: &str) -> bool {
+    let root =
+        reqwest::Certificate::from_pem(cert_pem.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+    http_client(Some(root))
+        .get(format!(
+            "https://localhost:{}/health/live",
+            app.address.port()
+        ))
+        .send()
+        .await
+        .is_ok_and(|response| response.status().as_u16() == 200)
+}
+
+async fn spawn_with_files(
+    backend: Backend,
+    dir: &std::path::Path,
+    interval: std::time::Duration,
+) -> TestApp {
+    let (cert, key) = (dir.join("chain.pem"), dir.join("key.pem"));
+    TestApp::spawn_with(backend, |s| {
+        s.tls.mode = TlsMode::Files;
+        s.tls.cert = Some(cert);
+        s.tls.key = Some(key);
+        s.tls.reload_interval = interval;
+    })
+    .await
+}
+
+fn write_pair(dir: &std::path::Path, (cert, key): &(String, String)) {
+    std::fs::write(dir.join("key.pem"), key).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(dir.join("chain.pem"), cert).unwrap_or_else(|e| panic!("{e}"));
+}
+
+async fn wait_until_served_with(app: &TestApp, cert_pem: &str) {
+    let started = std::time::Instant::now();
+    while !served_with(app, cert_pem).await {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "the renewed certificate was not picked up"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+async fn a_renewed_certificate_is_served_without_a_restart(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (first, second) = (certificate_pair(), certificate_pair());
+    write_pair(dir.path(), &first);
+    let app = spawn_with_files(backend, dir.path(), std::time::Duration::from_millis(200)).await;
+    assert!(served_with(&app, &first.0).await);
+    assert!(
+        !served_with(&app, &second.0).await,
+        "a client trusting only the next one"
+    );
+
+    write_pair(dir.path(), &second);
+    wait_until_served_with(&app, &second.0).await;
+    assert!(!served_with(&app, &first.0).await);
+
+    // A broken renewal is skipped: the current certificate stays.
+    std::fs::write(dir.path().join("chain.pem"), "not a certificate")
+        .unwrap_or_else(|e| panic!("{e}"));
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    assert!(served_with(&app, &second.0).await);
+}
+
+async fn sighup_reloads_the_certificate_at_once(backend: Backend) {
+    use tokio::signal::unix::{SignalKind, signal};
+    // Our own handler first: once one is installed, SIGHUP no longer ends
+    // the process (the default action), whatever else is running.
+    let _ours = signal(SignalKind::hangup()).unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (first, second) = (certificate_pair(), certificate_pair());
+    write_pair(dir.path(), &first);
+    // No polling: only the signal can reload.
+    let app = spawn_with_files(backend, dir.path(), std::time::Duration::ZERO).await;
+    assert!(served_with(&app, &first.0).await);
+    write_pair(dir.path(), &second);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        served_with(&app, &first.0).await,
+        "nothing reloads without the signal"
+    );
+    let pid = std::process::id().to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .is_ok_and(|status| status.success());
+    assert!(sent);
+    wait_until_served_with(&app, &second.0).await;
+}
+
 on_both_backends!(
     the_self_signed_mode_serves_https_for_localhost,
     old_protocols_and_weak_suites_are_refused,
+    a_renewed_certificate_is_served_without_a_restart,
+    sighup_reloads_the_certificate_at_once,
 );
