@@ -15,6 +15,8 @@
 //! - [`auth`]: client authentication; argon2id off the async runtime.
 //! - [`revocation`]: the revocation use case.
 //! - [`provisioning`]: registering clients and minting grants.
+//! - [`retention`]: the periodic purge of expired tokens and old audit records.
+//! - [`limits`], [`metrics`]: abuse control and Prometheus metrics.
 //! - [`http`]: routes, request parsing, the `OAuthError` wire type, CORS,
 //!   request ids.
 //! - [`config`]: settings, their layering and validation.
@@ -29,6 +31,7 @@ pub mod http;
 pub mod limits;
 pub mod metrics;
 pub mod provisioning;
+pub mod retention;
 pub mod revocation;
 pub mod server;
 pub mod storage;

@@ -21,6 +21,7 @@ use crate::http::peer::TrustedProxies;
 use crate::http::{self, AppState, Edge, Services};
 use crate::limits::{LimitSettings, Limiter};
 use crate::metrics::Metrics;
+use crate::retention::Retention;
 use crate::revocation::Revoker;
 use crate::storage::{self, PoolSettings, Store, StoreError};
 use crate::tls::{self, TlsError};
@@ -62,6 +63,7 @@ pub struct Server {
     /// The files `tls` was loaded from, followed for changes.
     certificate: Option<tls::CertificateFiles>,
     reload_interval: Duration,
+    retention: Retention,
     shutdown_grace: Duration,
     limiter: Arc<Limiter>,
 }
@@ -141,6 +143,12 @@ impl Server {
             requests_per_client: limits.requests_per_client,
         }));
         let metrics = Arc::new(Metrics::new());
+        let retention = Retention {
+            store: store.clone(),
+            clock: clock.clone(),
+            metrics: metrics.clone(),
+            settings: settings.retention.clone(),
+        };
         let services = Services {
             store,
             authenticator,
@@ -179,6 +187,7 @@ impl Server {
             tls,
             certificate,
             reload_interval: settings.tls.reload_interval,
+            retention,
             shutdown_grace: settings.server.shutdown_grace,
             limiter,
         })
@@ -240,7 +249,10 @@ impl Server {
             );
             trigger.graceful_shutdown(Some(grace));
         });
-        let mut background = vec![tokio::spawn(forget_idle_limits(self.limiter.clone()))];
+        let mut background = vec![
+            tokio::spawn(forget_idle_limits(self.limiter.clone())),
+            tokio::spawn(self.retention.run_forever()),
+        ];
         if let (Some(files), Some(config)) = (self.certificate, self.tls.clone()) {
             let interval = self.reload_interval;
             background.push(tokio::spawn(tls::follow_certificate_files(

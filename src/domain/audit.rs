@@ -134,3 +134,24 @@ pub enum TokenAddition {
     /// live token).
     GrantRevoked,
 }
+
+/// What one retention run deletes, older than these instants, `batch` rows
+/// per statement.
+#[derive(Debug, Clone, Copy)]
+pub struct PurgePlan {
+    /// Tokens that expired before this; grants left with no token and no
+    /// revocation record, created before this.
+    pub tokens_expired_before: DateTime<Utc>,
+    /// Revocation and admin call records from before this; `None` keeps them.
+    pub audit_before: Option<DateTime<Utc>>,
+    pub batch: u32,
+}
+
+/// Rows one retention run deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PurgeCounts {
+    pub tokens: u64,
+    pub grants: u64,
+    pub revocations: u64,
+    pub admin_actions: u64,
+}

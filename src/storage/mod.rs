@@ -18,8 +18,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::domain::audit::{
-    ActionQuery, AdminAction, BulkRevocation, ClientUpdate, NewAdminAction, Page, RevocationQuery,
-    RevocationRecord, TokenAddition,
+    ActionQuery, AdminAction, BulkRevocation, ClientUpdate, NewAdminAction, Page, PurgeCounts,
+    PurgePlan, RevocationQuery, RevocationRecord, TokenAddition,
 };
 use crate::domain::client::{Client, ClientId};
 use crate::domain::grant::{GrantId, NewGrant, NewToken, TokenRecord};
@@ -196,6 +196,12 @@ pub trait Store: Send + Sync + 'static {
         query: &ActionQuery,
         page: Page,
     ) -> Result<Vec<AdminAction>, StoreError>;
+
+    /// Deletes what `plan` names, a batch per statement (each its own
+    /// transaction, so a long purge never holds locks for long), while
+    /// holding the retention lock: `Ok(None)` when another instance holds it
+    /// (PostgreSQL advisory lock; SQLite's single writer needs none).
+    async fn purge(&self, plan: &PurgePlan) -> Result<Option<PurgeCounts>, StoreError>;
 
     /// The connection pool's current size and idle connections (metrics).
     fn pool_usage(&self) -> PoolUsage;

@@ -379,6 +379,34 @@ macro_rules! impl_store {
                 found.into_iter().map(rows::admin_action_from_row).collect()
             }
 
+            async fn purge(
+                &self,
+                plan: &$crate::domain::audit::PurgePlan,
+            ) -> Result<Option<$crate::domain::audit::PurgeCounts>, StoreError> {
+                let plan = *plan;
+                self.with_retention_lock(move |connection| {
+                    Box::pin(async move {
+                        let mut counts = $crate::domain::audit::PurgeCounts::default();
+                        // Audit first: a grant whose record goes may then go too.
+                        if let Some(before) = plan.audit_before {
+                            counts.revocations =
+                                purge_all(connection, rows::PURGE_REVOCATIONS, before, plan.batch)
+                                    .await?;
+                            counts.admin_actions =
+                                purge_all(connection, rows::PURGE_ADMIN_ACTIONS, before, plan.batch)
+                                    .await?;
+                        }
+                        let before = plan.tokens_expired_before;
+                        counts.tokens =
+                            purge_all(connection, rows::PURGE_TOKENS, before, plan.batch).await?;
+                        counts.grants =
+                            purge_all(connection, rows::PURGE_GRANTS, before, plan.batch).await?;
+                        Ok(counts)
+                    })
+                })
+                .await
+            }
+
             fn pool_usage(&self) -> $crate::storage::PoolUsage {
                 let idle = u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX);
                 $crate::storage::PoolUsage {
@@ -399,6 +427,28 @@ macro_rules! impl_store {
                 request: &RevocationRequest<'_>,
             ) -> Result<RevocationOutcome, StoreError> {
                 self.revoke(request).await
+            }
+        }
+
+        /// Runs one retention delete in batches until a batch comes back short.
+        async fn purge_all(
+            connection: &mut <$db as sqlx::Database>::Connection,
+            sql: &'static str,
+            before: DateTime<Utc>,
+            batch: u32,
+        ) -> Result<u64, StoreError> {
+            let mut deleted = 0;
+            loop {
+                let done = sqlx::query(sql)
+                    .bind(before)
+                    .bind(i64::from(batch))
+                    .execute(&mut *connection)
+                    .await?
+                    .rows_affected();
+                deleted += done;
+                if done < u64::from(batch) {
+                    return Ok(deleted);
+                }
             }
         }
 

@@ -58,6 +58,9 @@ pub const REVOKE_STATEMENT: &str = concat!(
 /// The column of [`REVOKE_STATEMENT`]'s result after the sighting's.
 const CLAIMED_COLUMN: usize = 7;
 
+/// The advisory lock key of the retention task ("rescind" + 1).
+pub const RETENTION_LOCK: i64 = 0x7265_7363_696e_6401;
+
 /// A pooled connection idle this long is pinged before use.
 const PING_IDLE_AFTER: Duration = Duration::from_secs(1);
 
@@ -143,6 +146,36 @@ impl PostgresStore {
                 "the revocation statement and the revocation policy disagree",
             )),
         }
+    }
+
+    /// Runs `work` on one connection holding the session advisory lock
+    /// [`RETENTION_LOCK`], so one instance at a time purges; `None` when
+    /// another holds it. The lock goes with the connection if it breaks.
+    async fn with_retention_lock<T>(
+        &self,
+        work: impl for<'c> FnOnce(
+            &'c mut sqlx::PgConnection,
+        ) -> futures_util::future::BoxFuture<'c, Result<T, StoreError>>,
+    ) -> Result<Option<T>, StoreError> {
+        let mut connection = self.pool.acquire().await?;
+        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(RETENTION_LOCK)
+            .fetch_one(&mut *connection)
+            .await?;
+        if !locked {
+            return Ok(None);
+        }
+        let outcome = work(&mut connection).await;
+        let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(RETENTION_LOCK)
+            .execute(&mut *connection)
+            .await;
+        if unlocked.is_err() {
+            // Never hand a connection that may still hold the lock back to
+            // the pool: closing it releases the lock.
+            let _ = connection.detach().close().await;
+        }
+        outcome.map(Some)
     }
 
     async fn run_migrations(&self) -> Result<(), StoreError> {

@@ -299,3 +299,16 @@ pub fn admin_action_from_row(row: AdminActionRow) -> Result<AdminAction, StoreEr
         finished_at,
     })
 }
+
+/// The retention deletes, each of one batch: `$1` the cutoff, `$2` the batch.
+pub const PURGE_TOKENS: &str = "DELETE FROM tokens WHERE token_hash IN \
+     (SELECT token_hash FROM tokens WHERE expires_at < $1 LIMIT $2)";
+/// Grants with no token left and no revocation record: nothing refers to them.
+pub const PURGE_GRANTS: &str = "DELETE FROM grants WHERE id IN (SELECT g.id FROM grants g \
+     WHERE g.created_at < $1 \
+     AND NOT EXISTS (SELECT 1 FROM tokens t WHERE t.grant_id = g.id) \
+     AND NOT EXISTS (SELECT 1 FROM revocations r WHERE r.grant_id = g.id) LIMIT $2)";
+pub const PURGE_REVOCATIONS: &str = "DELETE FROM revocations WHERE id IN \
+     (SELECT id FROM revocations WHERE revoked_at < $1 LIMIT $2)";
+pub const PURGE_ADMIN_ACTIONS: &str = "DELETE FROM admin_actions WHERE id IN \
+     (SELECT id FROM admin_actions WHERE started_at < $1 LIMIT $2)";

@@ -108,6 +108,18 @@ impl SqliteStore {
         })
     }
 
+    /// SQLite serves one instance, and its single writer serialises the
+    /// deletes: `work` runs on a pooled connection, no lock needed.
+    async fn with_retention_lock<T>(
+        &self,
+        work: impl for<'c> FnOnce(
+            &'c mut sqlx::SqliteConnection,
+        ) -> futures_util::future::BoxFuture<'c, Result<T, StoreError>>,
+    ) -> Result<Option<T>, StoreError> {
+        let mut connection = self.pool.acquire().await?;
+        work(&mut connection).await.map(Some)
+    }
+
     async fn run_migrations(&self) -> Result<(), StoreError> {
         migrations::sqlite()
             .run(&self.pool)

@@ -18,5 +18,6 @@ mod outage;
 mod policies;
 mod redaction;
 mod request_validation;
+mod retention;
 mod revocation;
 mod tls;

@@ -1,0 +1,80 @@
+//! The retention task: deletes tokens past expiry + `retention.keep_expired`,
+//! the grants they leave empty, and revocation and admin call records older
+//! than `retention.audit_days`, in batches, on one instance at a time.
+
+use std::sync::Arc;
+
+use chrono::Duration as ChronoDuration;
+
+use crate::config::RetentionSettings;
+use crate::domain::audit::{PurgeCounts, PurgePlan};
+use crate::domain::clock::Clock;
+use crate::metrics::Metrics;
+use crate::storage::{Store, StoreError};
+
+/// Rows per delete statement.
+pub const PURGE_BATCH: u32 = 1000;
+
+/// What the task needs.
+pub struct Retention {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub metrics: Arc<Metrics>,
+    pub settings: RetentionSettings,
+}
+
+impl Retention {
+    /// One run: `Ok(None)` when another instance is running it.
+    pub async fn run_once(&self) -> Result<Option<PurgeCounts>, StoreError> {
+        let now = self.clock.now();
+        let keep =
+            ChronoDuration::from_std(self.settings.keep_expired).unwrap_or(ChronoDuration::MAX);
+        let plan = PurgePlan {
+            tokens_expired_before: now
+                .checked_sub_signed(keep)
+                .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC),
+            audit_before: (self.settings.audit_days > 0).then(|| {
+                now.checked_sub_signed(ChronoDuration::days(i64::from(self.settings.audit_days)))
+                    .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC)
+            }),
+            batch: PURGE_BATCH,
+        };
+        let counts = self.store.purge(&plan).await?;
+        if let Some(counts) = counts {
+            for (what, rows) in [
+                ("tokens", counts.tokens),
+                ("grants", counts.grants),
+                ("revocations", counts.revocations),
+                ("admin_actions", counts.admin_actions),
+            ] {
+                self.metrics.purged(what, rows);
+            }
+            tracing::info!(
+                tokens = counts.tokens,
+                grants = counts.grants,
+                revocations = counts.revocations,
+                admin_actions = counts.admin_actions,
+                "retention: purged"
+            );
+        } else {
+            tracing::debug!("retention: another instance is purging");
+        }
+        Ok(counts)
+    }
+
+    /// Runs every `retention.interval`, the first time one interval after
+    /// start (so a fleet restarting together does not purge at once).
+    pub async fn run_forever(self) {
+        let mut ticks = tokio::time::interval_at(
+            tokio::time::Instant::now() + self.settings.interval,
+            self.settings.interval,
+        );
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            if let Err(error) = self.run_once().await {
+                tracing::warn!(error = %error, "retention run failed; retrying at the next interval");
+            }
+        }
+    }
+}

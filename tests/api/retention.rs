@@ -1,0 +1,98 @@
+//! The retention task (issue 4): expired tokens, the grants they leave
+//! empty and old audit records go; live data stays; one instance at a time.
+
+use std::time::{Duration, Instant};
+
+use rescind::config::Settings;
+use rescind::domain::client::ClientKind;
+use sqlx::Connection as _;
+
+use crate::helpers::{Backend, TestApp, assert_revocation_ok, with_admin};
+use crate::on_both_backends;
+
+fn purge_often(settings: &mut Settings) {
+    with_admin(settings);
+    settings.retention.keep_expired = Duration::ZERO;
+    settings.retention.audit_days = 30;
+    settings.retention.interval = Duration::from_secs(1);
+}
+
+/// Waits until `sql` counts `expected`, for at most ten seconds.
+async fn eventually(app: &TestApp, sql: &str, expected: i64) {
+    let started = Instant::now();
+    loop {
+        let count = app.db.count(sql).await;
+        if count == expected {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{sql}: {count}, expected {expected}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+const AN_OLD_TIME: &str = "'2000-01-01 00:00:00+00:00'";
+
+async fn expired_tokens_empty_grants_and_old_records_are_purged(backend: Backend) {
+    let app = TestApp::spawn_with(backend, purge_often).await;
+    app.create_client("spa", ClientKind::Public).await;
+    let expired = app.grant_with_ttl("spa", 0).await;
+    let live = app.grant("spa").await;
+    let revoked = app.grant("spa").await;
+    let recent = app.grant("spa").await;
+    assert_revocation_ok(app.revoke(&[("token", &revoked.access_token)]).await).await;
+    assert_revocation_ok(app.revoke(&[("token", &recent.access_token)]).await).await;
+    let (status, _) = app
+        .admin_json(app.admin(reqwest::Method::GET, "/admin/clients"))
+        .await;
+    assert_eq!(status, 200);
+    // Age one revocation record and every admin call past audit_days.
+    app.db
+        .execute(&format!(
+            "UPDATE revocations SET revoked_at = {AN_OLD_TIME} WHERE grant_id = \
+             (SELECT grant_id FROM tokens WHERE kind = 'access' AND revoked_at IS NOT NULL \
+              ORDER BY created_at LIMIT 1)"
+        ))
+        .await;
+    app.db
+        .execute(&format!(
+            "UPDATE admin_actions SET started_at = {AN_OLD_TIME}"
+        ))
+        .await;
+
+    eventually(&app, "SELECT count(*) FROM admin_actions", 0).await;
+    eventually(&app, "SELECT count(*) FROM revocations", 1).await;
+    // The expired grant's two tokens and the grant itself are gone.
+    eventually(&app, "SELECT count(*) FROM tokens", 6).await;
+    eventually(&app, "SELECT count(*) FROM grants", 3).await;
+    // Live tokens were not touched, and still revoke.
+    assert_revocation_ok(app.revoke(&[("token", &live.refresh_token)]).await).await;
+    assert_eq!(app.db.live_tokens().await, 0);
+    assert!(expired.grant_id != live.grant_id);
+}
+
+/// While another instance holds the retention lock, this one purges nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_one_instance_at_a_time_purges() {
+    let app = TestApp::spawn_with(Backend::Postgres, purge_often).await;
+    app.create_client("spa", ClientKind::Public).await;
+    let mut other = app.db.postgres_connection().await;
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(rescind::storage::postgres::RETENTION_LOCK)
+        .execute(&mut other)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    app.grants_with_ttl("spa", 0, 5).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(
+        app.db.count("SELECT count(*) FROM tokens").await,
+        10,
+        "held elsewhere"
+    );
+    other.close().await.unwrap_or_else(|e| panic!("{e}"));
+    eventually(&app, "SELECT count(*) FROM tokens", 0).await;
+}
+
+on_both_backends!(expired_tokens_empty_grants_and_old_records_are_purged);
