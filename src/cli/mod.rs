@@ -3,6 +3,7 @@
 //! standard error with a non-zero exit.
 
 mod client;
+mod config;
 mod token;
 
 use std::path::PathBuf;
@@ -39,6 +40,16 @@ pub enum Command {
     /// Admin API helpers.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Configuration helpers.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the configuration (file, environment, defaults) and print the
+    /// values in force as JSON, secrets redacted. Exit 2 naming the first bad key.
+    Check,
 }
 
 #[derive(Debug, Subcommand)]
@@ -90,6 +101,7 @@ pub async fn run(command: Command, settings: Settings) -> Result<(), CliError> {
         Command::Client(command) => client::run(command, &settings).await,
         Command::Token(command) => token::run(command, &settings).await,
         Command::Admin(AdminCommand::HashToken) => hash_admin_token(),
+        Command::Config(ConfigCommand::Check) => config::check(&settings),
     }
 }
 

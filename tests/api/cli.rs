@@ -15,8 +15,23 @@ async fn rescind(
     args: &[&str],
     stdin: Option<&str>,
 ) -> Output {
+    rescind_with(db_url, data_dir, args, stdin, &[]).await
+}
+
+/// [`rescind`] with more environment variables.
+async fn rescind_with(
+    db_url: &str,
+    data_dir: &std::path::Path,
+    args: &[&str],
+    stdin: Option<&str>,
+    env: &[(&str, &str)],
+) -> Output {
     let (db_url, data_dir) = (db_url.to_owned(), data_dir.to_owned());
     let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+        .collect();
     let stdin = stdin.map(str::to_owned);
     tokio::task::spawn_blocking(move || {
         let mut child = Command::new(env!("CARGO_BIN_EXE_rescind"))
@@ -26,6 +41,7 @@ async fn rescind(
             .env("RESCIND_DATABASE__URL", &db_url)
             .env("RESCIND_DATA_DIR", &data_dir)
             .env("RESCIND_LOG__LEVEL", "warn")
+            .envs(env)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -374,7 +390,106 @@ async fn migrate_prepares_an_empty_database(backend: Backend) {
     assert!(again.status.success(), "migrating twice is harmless");
 }
 
+async fn config_check_prints_the_values_in_force_with_secrets_redacted(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let hashed = run_with_input(&app, &["admin", "hash-token"], ADMIN_TOKEN).await;
+    let hash = json_line(&hashed)["token_hash"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let url = "postgres://rescind:hunter2-secret@db.internal:5432/rescind";
+    let output = rescind_with(
+        url,
+        app.db.data_dir(),
+        &["config", "check"],
+        None,
+        &[
+            ("RESCIND_ADMIN__LISTEN", "127.0.0.1:9443"),
+            ("RESCIND_ADMIN__TOKEN_HASH", &hash),
+            ("RESCIND_SERVER__TRUSTED_PROXIES", "[\"10.0.0.0/8\"]"),
+        ],
+    )
+    .await;
+    let printed = String::from_utf8_lossy(&output.stdout).into_owned();
+    let report = json_line(&output);
+    assert_eq!(report["valid"], true);
+    let settings = &report["settings"];
+    assert_eq!(
+        settings["database"]["url"],
+        "postgres://rescind:<redacted>@db.internal:5432/rescind"
+    );
+    assert_eq!(settings["admin"]["token_hash"], "<redacted>");
+    assert_eq!(settings["admin"]["listen"], "127.0.0.1:9443");
+    assert_eq!(
+        settings["server"]["trusted_proxies"],
+        serde_json::json!(["10.0.0.0/8"])
+    );
+    assert_eq!(settings["rate_limit"]["failed_auth_per_client"], 10);
+    assert_eq!(settings["retention"]["keep_expired"], "7days");
+    assert!(!printed.contains("hunter2") && !printed.contains(&hash));
+
+    // A bad value: exit 2, one line naming the key, nothing printed.
+    let bad = rescind_with(
+        app.db.url(),
+        app.db.data_dir(),
+        &["config", "check"],
+        None,
+        &[("RESCIND_ADMIN__LISTEN", "127.0.0.1:9443")],
+    )
+    .await;
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(failure_line(&bad).contains("admin.token_hash"));
+}
+
+/// The admin bearer token of these tests: long enough for `hash-token`.
+const ADMIN_TOKEN: &str = "cli-test-admin-token-0123456789-abcdefghij";
+
+async fn run_with_input(app: &TestApp, args: &[&str], input: &str) -> Output {
+    rescind(app.db.url(), app.db.data_dir(), args, Some(input)).await
+}
+
+async fn admin_hash_token_prints_a_hash_the_server_accepts(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let output = run_with_input(&app, &["admin", "hash-token"], &format!("{ADMIN_TOKEN}\n")).await;
+    let printed = String::from_utf8_lossy(&output.stdout).into_owned();
+    let hash = json_line(&output)["token_hash"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
+    assert!(
+        !printed.contains(ADMIN_TOKEN),
+        "the token itself is never printed"
+    );
+    let short = run_with_input(&app, &["admin", "hash-token"], "short").await;
+    assert_eq!(short.status.code(), Some(2));
+    assert!(failure_line(&short).contains("at least 32 characters"));
+
+    // A server configured with that hash takes the token, and only it.
+    let server = TestApp::spawn_on(TestDatabase::create(backend).await, |settings| {
+        settings.admin.listen = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+        settings.admin.token_hash = Some(hash.clone());
+    })
+    .await;
+    let accepted = server
+        .admin_without_token(reqwest::Method::GET, "/admin/clients")
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(accepted.status().as_u16(), 200);
+    let refused = server
+        .admin_without_token(reqwest::Method::GET, "/admin/clients")
+        .bearer_auth(format!("{ADMIN_TOKEN}x"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(refused.status().as_u16(), 401);
+}
+
 on_both_backends!(
+    config_check_prints_the_values_in_force_with_secrets_redacted,
+    admin_hash_token_prints_a_hash_the_server_accepts,
     client_create_shows_the_secret_once_and_refuses_a_duplicate,
     rotate_secret_replaces_the_secret_and_disable_stops_the_client,
     token_issue_mints_revocable_tokens_in_the_published_format,
