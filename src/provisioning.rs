@@ -210,12 +210,14 @@ pub async fn add_tokens(
 
 /// The one JSON shape of a client, shared by the CLI and the admin API.
 /// Never the secret or its hash.
-#[derive(Debug, serde::Serialize)]
-pub struct ClientView<'a> {
-    pub client_id: &'a str,
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ClientView {
+    pub client_id: String,
+    /// `confidential` or `public`.
     pub kind: &'static str,
-    pub name: Option<&'a str>,
-    pub allowed_origins: &'a [String],
+    pub name: Option<String>,
+    /// Browser origins allowed to call the revocation endpoint (public clients).
+    pub allowed_origins: Vec<String>,
     pub disabled: bool,
     /// When the secret replaced by the last rotation stops working.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -224,15 +226,15 @@ pub struct ClientView<'a> {
     pub updated_at: DateTime<Utc>,
 }
 
-impl<'a> ClientView<'a> {
+impl ClientView {
     /// The view of `client`; a previous secret shows only while it works.
     #[must_use]
-    pub fn of(client: &'a Client, now: DateTime<Utc>) -> Self {
+    pub fn of(client: &Client, now: DateTime<Utc>) -> Self {
         Self {
-            client_id: client.id.as_str(),
+            client_id: client.id.as_str().to_owned(),
             kind: client.kind.as_str(),
-            name: client.name.as_deref(),
-            allowed_origins: &client.allowed_origins,
+            name: client.name.clone(),
+            allowed_origins: client.allowed_origins.clone(),
             disabled: client.disabled,
             previous_secret_expires_at: client
                 .previous_secret
@@ -243,6 +245,17 @@ impl<'a> ClientView<'a> {
             updated_at: client.updated_at,
         }
     }
+}
+
+/// The one JSON shape of a minted grant (a CLI line, an admin API item).
+/// The token values appear here once and are stored only as hashes.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct MintedGrantView {
+    pub grant_id: String,
+    pub access_token: String,
+    pub refresh_token: String,
+    /// The access token's lifetime, in seconds.
+    pub expires_in: u64,
 }
 
 /// What a grant is minted with.
@@ -264,16 +277,15 @@ pub struct MintedGrant {
 }
 
 impl MintedGrant {
-    /// The one JSON shape of a minted grant (CLI line, admin API item);
-    /// `expires_in` is the access token's lifetime in seconds.
+    /// Its JSON shape; `expires_in` is the access token's lifetime in seconds.
     #[must_use]
-    pub fn to_json(&self, expires_in: u64) -> serde_json::Value {
-        serde_json::json!({
-            "grant_id": self.grant_id.to_string(),
-            "access_token": self.access_token,
-            "refresh_token": self.refresh_token,
-            "expires_in": expires_in,
-        })
+    pub fn view(&self, expires_in: u64) -> MintedGrantView {
+        MintedGrantView {
+            grant_id: self.grant_id.to_string(),
+            access_token: self.access_token.clone(),
+            refresh_token: self.refresh_token.clone(),
+            expires_in,
+        }
     }
 }
 

@@ -102,7 +102,8 @@ async fn issue(settings: &Settings, request: IssueRequest) -> Result<(), CliErro
         )
         .await?;
         for grant in minted {
-            let line = grant.to_json(request.template.access_ttl_secs);
+            let line = serde_json::to_string(&grant.view(request.template.access_ttl_secs))
+                .map_err(|error| CliError::Output(std::io::Error::other(error)))?;
             writeln!(out, "{line}")?;
         }
         out.flush()?;

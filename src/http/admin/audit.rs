@@ -8,19 +8,20 @@ use axum::http::Uri;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use utoipa::IntoParams;
 
 use super::body::{self, page_limit};
 use super::clients::parse_client_id;
 use super::error::AdminError;
+use super::views::{ActionPage, AdminActionView, ErrorBody, RevocationPage, RevocationRecordView};
 use super::{AdminState, answer};
 use crate::domain::audit::{ActionQuery, Page, RevocationQuery};
 use crate::domain::grant::GrantId;
-use crate::domain::token::TokenKind;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
-struct RevocationFilter {
+#[into_params(parameter_in = Query)]
+pub struct RevocationFilter {
     grant_id: Option<uuid::Uuid>,
     client_id: Option<String>,
     subject: Option<String>,
@@ -28,11 +29,20 @@ struct RevocationFilter {
     since: Option<DateTime<Utc>>,
     /// RFC 3339; exclusive.
     until: Option<DateTime<Utc>>,
+    /// The `next` of the previous page.
     after: Option<i64>,
+    /// 1 to 1000; 100 when absent.
     limit: Option<u32>,
 }
 
-/// `GET /admin/audit/revocations?grant_id=&client_id=&subject=&since=&until=&after=&limit=`.
+/// Read revocation records, oldest first.
+#[utoipa::path(get, path = "/admin/audit/revocations", operation_id = "read_revocation_records", tag = "audit",
+    params(RevocationFilter),
+    responses(
+        (status = 200, description = "One page", body = RevocationPage),
+        (status = 400, description = "A bad filter", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn revocations(State(admin): State<AdminState>, uri: Uri) -> Response {
     answer(
         async {
@@ -58,41 +68,36 @@ pub async fn revocations(State(admin): State<AdminState>, uri: Uri) -> Response 
                 .revocation_records(&query, page)
                 .await
                 .map_err(|error| admin.unavailable(&error))?;
-            let items: Vec<Value> = records
-                .iter()
-                .map(|record| {
-                    json!({
-                        "id": record.id,
-                        "grant_id": record.grant_id.to_string(),
-                        "client_id": record.client_id.as_str(),
-                        "subject": record.subject,
-                        "presented_kind": record.presented_kind.map(TokenKind::as_str),
-                        "presenter_kind": record.presenter_kind,
-                        "presenter_client_id": record.presenter_client_id,
-                        "foreign_client": record.foreign_client,
-                        "reason": record.reason,
-                        "request_id": record.request_id,
-                        "revoked_at": record.revoked_at,
-                    })
-                })
-                .collect();
+            let items: Vec<RevocationRecordView> = records.iter().map(Into::into).collect();
             let next = next_cursor(records.last().map(|record| record.id), items.len(), page);
-            Ok::<_, AdminError>(Json(json!({ "items": items, "next": next })))
+            Ok::<_, AdminError>(Json(RevocationPage { items, next }))
         }
         .await,
     )
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
-struct ActionFilter {
+#[into_params(parameter_in = Query)]
+pub struct ActionFilter {
+    /// RFC 3339; inclusive.
     since: Option<DateTime<Utc>>,
+    /// RFC 3339; exclusive.
     until: Option<DateTime<Utc>>,
+    /// The `next` of the previous page.
     after: Option<i64>,
+    /// 1 to 1000; 100 when absent.
     limit: Option<u32>,
 }
 
-/// `GET /admin/audit/actions?since=&until=&after=&limit=`.
+/// Read admin API call records, oldest first.
+#[utoipa::path(get, path = "/admin/audit/actions", operation_id = "read_admin_actions", tag = "audit",
+    params(ActionFilter),
+    responses(
+        (status = 200, description = "One page", body = ActionPage),
+        (status = 400, description = "A bad filter", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn actions(State(admin): State<AdminState>, uri: Uri) -> Response {
     answer(
         async {
@@ -111,23 +116,9 @@ pub async fn actions(State(admin): State<AdminState>, uri: Uri) -> Response {
                 .admin_actions(&query, page)
                 .await
                 .map_err(|error| admin.unavailable(&error))?;
-            let items: Vec<Value> = actions
-                .iter()
-                .map(|action| {
-                    json!({
-                        "id": action.id,
-                        "action": action.action,
-                        "target": action.target,
-                        "request_id": action.request_id,
-                        "peer": action.peer,
-                        "status": action.status,
-                        "started_at": action.started_at,
-                        "finished_at": action.finished_at,
-                    })
-                })
-                .collect();
+            let items: Vec<AdminActionView> = actions.iter().map(Into::into).collect();
             let next = next_cursor(actions.last().map(|action| action.id), items.len(), page);
-            Ok::<_, AdminError>(Json(json!({ "items": items, "next": next })))
+            Ok::<_, AdminError>(Json(ActionPage { items, next }))
         }
         .await,
     )

@@ -9,10 +9,11 @@ use axum::extract::{Path, State};
 use axum::http::Uri;
 use axum::response::Response;
 use serde::{Deserialize, Deserializer};
-use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
 
 use super::body::{self, check_text, page_limit};
 use super::error::AdminError;
+use super::views::{ClientCreated, ClientDeleted, ClientPage, ErrorBody, SecretRotated};
 use super::{AdminState, answer, created};
 use crate::domain::audit::ClientUpdate;
 use crate::domain::client::{ClientId, ClientKind};
@@ -23,21 +24,24 @@ use crate::provisioning::{self, ClientView};
 /// The longest grace period a rotated secret may get.
 const MAX_GRACE: Duration = Duration::from_secs(90 * 24 * 3600);
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewClient {
-    /// Generated when absent.
+    /// 1 to 255 printable ASCII characters; generated (32 hex digits) when absent.
     client_id: Option<String>,
     #[serde(default = "confidential")]
     kind: KindField,
+    /// A display name, at most 255 bytes.
     name: Option<String>,
+    /// Public clients only: browser origins (`https://app.example.com`).
     #[serde(default)]
     allowed_origins: Vec<String>,
 }
 
-#[derive(Deserialize, Clone, Copy)]
+/// The client type (RFC 6749 §2.1); `confidential` when absent.
+#[derive(Deserialize, Clone, Copy, ToSchema)]
 #[serde(rename_all = "lowercase")]
-enum KindField {
+pub enum KindField {
     Confidential,
     Public,
 }
@@ -46,8 +50,16 @@ const fn confidential() -> KindField {
     KindField::Confidential
 }
 
-/// `POST /admin/clients`: the secret of a confidential client is in this
+/// Register a client. A confidential client's generated secret is in this
 /// answer and nowhere else, ever.
+#[utoipa::path(post, path = "/admin/clients", operation_id = "create_client", tag = "clients",
+    request_body = NewClient,
+    responses(
+        (status = 201, description = "Registered", body = ClientCreated),
+        (status = 400, description = "Invalid client", body = ErrorBody),
+        (status = 409, description = "The id is taken (also by a deleted client)", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn create(State(admin): State<AdminState>, body: Body) -> Response {
     let outcome = async {
         let new: NewClient = body::json(body).await?;
@@ -75,37 +87,49 @@ pub async fn create(State(admin): State<AdminState>, body: Body) -> Response {
         .await
         .map_err(|error| admin.refused(error))?;
         let client = found(&admin, &id).await?;
-        let mut view = to_value(&ClientView::of(&client, now));
-        if let (Some(secret), Some(object)) = (secret, view.as_object_mut()) {
-            object.insert("client_secret".to_owned(), Value::from(secret.expose()));
-        }
-        Ok::<_, AdminError>(created(&view))
+        Ok::<_, AdminError>(created(&ClientCreated {
+            client: ClientView::of(&client, now),
+            client_secret: secret.map(|secret| secret.expose().to_owned()),
+        }))
     };
     answer(outcome.await)
 }
 
-/// `GET /admin/clients/{id}`.
+/// Read a client (never its secret).
+#[utoipa::path(get, path = "/admin/clients/{id}", operation_id = "get_client", tag = "clients",
+    params(("id" = String, Path, description = "The client id, percent-encoded")),
+    responses(
+        (status = 200, description = "The client", body = ClientView),
+        (status = 404, description = "No such client", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn get(State(admin): State<AdminState>, Path(id): Path<String>) -> Response {
     let outcome = async {
         let id = parse_client_id(&id)?;
         let client = found(&admin, &id).await?;
-        Ok::<_, AdminError>(Json(to_value(&ClientView::of(
-            &client,
-            admin.services.clock.now(),
-        ))))
+        Ok::<_, AdminError>(Json(ClientView::of(&client, admin.services.clock.now())))
     };
     answer(outcome.await)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
-struct ListQuery {
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// The `next` of the previous page.
     after: Option<String>,
+    /// 1 to 1000; 100 when absent.
     limit: Option<u32>,
 }
 
-/// `GET /admin/clients?after=&limit=`: ordered by id; `next` is the cursor
-/// of the following page, `null` on the last.
+/// List clients by id, one page at a time.
+#[utoipa::path(get, path = "/admin/clients", operation_id = "list_clients", tag = "clients",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "One page", body = ClientPage),
+        (status = 400, description = "Bad paging", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn list(State(admin): State<AdminState>, uri: Uri) -> Response {
     let outcome = async {
         let query: ListQuery = body::query(&uri)?;
@@ -121,23 +145,26 @@ pub async fn list(State(admin): State<AdminState>, uri: Uri) -> Response {
         let next = (page.len() == limit as usize)
             .then(|| page.last().map(|client| client.id.as_str().to_owned()))
             .flatten();
-        let items: Vec<Value> = page
+        let items = page
             .iter()
-            .map(|client| to_value(&ClientView::of(client, now)))
+            .map(|client| ClientView::of(client, now))
             .collect();
-        Ok::<_, AdminError>(Json(json!({ "items": items, "next": next })))
+        Ok::<_, AdminError>(Json(ClientPage { items, next }))
     };
     answer(outcome.await)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct Changes {
+pub struct Changes {
     /// Absent: unchanged; `null`: cleared. Three states are the point.
     #[allow(clippy::option_option)]
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
     name: Option<Option<String>>,
+    /// Public clients only.
     allowed_origins: Option<Vec<String>>,
+    /// Disabling or re-enabling ends cached credentials on every instance.
     disabled: Option<bool>,
 }
 
@@ -147,9 +174,16 @@ fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Option<S
     Option::<String>::deserialize(deserializer).map(Some)
 }
 
-/// `PATCH /admin/clients/{id}`: name, allowed origins (public clients
-/// only), disabled. Disabling or re-enabling ends cached credentials on
-/// every instance at once.
+/// Change a client's name, allowed origins or enabled state.
+#[utoipa::path(patch, path = "/admin/clients/{id}", operation_id = "update_client", tag = "clients",
+    params(("id" = String, Path, description = "The client id, percent-encoded")),
+    request_body = Changes,
+    responses(
+        (status = 200, description = "The client as it now is", body = ClientView),
+        (status = 400, description = "Invalid change", body = ErrorBody),
+        (status = 404, description = "No such client", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn update(
     State(admin): State<AdminState>,
     Path(id): Path<String>,
@@ -170,21 +204,31 @@ pub async fn update(
         let client = provisioning::update_client(admin.services.store.as_ref(), &id, &update, now)
             .await
             .map_err(|error| admin.refused(error))?;
-        Ok::<_, AdminError>(Json(to_value(&ClientView::of(&client, now))))
+        Ok::<_, AdminError>(Json(ClientView::of(&client, now)))
     };
     answer(outcome.await)
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct Rotation {
-    /// How long the replaced secret keeps working ("1h", "7days"); none by default.
+pub struct Rotation {
+    /// How long the replaced secret keeps working (`"1h"`, `"7days"`, at
+    /// most 90 days); without it, the replaced secret stops at once.
     #[serde(default, with = "humantime_serde")]
+    #[schema(value_type = Option<String>, example = "1h")]
     grace_period: Option<Duration>,
 }
 
-/// `POST /admin/clients/{id}/secret`: a new generated secret, shown once.
-/// With `grace_period`, the old one keeps working that long.
+/// Give a confidential client a new generated secret, shown once.
+#[utoipa::path(post, path = "/admin/clients/{id}/secret", operation_id = "rotate_client_secret", tag = "clients",
+    params(("id" = String, Path, description = "The client id, percent-encoded")),
+    request_body = Rotation,
+    responses(
+        (status = 200, description = "Rotated", body = SecretRotated),
+        (status = 400, description = "A public client, or a bad grace period", body = ErrorBody),
+        (status = 404, description = "No such client", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn rotate_secret(
     State(admin): State<AdminState>,
     Path(id): Path<String>,
@@ -209,18 +253,24 @@ pub async fn rotate_secret(
         )
         .await
         .map_err(|error| admin.refused(error))?;
-        Ok(Json(json!({
-            "client_id": id.as_str(),
-            "client_secret": secret.expose(),
-            "previous_secret_expires_at": previous_until,
-        })))
+        Ok(Json(SecretRotated {
+            client_id: id.as_str().to_owned(),
+            client_secret: secret.expose().to_owned(),
+            previous_secret_expires_at: previous_until,
+        }))
     };
     answer(outcome.await)
 }
 
-/// `DELETE /admin/clients/{id}`: credentials stop at once, then every grant
-/// of the client is revoked (audited as `client_deleted`). The id stays
-/// taken. Answers how many grants were revoked.
+/// Delete a client: its credentials stop at once, then every grant it
+/// holds is revoked (audited as `client_deleted`). The id stays taken.
+#[utoipa::path(delete, path = "/admin/clients/{id}", operation_id = "delete_client", tag = "clients",
+    params(("id" = String, Path, description = "The client id, percent-encoded")),
+    responses(
+        (status = 200, description = "Deleted", body = ClientDeleted),
+        (status = 404, description = "No such client", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn delete(
     State(admin): State<AdminState>,
     Extension(request_id): Extension<RequestId>,
@@ -238,9 +288,10 @@ pub async fn delete(
         )
         .await
         .map_err(|error| admin.refused(error))?;
-        Ok::<_, AdminError>(Json(
-            json!({ "client_id": id.as_str(), "revoked_grants": revoked }),
-        ))
+        Ok::<_, AdminError>(Json(ClientDeleted {
+            client_id: id.as_str().to_owned(),
+            revoked_grants: revoked,
+        }))
     };
     answer(outcome.await)
 }
@@ -261,8 +312,4 @@ async fn found(
         .await
         .map_err(|error| admin.unavailable(&error))?
         .ok_or_else(|| AdminError::not_found(format!("no client with id {:?}", id.as_str())))
-}
-
-fn to_value<T: serde::Serialize>(view: &T) -> Value {
-    serde_json::to_value(view).unwrap_or(Value::Null)
 }

@@ -9,11 +9,12 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use serde_json::json;
+use utoipa::ToSchema;
 
 use super::body::{self, check_text};
 use super::clients::parse_client_id;
 use super::error::AdminError;
+use super::views::{BulkRevoked, ErrorBody, MintedGrants, TokensStored};
 use super::{AdminState, answer, created};
 use crate::domain::audit::GrantFilter;
 use crate::domain::grant::{GrantId, NewGrant, NewToken};
@@ -27,20 +28,21 @@ const MAX_TOKENS: usize = 1000;
 /// Grants minted per call at most.
 const MAX_MINT: u32 = 1000;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct TokenField {
+pub struct TokenField {
     /// The raw value (hashed at once, never stored) …
     token: Option<String>,
     /// … or its SHA-256, 64 hex digits.
     token_hash: Option<String>,
-    kind: KindField,
+    kind: TokenKindField,
     expires_at: DateTime<Utc>,
 }
 
-#[derive(Deserialize, Clone, Copy)]
+/// The token kind.
+#[derive(Deserialize, Clone, Copy, ToSchema)]
 #[serde(rename_all = "lowercase")]
-enum KindField {
+pub enum TokenKindField {
     Access,
     Refresh,
 }
@@ -61,8 +63,8 @@ impl TokenField {
         Ok(NewToken {
             hash,
             kind: match self.kind {
-                KindField::Access => TokenKind::Access,
-                KindField::Refresh => TokenKind::Refresh,
+                TokenKindField::Access => TokenKind::Access,
+                TokenKindField::Refresh => TokenKind::Refresh,
             },
             expires_at: self.expires_at,
         })
@@ -91,19 +93,31 @@ fn tokens(fields: Vec<TokenField>) -> Result<Vec<NewToken>, AdminError> {
     fields.into_iter().map(TokenField::into_new_token).collect()
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct GrantRegistration {
+pub struct GrantRegistration {
     /// Generated when absent.
     grant_id: Option<uuid::Uuid>,
     client_id: String,
+    /// The user (or other subject) the grant was given by; at most 1024 bytes.
     subject: String,
+    /// At most 4096 bytes.
     scope: Option<String>,
+    /// 1 to 1000 tokens.
     tokens: Vec<TokenField>,
 }
 
-/// `POST /admin/grants`: stores a grant and its tokens (raw values are
-/// hashed on arrival). `409` when a token is already registered.
+/// Store a grant handed over by another authorisation server, with its
+/// tokens (raw values are hashed on arrival, never stored).
+#[utoipa::path(post, path = "/admin/grants", operation_id = "register_grant", tag = "grants",
+    request_body = GrantRegistration,
+    responses(
+        (status = 201, description = "Stored", body = TokensStored),
+        (status = 400, description = "Invalid grant or token", body = ErrorBody),
+        (status = 404, description = "No such client", body = ErrorBody),
+        (status = 409, description = "A token is already registered, or the client is disabled", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn register(State(admin): State<AdminState>, body: Body) -> Response {
     answer(
         async {
@@ -126,23 +140,33 @@ pub async fn register(State(admin): State<AdminState>, body: Body) -> Response {
             provisioning::register_grant(admin.services.store.as_ref(), &grant)
                 .await
                 .map_err(|error| admin.refused(error))?;
-            Ok(created(&json!({
-                "grant_id": grant.id.to_string(),
-                "tokens": grant.tokens.len(),
-            })))
+            Ok(created(&TokensStored {
+                grant_id: grant.id.to_string(),
+                tokens: grant.tokens.len(),
+            }))
         }
         .await,
     )
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct TokenAdditions {
+pub struct TokenAdditions {
+    /// 1 to 1000 tokens.
     tokens: Vec<TokenField>,
 }
 
-/// `POST /admin/grants/{id}/tokens`: refresh rotation. A revoked grant
-/// gets no new token (`409`).
+/// Add tokens to a live grant (refresh rotation). A revoked grant gets none.
+#[utoipa::path(post, path = "/admin/grants/{id}/tokens", operation_id = "add_grant_tokens", tag = "grants",
+    params(("id" = uuid::Uuid, Path, description = "The grant id")),
+    request_body = TokenAdditions,
+    responses(
+        (status = 201, description = "Stored", body = TokensStored),
+        (status = 400, description = "Invalid token", body = ErrorBody),
+        (status = 404, description = "No such grant", body = ErrorBody),
+        (status = 409, description = "The grant is revoked, or a token is already registered", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn add_tokens(
     State(admin): State<AdminState>,
     Path(id): Path<String>,
@@ -163,18 +187,18 @@ pub async fn add_tokens(
             )
             .await
             .map_err(|error| admin.refused(error))?;
-            Ok(created(&json!({
-                "grant_id": grant_id.to_string(),
-                "tokens": new_tokens.len(),
-            })))
+            Ok(created(&TokensStored {
+                grant_id: grant_id.to_string(),
+                tokens: new_tokens.len(),
+            }))
         }
         .await,
     )
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct MintRequest {
+pub struct MintRequest {
     client_id: String,
     subject: String,
     scope: Option<String>,
@@ -182,11 +206,21 @@ struct MintRequest {
     access_ttl: Option<u32>,
     /// Seconds; the configured `tokens.refresh_ttl` when absent.
     refresh_ttl: Option<u32>,
+    /// 1 to 1000 grants; 1 when absent.
     count: Option<u32>,
 }
 
-/// `POST /admin/grants/issue`: `rescind token issue` over HTTP. The minted
-/// values are in this answer only.
+/// Mint grants of one access and one refresh token each (`rescind token
+/// issue` over HTTP). The values are in this answer only.
+#[utoipa::path(post, path = "/admin/grants/issue", operation_id = "issue_grants", tag = "grants",
+    request_body = MintRequest,
+    responses(
+        (status = 201, description = "Minted", body = MintedGrants),
+        (status = 400, description = "Invalid request", body = ErrorBody),
+        (status = 404, description = "No such client", body = ErrorBody),
+        (status = 409, description = "The client is disabled", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn issue(State(admin): State<AdminState>, body: Body) -> Response {
     answer(
         async {
@@ -225,26 +259,35 @@ pub async fn issue(State(admin): State<AdminState>, body: Body) -> Response {
             )
             .await
             .map_err(failed)?;
-            let grants: Vec<_> = minted
+            let grants = minted
                 .iter()
-                .map(|grant| grant.to_json(template.access_ttl_secs))
+                .map(|grant| grant.view(template.access_ttl_secs))
                 .collect();
-            Ok(created(&json!({ "grants": grants })))
+            Ok(created(&MintedGrants { grants }))
         }
         .await,
     )
 }
 
-#[derive(Deserialize)]
+/// At least one of the two.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct BulkRequest {
+pub struct BulkRequest {
     subject: Option<String>,
     client_id: Option<String>,
 }
 
-/// `POST /admin/revocations`: revokes every live grant of a subject, of a
-/// client, or of a subject at one client, in batches of 500 (one
-/// transaction each, one audit record per grant, reason `admin_bulk`).
+/// Revoke every live grant of a subject, of a client, or of a subject at
+/// one client: in batches of 500 (one transaction each), one audit record
+/// per grant (presenter `admin`, reason `admin_bulk`). Safe to repeat.
+#[utoipa::path(post, path = "/admin/revocations", operation_id = "revoke_grants", tag = "revocations",
+    request_body = BulkRequest,
+    responses(
+        (status = 200, description = "Revoked", body = BulkRevoked),
+        (status = 400, description = "Neither subject nor client_id", body = ErrorBody),
+        (status = 503, description = "The database failed; batches already committed stay revoked", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn revoke_all(
     State(admin): State<AdminState>,
     Extension(request_id): Extension<RequestId>,
@@ -271,7 +314,9 @@ pub async fn revoke_all(
                 .await
                 .map_err(|error| admin.unavailable(&error))?;
             tracing::info!(revoked_grants = revoked, "bulk revocation");
-            Ok(Json(json!({ "revoked_grants": revoked })))
+            Ok(Json(BulkRevoked {
+                revoked_grants: revoked,
+            }))
         }
         .await,
     )

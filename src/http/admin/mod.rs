@@ -2,8 +2,8 @@
 //! port: clients, grants and tokens, bulk revocation, the audit log, metrics
 //! and health.
 //!
-//! Every route but `/metrics` and `/health/*` needs `Authorization: Bearer
-//! <token>`, checked against `admin.token_hash` (argon2id). Every
+//! Every route but `/metrics`, `/health/*` and `/admin/openapi.json` needs
+//! `Authorization: Bearer <token>`, checked against `admin.token_hash` (argon2id). Every
 //! authenticated call is recorded in `admin_actions` before it acts (a call
 //! whose record cannot be written is refused with `503`, so nothing changes
 //! unrecorded) and completed with its status after.
@@ -13,6 +13,8 @@ mod body;
 mod clients;
 mod error;
 mod grants;
+pub mod openapi;
+mod views;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -23,8 +25,11 @@ use axum::extract::{MatchedPath, Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::{Extension, Json};
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use self::error::AdminError;
 use super::observe::{self, Listener, RequestId};
@@ -91,28 +96,25 @@ impl AdminState {
 
 /// The admin router.
 pub fn router(admin: &AdminState, edge: &Edge) -> Router {
-    let guarded = Router::new()
-        .route("/admin/clients", get(clients::list).post(clients::create))
-        .route(
-            "/admin/clients/{id}",
-            get(clients::get)
-                .patch(clients::update)
-                .delete(clients::delete),
-        )
-        .route("/admin/clients/{id}/secret", post(clients::rotate_secret))
-        .route("/admin/grants", post(grants::register))
-        .route("/admin/grants/issue", post(grants::issue))
-        .route("/admin/grants/{id}/tokens", post(grants::add_tokens))
-        .route("/admin/revocations", post(grants::revoke_all))
-        .route("/admin/audit/revocations", get(audit::revocations))
-        .route("/admin/audit/actions", get(audit::actions))
+    let (guarded, document) = OpenApiRouter::with_openapi(openapi::AdminApi::openapi())
+        .routes(routes!(clients::list, clients::create))
+        .routes(routes!(clients::get, clients::update, clients::delete))
+        .routes(routes!(clients::rotate_secret))
+        .routes(routes!(grants::register))
+        .routes(routes!(grants::issue))
+        .routes(routes!(grants::add_tokens))
+        .routes(routes!(grants::revoke_all))
+        .routes(routes!(audit::revocations))
+        .routes(routes!(audit::actions))
         .route_layer(from_fn_with_state(admin.clone(), record_action))
         .route_layer(from_fn_with_state(admin.clone(), require_bearer))
         .route_layer(from_fn(observe::record_route))
-        .with_state(admin.clone());
+        .with_state(admin.clone())
+        .split_for_parts();
     let open = Router::new()
         .route("/metrics", get(metrics))
         .with_state(admin.clone())
+        .route("/admin/openapi.json", openapi::serve(&document))
         .merge(
             Router::new()
                 .route("/health/live", get(health::live))

@@ -1,0 +1,156 @@
+//! The admin API's answers, typed so that `/admin/openapi.json` is generated
+//! from the very structures that are serialised.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::domain::audit::{AdminAction, RevocationRecord};
+use crate::domain::token::TokenKind;
+use crate::provisioning::{ClientView, MintedGrantView};
+
+/// Every error answer.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// `invalid_request`, `invalid_token`, `not_found`, `conflict`,
+    /// `temporarily_unavailable` or `server_error`.
+    pub error: String,
+    pub error_description: String,
+}
+
+/// A registered client, with its secret: the only time it is shown.
+#[derive(Serialize, ToSchema)]
+pub struct ClientCreated {
+    #[serde(flatten)]
+    pub client: ClientView,
+    /// Confidential clients only. Store it now: it is never shown again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+}
+
+/// One page of clients, ordered by id.
+#[derive(Serialize, ToSchema)]
+pub struct ClientPage {
+    pub items: Vec<ClientView>,
+    /// Pass as `after` for the next page; `null` on the last.
+    pub next: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SecretRotated {
+    pub client_id: String,
+    /// The new secret, shown this once.
+    pub client_secret: String,
+    /// When the replaced secret stops working; `null`: it already has.
+    pub previous_secret_expires_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ClientDeleted {
+    pub client_id: String,
+    /// Grants of the client revoked by the deletion.
+    pub revoked_grants: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TokensStored {
+    pub grant_id: String,
+    /// How many tokens were stored.
+    pub tokens: usize,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MintedGrants {
+    pub grants: Vec<MintedGrantView>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BulkRevoked {
+    /// Grants revoked by this call (already revoked ones are not counted).
+    pub revoked_grants: u64,
+}
+
+/// One revocation record (SPEC §1).
+#[derive(Serialize, ToSchema)]
+pub struct RevocationRecordView {
+    pub id: i64,
+    pub grant_id: String,
+    /// The grant's client.
+    pub client_id: String,
+    pub subject: String,
+    /// `access` or `refresh`; `null` for an operator's bulk revocation.
+    pub presented_kind: Option<&'static str>,
+    /// `confidential`, `public`, `anonymous` or `admin`.
+    pub presenter_kind: String,
+    pub presenter_client_id: Option<String>,
+    pub foreign_client: bool,
+    /// `client_request`, `foreign_client_report`, `anonymous_report`,
+    /// `admin_bulk` or `client_deleted`.
+    pub reason: String,
+    pub request_id: String,
+    pub revoked_at: DateTime<Utc>,
+}
+
+impl From<&RevocationRecord> for RevocationRecordView {
+    fn from(record: &RevocationRecord) -> Self {
+        Self {
+            id: record.id,
+            grant_id: record.grant_id.to_string(),
+            client_id: record.client_id.as_str().to_owned(),
+            subject: record.subject.clone(),
+            presented_kind: record.presented_kind.map(TokenKind::as_str),
+            presenter_kind: record.presenter_kind.clone(),
+            presenter_client_id: record.presenter_client_id.clone(),
+            foreign_client: record.foreign_client,
+            reason: record.reason.clone(),
+            request_id: record.request_id.clone(),
+            revoked_at: record.revoked_at,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RevocationPage {
+    pub items: Vec<RevocationRecordView>,
+    /// Pass as `after` for the next page; `null` on the last.
+    pub next: Option<i64>,
+}
+
+/// One admin API call.
+#[derive(Serialize, ToSchema)]
+pub struct AdminActionView {
+    pub id: i64,
+    /// Method and route template, such as `DELETE /admin/clients/{id}`.
+    pub action: String,
+    /// The client or grant id the path named.
+    pub target: Option<String>,
+    pub request_id: String,
+    /// The caller's address, through trusted proxies.
+    pub peer: Option<String>,
+    /// The status answered; `null` while running or if it never finished.
+    pub status: Option<u16>,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl From<&AdminAction> for AdminActionView {
+    fn from(action: &AdminAction) -> Self {
+        Self {
+            id: action.id,
+            action: action.action.clone(),
+            target: action.target.clone(),
+            request_id: action.request_id.clone(),
+            peer: action.peer.clone(),
+            status: action.status,
+            started_at: action.started_at,
+            finished_at: action.finished_at,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ActionPage {
+    pub items: Vec<AdminActionView>,
+    /// Pass as `after` for the next page; `null` on the last.
+    pub next: Option<i64>,
+}
