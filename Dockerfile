@@ -6,6 +6,10 @@
 # Production: set RESCIND_DATABASE__URL (or DATABASE_URL) to PostgreSQL and
 # either mount a certificate (RESCIND_TLS__MODE=files, RESCIND_TLS__CERT,
 # RESCIND_TLS__KEY) or terminate TLS at the load balancer (RESCIND_TLS__MODE=proxy).
+# The admin API and /metrics listen on RESCIND_ADMIN__LISTEN (e.g.
+# 0.0.0.0:9443) once RESCIND_ADMIN__TOKEN_HASH is set; publish that port to
+# operators and Prometheus only. deploy/ has a compose file and Kubernetes
+# manifests built on this image.
 
 FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
@@ -32,7 +36,8 @@ ENV RESCIND_DATA_DIR=/var/lib/rescind \
     RESCIND_SERVER__LISTEN=0.0.0.0:8443 \
     RESCIND_LOG__FORMAT=json
 VOLUME ["/var/lib/rescind"]
-EXPOSE 8443
+# 8443: the public endpoints; 9443: the admin listener, when configured.
+EXPOSE 8443 9443
 USER 65532:65532
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["/usr/local/bin/rescind"]
