@@ -11,7 +11,7 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use super::Readiness;
 
 /// The newest schema version this binary knows.
-pub const LATEST_VERSION: i64 = 4;
+pub const LATEST_VERSION: i64 = 5;
 
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -33,6 +33,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         4,
         "operations",
         include_str!("../../migrations/postgres/0004_operations.sql"),
+    ),
+    (
+        5,
+        "revoke tokens on grant revocation",
+        include_str!("../../migrations/postgres/0005_revoke_tokens_on_grant_revocation.sql"),
     ),
 ];
 
@@ -56,6 +61,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         4,
         "operations",
         include_str!("../../migrations/sqlite/0004_operations.sql"),
+    ),
+    (
+        5,
+        "revoke tokens on grant revocation",
+        include_str!("../../migrations/sqlite/0005_revoke_tokens_on_grant_revocation.sql"),
     ),
 ];
 

@@ -265,6 +265,8 @@ macro_rules! impl_store {
                     tx.rollback().await?;
                     return Ok(0);
                 }
+                // On PostgreSQL the claim's trigger has revoked the tokens
+                // already (migration 5) and this finds none; SQLite needs it.
                 let mut tokens: sqlx::QueryBuilder<'_, $db> =
                     sqlx::QueryBuilder::new("UPDATE tokens SET revoked_at = ");
                 tokens

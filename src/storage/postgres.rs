@@ -19,8 +19,12 @@ use crate::domain::token::TokenHash;
 
 /// A whole revocation in one statement, so revoking a live token costs one
 /// round trip: the sighting (presenter still current? which token and grant?),
-/// the claim of the grant row, the revocation of every live token of the
-/// grant, and the audit record. Data-modifying CTEs run to completion in one
+/// the claim of the grant row, and the audit record. Claiming the grant fires
+/// the `grants_revoke_tokens` trigger (migration 5), which revokes every live
+/// token of the grant with a snapshot taken after the claim: a token that a
+/// refresh rotation committed while this statement waited for the row is
+/// revoked too, which an update inside this statement (whose snapshot
+/// predates the wait) would miss. Data-modifying CTEs run to completion in one
 /// snapshot and one transaction (autocommit); the claim's
 /// `WHERE revoked_at IS NULL` is re-checked after a row-lock wait, so of two
 /// concurrent revocations of one grant exactly one claims it. The claim
@@ -41,9 +45,6 @@ pub const REVOKE_STATEMENT: &str = concat!(
        WHERE g.id = s.grant_id AND g.revoked_at IS NULL AND s.current \
          AND ((s.client_id <> $2) IS NOT TRUE OR $7) \
        RETURNING g.id, g.revocation_reason, (s.client_id <> $2) IS TRUE AS foreign_client\
-     ), revoked_tokens AS (\
-       UPDATE tokens SET revoked_at = $4 \
-       WHERE grant_id IN (SELECT id FROM claimed) AND revoked_at IS NULL\
      ), audit AS (\
        INSERT INTO revocations (grant_id, presented_token_hash, presented_kind, presenter_kind, \
          presenter_client_id, foreign_client, reason, request_id, revoked_at) \

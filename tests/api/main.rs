@@ -20,4 +20,5 @@ mod redaction;
 mod request_validation;
 mod retention;
 mod revocation;
+mod rotation_race;
 mod tls;
