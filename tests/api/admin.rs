@@ -44,8 +44,14 @@ async fn every_admin_route_but_metrics_and_health_needs_the_bearer_token(backend
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(wrong.status().as_u16(), 401, "{method} {path} wrong token");
     }
-    // Refused calls leave no action record; the public port has no admin API.
-    assert_eq!(app.db.count("SELECT count(*) FROM admin_actions").await, 0);
+    // Refused calls are recorded too, as 401; the public port has no admin API.
+    assert_eq!(
+        app.db
+            .count("SELECT count(*) FROM admin_actions WHERE status = 401")
+            .await,
+        14
+    );
+    assert_eq!(app.db.count("SELECT count(*) FROM admin_actions").await, 14);
     let public = app
         .http
         .get(app.url("/admin/clients"))

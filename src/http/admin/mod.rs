@@ -3,10 +3,11 @@
 //! and health.
 //!
 //! Every route but `/metrics`, `/health/*` and `/admin/openapi.json` needs
-//! `Authorization: Bearer <token>`, checked against `admin.token_hash` (argon2id). Every
-//! authenticated call is recorded in `admin_actions` before it acts (a call
-//! whose record cannot be written is refused with `503`, so nothing changes
-//! unrecorded) and completed with its status after.
+//! `Authorization: Bearer <token>`, checked against `admin.token_hash`
+//! (argon2id). Every authenticated call is recorded in `admin_actions` before
+//! it acts (a call whose record cannot be written is refused with `503`, so
+//! nothing changes unrecorded) and completed with its status after; a call
+//! refused for its token is recorded with `401`.
 
 mod audit;
 mod body;
@@ -150,7 +151,8 @@ async fn metrics(State(admin): State<AdminState>) -> Response {
 async fn require_bearer(
     State(admin): State<AdminState>,
     Extension(caller): Extension<ClientAddress>,
-    request: Request,
+    Extension(request_id): Extension<RequestId>,
+    mut request: Request,
     next: Next,
 ) -> Response {
     let limiter = &admin.services.limiter;
@@ -181,9 +183,61 @@ async fn require_bearer(
             outcome = "rejected",
             "admin call without a valid bearer token"
         );
+        // Recorded too (each one has cost an argon2 verification, so this
+        // adds little an attacker could use); refusals by the rate limit
+        // above are not, or a locked-out caller could write rows for free.
+        let status = StatusCode::UNAUTHORIZED.as_u16();
+        let recorded = match begin_record(&admin, &mut request, &request_id, caller).await {
+            Ok((id, _)) => {
+                admin
+                    .services
+                    .store
+                    .finish_admin_action(id, status, admin.services.clock.now())
+                    .await
+            }
+            Err(error) => Err(error),
+        };
+        if let Err(error) = recorded {
+            tracing::warn!(error = %error, "cannot record a refused admin call");
+        }
         return AdminError::unauthorized().into_response();
     }
     next.run(request).await
+}
+
+/// Records a call as started; returns the record's id and the action.
+async fn begin_record(
+    admin: &AdminState,
+    request: &mut Request,
+    request_id: &RequestId,
+    caller: ClientAddress,
+) -> Result<(i64, String), crate::storage::StoreError> {
+    let (action, target) = describe(request).await;
+    let peer = caller.ip.to_string();
+    let record = NewAdminAction {
+        action: &action,
+        target: target.as_deref(),
+        request_id: request_id.as_str(),
+        peer: Some(&peer),
+        started_at: admin.services.clock.now(),
+    };
+    let id = admin.services.store.begin_admin_action(&record).await?;
+    Ok((id, action))
+}
+
+/// The call's action (method and route template) and the client or grant id
+/// its path names (percent-decoded by axum).
+async fn describe(request: &mut Request) -> (String, Option<String>) {
+    let target = request
+        .extract_parts::<Path<HashMap<String, String>>>()
+        .await
+        .ok()
+        .and_then(|Path(params)| params.get("id").cloned());
+    let template = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("", MatchedPath::as_str);
+    (format!("{} {template}", request.method()), target)
 }
 
 /// The one `Authorization: Bearer …` value, if well formed.
@@ -207,33 +261,15 @@ async fn record_action(
     mut request: Request,
     next: Next,
 ) -> Response {
-    // The client or grant the path names (percent-decoded by axum).
-    let target = request
-        .extract_parts::<Path<HashMap<String, String>>>()
-        .await
-        .ok()
-        .and_then(|Path(params)| params.get("id").cloned());
-    let template = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("", MatchedPath::as_str);
-    let action = format!("{} {template}", request.method());
-    let peer = caller.ip.to_string();
-    let store = &admin.services.store;
-    let record = NewAdminAction {
-        action: &action,
-        target: target.as_deref(),
-        request_id: request_id.as_str(),
-        peer: Some(&peer),
-        started_at: admin.services.clock.now(),
-    };
-    let id = match store.begin_admin_action(&record).await {
-        Ok(id) => id,
+    let (id, action) = match begin_record(&admin, &mut request, &request_id, caller).await {
+        Ok(begun) => begun,
         Err(error) => return admin.unavailable(&error).into_response(),
     };
     let response = next.run(request).await;
     let status = response.status().as_u16();
-    if let Err(error) = store
+    if let Err(error) = admin
+        .services
+        .store
         .finish_admin_action(id, status, admin.services.clock.now())
         .await
     {
