@@ -86,6 +86,8 @@ pub async fn observe(
         method = %request.method(),
         route = field::Empty,
         request_id = request_id.as_str(),
+        client_ip = field::Empty,
+        forwarded_proto = field::Empty,
     );
     let started = Instant::now();
     async move {

@@ -160,6 +160,14 @@ pub async fn resolve_client(
         .get::<ConnectInfo<SocketAddr>>()
         .map_or(IpAddr::from([0, 0, 0, 0]), |info| info.0.ip());
     let client = proxies.resolve(peer, request.headers());
+    // Into the request span opened by the outer layer: the access log line
+    // shows the resolved address and, behind a trusted proxy, the scheme the
+    // client used.
+    let span = tracing::Span::current();
+    span.record("client_ip", tracing::field::display(client.ip));
+    if let Some(https) = client.forwarded_https {
+        span.record("forwarded_proto", if https { "https" } else { "http" });
+    }
     request.extensions_mut().insert(client);
     next.run(request).await
 }

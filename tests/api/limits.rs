@@ -180,7 +180,47 @@ async fn a_request_longer_than_the_request_timeout_gets_503(backend: Backend) {
     );
 }
 
+/// The address in the access log is the one limits count: the forwarded one
+/// from a trusted proxy, the peer otherwise.
+async fn the_access_log_shows_the_resolved_client_address(backend: Backend) {
+    use crate::helpers::child::{ChildServer, Logs};
+    let app = TestApp::spawn(backend).await;
+    let forwarded = header_map(&[
+        ("x-forwarded-for", "203.0.113.7"),
+        ("x-forwarded-proto", "https"),
+    ]);
+    for (trusted, expected_ip) in [(true, "203.0.113.7"), (false, "127.0.0.1")] {
+        let env: &[(&str, &str)] = if trusted {
+            &[("RESCIND_SERVER__TRUSTED_PROXIES", "[\"127.0.0.1\"]")]
+        } else {
+            &[]
+        };
+        let server = ChildServer::start_with(&app, Logs::Captured("info"), env).await;
+        let status = server
+            .post(
+                "/oauth2/revoke",
+                "token=unknown".to_owned(),
+                forwarded.clone(),
+            )
+            .await;
+        assert_eq!(status, 200);
+        let logs = server.stop();
+        let line = logs
+            .lines()
+            .find(|line| line.contains("request finished") && line.contains("/oauth2/revoke"))
+            .unwrap_or_else(|| panic!("no access log line in:\n{logs}"));
+        assert!(line.contains(&format!("client_ip={expected_ip}")), "{line}");
+        assert_eq!(line.contains("203.0.113.7"), trusted, "{line}");
+        assert_eq!(
+            line.contains("forwarded_proto=\"https\""),
+            trusted,
+            "{line}"
+        );
+    }
+}
+
 on_both_backends!(
+    the_access_log_shows_the_resolved_client_address,
     ten_failed_authentications_lock_the_pair_out_for_the_window,
     successful_revocations_are_not_limited_by_default,
     a_trusted_proxy_names_the_client_address,

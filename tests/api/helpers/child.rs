@@ -28,6 +28,11 @@ pub struct ChildServer {
 impl ChildServer {
     /// Starts the binary on `app`'s database and waits until it is live.
     pub async fn start(app: &TestApp, logs: Logs) -> Self {
+        Self::start_with(app, logs, &[]).await
+    }
+
+    /// [`Self::start`] with more environment variables.
+    pub async fn start_with(app: &TestApp, logs: Logs, env: &[(&str, &str)]) -> Self {
         let port = free_port();
         let (level, stderr) = match logs {
             Logs::Captured(level) => (level, Stdio::piped()),
@@ -42,6 +47,7 @@ impl ChildServer {
             .env("RESCIND_TLS__MODE", "proxy")
             .env("RESCIND_SERVER__LISTEN", format!("127.0.0.1:{port}"))
             .env("RESCIND_LOG__LEVEL", level)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(stderr)
             .spawn()
