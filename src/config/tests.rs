@@ -367,11 +367,7 @@ fn the_kubernetes_configuration_loads_with_the_secret_s_values() {
         .flat_map(|line| [line.strip_prefix("    ").unwrap_or(line), "\n"])
         .collect();
     assert!(toml.contains("[server]"), "{toml}");
-    let hash = crate::auth::hash_secret(&crate::domain::secret::ClientSecret::new(
-        "a-token-of-at-least-thirty-two-characters".to_owned(),
-    ))
-    .map(|hash| hash.as_phc().to_owned())
-    .unwrap_or_default();
+    let hash = admin_token_hash();
     Jail::expect_with(|jail| {
         jail.clear_env();
         jail.set_env(
@@ -391,11 +387,7 @@ fn the_kubernetes_configuration_loads_with_the_secret_s_values() {
 #[test]
 fn the_compose_environment_loads() {
     let compose = include_str!("../../deploy/compose.yaml");
-    let hash = crate::auth::hash_secret(&crate::domain::secret::ClientSecret::new(
-        "a-token-of-at-least-thirty-two-characters".to_owned(),
-    ))
-    .map(|hash| hash.as_phc().to_owned())
-    .unwrap_or_default();
+    let hash = admin_token_hash();
     Jail::expect_with(|jail| {
         jail.clear_env();
         let mut set = 0;
@@ -423,4 +415,13 @@ fn the_compose_environment_loads() {
         );
         Ok(())
     });
+}
+
+/// A real argon2id hash for `admin.token_hash`, which validation parses.
+fn admin_token_hash() -> String {
+    crate::auth::hash_secret(&crate::domain::secret::ClientSecret::new(
+        "a-token-of-at-least-thirty-two-characters".to_owned(),
+    ))
+    .map(|hash| hash.as_phc().to_owned())
+    .unwrap_or_default()
 }

@@ -110,16 +110,19 @@ pub struct NewAdminAction<'a> {
     pub started_at: DateTime<Utc>,
 }
 
-/// A recorded admin API call.
-#[derive(Debug, Clone)]
+/// A recorded admin API call, as stored and as the admin API shows it.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct AdminAction {
     pub id: i64,
+    /// Method and route template, such as `DELETE /admin/clients/{id}`.
     pub action: String,
+    /// The client or grant id the path named.
     pub target: Option<String>,
     pub request_id: String,
+    /// The caller's address, through trusted proxies.
     pub peer: Option<String>,
-    /// The HTTP status answered; `None` if the call never finished (the
-    /// process stopped mid-call).
+    /// The HTTP status answered; `None` while running, or if the call never
+    /// finished (the process stopped mid-call).
     pub status: Option<u16>,
     pub started_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,

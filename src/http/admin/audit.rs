@@ -13,7 +13,7 @@ use utoipa::IntoParams;
 use super::body::{self, page_limit};
 use super::clients::parse_client_id;
 use super::error::AdminError;
-use super::views::{ActionPage, AdminActionView, ErrorBody, RevocationPage, RevocationRecordView};
+use super::views::{ActionPage, ErrorBody, RevocationPage, RevocationRecordView};
 use super::{AdminState, answer};
 use crate::domain::audit::{ActionQuery, Page, RevocationQuery};
 use crate::domain::grant::GrantId;
@@ -116,9 +116,11 @@ pub async fn actions(State(admin): State<AdminState>, uri: Uri) -> Response {
                 .admin_actions(&query, page)
                 .await
                 .map_err(|error| admin.unavailable(&error))?;
-            let items: Vec<AdminActionView> = actions.iter().map(Into::into).collect();
-            let next = next_cursor(actions.last().map(|action| action.id), items.len(), page);
-            Ok::<_, AdminError>(Json(ActionPage { items, next }))
+            let next = next_cursor(actions.last().map(|action| action.id), actions.len(), page);
+            Ok::<_, AdminError>(Json(ActionPage {
+                items: actions,
+                next,
+            }))
         }
         .await,
     )

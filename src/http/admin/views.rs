@@ -116,41 +116,9 @@ pub struct RevocationPage {
     pub next: Option<i64>,
 }
 
-/// One admin API call.
-#[derive(Serialize, ToSchema)]
-pub struct AdminActionView {
-    pub id: i64,
-    /// Method and route template, such as `DELETE /admin/clients/{id}`.
-    pub action: String,
-    /// The client or grant id the path named.
-    pub target: Option<String>,
-    pub request_id: String,
-    /// The caller's address, through trusted proxies.
-    pub peer: Option<String>,
-    /// The status answered; `null` while running or if it never finished.
-    pub status: Option<u16>,
-    pub started_at: DateTime<Utc>,
-    pub finished_at: Option<DateTime<Utc>>,
-}
-
-impl From<&AdminAction> for AdminActionView {
-    fn from(action: &AdminAction) -> Self {
-        Self {
-            id: action.id,
-            action: action.action.clone(),
-            target: action.target.clone(),
-            request_id: action.request_id.clone(),
-            peer: action.peer.clone(),
-            status: action.status,
-            started_at: action.started_at,
-            finished_at: action.finished_at,
-        }
-    }
-}
-
 #[derive(Serialize, ToSchema)]
 pub struct ActionPage {
-    pub items: Vec<AdminActionView>,
+    pub items: Vec<AdminAction>,
     /// Pass as `after` for the next page; `null` on the last.
     pub next: Option<i64>,
 }
