@@ -22,3 +22,4 @@ mod retention;
 mod revocation;
 mod rotation_race;
 mod tls;
+mod upgrade;

@@ -161,6 +161,43 @@ impl TestDatabase {
         result.unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 
+    /// Applies the repository's migration files up to `version` (sqlx's own
+    /// file migrator, whose checksums match the embedded migrations), as an
+    /// older release would have left the schema.
+    pub async fn migrate_up_to(&self, version: i64) {
+        let folder = match self.raw {
+            Raw::Postgres(_) => "postgres",
+            Raw::Sqlite(_) => "sqlite",
+        };
+        let older = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let source = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("migrations")
+            .join(folder);
+        for entry in std::fs::read_dir(&source).unwrap_or_else(|e| panic!("{e}")) {
+            let path = entry.unwrap_or_else(|e| panic!("{e}")).path();
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default()
+                .to_owned();
+            let number: i64 = name
+                .get(..4)
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(i64::MAX);
+            if number <= version {
+                std::fs::copy(&path, older.path().join(&name)).unwrap_or_else(|e| panic!("{e}"));
+            }
+        }
+        let migrator = sqlx::migrate::Migrator::new(older.path())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let applied = match &self.raw {
+            Raw::Postgres(pool) => migrator.run(pool).await,
+            Raw::Sqlite(pool) => migrator.run(pool).await,
+        };
+        applied.unwrap_or_else(|e| panic!("migrations up to {version}: {e}"));
+    }
+
     /// Every revocation record, oldest first.
     pub async fn audit_records(&self) -> Vec<AuditRecord> {
         let rows: Result<Vec<AuditRow>, _> = match &self.raw {
