@@ -102,4 +102,197 @@ async fn nothing_secret_reaches_the_logs_at_trace_level(backend: Backend) {
     }
 }
 
-on_both_backends!(nothing_secret_reaches_the_logs_at_trace_level);
+/// The admin token of the admin redaction test.
+const ADMIN_TOKEN: &str = "admin-token-value-0123456789-not-to-log";
+
+/// The admin API handles the most secrets: generated client secrets, minted
+/// and handed-over tokens, the admin token. None may reach a log line (at
+/// `trace`), an error body or a metric; only the answers meant to carry a
+/// generated value do.
+async fn nothing_secret_leaks_from_the_admin_api(backend: Backend) {
+    let seeder = TestApp::spawn(backend).await;
+    let hash = rescind::auth::hash_secret(&rescind::domain::secret::ClientSecret::new(
+        ADMIN_TOKEN.to_owned(),
+    ))
+    .map(|hash| hash.as_phc().to_owned())
+    .unwrap_or_default();
+    let port = crate::helpers::free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let server = ChildServer::start_with(
+        &seeder,
+        Logs::Captured("trace"),
+        &[
+            ("RESCIND_ADMIN__LISTEN", &listen),
+            ("RESCIND_ADMIN__TOKEN_HASH", &hash),
+        ],
+    )
+    .await;
+    let admin = Admin {
+        http: crate::helpers::http_client(None),
+        base: format!("http://{listen}"),
+    };
+    let expires = "2099-01-01T00:00:00Z";
+    let mut bodies = String::new(); // every answer that is not meant to carry a secret
+    // The values answers are meant to carry, once.
+    let created = admin
+        .post(
+            "/admin/clients",
+            serde_json::json!({ "client_id": "web" }),
+            ADMIN_TOKEN,
+        )
+        .await;
+    let rotated = admin
+        .post(
+            "/admin/clients/web/secret",
+            serde_json::json!({ "grace_period": "1h" }),
+            ADMIN_TOKEN,
+        )
+        .await;
+    let minted = admin
+        .post(
+            "/admin/grants/issue",
+            serde_json::json!({ "client_id": "web", "subject": "alice" }),
+            ADMIN_TOKEN,
+        )
+        .await;
+    let shown: Vec<String> = [
+        &created["client_secret"],
+        &rotated["client_secret"],
+        &minted["grants"][0]["access_token"],
+        &minted["grants"][0]["refresh_token"],
+    ]
+    .iter()
+    .map(|value| value.as_str().unwrap_or_default().to_owned())
+    .collect();
+    assert!(shown.iter().all(|value| value.len() > 20), "{shown:?}");
+    for (method, path, body, token, status) in calls_that_must_not_echo(expires) {
+        let (answered, text) = admin.call(method, path, body, token).await;
+        assert_eq!(answered, status, "{path}");
+        bodies.push_str(&text);
+    }
+    let (_, metrics) = admin
+        .call(
+            reqwest::Method::GET,
+            "/metrics",
+            serde_json::Value::Null,
+            "",
+        )
+        .await;
+    assert!(metrics.contains("rescind_"), "metrics were scraped");
+    let logs = server.stop();
+    assert!(logs.contains("admin call"), "the logs were captured");
+
+    let mut secrets: Vec<(&str, &str)> = vec![
+        ("admin token", ADMIN_TOKEN),
+        ("wrong admin token", "wrong-admin-token-value-not-to-log"),
+        ("handed-over token", "handed-over-token-value"),
+        ("misplaced token", "misplaced-token-value"),
+        ("misplaced date", "misplaced-date-value"),
+        ("value pasted into kind", "pasted-into-kind-value"),
+        ("query value", "query-value-not-to-echo"),
+    ];
+    secrets.extend(
+        shown
+            .iter()
+            .map(|value| ("generated value", value.as_str())),
+    );
+    for (what, value) in secrets {
+        assert!(!logs.contains(value), "the {what} appears in the logs");
+        assert!(
+            !metrics.contains(value),
+            "the {what} appears in the metrics"
+        );
+        assert!(!bodies.contains(value), "the {what} appears in an answer");
+    }
+}
+
+/// Admin calls carrying values no answer, log line or metric may repeat:
+/// method, path, body, bearer token, expected status.
+fn calls_that_must_not_echo(
+    expires: &str,
+) -> Vec<(
+    reqwest::Method,
+    &'static str,
+    serde_json::Value,
+    &'static str,
+    u16,
+)> {
+    vec![
+        (
+            reqwest::Method::POST,
+            "/admin/grants",
+            serde_json::json!({ "client_id": "web", "subject": "bob", "tokens": [
+                { "token": "handed-over-token-value", "kind": "access", "expires_at": expires }] }),
+            ADMIN_TOKEN,
+            201,
+        ),
+        (
+            reqwest::Method::POST,
+            "/admin/grants",
+            serde_json::json!({ "client_id": "web", "subject": "bob", "tokens": [
+                { "token": "misplaced-token-value", "kind": "access", "expires_at": "misplaced-date-value" }] }),
+            ADMIN_TOKEN,
+            400,
+        ),
+        (
+            reqwest::Method::POST,
+            "/admin/grants",
+            serde_json::json!({ "client_id": "web", "subject": "bob", "tokens": [
+                { "kind": "pasted-into-kind-value", "token": "x", "expires_at": expires }] }),
+            ADMIN_TOKEN,
+            400,
+        ),
+        (
+            reqwest::Method::GET,
+            "/admin/audit/revocations?subject=x&client_id=query-value-not-to-echo%00",
+            serde_json::Value::Null,
+            ADMIN_TOKEN,
+            400,
+        ),
+        (
+            reqwest::Method::GET,
+            "/admin/clients",
+            serde_json::Value::Null,
+            "wrong-admin-token-value-not-to-log",
+            401,
+        ),
+    ]
+}
+
+/// A client of the child server's admin listener.
+struct Admin {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Admin {
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: serde_json::Value,
+        token: &str,
+    ) -> (u16, String) {
+        let response = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap_or_default())
+    }
+
+    async fn post(&self, path: &str, body: serde_json::Value, token: &str) -> serde_json::Value {
+        let (status, text) = self.call(reqwest::Method::POST, path, body, token).await;
+        assert!((200..300).contains(&status), "{path}: {status} {text}");
+        serde_json::from_str(&text).unwrap_or_default()
+    }
+}
+
+on_both_backends!(
+    nothing_secret_reaches_the_logs_at_trace_level,
+    nothing_secret_leaks_from_the_admin_api,
+);
