@@ -37,3 +37,6 @@ pub mod server;
 pub mod storage;
 pub mod telemetry;
 pub mod tls;
+
+#[cfg(test)]
+mod fuzz;

@@ -49,6 +49,12 @@ impl Form {
         Ok(Self { pairs })
     }
 
+    /// Every decoded pair, in order (for the fuzz properties).
+    #[cfg(test)]
+    pub(crate) fn pairs(&self) -> &[(String, String)] {
+        &self.pairs
+    }
+
     /// The value of a parameter that may appear at most once. An empty value
     /// counts as absent (RFC 6749 §3.2), but still counts as a copy.
     pub fn single(&self, name: &'static str) -> Result<Option<&str>, Duplicate> {

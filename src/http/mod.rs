@@ -3,9 +3,9 @@
 
 pub mod admin;
 mod cors;
-mod credentials;
+pub(crate) mod credentials;
 pub mod error;
-mod form;
+pub(crate) mod form;
 pub mod guard;
 mod health;
 mod metadata;
