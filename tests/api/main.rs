@@ -21,5 +21,6 @@ mod request_validation;
 mod retention;
 mod revocation;
 mod rotation_race;
+mod timing;
 mod tls;
 mod upgrade;

@@ -5,6 +5,7 @@ pub mod child;
 pub mod cluster;
 pub mod database;
 pub mod raw;
+pub mod stats;
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;

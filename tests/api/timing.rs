@@ -1,0 +1,192 @@
+//! Timing (issue 6): what a caller cannot learn from how long an answer took.
+//! Requests of the two kinds alternate one at a time on one server, so drift
+//! hits both; each pair is compared with the Mann-Whitney U test and the
+//! medians are printed (`-- --nocapture`).
+//!
+//! The suite runs a small sample (`TIMING_SAMPLES`, 40 and 10 times that for
+//! the fast pair by default) and fails only on a gross difference (medians
+//! more than 25 % apart *and* p < 0.001): what a leak such as skipping the
+//! argon2 verification for unknown clients produces (a test of that mutation
+//! fails), never what scheduling noise does. The figures in
+//! docs/reliability.md come from a larger run:
+//! `TIMING_SAMPLES=400 ./tests/run --test api timing -- --nocapture`.
+
+use std::time::Instant;
+
+use rescind::domain::client::ClientKind;
+use rescind::domain::revocation::ForeignPolicy;
+
+use crate::helpers::stats::{Comparison, mann_whitney};
+use crate::helpers::{Backend, TestApp};
+use crate::on_both_backends;
+
+fn samples(scale: usize) -> usize {
+    std::env::var("TIMING_SAMPLES")
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or(40)
+        * scale
+}
+
+/// Times `a` and `b` alternately, `n` of each, after a warm-up of both.
+async fn alternate<A, B, FA, FB>(n: usize, a: A, b: B) -> (Vec<f64>, Vec<f64>)
+where
+    A: Fn() -> FA,
+    B: Fn() -> FB,
+    FA: std::future::Future<Output = u16>,
+    FB: std::future::Future<Output = u16>,
+{
+    for _ in 0..5 {
+        a().await;
+        b().await;
+    }
+    let (mut times_a, mut times_b) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    for _ in 0..n {
+        let started = Instant::now();
+        a().await;
+        times_a.push(started.elapsed().as_secs_f64() * 1000.0);
+        let started = Instant::now();
+        b().await;
+        times_b.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    (times_a, times_b)
+}
+
+fn judge(what: &str, comparison: &Comparison) {
+    eprintln!("timing: {what}: {comparison}");
+    assert!(
+        comparison.relative_median_difference() < 0.25 || comparison.p >= 0.001,
+        "{what} can be told apart by timing: {comparison}"
+    );
+}
+
+async fn an_unknown_client_and_a_wrong_secret_take_the_same_time(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |settings| {
+        settings.auth.argon2_concurrency = Some(1);
+    })
+    .await;
+    app.confidential_client("web").await;
+    let grant = app.grant("web").await;
+    let token = [("token", grant.access_token.as_str())];
+    let (unknown, wrong) = alternate(
+        samples(1),
+        || async {
+            let response = app
+                .revoke_basic("nobody", "some-secret-value", &token)
+                .await;
+            response.status().as_u16()
+        },
+        || async {
+            let response = app.revoke_basic("web", "some-secret-value", &token).await;
+            response.status().as_u16()
+        },
+    )
+    .await;
+    judge(
+        "unknown client vs known client with a wrong secret",
+        &mann_whitney(&unknown, &wrong),
+    );
+    assert_eq!(app.db.live_tokens().await, 2, "nothing was revoked");
+}
+
+async fn under_foreign_reject_unknown_and_foreign_tokens_take_the_same_time(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |settings| {
+        settings.policy.foreign = ForeignPolicy::Reject;
+    })
+    .await;
+    app.create_client("spa", ClientKind::Public).await;
+    app.create_client("other", ClientKind::Public).await;
+    let foreign = app.grant("other").await;
+    let unknown_token = format!("{}x", foreign.access_token);
+    let (unknown, foreign_times) = alternate(
+        samples(10),
+        || async {
+            let params = [("token", unknown_token.as_str()), ("client_id", "spa")];
+            app.revoke(&params).await.status().as_u16()
+        },
+        || async {
+            let params = [
+                ("token", foreign.access_token.as_str()),
+                ("client_id", "spa"),
+            ];
+            app.revoke(&params).await.status().as_u16()
+        },
+    )
+    .await;
+    // The answers differ anyway (200 and 401, SPEC §4): timing can only add
+    // what the status already says.
+    judge(
+        "unknown token vs another client's live token (policy.foreign = reject)",
+        &mann_whitney(&unknown, &foreign_times),
+    );
+    assert_eq!(app.db.live_tokens().await, 2, "nothing was revoked");
+
+    // Where the answers are the same (200), timing must not tell a token
+    // that existed from one that never did.
+    let revoked = app.grant("other").await;
+    let params = [("token", revoked.refresh_token.as_str())];
+    assert_eq!(app.revoke(&params).await.status().as_u16(), 200);
+    let (unknown, revoked_times) = alternate(
+        samples(10),
+        || async {
+            let params = [("token", unknown_token.as_str()), ("client_id", "spa")];
+            app.revoke(&params).await.status().as_u16()
+        },
+        || async {
+            let params = [
+                ("token", revoked.access_token.as_str()),
+                ("client_id", "spa"),
+            ];
+            app.revoke(&params).await.status().as_u16()
+        },
+    )
+    .await;
+    judge(
+        "unknown token vs another client's revoked token (policy.foreign = reject, both 200)",
+        &mann_whitney(&unknown, &revoked_times),
+    );
+}
+
+/// SPEC §2: no timing difference the server can avoid tells an anonymous
+/// caller whether a token exists. An already revoked token and an unknown one
+/// both answer 200 without a write; what remains is the database finding the
+/// row (docs/reliability.md has the figures).
+async fn an_anonymous_caller_cannot_tell_a_revoked_token_from_an_unknown_one(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.create_client("spa", ClientKind::Public).await;
+    let revoked = app.grant("spa").await;
+    let params = [("token", revoked.refresh_token.as_str())];
+    assert_eq!(app.revoke(&params).await.status().as_u16(), 200);
+    let unknown_token = format!("{}x", revoked.access_token);
+    let (unknown, revoked_times) = alternate(
+        samples(10),
+        || async {
+            app.revoke(&[("token", unknown_token.as_str())])
+                .await
+                .status()
+                .as_u16()
+        },
+        || async {
+            app.revoke(&[("token", revoked.access_token.as_str())])
+                .await
+                .status()
+                .as_u16()
+        },
+    )
+    .await;
+    judge(
+        "anonymous: unknown token vs revoked token (both 200)",
+        &mann_whitney(&unknown, &revoked_times),
+    );
+    assert_eq!(
+        app.db.audit_records().await.len(),
+        1,
+        "nothing more was written"
+    );
+}
+
+on_both_backends!(
+    an_anonymous_caller_cannot_tell_a_revoked_token_from_an_unknown_one,
+    an_unknown_client_and_a_wrong_secret_take_the_same_time,
+    under_foreign_reject_unknown_and_foreign_tokens_take_the_same_time,
+);
