@@ -8,6 +8,7 @@ pub mod audit;
 pub mod client;
 pub mod clock;
 pub mod grant;
+pub mod introspection;
 pub mod minted;
 pub mod origin;
 pub mod presenter;

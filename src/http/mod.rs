@@ -12,6 +12,7 @@ mod metadata;
 pub mod observe;
 pub mod peer;
 mod revoke;
+mod token_request;
 
 use std::sync::Arc;
 use std::time::Duration;

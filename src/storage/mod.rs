@@ -23,6 +23,8 @@ use crate::domain::audit::{
 };
 use crate::domain::client::{Client, ClientId};
 use crate::domain::grant::{GrantId, NewGrant, NewToken, TokenRecord};
+use crate::domain::introspection::Introspection;
+use crate::domain::presenter::Presenter;
 use crate::domain::revocation::{RevocationOutcome, RevocationRequest};
 use crate::domain::secret::SecretHash;
 use crate::domain::token::TokenHash;
@@ -205,6 +207,14 @@ pub trait Store: Send + Sync + 'static {
 
     /// The connection pool's current size and idle connections (metrics).
     fn pool_usage(&self) -> PoolUsage;
+
+    /// Looks a token up for introspection, checking in the same statement
+    /// that the presenter is still current (`None`: anonymous).
+    async fn introspect(
+        &self,
+        hash: &TokenHash,
+        presenter: &Presenter,
+    ) -> Result<Introspection, StoreError>;
 
     /// Looks a token up by hash (for `token inspect`).
     async fn find_token(&self, hash: &TokenHash) -> Result<Option<TokenRecord>, StoreError>;

@@ -417,6 +417,21 @@ macro_rules! impl_store {
                 }
             }
 
+            async fn introspect(
+                &self,
+                hash: &TokenHash,
+                presenter: &$crate::domain::presenter::Presenter,
+            ) -> Result<$crate::domain::introspection::Introspection, StoreError> {
+                let (id, revision) = rows::presenter_columns(presenter);
+                let row: rows::IntrospectRow = sqlx::query_as(rows::INTROSPECT_SELECT)
+                    .bind(&hash.as_bytes()[..])
+                    .bind(id)
+                    .bind(revision)
+                    .fetch_one(&self.pool)
+                    .await?;
+                rows::introspection_from_row(row)
+            }
+
             async fn find_token(
                 &self,
                 hash: &TokenHash,

@@ -11,6 +11,7 @@ use super::StoreError;
 use crate::domain::audit::{AdminAction, RevocationRecord};
 use crate::domain::client::{Client, ClientId, ClientKind, PreviousSecret};
 use crate::domain::grant::{GrantId, TokenRecord};
+use crate::domain::introspection::{Introspection, TokenState};
 use crate::domain::presenter::Presenter;
 use crate::domain::revocation::{
     ForeignPolicy, RevocationOutcome, RevocationReason, RevocationRequest,
@@ -171,7 +172,13 @@ pub fn sighting_from_row(row: SightingRow) -> Result<Sighting, StoreError> {
 
 /// The binding of `$2` and `$3` in [`sighting_select`].
 pub fn presenter_binding<'a>(request: &RevocationRequest<'a>) -> (Option<&'a str>, Option<i64>) {
-    match request.presenter {
+    presenter_columns(request.presenter)
+}
+
+/// A presenter as the `$2` (client id) and `$3` (revision) of the
+/// presenter check, both `NULL` when anonymous.
+pub fn presenter_columns(presenter: &Presenter) -> (Option<&str>, Option<i64>) {
+    match presenter {
         Presenter::Anonymous => (None, None),
         Presenter::Client { id, revision, .. } => (Some(id.as_str()), Some(*revision)),
     }
@@ -312,3 +319,67 @@ pub const PURGE_REVOCATIONS: &str = "DELETE FROM revocations WHERE id IN \
      (SELECT id FROM revocations WHERE revoked_at < $1 LIMIT $2)";
 pub const PURGE_ADMIN_ACTIONS: &str = "DELETE FROM admin_actions WHERE id IN \
      (SELECT id FROM admin_actions WHERE started_at < $1 LIMIT $2)";
+
+/// The introspection lookup: whether the presenter is current (as in
+/// [`sighting_select`]), then the token with its grant and client. One row
+/// always comes back, the token columns `NULL` when no token has the hash.
+pub const INTROSPECT_SELECT: &str = "SELECT p.current, t.kind, g.client_id, g.subject, g.scope, \
+     t.created_at, t.expires_at, (t.revoked_at IS NOT NULL OR g.revoked_at IS NOT NULL), \
+     (c.disabled OR c.deleted_at IS NOT NULL) \
+     FROM (SELECT $2 IS NULL OR EXISTS (SELECT 1 FROM clients c WHERE c.id = $2 \
+           AND c.credentials_revision = $3 AND NOT c.disabled) AS current) p \
+     LEFT JOIN tokens t ON t.token_hash = $1 \
+     LEFT JOIN grants g ON g.id = t.grant_id \
+     LEFT JOIN clients c ON c.id = g.client_id";
+
+pub type IntrospectRow = (
+    bool,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
+    Option<bool>,
+    Option<bool>,
+);
+
+pub fn introspection_from_row(row: IntrospectRow) -> Result<Introspection, StoreError> {
+    let (current, kind, client_id, subject, scope, issued_at, expires_at, revoked, client_gone) =
+        row;
+    let token = match (
+        kind,
+        client_id,
+        subject,
+        issued_at,
+        expires_at,
+        revoked,
+        client_gone,
+    ) {
+        (
+            Some(kind),
+            Some(client_id),
+            Some(subject),
+            Some(issued_at),
+            Some(expires_at),
+            Some(revoked),
+            Some(client_gone),
+        ) => Some(TokenState {
+            kind: TokenKind::from_stored(&kind).ok_or(StoreError::Corrupt("token kind"))?,
+            client_id: ClientId::parse(&client_id)
+                .map_err(|_| StoreError::Corrupt("grant client id"))?,
+            subject,
+            scope,
+            issued_at,
+            expires_at,
+            revoked,
+            client_gone,
+        }),
+        (None, None, None, None, None, _, _) => None,
+        _ => return Err(StoreError::Corrupt("token without its grant or client")),
+    };
+    Ok(Introspection {
+        presenter_current: current,
+        token,
+    })
+}
