@@ -13,7 +13,7 @@
 //! - [`storage`]: the [`storage::Store`] trait, one transaction per method,
 //!   with PostgreSQL and SQLite backends and their migrations.
 //! - [`auth`]: client authentication; argon2id off the async runtime.
-//! - [`revocation`]: the revocation use case.
+//! - [`revocation`], [`introspection`]: the revocation and introspection use cases.
 //! - [`provisioning`]: registering clients and minting grants.
 //! - [`retention`]: the periodic purge of expired tokens and old audit records.
 //! - [`limits`], [`metrics`]: abuse control and Prometheus metrics.
@@ -28,6 +28,7 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod introspection;
 pub mod limits;
 pub mod metrics;
 pub mod provisioning;

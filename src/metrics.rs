@@ -27,6 +27,11 @@ struct RevocationLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReasonLabels {
     reason: &'static str,
 }
@@ -49,6 +54,7 @@ pub struct Metrics {
     registry: Registry,
     revocations: Family<RevocationLabels, Counter>,
     auth_failures: Family<ReasonLabels, Counter>,
+    introspections: Family<OutcomeLabels, Counter>,
     admin_auth_failures: Counter,
     requests: Family<RequestLabels, Histogram>,
     rate_limited: Family<LimitLabels, Counter>,
@@ -80,6 +86,12 @@ impl Metrics {
             "client_auth_failures",
             "Failed client authentications, by reason",
             auth_failures.clone(),
+        );
+        let introspections = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "introspections",
+            "Introspection requests answered, by outcome (active, inactive, or the error code)",
+            introspections.clone(),
         );
         let admin_auth_failures = Counter::default();
         registry.register(
@@ -136,6 +148,7 @@ impl Metrics {
             registry,
             revocations,
             auth_failures,
+            introspections,
             admin_auth_failures,
             requests,
             rate_limited,
@@ -158,6 +171,13 @@ impl Metrics {
     pub fn client_auth_failure(&self, reason: &'static str) {
         self.auth_failures
             .get_or_create(&ReasonLabels { reason })
+            .inc();
+    }
+
+    /// Counts one answered introspection request.
+    pub fn introspection(&self, outcome: &'static str) {
+        self.introspections
+            .get_or_create(&OutcomeLabels { outcome })
             .inc();
     }
 

@@ -67,6 +67,8 @@ pub const RESERVED_METADATA_KEYS: &[&str] = &[
     "issuer",
     "revocation_endpoint",
     "revocation_endpoint_auth_methods_supported",
+    "introspection_endpoint",
+    "introspection_endpoint_auth_methods_supported",
 ];
 
 pub(super) fn settings(settings: &Settings) -> Result<(), ConfigError> {

@@ -21,6 +21,10 @@ pub struct MetadataDocument {
 pub const REVOCATION_AUTH_METHODS: [&str; 3] =
     ["client_secret_basic", "client_secret_post", "none"];
 
+/// The client authentication methods of the introspection endpoint: the
+/// same as revocation's, anonymous callers being refused (RFC 7662 §4).
+pub const INTROSPECTION_AUTH_METHODS: [&str; 3] = REVOCATION_AUTH_METHODS;
+
 impl MetadataDocument {
     /// Builds the document: the fields Rescind owns, then `metadata.extra`
     /// (arrays with no elements left out). Validation already refused an
@@ -36,6 +40,14 @@ impl MetadataDocument {
         document.insert(
             "revocation_endpoint_auth_methods_supported".to_owned(),
             Value::from(&REVOCATION_AUTH_METHODS[..]),
+        );
+        document.insert(
+            "introspection_endpoint".to_owned(),
+            Value::from(format!("{}/oauth2/introspect", settings.issuer_base())),
+        );
+        document.insert(
+            "introspection_endpoint_auth_methods_supported".to_owned(),
+            Value::from(&INTROSPECTION_AUTH_METHODS[..]),
         );
         let extra = settings.metadata.extra.iter().filter(|(key, value)| {
             let empty_array = matches!(value, Value::Array(items) if items.is_empty());

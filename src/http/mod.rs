@@ -8,6 +8,7 @@ pub mod error;
 pub(crate) mod form;
 pub mod guard;
 mod health;
+mod introspect;
 mod metadata;
 pub mod observe;
 pub mod peer;
@@ -33,6 +34,7 @@ use crate::config::Settings;
 use crate::domain::clock::Clock;
 use crate::domain::minted::TokenFormat;
 use crate::domain::revocation::AnonymousPolicy;
+use crate::introspection::Introspector;
 use crate::limits::Limiter;
 use crate::metrics::Metrics;
 use crate::revocation::Revoker;
@@ -59,6 +61,7 @@ pub struct Shared {
     pub store: Arc<dyn Store>,
     pub authenticator: Authenticator,
     pub revoker: Revoker,
+    pub introspector: Introspector,
     pub metrics: Arc<Metrics>,
     pub limiter: Arc<Limiter>,
     pub anonymous_policy: AnonymousPolicy,
@@ -87,6 +90,11 @@ impl AppState {
             store: services.store.clone(),
             authenticator: services.authenticator.clone(),
             revoker: services.revoker.clone(),
+            introspector: Introspector::new(
+                services.store.clone(),
+                services.format.clone(),
+                services.clock.clone(),
+            ),
             metrics: services.metrics.clone(),
             limiter: services.limiter.clone(),
             anonymous_policy: settings.policy.anonymous,
@@ -125,8 +133,12 @@ pub fn router(app: AppState, issuer_path: &str, edge: &Edge) -> Router {
         .fallback(|| async { OAuthError::method_not_allowed("POST, OPTIONS") })
         .layer(from_fn_with_state(app.clone(), cors::revoke_cors))
         .layer(map_response(no_store));
+    let introspect = post(introspect::introspect)
+        .fallback(|| async { OAuthError::method_not_allowed("POST") })
+        .layer(map_response(no_store));
     let mut router = Router::new()
         .route(&format!("{issuer_path}/oauth2/revoke"), revoke)
+        .route(&format!("{issuer_path}/oauth2/introspect"), introspect)
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready));
     for path in metadata::paths(issuer_path) {

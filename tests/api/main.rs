@@ -11,6 +11,7 @@ mod crash;
 mod credential_cache;
 mod health;
 mod hostile;
+mod introspection;
 mod lifecycle;
 mod limits;
 mod metadata;

@@ -5,7 +5,7 @@ use serde_json::json;
 use crate::helpers::{Backend, TestApp, assert_revocation_ok, get_json, header};
 use crate::on_both_backends;
 
-async fn the_document_names_the_issuer_and_the_revocation_endpoint(backend: Backend) {
+async fn the_document_names_the_issuer_and_the_endpoints(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let (status, headers, document) =
         get_json(&app, "/.well-known/oauth-authorization-server").await;
@@ -16,6 +16,8 @@ async fn the_document_names_the_issuer_and_the_revocation_endpoint(backend: Back
             "issuer": "https://rescind.test",
             "revocation_endpoint": "https://rescind.test/oauth2/revoke",
             "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+            "introspection_endpoint": "https://rescind.test/oauth2/introspect",
+            "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         })
     );
     let get = |name: &str| {
@@ -106,7 +108,7 @@ async fn extra_metadata_is_merged_without_empty_arrays(backend: Backend) {
 }
 
 on_both_backends!(
-    the_document_names_the_issuer_and_the_revocation_endpoint,
+    the_document_names_the_issuer_and_the_endpoints,
     an_issuer_with_a_path_serves_everything_under_it,
     extra_metadata_is_merged_without_empty_arrays,
 );

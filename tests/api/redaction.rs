@@ -68,6 +68,18 @@ async fn nothing_secret_reaches_the_logs_at_trace_level(backend: Backend) {
             none(),
             400,
         ),
+        (
+            "/oauth2/introspect",
+            encode(&[("token", "introspected-token-not-to-log")]),
+            basic.clone(),
+            200,
+        ),
+        (
+            "/oauth2/introspect",
+            encode(&[("token", &revoked.access_token)]),
+            none(),
+            401,
+        ),
     ];
     for (path, body, headers, status) in cases {
         assert_eq!(server.post(path, body, headers).await, status, "{path}");
@@ -83,10 +95,8 @@ async fn nothing_secret_reaches_the_logs_at_trace_level(backend: Backend) {
         logs.contains("outcome") && logs.contains("request_id"),
         "the logs were captured"
     );
-    let basic = basic
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
+    let basic = basic.get("authorization").and_then(|v| v.to_str().ok());
+    let basic = basic.unwrap_or_default();
     for (what, value) in [
         ("client secret", secret.as_str()),
         ("wrong secret", "wrong-secret-value"),
@@ -97,9 +107,15 @@ async fn nothing_secret_reaches_the_logs_at_trace_level(backend: Backend) {
         ("Basic credentials", basic.trim_start_matches("Basic ")),
         ("bearer value", "bearer-value-not-to-log"),
         ("token in the URI", "query-token-not-to-log"),
+        ("introspected token", "introspected-token-not-to-log"),
     ] {
-        assert!(!logs.contains(value), "the {what} appears in the logs");
+        assert_absent(&logs, "logs", what, value);
     }
+}
+
+/// Fails naming `what` when `value` appears in `text` (the `place`).
+fn assert_absent(text: &str, place: &str, what: &str, value: &str) {
+    assert!(!text.contains(value), "the {what} appears in the {place}");
 }
 
 /// The admin token of the admin redaction test.
@@ -197,12 +213,9 @@ async fn nothing_secret_leaks_from_the_admin_api(backend: Backend) {
             .map(|value| ("generated value", value.as_str())),
     );
     for (what, value) in secrets {
-        assert!(!logs.contains(value), "the {what} appears in the logs");
-        assert!(
-            !metrics.contains(value),
-            "the {what} appears in the metrics"
-        );
-        assert!(!bodies.contains(value), "the {what} appears in an answer");
+        for (text, place) in [(&logs, "logs"), (&metrics, "metrics"), (&bodies, "answers")] {
+            assert_absent(text, place, what, value);
+        }
     }
 }
 

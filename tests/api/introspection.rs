@@ -1,0 +1,208 @@
+//! Introspection (RFC 7662, issue 5): client authentication as for
+//! revocation but never anonymous, `active: false` and nothing else for
+//! unknown, expired, revoked or disabled-client tokens, the claims of a live
+//! one, and the credential cache kept honest.
+
+use reqwest::header::HeaderMap;
+use rescind::domain::client::ClientKind;
+use serde_json::{Value, json};
+
+use crate::helpers::{
+    Backend, TestApp, assert_no_store, assert_oauth_error, assert_revocation_ok, basic_header,
+    encode, header,
+};
+use crate::on_both_backends;
+
+/// POSTs form parameters to the introspection endpoint.
+async fn introspect(
+    app: &TestApp,
+    params: &[(&str, &str)],
+    headers: HeaderMap,
+) -> reqwest::Response {
+    app.http
+        .post(app.url(&format!("{}/oauth2/introspect", app.settings.issuer_path())))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .headers(headers)
+        .body(encode(params))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+async fn answer(response: reqwest::Response) -> Value {
+    assert_eq!(response.status().as_u16(), 200);
+    assert_no_store(&response);
+    assert_eq!(header(&response, "content-type"), Some("application/json"));
+    response.json().await.unwrap_or(Value::Null)
+}
+
+async fn a_live_token_is_active_with_its_claims(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let secret = app.confidential_client("resource-server").await;
+    app.create_client("spa", ClientKind::Public).await;
+    let grant = app.grant("spa").await;
+    let basic = basic_header("resource-server", &secret);
+    let access =
+        answer(introspect(&app, &[("token", &grant.access_token)], basic.clone()).await).await;
+    let now = crate::helpers::now().timestamp();
+    assert_eq!(access["active"], true);
+    assert_eq!(access["client_id"], "spa");
+    assert_eq!(access["sub"], "alice");
+    assert_eq!(access["scope"], "openid");
+    assert_eq!(access["token_type"], "Bearer");
+    let (exp, iat) = (
+        access["exp"].as_i64().unwrap_or(0),
+        access["iat"].as_i64().unwrap_or(0),
+    );
+    assert!((now - 60..=now + 1).contains(&iat), "iat {iat}");
+    assert!((iat + 3590..=iat + 3610).contains(&exp), "exp {exp}");
+    // client_secret_post and a public client work too; a hint changes nothing.
+    let refresh = answer(
+        introspect(
+            &app,
+            &[
+                ("token", &grant.refresh_token),
+                ("token_type_hint", "access_token"),
+                ("client_id", "resource-server"),
+                ("client_secret", &secret),
+            ],
+            HeaderMap::new(),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (refresh["active"].as_bool(), refresh["token_type"].as_str()),
+        (Some(true), Some("refresh_token"))
+    );
+    let by_public = answer(
+        introspect(
+            &app,
+            &[("token", &grant.access_token), ("client_id", "spa")],
+            HeaderMap::new(),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(by_public["active"], true);
+    assert_eq!(
+        app.db.live_tokens().await,
+        2,
+        "introspection revokes nothing"
+    );
+}
+
+async fn unknown_expired_revoked_and_disabled_client_tokens_are_inactive_and_say_nothing_else(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let secret = app.confidential_client("resource-server").await;
+    app.create_client("spa", ClientKind::Public).await;
+    app.create_client("gone", ClientKind::Public).await;
+    let expired = app.grant_with_ttl("spa", 0).await;
+    let revoked = app.grant("spa").await;
+    let of_disabled = app.grant("gone").await;
+    assert_revocation_ok(app.revoke(&[("token", &revoked.refresh_token)]).await).await;
+    app.disable_client("gone").await;
+    let format = app.token_format();
+    let mut bad_checksum = format.mint(rescind::domain::token::TokenKind::Access, &mut rand_rng());
+    // Another alphanumeric last character: the minted shape, a wrong checksum.
+    let last = bad_checksum.pop();
+    bad_checksum.push(if last == Some('0') { '1' } else { '0' });
+    assert_eq!(
+        format.classify(&bad_checksum),
+        rescind::domain::minted::Shape::BadChecksum
+    );
+    let basic = basic_header("resource-server", &secret);
+    for token in [
+        "never-issued-token",
+        expired.access_token.as_str(),
+        revoked.access_token.as_str(),
+        of_disabled.access_token.as_str(),
+        bad_checksum.as_str(),
+    ] {
+        let body = answer(introspect(&app, &[("token", token)], basic.clone()).await).await;
+        assert_eq!(body, json!({ "active": false }), "{token}");
+    }
+}
+
+fn rand_rng() -> impl rand::CryptoRng + rand::RngCore {
+    rand::rngs::OsRng
+}
+
+async fn anonymous_callers_and_bad_credentials_are_refused(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let secret = app.confidential_client("resource-server").await;
+    app.create_client("spa", ClientKind::Public).await;
+    let grant = app.grant("spa").await;
+    let headers = assert_oauth_error(
+        introspect(&app, &[("token", &grant.access_token)], HeaderMap::new()).await,
+        401,
+        "invalid_client",
+    )
+    .await;
+    assert!(headers.get("www-authenticate").is_none());
+    let headers = assert_oauth_error(
+        introspect(
+            &app,
+            &[("token", &grant.access_token)],
+            basic_header("resource-server", "wrong"),
+        )
+        .await,
+        401,
+        "invalid_client",
+    )
+    .await;
+    assert!(headers.get("www-authenticate").is_some());
+    for params in [
+        vec![
+            ("client_id", "resource-server"),
+            ("client_secret", secret.as_str()),
+        ],
+        vec![("token", "a"), ("token", "b"), ("client_id", "spa")],
+    ] {
+        assert_oauth_error(
+            introspect(&app, &params, HeaderMap::new()).await,
+            400,
+            "invalid_request",
+        )
+        .await;
+    }
+    let get = app
+        .http
+        .get(app.url("/oauth2/introspect"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(get.status().as_u16(), 405);
+    assert_eq!(header(&get, "allow"), Some("POST"));
+}
+
+async fn a_disabled_resource_server_is_refused_even_with_cached_credentials(backend: Backend) {
+    let first = TestApp::spawn(backend).await;
+    let second = TestApp::spawn_beside(&first).await;
+    let secret = first.confidential_client("resource-server").await;
+    first.create_client("spa", ClientKind::Public).await;
+    let grant = first.grant("spa").await;
+    let basic = basic_header("resource-server", &secret);
+    // Cached on the second instance...
+    let body =
+        answer(introspect(&second, &[("token", &grant.access_token)], basic.clone()).await).await;
+    assert_eq!(body["active"], true);
+    // ...disabled through the first...
+    first.disable_client("resource-server").await;
+    // ...and refused by the second at once.
+    assert_oauth_error(
+        introspect(&second, &[("token", &grant.access_token)], basic).await,
+        401,
+        "invalid_client",
+    )
+    .await;
+}
+
+on_both_backends!(
+    a_live_token_is_active_with_its_claims,
+    unknown_expired_revoked_and_disabled_client_tokens_are_inactive_and_say_nothing_else,
+    anonymous_callers_and_bad_credentials_are_refused,
+    a_disabled_resource_server_is_refused_even_with_cached_credentials,
+);
