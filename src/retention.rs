@@ -46,6 +46,7 @@ impl Retention {
                 ("grants", counts.grants),
                 ("revocations", counts.revocations),
                 ("admin_actions", counts.admin_actions),
+                ("revocation_events", counts.events),
             ] {
                 self.metrics.purged(what, rows);
             }
@@ -54,6 +55,7 @@ impl Retention {
                 grants = counts.grants,
                 revocations = counts.revocations,
                 admin_actions = counts.admin_actions,
+                events = counts.events,
                 "retention: purged"
             );
         } else {

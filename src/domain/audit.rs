@@ -157,4 +157,5 @@ pub struct PurgeCounts {
     pub grants: u64,
     pub revocations: u64,
     pub admin_actions: u64,
+    pub events: u64,
 }

@@ -11,7 +11,7 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use super::Readiness;
 
 /// The newest schema version this binary knows.
-pub const LATEST_VERSION: i64 = 5;
+pub const LATEST_VERSION: i64 = 6;
 
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -38,6 +38,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         5,
         "revoke tokens on grant revocation",
         include_str!("../../migrations/postgres/0005_revoke_tokens_on_grant_revocation.sql"),
+    ),
+    (
+        6,
+        "revocation events",
+        include_str!("../../migrations/postgres/0006_revocation_events.sql"),
     ),
 ];
 
@@ -66,6 +71,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         5,
         "revoke tokens on grant revocation",
         include_str!("../../migrations/sqlite/0005_revoke_tokens_on_grant_revocation.sql"),
+    ),
+    (
+        6,
+        "revocation events",
+        include_str!("../../migrations/sqlite/0006_revocation_events.sql"),
     ),
 ];
 

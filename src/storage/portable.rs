@@ -397,6 +397,9 @@ macro_rules! impl_store {
                             counts.admin_actions =
                                 purge_all(connection, rows::PURGE_ADMIN_ACTIONS, before, plan.batch)
                                     .await?;
+                            counts.events =
+                                purge_all(connection, rows::PURGE_EVENTS, before, plan.batch)
+                                    .await?;
                         }
                         let before = plan.tokens_expired_before;
                         counts.tokens =

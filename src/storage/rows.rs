@@ -317,6 +317,8 @@ pub const PURGE_GRANTS: &str = "DELETE FROM grants WHERE id IN (SELECT g.id FROM
      AND NOT EXISTS (SELECT 1 FROM revocations r WHERE r.grant_id = g.id) LIMIT $2)";
 pub const PURGE_REVOCATIONS: &str = "DELETE FROM revocations WHERE id IN \
      (SELECT id FROM revocations WHERE revoked_at < $1 LIMIT $2)";
+pub const PURGE_EVENTS: &str = "DELETE FROM revocation_events WHERE id IN \
+     (SELECT id FROM revocation_events WHERE revoked_at < $1 LIMIT $2)";
 pub const PURGE_ADMIN_ACTIONS: &str = "DELETE FROM admin_actions WHERE id IN \
      (SELECT id FROM admin_actions WHERE started_at < $1 LIMIT $2)";
 

@@ -9,6 +9,7 @@ mod client_auth;
 mod cors;
 mod crash;
 mod credential_cache;
+mod events;
 mod health;
 mod hostile;
 mod introspection;

@@ -48,7 +48,7 @@ async fn expired_tokens_empty_grants_and_old_records_are_purged(backend: Backend
         .admin_json(app.admin(reqwest::Method::GET, "/admin/clients"))
         .await;
     assert_eq!(status, 200);
-    // Age one revocation record and every admin call past audit_days.
+    // Age one revocation record, every admin call and every event past audit_days.
     app.db
         .execute(&format!(
             "UPDATE revocations SET revoked_at = {AN_OLD_TIME} WHERE grant_id = \
@@ -61,8 +61,14 @@ async fn expired_tokens_empty_grants_and_old_records_are_purged(backend: Backend
             "UPDATE admin_actions SET started_at = {AN_OLD_TIME}"
         ))
         .await;
+    app.db
+        .execute(&format!(
+            "UPDATE revocation_events SET revoked_at = {AN_OLD_TIME}"
+        ))
+        .await;
 
     eventually(&app, "SELECT count(*) FROM admin_actions", 0).await;
+    eventually(&app, "SELECT count(*) FROM revocation_events", 0).await;
     eventually(&app, "SELECT count(*) FROM revocations", 1).await;
     // The expired grant's two tokens and the grant itself are gone.
     eventually(&app, "SELECT count(*) FROM tokens", 6).await;

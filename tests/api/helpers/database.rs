@@ -198,6 +198,15 @@ impl TestDatabase {
         applied.unwrap_or_else(|e| panic!("migrations up to {version}: {e}"));
     }
 
+    /// Rows of five text columns (for assertions on whole records).
+    pub async fn rows(&self, sql: &str) -> Vec<(String, String, String, String, String)> {
+        let rows = match &self.raw {
+            Raw::Postgres(pool) => sqlx::query_as(sql).fetch_all(pool).await,
+            Raw::Sqlite(pool) => sqlx::query_as(sql).fetch_all(pool).await,
+        };
+        rows.unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
     /// Every revocation record, oldest first.
     pub async fn audit_records(&self) -> Vec<AuditRecord> {
         let rows: Result<Vec<AuditRow>, _> = match &self.raw {
