@@ -1,6 +1,6 @@
 -- The revocation event outbox (issue 5), as in PostgreSQL's migration 6: a
 -- trigger on the audit record's insert adds the event in the same
--- transaction. SQLite has no NOTIFY; one instance reads the outbox itself.
+-- transaction. Readers follow the outbox by id.
 CREATE TABLE revocation_events (
     id             INTEGER PRIMARY KEY,
     grant_id       BLOB NOT NULL,

@@ -1,7 +1,6 @@
 //! The revocation event outbox (issue 5): one event per committed grant
 //! revocation, whatever path revoked it, written in the same transaction;
-//! none for a request that revoked nothing. On PostgreSQL, listeners are
-//! notified once the revocation commits.
+//! none for a request that revoked nothing.
 
 use reqwest::Method;
 use rescind::domain::client::ClientKind;
@@ -103,35 +102,6 @@ async fn concurrent_revocations_of_one_grant_make_one_event(backend: Backend) {
     assert_eq!(
         app.db.count("SELECT count(*) FROM revocation_events").await,
         10
-    );
-}
-
-/// PostgreSQL tells listeners of each event once it is committed.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_listeners_hear_of_each_committed_event() {
-    let app = TestApp::spawn(Backend::Postgres).await;
-    app.create_client("spa", ClientKind::Public).await;
-    let grant = app.grant("spa").await;
-    let mut listener = sqlx::postgres::PgListener::connect(app.db.url())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    listener
-        .listen("rescind_revocation_events")
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_revocation_ok(app.revoke(&[("token", &grant.access_token)]).await).await;
-    let notification = tokio::time::timeout(std::time::Duration::from_secs(5), listener.recv())
-        .await
-        .unwrap_or_else(|_| panic!("no notification within 5 s"))
-        .unwrap_or_else(|e| panic!("{e}"));
-    let id: i64 = notification.payload().parse().unwrap_or(0);
-    assert_eq!(
-        app.db
-            .count(&format!(
-                "SELECT count(*) FROM revocation_events WHERE id = {id}"
-            ))
-            .await,
-        1
     );
 }
 
