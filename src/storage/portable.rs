@@ -291,6 +291,15 @@ macro_rules! impl_store {
                         .push_bind(request.now);
                 });
                 audit.build().execute(&mut *tx).await?;
+                let mut events: sqlx::QueryBuilder<'_, $db> =
+                    sqlx::QueryBuilder::new(rows::EVENTS_FOR_GRANTS);
+                events.push_bind("admin").push(rows::EVENTS_FOR_GRANTS_TAIL);
+                let mut ids = events.separated(", ");
+                for id in &claimed {
+                    ids.push_bind(id);
+                }
+                events.push(")");
+                events.build().execute(&mut *tx).await?;
                 tx.commit().await?;
                 Ok(claimed.len() as u64)
             }

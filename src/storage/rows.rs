@@ -385,3 +385,32 @@ pub fn introspection_from_row(row: IntrospectRow) -> Result<Introspection, Store
         token,
     })
 }
+
+/// The kinds of the tokens of grant `$grant` as the event's `token_kinds`
+/// (`access,refresh`): one scan of the grant's tokens, in SQL both backends
+/// run.
+macro_rules! token_kinds_of_grant {
+    ($grant:literal) => {
+        concat!(
+            "(SELECT CASE max(CASE WHEN k.kind = 'access' THEN 1 ELSE 0 END) \
+               + 2 * max(CASE WHEN k.kind = 'refresh' THEN 1 ELSE 0 END) \
+             WHEN 3 THEN 'access,refresh' WHEN 1 THEN 'access' WHEN 2 THEN 'refresh' \
+             ELSE '' END FROM tokens k WHERE k.grant_id = ",
+            $grant,
+            ")"
+        )
+    };
+}
+pub(crate) use token_kinds_of_grant;
+
+/// The start of the event insert for revoked grants, both backends: the
+/// presenter kind is bound next, then `) FROM grants g WHERE g.id IN (…)`.
+pub const EVENTS_FOR_GRANTS: &str = concat!(
+    "INSERT INTO revocation_events (grant_id, client_id, subject, token_kinds, presenter_kind, \
+     reason, revoked_at) SELECT g.id, g.client_id, g.subject, ",
+    token_kinds_of_grant!("g.id"),
+    ", "
+);
+/// Follows the bound presenter kind in [`EVENTS_FOR_GRANTS`].
+pub const EVENTS_FOR_GRANTS_TAIL: &str =
+    ", g.revocation_reason, g.revoked_at FROM grants g WHERE g.id IN (";

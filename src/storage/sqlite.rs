@@ -101,6 +101,16 @@ impl SqliteStore {
         .bind(request.now)
         .execute(&mut *tx)
         .await?;
+        let event = format!(
+            "{}$1{}$2)",
+            rows::EVENTS_FOR_GRANTS,
+            rows::EVENTS_FOR_GRANTS_TAIL
+        );
+        sqlx::query(&event)
+            .bind(request.presenter.kind_label())
+            .bind(plan.grant_id.as_uuid())
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(RevocationOutcome::Revoked {
             grant_id: plan.grant_id,
