@@ -19,6 +19,7 @@ use super::error::{NO_STORE, OAuthError};
 use super::peer::ClientAddress;
 use super::token_request::{self, Asked, rejected};
 use crate::auth::Credentials;
+use crate::domain::presenter::Presenter;
 use crate::domain::token::TokenKind;
 use crate::introspection::Answer;
 
@@ -110,29 +111,22 @@ async fn handle(
             "introspection needs client authentication",
         ));
     }
-    let work = async {
-        let authenticate = || token_request::authenticate(app, caller, &credentials, challenge);
-        let presenter = authenticate().await?;
-        let lookup = |presenter| {
-            let token = &token;
-            async move {
-                app.introspector
-                    .introspect(&presenter, token)
-                    .await
-                    .map_err(|error| app.unavailable(&error))
-                    .map(|answer| (presenter, answer))
-            }
-        };
-        let (presenter, answer) = lookup(presenter).await?;
-        if !matches!(answer, Answer::StalePresenter) {
-            return Ok(answer);
-        }
-        // Rotated or disabled since its credentials were cached: verify
-        // them afresh, once.
-        app.authenticator.forget(&presenter);
-        let (_, answer) = lookup(authenticate().await?).await?;
-        Ok(answer)
-    };
+    let token = &token;
+    let work = token_request::as_current_presenter(
+        app,
+        caller,
+        &credentials,
+        challenge,
+        |answer| matches!(answer, Answer::StalePresenter),
+        |presenter: Presenter| async move {
+            let answer = app
+                .introspector
+                .introspect(&presenter, token)
+                .await
+                .map_err(|error| app.unavailable(&error))?;
+            Ok((presenter, answer))
+        },
+    );
     let answer = token_request::within_deadline(app, work).await?;
     if matches!(answer, Answer::StalePresenter) {
         return Err(rejected(

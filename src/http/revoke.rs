@@ -78,27 +78,22 @@ async fn handle(
         ));
     }
 
-    let work = async {
-        let authenticate = || token_request::authenticate(app, caller, &credentials, challenge);
-        let token = &token;
-        let revoke = |presenter: Presenter| async move {
+    let token = &token;
+    let work = token_request::as_current_presenter(
+        app,
+        caller,
+        &credentials,
+        challenge,
+        |outcome| *outcome == RevocationOutcome::StalePresenter,
+        |presenter: Presenter| async move {
             let outcome = app
                 .revoker
                 .revoke(&presenter, token, request_id.as_str())
                 .await
                 .map_err(|error| app.unavailable(&error))?;
-            Ok::<_, OAuthError>((presenter, outcome))
-        };
-        let (presenter, outcome) = revoke(authenticate().await?).await?;
-        if outcome != RevocationOutcome::StalePresenter {
-            return Ok(outcome);
-        }
-        // The client was rotated or disabled since its credentials were
-        // cached (possibly by another instance): verify them afresh, once.
-        app.authenticator.forget(&presenter);
-        let (_, outcome) = revoke(authenticate().await?).await?;
-        Ok(outcome)
-    };
+            Ok((presenter, outcome))
+        },
+    );
     let outcome = token_request::within_deadline(app, work).await?;
 
     match outcome {

@@ -116,6 +116,34 @@ pub async fn authenticate(
     Ok(presenter)
 }
 
+/// Authenticates the presenter and runs `act` for it. A presenter may come
+/// from the credential cache, and `act`'s statement checks it is still
+/// current; when `act` answers that it is not (`is_stale`: rotated or
+/// disabled since, possibly through another instance), its cached
+/// credentials are forgotten and `act` runs once more after a fresh
+/// verification. Its second answer stands, stale or not.
+pub async fn as_current_presenter<T, Act, Done>(
+    app: &AppState,
+    caller: ClientAddress,
+    credentials: &Credentials,
+    challenge: Option<&str>,
+    is_stale: impl Fn(&T) -> bool,
+    act: Act,
+) -> Result<T, OAuthError>
+where
+    Act: Fn(Presenter) -> Done,
+    Done: std::future::Future<Output = Result<(Presenter, T), OAuthError>>,
+{
+    let presenter = authenticate(app, caller, credentials, challenge).await?;
+    let (presenter, answer) = act(presenter).await?;
+    if !is_stale(&answer) {
+        return Ok(answer);
+    }
+    app.authenticator.forget(&presenter);
+    let presenter = authenticate(app, caller, credentials, challenge).await?;
+    Ok(act(presenter).await?.1)
+}
+
 /// Bounds the database part of a request by the deadline (`503` past it).
 pub async fn within_deadline<T>(
     app: &AppState,
