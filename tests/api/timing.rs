@@ -52,6 +52,32 @@ where
     (times_a, times_b)
 }
 
+/// Times revocations of `first` and `second` alternately, presented by
+/// `client_id` (anonymous when `None`), and judges them.
+async fn compare_tokens(
+    app: &TestApp,
+    what: &str,
+    client_id: Option<&str>,
+    first: &str,
+    second: &str,
+) {
+    let revoke = |token: &str| {
+        let mut params = vec![("token", token.to_owned())];
+        if let Some(id) = client_id {
+            params.push(("client_id", id.to_owned()));
+        }
+        async move {
+            let params: Vec<(&str, &str)> = params
+                .iter()
+                .map(|(name, value)| (*name, value.as_str()))
+                .collect();
+            app.revoke(&params).await.status().as_u16()
+        }
+    };
+    let (a, b) = alternate(samples(10), || revoke(first), || revoke(second)).await;
+    judge(what, &mann_whitney(&a, &b));
+}
+
 fn judge(what: &str, comparison: &Comparison) {
     eprintln!("timing: {what}: {comparison}");
     assert!(
@@ -98,27 +124,16 @@ async fn under_foreign_reject_unknown_and_foreign_tokens_take_the_same_time(back
     app.create_client("other", ClientKind::Public).await;
     let foreign = app.grant("other").await;
     let unknown_token = format!("{}x", foreign.access_token);
-    let (unknown, foreign_times) = alternate(
-        samples(10),
-        || async {
-            let params = [("token", unknown_token.as_str()), ("client_id", "spa")];
-            app.revoke(&params).await.status().as_u16()
-        },
-        || async {
-            let params = [
-                ("token", foreign.access_token.as_str()),
-                ("client_id", "spa"),
-            ];
-            app.revoke(&params).await.status().as_u16()
-        },
-    )
-    .await;
     // The answers differ anyway (200 and 401, SPEC §4): timing can only add
     // what the status already says.
-    judge(
+    compare_tokens(
+        &app,
         "unknown token vs another client's live token (policy.foreign = reject)",
-        &mann_whitney(&unknown, &foreign_times),
-    );
+        Some("spa"),
+        &unknown_token,
+        &foreign.access_token,
+    )
+    .await;
     assert_eq!(app.db.live_tokens().await, 2, "nothing was revoked");
 
     // Where the answers are the same (200), timing must not tell a token
@@ -126,25 +141,14 @@ async fn under_foreign_reject_unknown_and_foreign_tokens_take_the_same_time(back
     let revoked = app.grant("other").await;
     let params = [("token", revoked.refresh_token.as_str())];
     assert_eq!(app.revoke(&params).await.status().as_u16(), 200);
-    let (unknown, revoked_times) = alternate(
-        samples(10),
-        || async {
-            let params = [("token", unknown_token.as_str()), ("client_id", "spa")];
-            app.revoke(&params).await.status().as_u16()
-        },
-        || async {
-            let params = [
-                ("token", revoked.access_token.as_str()),
-                ("client_id", "spa"),
-            ];
-            app.revoke(&params).await.status().as_u16()
-        },
+    compare_tokens(
+        &app,
+        "unknown token vs another client's revoked token (policy.foreign = reject, both 200)",
+        Some("spa"),
+        &unknown_token,
+        &revoked.access_token,
     )
     .await;
-    judge(
-        "unknown token vs another client's revoked token (policy.foreign = reject, both 200)",
-        &mann_whitney(&unknown, &revoked_times),
-    );
 }
 
 /// SPEC §2: no timing difference the server can avoid tells an anonymous
@@ -158,26 +162,14 @@ async fn an_anonymous_caller_cannot_tell_a_revoked_token_from_an_unknown_one(bac
     let params = [("token", revoked.refresh_token.as_str())];
     assert_eq!(app.revoke(&params).await.status().as_u16(), 200);
     let unknown_token = format!("{}x", revoked.access_token);
-    let (unknown, revoked_times) = alternate(
-        samples(10),
-        || async {
-            app.revoke(&[("token", unknown_token.as_str())])
-                .await
-                .status()
-                .as_u16()
-        },
-        || async {
-            app.revoke(&[("token", revoked.access_token.as_str())])
-                .await
-                .status()
-                .as_u16()
-        },
+    compare_tokens(
+        &app,
+        "anonymous: unknown token vs revoked token (both 200)",
+        None,
+        &unknown_token,
+        &revoked.access_token,
     )
     .await;
-    judge(
-        "anonymous: unknown token vs revoked token (both 200)",
-        &mann_whitney(&unknown, &revoked_times),
-    );
     assert_eq!(
         app.db.audit_records().await.len(),
         1,
