@@ -931,7 +931,9 @@ fn pgbench_script(tag: &str, as_public_client: bool) -> String {
     let token_hash = format!("sha256(convert_to('{tag}:' || :n, 'UTF8'))");
     let request_id = format!("'{tag}'");
     let mut statement = rescind::storage::postgres::REVOKE_STATEMENT.to_owned();
+    // `$10` before `$1`, which is its prefix.
     for (parameter, value) in [
+        ("$10", "NULL::text"),
         ("$9", request_id.as_str()),
         ("$8", kind),
         ("$7", "true"),

@@ -10,6 +10,7 @@ use crate::domain::revocation::{
     ForeignPolicy, RevocationOutcome, RevocationReason, RevocationRequest,
 };
 use crate::domain::token::PresentedToken;
+use crate::events::Events;
 use crate::storage::{Store, StoreError};
 
 /// Revokes grants by presented token.
@@ -19,6 +20,7 @@ pub struct Revoker {
     format: TokenFormat,
     foreign_policy: ForeignPolicy,
     clock: Arc<dyn Clock>,
+    events: Events,
 }
 
 impl Revoker {
@@ -28,12 +30,14 @@ impl Revoker {
         format: TokenFormat,
         foreign_policy: ForeignPolicy,
         clock: Arc<dyn Clock>,
+        events: Events,
     ) -> Self {
         Self {
             store,
             format,
             foreign_policy,
             clock,
+            events,
         }
     }
 
@@ -46,6 +50,29 @@ impl Revoker {
         token: &PresentedToken,
         request_id: &str,
     ) -> Result<RevocationOutcome, StoreError> {
+        self.revoke_as(presenter, token, None, request_id).await
+    }
+
+    /// Revokes the grant behind a token a secret scanner found in public at
+    /// `found_at` (its URL, possibly empty): an anonymous report with reason
+    /// `secret_scanning`, the URL kept in the audit record.
+    pub async fn revoke_found(
+        &self,
+        token: &PresentedToken,
+        found_at: &str,
+        request_id: &str,
+    ) -> Result<RevocationOutcome, StoreError> {
+        self.revoke_as(&Presenter::Anonymous, token, Some(found_at), request_id)
+            .await
+    }
+
+    async fn revoke_as(
+        &self,
+        presenter: &Presenter,
+        token: &PresentedToken,
+        found_at: Option<&str>,
+        request_id: &str,
+    ) -> Result<RevocationOutcome, StoreError> {
         if self.format.classify(token.expose()) == Shape::BadChecksum {
             return Ok(RevocationOutcome::Unknown);
         }
@@ -56,8 +83,13 @@ impl Revoker {
             foreign_policy: self.foreign_policy,
             request_id,
             now: self.clock.now(),
+            found_at,
         };
-        self.store.revoke_by_token_hash(&request).await
+        let outcome = self.store.revoke_by_token_hash(&request).await?;
+        if let RevocationOutcome::Revoked { grant_id, .. } = &outcome {
+            self.events.revoked_here(Some(grant_id));
+        }
+        Ok(outcome)
     }
 
     /// Revokes every live grant `filter` selects (an operator's bulk
@@ -82,7 +114,10 @@ impl Revoker {
             };
             match self.store.revoke_grants(&batch).await? {
                 0 => return Ok(revoked),
-                count => revoked += count,
+                count => {
+                    self.events.revoked_here(None);
+                    revoked += count;
+                }
             }
         }
     }

@@ -15,10 +15,14 @@ use crate::auth::{Authenticator, CredentialCache, SecretVerifier};
 use crate::config::Settings;
 use crate::domain::clock::{Clock, SystemClock};
 use crate::domain::minted::TokenFormat;
+use crate::domain::webhook::Backoff;
+use crate::events::webhooks::{Dispatcher, Endpoint};
+use crate::events::{Events, follower, notifier};
 use crate::http::admin::AdminState;
 use crate::http::guard::Guard;
 use crate::http::peer::TrustedProxies;
 use crate::http::{self, AppState, Edge, Services};
+use crate::introspection::cache::AnswerCache;
 use crate::limits::{LimitSettings, Limiter};
 use crate::metrics::Metrics;
 use crate::retention::Retention;
@@ -49,6 +53,12 @@ pub enum StartupError {
     AdminWithoutToken,
     #[error("cannot use the listening socket: {0}")]
     Listener(#[source] std::io::Error),
+    #[error("cannot read {key}: {source}")]
+    SecretFile { key: String, source: std::io::Error },
+    #[error("{0} is not a URL")]
+    WebhookUrl(String),
+    #[error("cannot build the outbound HTTP client: {0}")]
+    HttpClient(#[source] reqwest::Error),
 }
 
 /// A server ready to run: the public listener, and the admin listener when
@@ -66,6 +76,11 @@ pub struct Server {
     retention: Retention,
     shutdown_grace: Duration,
     limiter: Arc<Limiter>,
+    store: Arc<dyn Store>,
+    events: Events,
+    poll_interval: Duration,
+    /// `None` without configured webhooks.
+    dispatcher: Option<Dispatcher>,
 }
 
 struct AdminListener {
@@ -125,11 +140,16 @@ impl Server {
             &settings.tokens.access_prefix,
             &settings.tokens.refresh_prefix,
         )?;
+        let events = Events::new(AnswerCache::new(
+            settings.introspection.cache_ttl,
+            settings.introspection.cache_capacity,
+        ));
         let revoker = Revoker::new(
             store.clone(),
             format.clone(),
             settings.policy.foreign,
             clock.clone(),
+            events.clone(),
         );
         let cache = CredentialCache::new(settings.auth.cache_ttl, settings.auth.cache_capacity);
         let authenticator =
@@ -149,14 +169,16 @@ impl Server {
             metrics: metrics.clone(),
             settings: settings.retention.clone(),
         };
+        let dispatcher = webhook_dispatcher(settings, &store, &clock, &events)?;
         let services = Services {
-            store,
+            store: store.clone(),
             authenticator,
             revoker,
             metrics: metrics.clone(),
             limiter: limiter.clone(),
             clock,
             format,
+            events: events.clone(),
         };
         let state = AppState::new(settings, &services);
         let retry_after_secs = settings.server.retry_after.as_secs();
@@ -190,6 +212,10 @@ impl Server {
             retention,
             shutdown_grace: settings.server.shutdown_grace,
             limiter,
+            store,
+            events,
+            poll_interval: settings.events.poll_interval,
+            dispatcher,
         })
     }
 
@@ -252,7 +278,16 @@ impl Server {
         let mut background = vec![
             tokio::spawn(forget_idle_limits(self.limiter.clone())),
             tokio::spawn(self.retention.run_forever()),
+            tokio::spawn(follower::run(
+                self.events.clone(),
+                self.store.clone(),
+                self.poll_interval,
+            )),
+            tokio::spawn(notifier::run(self.events.clone(), self.store.clone())),
         ];
+        if let Some(dispatcher) = self.dispatcher {
+            background.push(tokio::spawn(dispatcher.run()));
+        }
         if let (Some(files), Some(config)) = (self.certificate, self.tls.clone()) {
             let interval = self.reload_interval;
             background.push(tokio::spawn(tls::follow_certificate_files(
@@ -292,6 +327,53 @@ async fn serve(
         guard_header_reads(server.http_builder());
         server.serve(service).await
     }
+}
+
+/// The webhook dispatcher for the configured endpoints; `None` without any.
+fn webhook_dispatcher(
+    settings: &Settings,
+    store: &Arc<dyn Store>,
+    clock: &Arc<dyn Clock>,
+    events: &Events,
+) -> Result<Option<Dispatcher>, StartupError> {
+    if settings.events.webhooks.is_empty() {
+        return Ok(None);
+    }
+    let mut endpoints = Vec::new();
+    for (index, webhook) in settings.events.webhooks.iter().enumerate() {
+        let secret = match (&webhook.secret, &webhook.secret_file) {
+            (Some(secret), _) => secret.clone().into_bytes(),
+            (None, Some(path)) => std::fs::read_to_string(path)
+                .map(|text| text.trim_end_matches(['\r', '\n']).as_bytes().to_vec())
+                .map_err(|source| StartupError::SecretFile {
+                    key: format!("events.webhooks[{index}].secret_file"),
+                    source,
+                })?,
+            // Validation requires one of the two.
+            (None, None) => Vec::new(),
+        };
+        endpoints.push(Endpoint {
+            name: webhook.name.clone(),
+            // Validated as a URL already.
+            url: reqwest::Url::parse(&webhook.url)
+                .map_err(|_| StartupError::WebhookUrl(format!("events.webhooks[{index}].url")))?,
+            secret,
+            timeout: webhook.timeout,
+            backoff: Backoff {
+                initial: webhook.retry_initial,
+                max: webhook.retry_max,
+                max_attempts: webhook.max_attempts,
+            },
+        });
+    }
+    Ok(Some(Dispatcher {
+        events: events.clone(),
+        store: store.clone(),
+        clock: clock.clone(),
+        endpoints,
+        issuer: settings.issuer.clone(),
+        client: Dispatcher::client().map_err(StartupError::HttpClient)?,
+    }))
 }
 
 /// Drops rate-limit state for callers not seen for a window, once a window.

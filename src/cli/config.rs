@@ -1,5 +1,6 @@
 //! `rescind config check`: the configuration in force, validated, with
-//! secrets redacted (the database password, the admin token hash).
+//! secrets redacted (the database password, the admin token hash, webhook
+//! secrets).
 
 use serde_json::Value;
 
@@ -23,6 +24,13 @@ pub fn check(settings: &Settings) -> Result<(), CliError> {
     if let Some(hash) = value.pointer_mut("/admin/token_hash") {
         if !hash.is_null() {
             *hash = Value::from(REDACTED);
+        }
+    }
+    if let Some(Value::Array(webhooks)) = value.pointer_mut("/events/webhooks") {
+        for webhook in webhooks {
+            if let Some(secret) = webhook.get_mut("secret").filter(|secret| !secret.is_null()) {
+                *secret = Value::from(REDACTED);
+            }
         }
     }
     print_json(&serde_json::json!({ "valid": true, "settings": value }))

@@ -88,6 +88,8 @@ pub struct RevocationRecord {
     pub reason: String,
     pub request_id: String,
     pub revoked_at: DateTime<Utc>,
+    /// Where a secret scanner found the token (reason `secret_scanning`).
+    pub source_url: Option<String>,
 }
 
 /// Which admin actions to read.

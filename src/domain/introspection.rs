@@ -3,12 +3,16 @@
 use chrono::{DateTime, Utc};
 
 use super::client::ClientId;
+use super::grant::GrantId;
 use super::token::TokenKind;
 
 /// A stored token with its grant and client, as introspection sees it.
 #[derive(Debug, Clone)]
 pub struct TokenState {
     pub kind: TokenKind,
+    /// The grant it belongs to: a revocation event names the grant, which
+    /// is how a cached answer learns it is stale.
+    pub grant_id: GrantId,
     pub client_id: ClientId,
     pub subject: String,
     pub scope: Option<String>,

@@ -7,6 +7,7 @@
 pub mod audit;
 pub mod client;
 pub mod clock;
+pub mod event;
 pub mod grant;
 pub mod introspection;
 pub mod minted;
@@ -15,3 +16,4 @@ pub mod presenter;
 pub mod revocation;
 pub mod secret;
 pub mod token;
+pub mod webhook;

@@ -40,6 +40,9 @@ pub enum RevocationReason {
     AdminBulk,
     /// The grant's client was deleted through the admin API.
     ClientDeleted,
+    /// A secret-scanning partner (GitHub, GitLab, a public bulk report)
+    /// found the token in public; the audit record keeps where.
+    SecretScanning,
 }
 
 impl RevocationReason {
@@ -51,6 +54,7 @@ impl RevocationReason {
             Self::AnonymousReport => "anonymous_report",
             Self::AdminBulk => "admin_bulk",
             Self::ClientDeleted => "client_deleted",
+            Self::SecretScanning => "secret_scanning",
         }
     }
 }
@@ -63,6 +67,22 @@ pub struct RevocationRequest<'a> {
     pub foreign_policy: ForeignPolicy,
     pub request_id: &'a str,
     pub now: DateTime<Utc>,
+    /// Set for a secret scanner's report: where the token was found (its
+    /// URL, possibly empty). The reason becomes `secret_scanning`.
+    pub found_at: Option<&'a str>,
+}
+
+impl RevocationRequest<'_> {
+    /// The reason to record when the grant is revoked; `foreign` says
+    /// whether the token is another client's than the presenter's.
+    #[must_use]
+    pub const fn reason(&self, foreign: bool) -> RevocationReason {
+        if self.found_at.is_some() {
+            RevocationReason::SecretScanning
+        } else {
+            RevocationReason::for_presenter(self.presenter, foreign)
+        }
+    }
 }
 
 /// What a revocation did. Every variant but `ForeignRejected` answers `200`.

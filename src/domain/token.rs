@@ -64,7 +64,26 @@ impl TokenTypeHint {
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TokenHash([u8; 32]);
 
+/// Lower-case hexadecimal, as secret-scanning feedback and signatures print
+/// digests.
+#[must_use]
+pub fn lower_hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut out, byte| {
+            let _ = write!(out, "{byte:02x}");
+            out
+        })
+}
+
 impl TokenHash {
+    /// The hash in lower-case hexadecimal (GitHub's `token_hash`).
+    #[must_use]
+    pub fn to_hex(&self) -> String {
+        lower_hex(&self.0)
+    }
+
     /// Hashes a token value.
     #[must_use]
     pub fn of(token: &str) -> Self {

@@ -63,13 +63,16 @@ pub async fn introspect(
 ) -> Response {
     match handle(&app, caller, &headers, &uri, body).await {
         Ok(answer) => {
-            let active = matches!(answer, Answer::Active(_));
-            let outcome = if active { "active" } else { "inactive" };
+            let outcome = match &answer {
+                Answer::Active { cached: false, .. } => "active",
+                Answer::Active { cached: true, .. } => "active_cached",
+                Answer::Inactive | Answer::StalePresenter => "inactive",
+            };
             Span::current().record("outcome", outcome);
             tracing::info!(outcome, "introspection");
             app.metrics.introspection(outcome);
             let body = match &answer {
-                Answer::Active(state) => Introspected {
+                Answer::Active { state, .. } => Introspected {
                     active: true,
                     client_id: Some(state.client_id.as_str()),
                     sub: Some(&state.subject),

@@ -34,6 +34,7 @@ use crate::config::Settings;
 use crate::domain::clock::Clock;
 use crate::domain::minted::TokenFormat;
 use crate::domain::revocation::AnonymousPolicy;
+use crate::events::Events;
 use crate::introspection::Introspector;
 use crate::limits::Limiter;
 use crate::metrics::Metrics;
@@ -50,6 +51,7 @@ pub struct Services {
     pub limiter: Arc<Limiter>,
     pub clock: Arc<dyn Clock>,
     pub format: TokenFormat,
+    pub events: Events,
 }
 
 /// What every handler can reach. Cheap to clone (one `Arc`).
@@ -94,6 +96,7 @@ impl AppState {
                 services.store.clone(),
                 services.format.clone(),
                 services.clock.clone(),
+                services.events.clone(),
             ),
             metrics: services.metrics.clone(),
             limiter: services.limiter.clone(),

@@ -11,7 +11,7 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use super::Readiness;
 
 /// The newest schema version this binary knows.
-pub const LATEST_VERSION: i64 = 6;
+pub const LATEST_VERSION: i64 = 7;
 
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -43,6 +43,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         6,
         "revocation events",
         include_str!("../../migrations/postgres/0006_revocation_events.sql"),
+    ),
+    (
+        7,
+        "event delivery",
+        include_str!("../../migrations/postgres/0007_event_delivery.sql"),
     ),
 ];
 
@@ -76,6 +81,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         6,
         "revocation events",
         include_str!("../../migrations/sqlite/0006_revocation_events.sql"),
+    ),
+    (
+        7,
+        "event delivery",
+        include_str!("../../migrations/sqlite/0007_event_delivery.sql"),
     ),
 ];
 

@@ -22,12 +22,14 @@ use crate::domain::audit::{
     PurgePlan, RevocationQuery, RevocationRecord, TokenAddition,
 };
 use crate::domain::client::{Client, ClientId};
+use crate::domain::event::{EventPage, EventPosition, RevocationEvent};
 use crate::domain::grant::{GrantId, NewGrant, NewToken, TokenRecord};
 use crate::domain::introspection::Introspection;
 use crate::domain::presenter::Presenter;
 use crate::domain::revocation::{RevocationOutcome, RevocationRequest};
 use crate::domain::secret::SecretHash;
 use crate::domain::token::TokenHash;
+use crate::domain::webhook::{AttemptOutcome, DeliveryQuery, WebhookDelivery};
 
 pub use migrations::LATEST_VERSION as LATEST_MIGRATION;
 
@@ -101,6 +103,15 @@ pub struct PoolSettings {
     /// Bounds waiting for a connection, and each statement (PostgreSQL
     /// `statement_timeout`, SQLite `busy_timeout`).
     pub timeout: Duration,
+}
+
+/// Change notices from other instances (PostgreSQL `LISTEN`).
+#[async_trait]
+pub trait ChangeFeed: Send {
+    /// Waits for the next notice. `Ok` may also mean the connection was
+    /// re-established and notices may have been lost meanwhile: the caller
+    /// reads the outbox either way. An error means the feed is down for now.
+    async fn changed(&mut self) -> Result<(), StoreError>;
 }
 
 /// Everything Rescind persists.
@@ -215,6 +226,63 @@ pub trait Store: Send + Sync + 'static {
         hash: &TokenHash,
         presenter: &Presenter,
     ) -> Result<Introspection, StoreError>;
+
+    /// Up to `limit` outbox events after `after`, in position order, saying
+    /// which are settled, with the clients change mark.
+    async fn events_after(&self, after: EventPosition, limit: u32)
+    -> Result<EventPage, StoreError>;
+
+    /// Where a new reader of the outbox starts: after every settled event.
+    async fn event_head(&self) -> Result<EventPosition, StoreError>;
+
+    /// Wakes every instance's event follower (PostgreSQL `NOTIFY`, sent
+    /// outside any revocation's transaction); nothing on SQLite, whose one
+    /// instance wakes its follower itself.
+    async fn notify_changes(&self) -> Result<(), StoreError>;
+
+    /// Change notices from other instances; `None` where there are none (SQLite).
+    async fn change_feed(&self) -> Result<Option<Box<dyn ChangeFeed>>, StoreError>;
+
+    /// Queues a delivery to `endpoint` for each settled event after the
+    /// endpoint's cursor (at first, the outbox's head: a new endpoint gets
+    /// events from now on), `limit` at most, and moves the cursor, in one
+    /// transaction. Answers how many it queued.
+    async fn queue_deliveries(
+        &self,
+        endpoint: &str,
+        limit: u32,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
+
+    /// Claims up to `limit` pending deliveries to `endpoints` that are due
+    /// at `now` and not leased, leasing them until `lease_until` (another
+    /// instance skips them meanwhile); with their events.
+    async fn claim_deliveries(
+        &self,
+        endpoints: &[String],
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<(WebhookDelivery, RevocationEvent)>, StoreError>;
+
+    /// Records one attempt's outcome and releases the lease.
+    async fn finish_delivery(
+        &self,
+        id: i64,
+        outcome: &AttemptOutcome,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Deliveries matching `query`, by id, one page (admin API).
+    async fn webhook_deliveries(
+        &self,
+        query: &DeliveryQuery,
+        page: Page,
+    ) -> Result<Vec<WebhookDelivery>, StoreError>;
+
+    /// Makes a dead delivery pending again, due now; `false` when no dead
+    /// delivery has that id.
+    async fn retry_delivery(&self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError>;
 
     /// Looks a token up by hash (for `token inspect`).
     async fn find_token(&self, hash: &TokenHash) -> Result<Option<TokenRecord>, StoreError>;

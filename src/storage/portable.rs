@@ -10,8 +10,16 @@
 /// `$row_lock` locks a selected row until commit (`FOR UPDATE`; empty on
 /// SQLite, whose `BEGIN IMMEDIATE` already holds the only write lock), and
 /// `$skip_locked` makes concurrent batch claims pass each other by.
+/// `$events_after` is the backend's [`rows::events_after_select`]; a backend
+/// also provides `head_position`, `send_change_notice` and `open_change_feed`.
 macro_rules! impl_store {
-    ($store:ty, $db:ty, row_lock = $row_lock:literal, skip_locked = $skip_locked:literal) => {
+    (
+        $store:ty,
+        $db:ty,
+        row_lock = $row_lock:literal,
+        skip_locked = $skip_locked:literal,
+        events_after = $events_after:expr $(,)?
+    ) => {
         #[async_trait::async_trait]
         impl $crate::storage::Store for $store {
             async fn migrate(&self) -> Result<(), StoreError> {
@@ -442,6 +450,234 @@ macro_rules! impl_store {
                     .fetch_one(&self.pool)
                     .await?;
                 rows::introspection_from_row(row)
+            }
+
+            async fn events_after(
+                &self,
+                after: $crate::domain::event::EventPosition,
+                limit: u32,
+            ) -> Result<$crate::domain::event::EventPage, StoreError> {
+                let found: Vec<rows::EventRow> = sqlx::query_as($events_after)
+                    .bind(after.txid)
+                    .bind(after.id)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows::event_page_from_rows(found)
+            }
+
+            async fn event_head(&self) -> Result<$crate::domain::event::EventPosition, StoreError> {
+                self.head_position(&self.pool).await
+            }
+
+            async fn notify_changes(&self) -> Result<(), StoreError> {
+                self.send_change_notice().await
+            }
+
+            async fn change_feed(
+                &self,
+            ) -> Result<Option<Box<dyn $crate::storage::ChangeFeed>>, StoreError> {
+                self.open_change_feed().await
+            }
+
+            async fn queue_deliveries(
+                &self,
+                endpoint: &str,
+                limit: u32,
+                now: DateTime<Utc>,
+            ) -> Result<u64, StoreError> {
+                let mut tx = self.begin_write().await?;
+                let head = self.head_position(&mut *tx).await?;
+                sqlx::query(
+                    "INSERT INTO webhook_cursors (endpoint, txid, event_id) VALUES ($1, $2, $3) \
+                     ON CONFLICT (endpoint) DO NOTHING",
+                )
+                .bind(endpoint)
+                .bind(head.txid)
+                .bind(head.id)
+                .execute(&mut *tx)
+                .await?;
+                // Locked until commit: two instances queue one endpoint in turn.
+                let (txid, id): (i64, i64) = sqlx::query_as(concat!(
+                    "SELECT txid, event_id FROM webhook_cursors WHERE endpoint = $1",
+                    $row_lock
+                ))
+                .bind(endpoint)
+                .fetch_one(&mut *tx)
+                .await?;
+                let cursor = $crate::domain::event::EventPosition { txid, id };
+                let found: Vec<rows::EventRow> = sqlx::query_as($events_after)
+                    .bind(cursor.txid)
+                    .bind(cursor.id)
+                    .bind(i64::from(limit))
+                    .fetch_all(&mut *tx)
+                    .await?;
+                let page = rows::event_page_from_rows(found)?;
+                let settled = &page.events[..page.settled];
+                if settled.is_empty() {
+                    // Committed: a cursor created just now must stay where it
+                    // started, or the next call would start it later still.
+                    tx.commit().await?;
+                    return Ok(0);
+                }
+                let mut insert: sqlx::QueryBuilder<'_, $db> = sqlx::QueryBuilder::new(
+                    "INSERT INTO webhook_deliveries (endpoint, event_id, state, attempts, \
+                     next_attempt_at, created_at, updated_at) ",
+                );
+                insert.push_values(settled, |mut row, event| {
+                    row.push_bind(endpoint)
+                        .push_bind(event.id)
+                        .push_bind("pending")
+                        .push_bind(0_i32)
+                        .push_bind(now)
+                        .push_bind(now)
+                        .push_bind(now);
+                });
+                insert.push(" ON CONFLICT (endpoint, event_id) DO NOTHING");
+                let queued = insert.build().execute(&mut *tx).await?.rows_affected();
+                let next = page.settled_position(cursor);
+                sqlx::query("UPDATE webhook_cursors SET txid = $2, event_id = $3 WHERE endpoint = $1")
+                    .bind(endpoint)
+                    .bind(next.txid)
+                    .bind(next.id)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(queued)
+            }
+
+            async fn claim_deliveries(
+                &self,
+                endpoints: &[String],
+                now: DateTime<Utc>,
+                lease_until: DateTime<Utc>,
+                limit: u32,
+            ) -> Result<
+                Vec<(
+                    $crate::domain::webhook::WebhookDelivery,
+                    $crate::domain::event::RevocationEvent,
+                )>,
+                StoreError,
+            > {
+                if endpoints.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut claim: sqlx::QueryBuilder<'_, $db> =
+                    sqlx::QueryBuilder::new("UPDATE webhook_deliveries SET leased_until = ");
+                claim
+                    .push_bind(lease_until)
+                    .push(" WHERE state = 'pending' AND (leased_until IS NULL OR leased_until <= ")
+                    .push_bind(now)
+                    .push(") AND id IN (SELECT id FROM webhook_deliveries WHERE state = 'pending' \
+                           AND next_attempt_at <= ")
+                    .push_bind(now)
+                    .push(" AND (leased_until IS NULL OR leased_until <= ")
+                    .push_bind(now)
+                    .push(") AND endpoint IN (");
+                let mut names = claim.separated(", ");
+                for endpoint in endpoints {
+                    names.push_bind(endpoint.as_str());
+                }
+                claim
+                    .push(") ORDER BY next_attempt_at LIMIT ")
+                    .push_bind(i64::from(limit))
+                    .push(concat!($skip_locked, ") RETURNING id, endpoint, event_id, state, attempts, \
+                           next_attempt_at, last_status, last_error, created_at, updated_at"));
+                let claimed: Vec<rows::DeliveryRow> =
+                    claim.build_query_as().fetch_all(&self.pool).await?;
+                if claimed.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let deliveries = claimed
+                    .into_iter()
+                    .map(rows::delivery_from_row)
+                    .collect::<Result<Vec<_>, _>>()?;
+                let mut select: sqlx::QueryBuilder<'_, $db> =
+                    sqlx::QueryBuilder::new(rows::EVENTS_BY_ID);
+                let mut ids = select.separated(", ");
+                for delivery in &deliveries {
+                    ids.push_bind(delivery.event_id);
+                }
+                select.push(")");
+                let found: Vec<rows::EventRow> =
+                    select.build_query_as().fetch_all(&self.pool).await?;
+                let events = rows::event_page_from_rows(found)?.events;
+                Ok(deliveries
+                    .into_iter()
+                    .filter_map(|delivery| {
+                        // An event purged meanwhile took its delivery with it.
+                        let event = events.iter().find(|event| event.id == delivery.event_id)?;
+                        Some((delivery, event.clone()))
+                    })
+                    .collect())
+            }
+
+            async fn finish_delivery(
+                &self,
+                id: i64,
+                outcome: &$crate::domain::webhook::AttemptOutcome,
+                now: DateTime<Utc>,
+            ) -> Result<(), StoreError> {
+                use $crate::domain::webhook::AttemptOutcome;
+                let (state, status, error, retry_at) = match outcome {
+                    AttemptOutcome::Delivered => ("delivered", None, None, None),
+                    AttemptOutcome::Failed { status, error, retry_at } => (
+                        if retry_at.is_some() { "pending" } else { "dead" },
+                        *status,
+                        Some(error.as_str()),
+                        *retry_at,
+                    ),
+                };
+                sqlx::query(
+                    "UPDATE webhook_deliveries SET state = $2, attempts = attempts + 1, \
+                     last_status = $3, last_error = $4, \
+                     next_attempt_at = COALESCE($5, next_attempt_at), leased_until = NULL, \
+                     updated_at = $6 WHERE id = $1",
+                )
+                .bind(id)
+                .bind(state)
+                .bind(status.map(i32::from))
+                .bind(error)
+                .bind(retry_at)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn webhook_deliveries(
+                &self,
+                query: &$crate::domain::webhook::DeliveryQuery,
+                page: $crate::domain::audit::Page,
+            ) -> Result<Vec<$crate::domain::webhook::WebhookDelivery>, StoreError> {
+                let mut sql: sqlx::QueryBuilder<'_, $db> =
+                    sqlx::QueryBuilder::new(rows::DELIVERY_SELECT);
+                if let Some(endpoint) = &query.endpoint {
+                    sql.push(" AND endpoint = ").push_bind(endpoint.as_str());
+                }
+                if let Some(state) = query.state {
+                    sql.push(" AND state = ").push_bind(state.as_str());
+                }
+                if let Some(after) = page.after {
+                    sql.push(" AND id > ").push_bind(after);
+                }
+                sql.push(" ORDER BY id LIMIT ").push_bind(i64::from(page.limit));
+                let found: Vec<rows::DeliveryRow> =
+                    sql.build_query_as().fetch_all(&self.pool).await?;
+                found.into_iter().map(rows::delivery_from_row).collect()
+            }
+
+            async fn retry_delivery(&self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError> {
+                let result = sqlx::query(
+                    "UPDATE webhook_deliveries SET state = 'pending', attempts = 0, \
+                     next_attempt_at = $2, leased_until = NULL, updated_at = $2 \
+                     WHERE id = $1 AND state = 'dead'",
+                )
+                .bind(id)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+                Ok(result.rows_affected() == 1)
             }
 
             async fn find_token(

@@ -4,16 +4,15 @@ use std::str::FromStr as _;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use sqlx::{Connection as _, FromRow as _, Postgres, Row as _, Transaction};
 
 use super::portable::impl_store;
-use super::{PoolSettings, Readiness, StoreError, migrations, rows};
+use super::{ChangeFeed, PoolSettings, Readiness, StoreError, migrations, rows};
 use crate::domain::client::{Client, ClientId};
+use crate::domain::event::EventPosition;
 use crate::domain::grant::{NewGrant, TokenRecord};
-use crate::domain::revocation::{
-    ForeignPolicy, RevocationOutcome, RevocationReason, RevocationRequest,
-};
+use crate::domain::revocation::{ForeignPolicy, RevocationOutcome, RevocationRequest};
 use crate::domain::secret::SecretHash;
 use crate::domain::token::TokenHash;
 
@@ -34,7 +33,8 @@ use crate::domain::token::TokenHash;
 /// `$1` token hash, `$2` presenter client id (`NULL`: anonymous), `$3` its
 /// revision, `$4` now, `$5` the reason when the token is the presenter's own,
 /// `$6` when it is foreign, `$7` whether foreign tokens may be revoked,
-/// `$8` presenter kind, `$9` request id. Public for the benchmark, which runs
+/// `$8` presenter kind, `$9` request id, `$10` where a secret scanner found
+/// the token (`NULL` otherwise). Public for the benchmark, which runs
 /// this very statement under `pgbench` to measure the database's ceiling.
 pub const REVOKE_STATEMENT: &str = concat!(
     "WITH sighting AS (",
@@ -55,8 +55,8 @@ pub const REVOKE_STATEMENT: &str = concat!(
     ", $8, c.revocation_reason, $4 FROM claimed c\
      ), audit AS (\
        INSERT INTO revocations (grant_id, presented_token_hash, presented_kind, presenter_kind, \
-         presenter_client_id, foreign_client, reason, request_id, revoked_at) \
-       SELECT c.id, $1, s.kind, $8, $2, c.foreign_client, c.revocation_reason, $9, $4 \
+         presenter_client_id, foreign_client, reason, request_id, revoked_at, source_url) \
+       SELECT c.id, $1, s.kind, $8, $2, c.foreign_client, c.revocation_reason, $9, $4, $10 \
        FROM claimed c, sighting s\
      ) \
      SELECT s.current, s.kind, s.grant_id, s.client_id, s.expires_at, s.revoked_at, \
@@ -126,8 +126,8 @@ impl PostgresStore {
         request: &RevocationRequest<'_>,
     ) -> Result<RevocationOutcome, StoreError> {
         let (presenter_id, revision) = rows::presenter_binding(request);
-        let own = RevocationReason::for_presenter(request.presenter, false);
-        let foreign = RevocationReason::for_presenter(request.presenter, true);
+        let own = request.reason(false);
+        let foreign = request.reason(true);
         let row = sqlx::query(REVOKE_STATEMENT)
             .bind(&request.token_hash.as_bytes()[..])
             .bind(presenter_id)
@@ -138,6 +138,7 @@ impl PostgresStore {
             .bind(request.foreign_policy == ForeignPolicy::Revoke)
             .bind(request.presenter.kind_label())
             .bind(request.request_id)
+            .bind(request.found_at)
             .fetch_one(&self.pool)
             .await?;
         // The sighting's columns, then whether the grant was claimed.
@@ -207,9 +208,66 @@ impl PostgresStore {
     }
 }
 
+/// The outbox read: an event is settled when its transaction is older than
+/// every transaction still running (`pg_snapshot_xmin`), since only those
+/// could still commit events that sort before it (migration 7).
+const EVENTS_AFTER: &str = rows::events_after_select!(
+    settled = "e.txid < x.xmin",
+    from = " CROSS JOIN (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin) x"
+);
+
+/// The channel of change notices between instances.
+const CHANGES_CHANNEL: &str = "rescind_changes";
+
+/// A dedicated `LISTEN` connection, re-established by sqlx after a loss.
+struct PgChangeFeed(PgListener);
+
+#[async_trait::async_trait]
+impl ChangeFeed for PgChangeFeed {
+    async fn changed(&mut self) -> Result<(), StoreError> {
+        // `None`: the connection was lost (and notices with it); the next
+        // call reconnects. Either way the caller reads the outbox now.
+        self.0.try_recv().await?;
+        Ok(())
+    }
+}
+
+impl PostgresStore {
+    /// Every event of a transaction older than all running ones is settled:
+    /// a reader starts just past them.
+    async fn head_position<'e>(
+        &self,
+        executor: impl sqlx::PgExecutor<'e>,
+    ) -> Result<EventPosition, StoreError> {
+        let xmin: i64 =
+            sqlx::query_scalar("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+                .fetch_one(executor)
+                .await?;
+        Ok(EventPosition {
+            txid: xmin - 1,
+            id: i64::MAX,
+        })
+    }
+
+    async fn send_change_notice(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT pg_notify($1, 'events')")
+            .bind(CHANGES_CHANNEL)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn open_change_feed(&self) -> Result<Option<Box<dyn ChangeFeed>>, StoreError> {
+        let mut listener = PgListener::connect_with(&self.pool).await?;
+        listener.listen(CHANGES_CHANNEL).await?;
+        Ok(Some(Box::new(PgChangeFeed(listener))))
+    }
+}
+
 impl_store!(
     PostgresStore,
     Postgres,
     row_lock = " FOR UPDATE",
-    skip_locked = " FOR UPDATE SKIP LOCKED"
+    skip_locked = " FOR UPDATE SKIP LOCKED",
+    events_after = EVENTS_AFTER,
 );

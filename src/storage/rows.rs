@@ -10,6 +10,7 @@ use uuid::Uuid;
 use super::StoreError;
 use crate::domain::audit::{AdminAction, RevocationRecord};
 use crate::domain::client::{Client, ClientId, ClientKind, PreviousSecret};
+use crate::domain::event::{EventPage, EventPosition, RevocationEvent};
 use crate::domain::grant::{GrantId, TokenRecord};
 use crate::domain::introspection::{Introspection, TokenState};
 use crate::domain::presenter::Presenter;
@@ -18,6 +19,7 @@ use crate::domain::revocation::{
 };
 use crate::domain::secret::SecretHash;
 use crate::domain::token::TokenKind;
+use crate::domain::webhook::{DeliveryState, WebhookDelivery};
 
 /// The columns every client query selects, in this order.
 pub const CLIENT_COLUMNS: &str = "id, kind, secret_hash, name, allowed_origins, disabled, \
@@ -220,7 +222,7 @@ pub fn decide(sighting: Sighting, request: &RevocationRequest<'_>) -> Decision {
         grant_id: found.record.grant_id,
         presented_kind: found.record.kind,
         foreign,
-        reason: RevocationReason::for_presenter(request.presenter, foreign),
+        reason: request.reason(foreign),
     })
 }
 
@@ -231,7 +233,7 @@ pub const INSERT_BATCH: usize = 1000;
 /// Revocation records with their grant's owner; filters are appended.
 pub const REVOCATION_SELECT: &str = "SELECT r.id, r.grant_id, g.client_id, g.subject, \
      r.presented_kind, r.presenter_kind, r.presenter_client_id, r.foreign_client, r.reason, \
-     r.request_id, r.revoked_at FROM revocations r JOIN grants g ON g.id = r.grant_id WHERE TRUE";
+     r.request_id, r.revoked_at, r.source_url FROM revocations r JOIN grants g ON g.id = r.grant_id WHERE TRUE";
 
 pub type RevocationRow = (
     i64,
@@ -245,6 +247,7 @@ pub type RevocationRow = (
     String,
     String,
     DateTime<Utc>,
+    Option<String>,
 );
 
 #[allow(clippy::similar_names)] // presented_kind and presenter_kind are the columns
@@ -261,6 +264,7 @@ pub fn revocation_from_row(row: RevocationRow) -> Result<RevocationRecord, Store
         reason,
         request_id,
         revoked_at,
+        source_url,
     ) = row;
     Ok(RevocationRecord {
         id,
@@ -277,6 +281,7 @@ pub fn revocation_from_row(row: RevocationRow) -> Result<RevocationRecord, Store
         reason,
         request_id,
         revoked_at,
+        source_url,
     })
 }
 
@@ -325,7 +330,7 @@ pub const PURGE_ADMIN_ACTIONS: &str = "DELETE FROM admin_actions WHERE id IN \
 /// The introspection lookup: whether the presenter is current (as in
 /// [`sighting_select`]), then the token with its grant and client. One row
 /// always comes back, the token columns `NULL` when no token has the hash.
-pub const INTROSPECT_SELECT: &str = "SELECT p.current, t.kind, g.client_id, g.subject, g.scope, \
+pub const INTROSPECT_SELECT: &str = "SELECT p.current, t.kind, g.id, g.client_id, g.subject, g.scope, \
      t.created_at, t.expires_at, (t.revoked_at IS NOT NULL OR g.revoked_at IS NOT NULL), \
      (c.disabled OR c.deleted_at IS NOT NULL) \
      FROM (SELECT $2 IS NULL OR EXISTS (SELECT 1 FROM clients c WHERE c.id = $2 \
@@ -337,6 +342,7 @@ pub const INTROSPECT_SELECT: &str = "SELECT p.current, t.kind, g.client_id, g.su
 pub type IntrospectRow = (
     bool,
     Option<String>,
+    Option<Uuid>,
     Option<String>,
     Option<String>,
     Option<String>,
@@ -347,10 +353,21 @@ pub type IntrospectRow = (
 );
 
 pub fn introspection_from_row(row: IntrospectRow) -> Result<Introspection, StoreError> {
-    let (current, kind, client_id, subject, scope, issued_at, expires_at, revoked, client_gone) =
-        row;
+    let (
+        current,
+        kind,
+        grant_id,
+        client_id,
+        subject,
+        scope,
+        issued_at,
+        expires_at,
+        revoked,
+        client_gone,
+    ) = row;
     let token = match (
         kind,
+        grant_id,
         client_id,
         subject,
         issued_at,
@@ -360,6 +377,7 @@ pub fn introspection_from_row(row: IntrospectRow) -> Result<Introspection, Store
     ) {
         (
             Some(kind),
+            Some(grant_id),
             Some(client_id),
             Some(subject),
             Some(issued_at),
@@ -368,6 +386,7 @@ pub fn introspection_from_row(row: IntrospectRow) -> Result<Introspection, Store
             Some(client_gone),
         ) => Some(TokenState {
             kind: TokenKind::from_stored(&kind).ok_or(StoreError::Corrupt("token kind"))?,
+            grant_id: GrantId::from_uuid(grant_id),
             client_id: ClientId::parse(&client_id)
                 .map_err(|_| StoreError::Corrupt("grant client id"))?,
             subject,
@@ -377,7 +396,7 @@ pub fn introspection_from_row(row: IntrospectRow) -> Result<Introspection, Store
             revoked,
             client_gone,
         }),
-        (None, None, None, None, None, _, _) => None,
+        (None, None, None, None, None, None, _, _) => None,
         _ => return Err(StoreError::Corrupt("token without its grant or client")),
     };
     Ok(Introspection {
@@ -414,3 +433,130 @@ pub const EVENTS_FOR_GRANTS: &str = concat!(
 /// Follows the bound presenter kind in [`EVENTS_FOR_GRANTS`].
 pub const EVENTS_FOR_GRANTS_TAIL: &str =
     ", g.revocation_reason, g.revoked_at FROM grants g WHERE g.id IN (";
+
+/// The outbox after position (`$1` txid, `$2` id), `$3` events at most, in
+/// `(txid, id)` order, with the clients change mark. One row always comes
+/// back (event columns `NULL` when none is left). `{settled}` says whether
+/// an event is settled, `{from}` adds what it needs; see each backend.
+macro_rules! events_after_select {
+    (settled = $settled:literal, from = $from:literal) => {
+        concat!(
+            "SELECT e.id, e.txid, e.grant_id, e.client_id, e.subject, e.token_kinds, \
+             e.presenter_kind, e.reason, e.revoked_at, ",
+            $settled,
+            ", m.clients FROM change_marks m",
+            $from,
+            " LEFT JOIN revocation_events e ON (e.txid, e.id) > ($1, $2) \
+             ORDER BY e.txid, e.id LIMIT $3"
+        )
+    };
+}
+pub(crate) use events_after_select;
+
+pub type EventRow = (
+    Option<i64>,
+    Option<i64>,
+    Option<Uuid>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<DateTime<Utc>>,
+    Option<bool>,
+    i64,
+);
+
+/// Reads an outbox page from [`events_after_select`]'s rows.
+pub fn event_page_from_rows(rows: Vec<EventRow>) -> Result<EventPage, StoreError> {
+    let mut page = EventPage::default();
+    let mut settled_run = true;
+    for row in rows {
+        let (id, txid, grant_id, client_id, subject, kinds, presenter, reason, at, settled, mark) =
+            row;
+        page.clients_mark = mark;
+        let (
+            Some(id),
+            Some(txid),
+            Some(grant_id),
+            Some(client_id),
+            Some(subject),
+            Some(kinds),
+            Some(presenter_kind),
+            Some(reason),
+            Some(revoked_at),
+            Some(settled),
+        ) = (
+            id, txid, grant_id, client_id, subject, kinds, presenter, reason, at, settled,
+        )
+        else {
+            // The one row of an empty read has no event; columns are NOT NULL.
+            if id.is_some() {
+                return Err(StoreError::Corrupt("revocation event"));
+            }
+            continue;
+        };
+        // Settled events come first in (txid, id) order; count the leading run.
+        settled_run &= settled;
+        if settled_run {
+            page.settled += 1;
+        }
+        page.events.push(RevocationEvent {
+            id,
+            position: EventPosition { txid, id },
+            grant_id: GrantId::from_uuid(grant_id),
+            client_id,
+            subject,
+            token_kinds: kinds
+                .split(',')
+                .filter(|kind| !kind.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            presenter_kind,
+            reason,
+            revoked_at,
+        });
+    }
+    Ok(page)
+}
+
+/// Events by id, for the deliveries just claimed.
+pub const EVENTS_BY_ID: &str = "SELECT e.id, e.txid, e.grant_id, e.client_id, e.subject, \
+     e.token_kinds, e.presenter_kind, e.reason, e.revoked_at, TRUE, CAST(0 AS BIGINT) \
+     FROM revocation_events e WHERE e.id IN (";
+
+/// Webhook deliveries as the admin API lists them; filters are appended.
+pub const DELIVERY_SELECT: &str = "SELECT id, endpoint, event_id, state, attempts, \
+     next_attempt_at, last_status, last_error, created_at, updated_at \
+     FROM webhook_deliveries WHERE TRUE";
+
+pub type DeliveryRow = (
+    i64,
+    String,
+    i64,
+    String,
+    i32,
+    DateTime<Utc>,
+    Option<i32>,
+    Option<String>,
+    DateTime<Utc>,
+    DateTime<Utc>,
+);
+
+pub fn delivery_from_row(row: DeliveryRow) -> Result<WebhookDelivery, StoreError> {
+    let (id, endpoint, event_id, state, attempts, next, status, error, created, updated) = row;
+    Ok(WebhookDelivery {
+        id,
+        endpoint,
+        event_id,
+        state: DeliveryState::from_stored(&state)
+            .ok_or(StoreError::Corrupt("webhook delivery state"))?,
+        attempts: u32::try_from(attempts)
+            .map_err(|_| StoreError::Corrupt("webhook delivery attempts"))?,
+        next_attempt_at: next,
+        last_status: status.and_then(|status| u16::try_from(status).ok()),
+        last_error: error,
+        created_at: created,
+        updated_at: updated,
+    })
+}

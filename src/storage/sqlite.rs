@@ -9,8 +9,9 @@ use sqlx::sqlite::{
 use sqlx::{Sqlite, Transaction};
 
 use super::portable::impl_store;
-use super::{PoolSettings, Readiness, StoreError, migrations, rows};
+use super::{ChangeFeed, PoolSettings, Readiness, StoreError, migrations, rows};
 use crate::domain::client::{Client, ClientId};
+use crate::domain::event::EventPosition;
 use crate::domain::grant::{NewGrant, TokenRecord};
 use crate::domain::revocation::{RevocationOutcome, RevocationRequest};
 use crate::domain::secret::SecretHash;
@@ -87,8 +88,8 @@ impl SqliteStore {
             .await?;
         sqlx::query(
             "INSERT INTO revocations (grant_id, presented_token_hash, presented_kind, \
-             presenter_kind, presenter_client_id, foreign_client, reason, request_id, revoked_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             presenter_kind, presenter_client_id, foreign_client, reason, request_id, revoked_at, \
+             source_url) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(plan.grant_id.as_uuid())
         .bind(&request.token_hash.as_bytes()[..])
@@ -99,6 +100,7 @@ impl SqliteStore {
         .bind(plan.reason.as_str())
         .bind(request.request_id)
         .bind(request.now)
+        .bind(request.found_at)
         .execute(&mut *tx)
         .await?;
         let event = format!(
@@ -154,4 +156,38 @@ impl SqliteStore {
     }
 }
 
-impl_store!(SqliteStore, Sqlite, row_lock = "", skip_locked = "");
+/// The outbox read: SQLite's single writer commits ids in order, so every
+/// visible event is settled.
+const EVENTS_AFTER: &str = rows::events_after_select!(settled = "e.id IS NOT NULL", from = "");
+
+impl SqliteStore {
+    /// Just past the newest event.
+    async fn head_position<'e>(
+        &self,
+        executor: impl sqlx::SqliteExecutor<'e>,
+    ) -> Result<EventPosition, StoreError> {
+        let id: i64 = sqlx::query_scalar("SELECT coalesce(max(id), 0) FROM revocation_events")
+            .fetch_one(executor)
+            .await?;
+        Ok(EventPosition { txid: 0, id })
+    }
+
+    /// One instance: its follower is woken in process.
+    #[allow(clippy::unused_async)] // the macro awaits each backend's
+    async fn send_change_notice(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    #[allow(clippy::unused_async)]
+    async fn open_change_feed(&self) -> Result<Option<Box<dyn ChangeFeed>>, StoreError> {
+        Ok(None)
+    }
+}
+
+impl_store!(
+    SqliteStore,
+    Sqlite,
+    row_lock = "",
+    skip_locked = "",
+    events_after = EVENTS_AFTER,
+);

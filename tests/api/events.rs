@@ -4,7 +4,6 @@
 
 use reqwest::Method;
 use rescind::domain::client::ClientKind;
-use serde_json::json;
 
 use crate::helpers::{Backend, TestApp, assert_revocation_ok, with_admin};
 use crate::on_both_backends;
@@ -43,13 +42,7 @@ async fn every_committed_revocation_has_one_event_and_nothing_else_has(backend: 
 
     // A bulk revocation: one event per grant.
     app.grants_with_ttl("spa", 3600, 3).await;
-    let (status, _) = app
-        .admin_json(
-            app.admin(Method::POST, "/admin/revocations")
-                .json(&json!({ "client_id": "spa" })),
-        )
-        .await;
-    assert_eq!(status, 200);
+    app.revoke_all_grants_of("spa").await;
     // A client deletion: its grants' events.
     app.create_client("cli", ClientKind::Public).await;
     app.grant("cli").await;

@@ -3,13 +3,16 @@
 //! unknown, expired, revoked or disabled-client tokens, the claims of a live
 //! one, and the credential cache kept honest.
 
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
 use reqwest::header::HeaderMap;
 use rescind::domain::client::ClientKind;
 use serde_json::{Value, json};
 
 use crate::helpers::{
     Backend, TestApp, assert_no_store, assert_oauth_error, assert_revocation_ok, basic_header,
-    encode, header,
+    encode, header, with_admin,
 };
 use crate::on_both_backends;
 
@@ -191,7 +194,18 @@ async fn a_disabled_resource_server_is_refused_even_with_cached_credentials(back
     assert_eq!(body["active"], true);
     // ...disabled through the first...
     first.disable_client("resource-server").await;
-    // ...and refused by the second at once.
+    // ...and refused by the second within a second: the client change
+    // drops the second's cached answers (a NOTIFY on PostgreSQL, the
+    // follower's poll on SQLite), and the lookup then finds it disabled.
+    let elapsed = until_within(Duration::from_secs(1), || async {
+        introspect(&second, &[("token", &grant.access_token)], basic.clone())
+            .await
+            .status()
+            .as_u16()
+            == 401
+    })
+    .await;
+    println!("disabled resource server refused by the other instance after {elapsed:?}");
     assert_oauth_error(
         introspect(&second, &[("token", &grant.access_token)], basic).await,
         401,
@@ -200,9 +214,117 @@ async fn a_disabled_resource_server_is_refused_even_with_cached_credentials(back
     .await;
 }
 
+/// Polls `done` until it holds, failing if that takes longer than `limit`;
+/// answers how long it took.
+async fn until_within<F, Fut>(limit: Duration, mut done: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = Instant::now();
+    loop {
+        if done().await {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < limit,
+            "still not done after {:?}",
+            started.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// The `rescind_introspections_total` count for `outcome`.
+async fn introspections(app: &TestApp, outcome: &str) -> u64 {
+    let text = app
+        .admin_without_token(Method::GET, "/metrics")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .text()
+        .await
+        .unwrap_or_default();
+    let prefix = format!("rescind_introspections_total{{outcome=\"{outcome}\"}} ");
+    text.lines()
+        .find_map(|line| line.strip_prefix(&prefix))
+        .map_or(0, |count| count.trim().parse().unwrap_or(0))
+}
+
+async fn a_revocation_on_one_instance_ends_cached_answers_on_another_within_a_second(
+    backend: Backend,
+) {
+    let first = TestApp::spawn_with(backend, with_admin).await;
+    let second = TestApp::spawn_beside(&first).await;
+    let secret = first.confidential_client("resource-server").await;
+    first.create_client("spa", ClientKind::Public).await;
+    let basic = basic_header("resource-server", &secret);
+    let is_active = |app: &TestApp, token: String| {
+        let basic = basic.clone();
+        let app_url = app.url(&format!("{}/oauth2/introspect", app.settings.issuer_path()));
+        let http = app.http.clone();
+        async move {
+            let response = http
+                .post(app_url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .headers(basic)
+                .body(encode(&[("token", &token)]))
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            answer(response).await["active"] == true
+        }
+    };
+    for round in 0..3 {
+        let grant = first.grant("spa").await;
+        // Read once from the database, then served from the second's cache.
+        assert!(is_active(&second, grant.access_token.clone()).await);
+        let cached_before = introspections(&second, "active_cached").await;
+        assert!(is_active(&second, grant.access_token.clone()).await);
+        assert_eq!(
+            introspections(&second, "active_cached").await,
+            cached_before + 1,
+            "the second answer came from the cache"
+        );
+        // Revoked through the first instance: by the refresh token, or in bulk.
+        if round < 2 {
+            assert_revocation_ok(first.revoke(&[("token", &grant.refresh_token)]).await).await;
+        } else {
+            first.revoke_all_grants_of("spa").await;
+        }
+        let elapsed = until_within(Duration::from_secs(1), || {
+            let token = grant.access_token.clone();
+            let second = &second;
+            let is_active = &is_active;
+            async move { !is_active(second, token).await }
+        })
+        .await;
+        println!("round {round}: inactive on the other instance after {elapsed:?}");
+    }
+}
+
+async fn a_revocation_ends_this_instances_cached_answer_at_once(backend: Backend) {
+    let app = TestApp::spawn_with(backend, with_admin).await;
+    let secret = app.confidential_client("resource-server").await;
+    app.create_client("spa", ClientKind::Public).await;
+    let basic = basic_header("resource-server", &secret);
+    let grant = app.grant("spa").await;
+    for _ in 0..2 {
+        let body =
+            answer(introspect(&app, &[("token", &grant.access_token)], basic.clone()).await).await;
+        assert_eq!(body["active"], true);
+    }
+    assert_eq!(introspections(&app, "active_cached").await, 1);
+    assert_revocation_ok(app.revoke(&[("token", &grant.refresh_token)]).await).await;
+    let body = answer(introspect(&app, &[("token", &grant.access_token)], basic).await).await;
+    assert_eq!(body, json!({ "active": false }));
+}
+
 on_both_backends!(
     a_live_token_is_active_with_its_claims,
     unknown_expired_revoked_and_disabled_client_tokens_are_inactive_and_say_nothing_else,
     anonymous_callers_and_bad_credentials_are_refused,
     a_disabled_resource_server_is_refused_even_with_cached_credentials,
+    a_revocation_on_one_instance_ends_cached_answers_on_another_within_a_second,
+    a_revocation_ends_this_instances_cached_answer_at_once,
 );

@@ -26,3 +26,4 @@ mod rotation_race;
 mod timing;
 mod tls;
 mod upgrade;
+mod webhooks;

@@ -7,12 +7,15 @@
 //! (argon2id). Every authenticated call is recorded in `admin_actions` before
 //! it acts (a call whose record cannot be written is refused with `503`, so
 //! nothing changes unrecorded) and completed with its status after; a call
-//! refused for its token is recorded with `401`.
+//! refused for its token is recorded with `401`. Revocation events stream
+//! from `/admin/events`; webhook deliveries are read and retried under
+//! `/admin/webhooks`.
 
 mod audit;
 mod body;
 mod clients;
 mod error;
+mod events;
 mod grants;
 pub mod openapi;
 mod views;
@@ -107,6 +110,9 @@ pub fn router(admin: &AdminState, edge: &Edge) -> Router {
         .routes(routes!(grants::revoke_all))
         .routes(routes!(audit::revocations))
         .routes(routes!(audit::actions))
+        .routes(routes!(events::stream))
+        .routes(routes!(events::deliveries))
+        .routes(routes!(events::retry))
         .route_layer(from_fn_with_state(admin.clone(), record_action))
         .route_layer(from_fn_with_state(admin.clone(), require_bearer))
         .route_layer(from_fn(observe::record_route))

@@ -24,6 +24,7 @@ use utoipa::{Modify, OpenApi};
         (name = "grants", description = "Grants and tokens handed over or minted"),
         (name = "revocations", description = "Bulk revocation"),
         (name = "audit", description = "Revocation records and admin calls"),
+        (name = "events", description = "Revocation events: the SSE stream and webhook deliveries"),
     )
 )]
 pub struct AdminApi;

@@ -85,10 +85,12 @@ pub struct RevocationRecordView {
     pub presenter_client_id: Option<String>,
     pub foreign_client: bool,
     /// `client_request`, `foreign_client_report`, `anonymous_report`,
-    /// `admin_bulk` or `client_deleted`.
+    /// `admin_bulk`, `client_deleted` or `secret_scanning`.
     pub reason: String,
     pub request_id: String,
     pub revoked_at: DateTime<Utc>,
+    /// Where a secret scanner found the token, as it reported it.
+    pub source_url: Option<String>,
 }
 
 impl From<&RevocationRecord> for RevocationRecordView {
@@ -105,6 +107,7 @@ impl From<&RevocationRecord> for RevocationRecordView {
             reason: record.reason.clone(),
             request_id: record.request_id.clone(),
             revoked_at: record.revoked_at,
+            source_url: record.source_url.clone(),
         }
     }
 }

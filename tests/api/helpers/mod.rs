@@ -254,6 +254,17 @@ impl TestApp {
         (status, body)
     }
 
+    /// Revokes every grant of `client` through the admin API (bulk revocation).
+    pub async fn revoke_all_grants_of(&self, client: &str) {
+        let (status, body) = self
+            .admin_json(
+                self.admin(reqwest::Method::POST, "/admin/revocations")
+                    .json(&serde_json::json!({ "client_id": client })),
+            )
+            .await;
+        assert_eq!(status, 200, "bulk revocation: {body}");
+    }
+
     /// Disables a client through the same code as the CLI.
     pub async fn disable_client(&self, id: &str) {
         let id = ClientId::parse(id).unwrap_or_else(|e| panic!("bad test client id: {e}"));

@@ -1,0 +1,99 @@
+//! The introspection use case (RFC 7662): what a resource server learns
+//! about a presented token.
+
+pub mod cache;
+
+use std::sync::Arc;
+
+use crate::domain::clock::Clock;
+use crate::domain::introspection::{Introspection, TokenState};
+use crate::domain::minted::{Shape, TokenFormat};
+use crate::domain::presenter::Presenter;
+use crate::domain::token::PresentedToken;
+use crate::events::Events;
+use crate::storage::{Store, StoreError};
+
+/// The answer to one introspection.
+#[derive(Debug, Clone)]
+pub enum Answer {
+    /// `active: true` with the token's claims; `cached` when the answer
+    /// came from the cache rather than the database.
+    Active { state: TokenState, cached: bool },
+    /// `active: false`: unknown, expired, revoked, or its client disabled.
+    Inactive,
+    /// The presenter was rotated or disabled since it authenticated.
+    StalePresenter,
+}
+
+/// Looks presented tokens up for resource servers.
+#[derive(Clone)]
+pub struct Introspector {
+    store: Arc<dyn Store>,
+    format: TokenFormat,
+    clock: Arc<dyn Clock>,
+    events: Events,
+}
+
+impl Introspector {
+    #[must_use]
+    pub fn new(
+        store: Arc<dyn Store>,
+        format: TokenFormat,
+        clock: Arc<dyn Clock>,
+        events: Events,
+    ) -> Self {
+        Self {
+            store,
+            format,
+            clock,
+            events,
+        }
+    }
+
+    /// Introspects `token` for `presenter`. A live token's answer comes
+    /// from the cache while the event follower is current (see
+    /// [`cache`]); otherwise the lookup runs, which also checks that the
+    /// presenter (possibly from the credential cache) is still current. A
+    /// minted-shape candidate whose checksum fails is inactive whatever is
+    /// stored, as revocation treats it as unknown.
+    pub async fn introspect(
+        &self,
+        presenter: &Presenter,
+        token: &PresentedToken,
+    ) -> Result<Answer, StoreError> {
+        let hash = token.hash();
+        let answers = self.events.answers();
+        if self.events.is_current() {
+            if let Some(state) = answers.get(&hash) {
+                return Ok(self.answer(state, true));
+            }
+        }
+        let generation = answers.generation();
+        let Introspection {
+            presenter_current,
+            token: state,
+        } = self.store.introspect(&hash, presenter).await?;
+        if !presenter_current {
+            return Ok(Answer::StalePresenter);
+        }
+        let checksum_fails = self.format.classify(token.expose()) == Shape::BadChecksum;
+        Ok(match state {
+            Some(state) if !checksum_fails => {
+                let answer = self.answer(state.clone(), false);
+                if matches!(answer, Answer::Active { .. }) {
+                    answers.insert(generation, hash, state);
+                }
+                answer
+            }
+            _ => Answer::Inactive,
+        })
+    }
+
+    fn answer(&self, state: TokenState, cached: bool) -> Answer {
+        if state.is_active(self.clock.now()) {
+            Answer::Active { state, cached }
+        } else {
+            Answer::Inactive
+        }
+    }
+}
