@@ -35,6 +35,7 @@ pub mod metrics;
 pub mod provisioning;
 pub mod retention;
 pub mod revocation;
+pub mod scanning;
 pub mod server;
 pub mod storage;
 pub mod telemetry;

@@ -34,6 +34,8 @@ pub struct LimitSettings {
     pub requests_per_address: u32,
     /// Requests per `client_id` per window.
     pub requests_per_client: u32,
+    /// `POST /credentials/revoke` requests per address per minute.
+    pub public_reports_per_minute: u32,
 }
 
 /// A refusal: which limit, and when to come back.
@@ -61,6 +63,7 @@ pub struct Limiter {
     failures_by_address: Option<Keyed<IpAddr>>,
     requests_by_address: Option<Keyed<IpAddr>>,
     requests_by_client: Option<Keyed<String>>,
+    public_reports_by_address: Option<Keyed<IpAddr>>,
     lockouts: Mutex<HashMap<LockKey, Instant>>,
 }
 
@@ -74,6 +77,10 @@ impl Limiter {
             failures_by_address: keyed(settings.failed_auth_per_address, settings.window),
             requests_by_address: keyed(settings.requests_per_address, settings.window),
             requests_by_client: keyed(settings.requests_per_client, settings.window),
+            public_reports_by_address: keyed(
+                settings.public_reports_per_minute,
+                Duration::from_secs(60),
+            ),
             lockouts: Mutex::new(HashMap::new()),
         }
     }
@@ -93,6 +100,15 @@ impl Limiter {
             self.spend(limiter, &id.to_owned(), "requests_client")?;
         }
         Ok(())
+    }
+
+    /// Checks an unauthenticated bulk report (`POST /credentials/revoke`)
+    /// against its own, tight, per-address limit.
+    pub fn admit_public_report(&self, address: IpAddr) -> Result<(), Refusal> {
+        match &self.public_reports_by_address {
+            Some(limiter) => self.spend(limiter, &address, "public_reports_address"),
+            None => Ok(()),
+        }
     }
 
     /// Records a failed client authentication. When it uses up a budget, the
@@ -118,6 +134,7 @@ impl Limiter {
         forget_idle(self.failures_by_address.as_ref());
         forget_idle(self.requests_by_address.as_ref());
         forget_idle(self.requests_by_client.as_ref());
+        forget_idle(self.public_reports_by_address.as_ref());
         let now = self.clock.now();
         self.lockouts
             .lock()
@@ -205,6 +222,7 @@ mod tests {
             failed_auth_per_address: 5,
             requests_per_address: 0,
             requests_per_client: 0,
+            public_reports_per_minute: 0,
         }
     }
 

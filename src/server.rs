@@ -27,6 +27,7 @@ use crate::limits::{LimitSettings, Limiter};
 use crate::metrics::Metrics;
 use crate::retention::Retention;
 use crate::revocation::Revoker;
+use crate::scanning::Scanners;
 use crate::storage::{self, PoolSettings, Store, StoreError};
 use crate::tls::{self, TlsError};
 
@@ -161,6 +162,7 @@ impl Server {
             failed_auth_per_address: limits.failed_auth_per_address,
             requests_per_address: limits.requests_per_address,
             requests_per_client: limits.requests_per_client,
+            public_reports_per_minute: settings.secret_scanning.public_reports_per_minute,
         }));
         let metrics = Arc::new(Metrics::new());
         let retention = Retention {
@@ -169,7 +171,8 @@ impl Server {
             metrics: metrics.clone(),
             settings: settings.retention.clone(),
         };
-        let dispatcher = webhook_dispatcher(settings, &store, &clock, &events)?;
+        let outbound = Dispatcher::client().map_err(StartupError::HttpClient)?;
+        let dispatcher = webhook_dispatcher(settings, &store, &clock, &events, &outbound)?;
         let services = Services {
             store: store.clone(),
             authenticator,
@@ -179,6 +182,7 @@ impl Server {
             clock,
             format,
             events: events.clone(),
+            scanners: Scanners::from_settings(&settings.secret_scanning, &outbound),
         };
         let state = AppState::new(settings, &services);
         let retry_after_secs = settings.server.retry_after.as_secs();
@@ -335,6 +339,7 @@ fn webhook_dispatcher(
     store: &Arc<dyn Store>,
     clock: &Arc<dyn Clock>,
     events: &Events,
+    client: &reqwest::Client,
 ) -> Result<Option<Dispatcher>, StartupError> {
     if settings.events.webhooks.is_empty() {
         return Ok(None);
@@ -372,7 +377,7 @@ fn webhook_dispatcher(
         clock: clock.clone(),
         endpoints,
         issuer: settings.issuer.clone(),
-        client: Dispatcher::client().map_err(StartupError::HttpClient)?,
+        client: client.clone(),
     }))
 }
 

@@ -23,6 +23,9 @@ pub enum ErrorCode {
     ServerError,
     /// Rescind's own, for a path that does not exist.
     NotFound,
+    /// Rescind's own: a secret scanner's request is unsigned, or its
+    /// signature does not verify against the scanner's keys.
+    InvalidSignature,
 }
 
 /// An error answer. Descriptions are `&'static str`, so no request data (and
@@ -163,6 +166,18 @@ impl OAuthError {
         )
     }
 
+    /// `401 invalid_signature`: a secret scanner's request that is unsigned
+    /// or badly signed. The same answer for every reason (unknown key,
+    /// tampered body, malformed signature), so it teaches nothing.
+    #[must_use]
+    pub const fn invalid_signature() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::InvalidSignature,
+            "the request signature is missing or does not verify",
+        )
+    }
+
     /// `404` for an unknown path.
     #[must_use]
     pub const fn not_found() -> Self {
@@ -188,6 +203,7 @@ impl OAuthError {
             ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
             ErrorCode::ServerError => "server_error",
             ErrorCode::NotFound => "not_found",
+            ErrorCode::InvalidSignature => "invalid_signature",
         }
     }
 }

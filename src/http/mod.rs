@@ -13,6 +13,7 @@ mod metadata;
 pub mod observe;
 pub mod peer;
 mod revoke;
+mod scanning;
 mod token_request;
 
 use std::sync::Arc;
@@ -39,6 +40,7 @@ use crate::introspection::Introspector;
 use crate::limits::Limiter;
 use crate::metrics::Metrics;
 use crate::revocation::Revoker;
+use crate::scanning::Scanners;
 use crate::storage::{Store, StoreError};
 
 /// The services both listeners share, built once by the server.
@@ -52,6 +54,7 @@ pub struct Services {
     pub clock: Arc<dyn Clock>,
     pub format: TokenFormat,
     pub events: Events,
+    pub scanners: Scanners,
 }
 
 /// What every handler can reach. Cheap to clone (one `Arc`).
@@ -75,6 +78,7 @@ pub struct Shared {
     pub retry_after_secs: u64,
     pub metadata: MetadataDocument,
     pub cors: CorsPolicy,
+    pub scanners: Scanners,
 }
 
 impl std::ops::Deref for AppState {
@@ -109,6 +113,7 @@ impl AppState {
             retry_after_secs: settings.server.retry_after.as_secs(),
             metadata: MetadataDocument::new(settings),
             cors: CorsPolicy::new(&settings.cors.allowed_origins, services.store.clone()),
+            scanners: services.scanners.clone(),
         }))
     }
 
@@ -139,9 +144,26 @@ pub fn router(app: AppState, issuer_path: &str, edge: &Edge) -> Router {
     let introspect = post(introspect::introspect)
         .fallback(|| async { OAuthError::method_not_allowed("POST") })
         .layer(map_response(no_store));
+    let report = |handler: axum::routing::MethodRouter<AppState>| {
+        handler
+            .fallback(|| async { OAuthError::method_not_allowed("POST") })
+            .layer(map_response(no_store))
+    };
     let mut router = Router::new()
         .route(&format!("{issuer_path}/oauth2/revoke"), revoke)
         .route(&format!("{issuer_path}/oauth2/introspect"), introspect)
+        .route(
+            &format!("{issuer_path}/secret-scanning/github"),
+            report(post(scanning::github)),
+        )
+        .route(
+            &format!("{issuer_path}/secret-scanning/gitlab"),
+            report(post(scanning::gitlab)),
+        )
+        .route(
+            &format!("{issuer_path}/credentials/revoke"),
+            report(post(scanning::public_report)),
+        )
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready));
     for path in metadata::paths(issuer_path) {

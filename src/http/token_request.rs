@@ -185,7 +185,7 @@ fn require_form_content_type(headers: &HeaderMap) -> Result<(), OAuthError> {
 
 /// Reads at most `limit` bytes (exactly `limit` is accepted), chunked or not.
 /// A declared length over the limit is refused before reading anything.
-async fn read_body(
+pub(super) async fn read_body(
     headers: &HeaderMap,
     body: Body,
     limit: usize,

@@ -23,6 +23,7 @@ mod request_validation;
 mod retention;
 mod revocation;
 mod rotation_race;
+mod scanning;
 mod timing;
 mod tls;
 mod upgrade;

@@ -4,6 +4,7 @@
 
 use reqwest::header::HeaderMap;
 use rescind::domain::client::ClientKind;
+use rescind::provisioning::MintedGrant;
 
 use crate::helpers::child::{ChildServer, Logs};
 use crate::helpers::{Backend, TestApp, basic_header, encode, header_map};
@@ -18,9 +19,54 @@ async fn nothing_secret_reaches_the_logs_at_trace_level(backend: Backend) {
     let foreign = seeder.grant("spa").await;
     let server = ChildServer::start(&seeder, Logs::Captured("trace")).await;
 
-    let (revoke, none) = ("/oauth2/revoke", HeaderMap::new);
     let basic = basic_header("web", &secret);
-    let cases = [
+    let cases = public_requests(&secret, &revoked, &foreign, &basic);
+    for (path, body, headers, status) in cases {
+        assert_eq!(server.post(path, body, headers).await, status, "{path}");
+    }
+    assert_eq!(
+        seeder.db.live_tokens().await,
+        0,
+        "the requests did reach the store"
+    );
+    let logs = server.stop();
+
+    assert!(
+        logs.contains("outcome") && logs.contains("request_id"),
+        "the logs were captured"
+    );
+    let basic = basic.get("authorization").and_then(|v| v.to_str().ok());
+    let basic = basic.unwrap_or_default();
+    for (what, value) in [
+        ("client secret", secret.as_str()),
+        ("wrong secret", "wrong-secret-value"),
+        ("access token", revoked.access_token.as_str()),
+        ("refresh token", revoked.refresh_token.as_str()),
+        ("foreign token", foreign.refresh_token.as_str()),
+        ("duplicate token", "duplicate-token-value"),
+        ("Basic credentials", basic.trim_start_matches("Basic ")),
+        ("bearer value", "bearer-value-not-to-log"),
+        ("token in the URI", "query-token-not-to-log"),
+        ("introspected token", "introspected-token-not-to-log"),
+        (
+            "publicly reported token",
+            "publicly-reported-token-not-to-log",
+        ),
+    ] {
+        assert_absent(&logs, "logs", what, value);
+    }
+}
+
+/// The public requests of the log test: (path, body, headers, status),
+/// each carrying a secret that must not be logged.
+fn public_requests(
+    secret: &str,
+    revoked: &MintedGrant,
+    foreign: &MintedGrant,
+    basic: &HeaderMap,
+) -> [(&'static str, String, HeaderMap, u16); 9] {
+    let (revoke, none) = ("/oauth2/revoke", HeaderMap::new);
+    [
         (
             revoke,
             encode(&[("token", &revoked.access_token)]),
@@ -32,7 +78,7 @@ async fn nothing_secret_reaches_the_logs_at_trace_level(backend: Backend) {
             encode(&[
                 ("token", &foreign.refresh_token),
                 ("client_id", "web"),
-                ("client_secret", &secret),
+                ("client_secret", secret),
             ]),
             none(),
             200,
@@ -80,37 +126,14 @@ async fn nothing_secret_reaches_the_logs_at_trace_level(backend: Backend) {
             none(),
             401,
         ),
-    ];
-    for (path, body, headers, status) in cases {
-        assert_eq!(server.post(path, body, headers).await, status, "{path}");
-    }
-    assert_eq!(
-        seeder.db.live_tokens().await,
-        0,
-        "the requests did reach the store"
-    );
-    let logs = server.stop();
-
-    assert!(
-        logs.contains("outcome") && logs.contains("request_id"),
-        "the logs were captured"
-    );
-    let basic = basic.get("authorization").and_then(|v| v.to_str().ok());
-    let basic = basic.unwrap_or_default();
-    for (what, value) in [
-        ("client secret", secret.as_str()),
-        ("wrong secret", "wrong-secret-value"),
-        ("access token", revoked.access_token.as_str()),
-        ("refresh token", revoked.refresh_token.as_str()),
-        ("foreign token", foreign.refresh_token.as_str()),
-        ("duplicate token", "duplicate-token-value"),
-        ("Basic credentials", basic.trim_start_matches("Basic ")),
-        ("bearer value", "bearer-value-not-to-log"),
-        ("token in the URI", "query-token-not-to-log"),
-        ("introspected token", "introspected-token-not-to-log"),
-    ] {
-        assert_absent(&logs, "logs", what, value);
-    }
+        (
+            "/credentials/revoke",
+            serde_json::json!({ "credentials": ["publicly-reported-token-not-to-log"] })
+                .to_string(),
+            header_map(&[("content-type", "application/json")]),
+            202,
+        ),
+    ]
 }
 
 /// Fails naming `what` when `value` appears in `text` (the `place`).

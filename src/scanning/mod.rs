@@ -1,0 +1,170 @@
+//! Secret-scanning partner programs: GitHub's and GitLab's scanners report
+//! tokens they found in public code, in signed requests; each is revoked as
+//! an anonymous report with reason `secret_scanning`, its URL in the audit
+//! record, and the scanner learns which tokens Rescind knew.
+
+pub mod keys;
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use futures_util::StreamExt as _;
+use serde::{Deserialize, Serialize};
+
+use self::keys::{KeySource, ScannerKeys};
+use crate::config::ScannerKeySettings;
+use crate::domain::revocation::RevocationOutcome;
+use crate::domain::token::PresentedToken;
+use crate::revocation::Revoker;
+use crate::storage::StoreError;
+
+/// Reports per request at most (GitHub batches up to a few thousand).
+pub const MAX_REPORTS: usize = 10_000;
+
+/// Reports revoked at once: the pool's connections shared with the
+/// revocation endpoint.
+const IN_FLIGHT: usize = 8;
+
+/// The configured scanner programs.
+#[derive(Clone, Default)]
+pub struct Scanners {
+    pub github: Option<std::sync::Arc<Scanner>>,
+    pub gitlab: Option<std::sync::Arc<Scanner>>,
+    /// Whether `POST /credentials/revoke` is on.
+    pub public_reports: bool,
+}
+
+impl Scanners {
+    /// The programs `settings` turn on, fetching keys with `client`.
+    #[must_use]
+    pub fn from_settings(
+        settings: &crate::config::SecretScanningSettings,
+        client: &reqwest::Client,
+    ) -> Self {
+        Self {
+            github: Scanner::from_settings("Github", &settings.github, client)
+                .map(std::sync::Arc::new),
+            gitlab: Scanner::from_settings("Gitlab", &settings.gitlab, client)
+                .map(std::sync::Arc::new),
+            public_reports: settings.public_reports_per_minute > 0,
+        }
+    }
+}
+
+/// One scanner program: its header names and its keys.
+pub struct Scanner {
+    /// `Github` or `Gitlab`: the prefix of its `-Public-Key-Identifier` and
+    /// `-Public-Key-Signature` headers.
+    pub header_prefix: &'static str,
+    keys: ScannerKeys,
+}
+
+/// A request whose signature does not verify (for whatever reason: the
+/// caller learns none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BadSignature;
+
+impl Scanner {
+    /// The scanner `settings` configure; `None` when it is off.
+    #[must_use]
+    pub fn from_settings(
+        header_prefix: &'static str,
+        settings: &ScannerKeySettings,
+        client: &reqwest::Client,
+    ) -> Option<Self> {
+        let source = match (&settings.keys_file, &settings.keys_url) {
+            (Some(path), _) => KeySource::File(path.clone()),
+            (None, Some(url)) => KeySource::Url(reqwest::Url::parse(url).ok()?),
+            (None, None) => return None,
+        };
+        Some(Self {
+            header_prefix,
+            keys: ScannerKeys::new(source, settings.refresh, client.clone()),
+        })
+    }
+
+    /// Checks `signature` (base64 of a DER ECDSA P-256 SHA-256 signature)
+    /// over the raw `body` against the key `key_id`.
+    pub async fn verify(
+        &self,
+        key_id: &str,
+        signature: &str,
+        body: &[u8],
+    ) -> Result<(), BadSignature> {
+        let signature = STANDARD
+            .decode(signature.trim())
+            .map_err(|_| BadSignature)?;
+        let point = self.keys.key(key_id).await.ok_or(BadSignature)?;
+        ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_ASN1, point)
+            .verify(body, &signature)
+            .map_err(|_| BadSignature)
+    }
+}
+
+/// One token a scanner found. GitHub sends `token`, `type`, `url`,
+/// `source`; GitLab `type`, `token`, `url`.
+#[derive(Debug, Deserialize)]
+pub struct Report {
+    pub token: String,
+    #[serde(rename = "type", default)]
+    pub token_type: String,
+    #[serde(default)]
+    pub url: String,
+    #[serde(default)]
+    pub source: String,
+}
+
+/// GitHub's feedback for one reported token.
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct Feedback {
+    /// SHA-256 of the token, lower-case hex.
+    pub token_hash: String,
+    pub token_type: String,
+    /// `true_positive`: a token Rescind issued (now revoked, or already);
+    /// `false_positive`: one it does not know.
+    pub label: &'static str,
+}
+
+/// Revokes the grant of every reported token, `IN_FLIGHT` at a time, and
+/// answers the feedback in the reports' order. A database fault fails the
+/// whole batch (the scanner retries; revocations done stay done and answer
+/// `true_positive` next time).
+pub async fn revoke_reports(
+    revoker: &Revoker,
+    reports: Vec<Report>,
+    request_id: &str,
+) -> Result<Vec<Feedback>, StoreError> {
+    futures_util::stream::iter(reports)
+        .map(|report| async move {
+            let token_hash = crate::domain::token::TokenHash::of(&report.token).to_hex();
+            let known = match PresentedToken::parse(report.token) {
+                Some(token) => matches!(
+                    revoker
+                        .revoke_found(&token, &report.url, request_id)
+                        .await?,
+                    RevocationOutcome::Revoked { .. } | RevocationOutcome::AlreadyRevoked
+                ),
+                None => false,
+            };
+            Ok(Feedback {
+                token_hash,
+                token_type: report.token_type,
+                label: if known {
+                    "true_positive"
+                } else {
+                    "false_positive"
+                },
+            })
+        })
+        .buffered(IN_FLIGHT)
+        .collect::<Vec<Result<Feedback, StoreError>>>()
+        .await
+        .into_iter()
+        .collect()
+}
+
+/// How long a scanner's request body may take to arrive.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+/// A scanner's request body at most (thousands of reports).
+pub const BODY_LIMIT: usize = 4 * 1024 * 1024;
