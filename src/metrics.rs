@@ -45,6 +45,12 @@ struct RequestLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReportLabels {
+    scanner: &'static str,
+    label: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct LimitLabels {
     limit: &'static str,
 }
@@ -63,6 +69,8 @@ pub struct Metrics {
     pool_connections: Gauge,
     pool_idle: Gauge<i64, std::sync::atomic::AtomicI64>,
     retention_purged: Family<ReasonLabels, Counter<u64, AtomicU64>>,
+    webhook_attempts: Family<OutcomeLabels, Counter>,
+    scanner_reports: Family<ReportLabels, Counter<u64, AtomicU64>>,
 }
 
 impl Default for Metrics {
@@ -144,6 +152,18 @@ impl Metrics {
             "Rows deleted by the retention task, by what they were",
             retention_purged.clone(),
         );
+        let webhook_attempts = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "webhook_attempts",
+            "Webhook delivery attempts, by outcome (delivered, failed: retried later, dead)",
+            webhook_attempts.clone(),
+        );
+        let scanner_reports = Family::<ReportLabels, Counter<u64, AtomicU64>>::default();
+        registry.register(
+            "secret_scanning_reports",
+            "Tokens reported by secret scanners, by scanner (github, gitlab, public) and label",
+            scanner_reports.clone(),
+        );
         Self {
             registry,
             revocations,
@@ -157,7 +177,23 @@ impl Metrics {
             pool_connections,
             pool_idle,
             retention_purged,
+            webhook_attempts,
+            scanner_reports,
         }
+    }
+
+    /// Counts one webhook delivery attempt.
+    pub fn webhook_attempt(&self, outcome: &'static str) {
+        self.webhook_attempts
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
+    }
+
+    /// Counts `count` tokens a scanner reported with `label`.
+    pub fn scanner_reports(&self, scanner: &'static str, label: &'static str, count: u64) {
+        self.scanner_reports
+            .get_or_create(&ReportLabels { scanner, label })
+            .inc_by(count);
     }
 
     /// Counts one answered revocation request.

@@ -172,7 +172,8 @@ impl Server {
             settings: settings.retention.clone(),
         };
         let outbound = Dispatcher::client().map_err(StartupError::HttpClient)?;
-        let dispatcher = webhook_dispatcher(settings, &store, &clock, &events, &outbound)?;
+        let dispatcher =
+            webhook_dispatcher(settings, &store, &clock, &events, &outbound, &metrics)?;
         let services = Services {
             store: store.clone(),
             authenticator,
@@ -340,6 +341,7 @@ fn webhook_dispatcher(
     clock: &Arc<dyn Clock>,
     events: &Events,
     client: &reqwest::Client,
+    metrics: &Arc<Metrics>,
 ) -> Result<Option<Dispatcher>, StartupError> {
     if settings.events.webhooks.is_empty() {
         return Ok(None);
@@ -378,6 +380,7 @@ fn webhook_dispatcher(
         endpoints,
         issuer: settings.issuer.clone(),
         client: client.clone(),
+        metrics: metrics.clone(),
     }))
 }
 

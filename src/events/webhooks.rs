@@ -25,6 +25,7 @@ use crate::domain::clock::Clock;
 use crate::domain::event::RevocationEvent;
 use crate::domain::token::lower_hex;
 use crate::domain::webhook::{AttemptOutcome, Backoff, WebhookDelivery};
+use crate::metrics::Metrics;
 use crate::storage::{Store, StoreError};
 
 /// Deliveries claimed per round.
@@ -53,6 +54,7 @@ pub struct Dispatcher {
     pub endpoints: Vec<Endpoint>,
     pub issuer: String,
     pub client: reqwest::Client,
+    pub metrics: Arc<Metrics>,
 }
 
 /// The `Rescind-Signature` value for `body` sent at `timestamp`.
@@ -186,6 +188,13 @@ impl Dispatcher {
                 }
             }
         };
+        self.metrics.webhook_attempt(match &outcome {
+            AttemptOutcome::Delivered => "delivered",
+            AttemptOutcome::Failed {
+                retry_at: Some(_), ..
+            } => "failed",
+            AttemptOutcome::Failed { retry_at: None, .. } => "dead",
+        });
         self.store
             .finish_delivery(delivery.id, &outcome, self.clock.now())
             .await

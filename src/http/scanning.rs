@@ -95,8 +95,9 @@ async fn partner_report(
             .iter()
             .filter(|item| item.label == "true_positive")
             .count();
+        count_reports(app, scanner.label, count, known);
         tracing::info!(
-            scanner = scanner.header_prefix,
+            scanner = scanner.label,
             reports = count,
             known,
             "secret scanning report"
@@ -107,6 +108,14 @@ async fn partner_report(
         Ok(feedback) => (success, Json(feedback)).into_response(),
         Err(error) => error.into_response(),
     }
+}
+
+/// Counts a report's tokens by label (metrics).
+fn count_reports(app: &AppState, scanner: &'static str, count: usize, known: usize) {
+    let known = known as u64;
+    app.metrics.scanner_reports(scanner, "true_positive", known);
+    app.metrics
+        .scanner_reports(scanner, "false_positive", count as u64 - known);
 }
 
 #[derive(Deserialize)]
@@ -162,10 +171,15 @@ pub async fn public_report(
                 source: String::new(),
             })
             .collect();
-        scanning::revoke_reports(&app.revoker, reports, request_id.as_str())
+        let feedback = scanning::revoke_reports(&app.revoker, reports, request_id.as_str())
             .await
             .map_err(|error| app.unavailable(&error))?;
-        tracing::info!(reports = count, "public credentials report");
+        let known = feedback
+            .iter()
+            .filter(|item| item.label == "true_positive")
+            .count();
+        count_reports(&app, "public", count, known);
+        tracing::info!(reports = count, known, "public credentials report");
         Ok(())
     };
     match outcome.await {

@@ -43,9 +43,9 @@ impl Scanners {
         client: &reqwest::Client,
     ) -> Self {
         Self {
-            github: Scanner::from_settings("Github", &settings.github, client)
+            github: Scanner::from_settings("github", "Github", &settings.github, client)
                 .map(std::sync::Arc::new),
-            gitlab: Scanner::from_settings("Gitlab", &settings.gitlab, client)
+            gitlab: Scanner::from_settings("gitlab", "Gitlab", &settings.gitlab, client)
                 .map(std::sync::Arc::new),
             public_reports: settings.public_reports_per_minute > 0,
         }
@@ -54,6 +54,8 @@ impl Scanners {
 
 /// One scanner program: its header names and its keys.
 pub struct Scanner {
+    /// `github` or `gitlab` (logs, metrics).
+    pub label: &'static str,
     /// `Github` or `Gitlab`: the prefix of its `-Public-Key-Identifier` and
     /// `-Public-Key-Signature` headers.
     pub header_prefix: &'static str,
@@ -69,6 +71,7 @@ impl Scanner {
     /// The scanner `settings` configure; `None` when it is off.
     #[must_use]
     pub fn from_settings(
+        label: &'static str,
         header_prefix: &'static str,
         settings: &ScannerKeySettings,
         client: &reqwest::Client,
@@ -79,6 +82,7 @@ impl Scanner {
             (None, None) => return None,
         };
         Some(Self {
+            label,
             header_prefix,
             keys: ScannerKeys::new(source, settings.refresh, client.clone()),
         })

@@ -18,7 +18,7 @@ use ring::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair as _
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
-use crate::helpers::{Backend, TestApp, header_map};
+use crate::helpers::{Backend, TestApp, header_map, with_admin};
 use crate::on_both_backends;
 
 /// The DER header of a P-256 `SubjectPublicKeyInfo`, before the point
@@ -389,6 +389,7 @@ async fn a_large_batch_finishes_well_inside_githubs_thirty_seconds(backend: Back
 
 async fn public_reports_revoke_answer_202_and_are_tightly_limited(backend: Backend) {
     let app = TestApp::spawn_with(backend, |settings: &mut Settings| {
+        with_admin(settings);
         settings.secret_scanning.public_reports_per_minute = 3;
     })
     .await;
@@ -414,6 +415,20 @@ async fn public_reports_revoke_answer_202_and_are_tightly_limited(backend: Backe
             "anonymous".to_owned()
         )]
     );
+    let metrics = app
+        .admin_without_token(reqwest::Method::GET, "/metrics")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .text()
+        .await
+        .unwrap_or_default();
+    for label in ["true_positive", "false_positive"] {
+        let line = format!(
+            "rescind_secret_scanning_reports_total{{scanner=\"public\",label=\"{label}\"}} 1"
+        );
+        assert!(metrics.contains(&line), "missing {line}");
+    }
     let too_many = json!({ "credentials": vec!["x"; 1001] }).to_string();
     let response = post(too_many).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(response.status().as_u16(), 400);
