@@ -16,7 +16,15 @@ const FEED_RETRY: Duration = Duration::from_secs(1);
 /// Follows the outbox forever: woken by [`Events::revoked_here`], by change
 /// notices from other instances, or every `poll` otherwise.
 pub async fn run(events: Events, store: Arc<dyn Store>, poll: Duration) {
-    tokio::spawn(listen_for_notices(events.clone(), store.clone()));
+    // One task for both: stopping the follower (server shutdown) also closes
+    // its `LISTEN` connection.
+    tokio::join!(
+        listen_for_notices(events.clone(), store.clone()),
+        follow(events, store, poll)
+    );
+}
+
+async fn follow(events: Events, store: Arc<dyn Store>, poll: Duration) {
     let mut follower = Follower {
         events,
         store,

@@ -257,8 +257,16 @@ impl PostgresStore {
         Ok(())
     }
 
+    /// The `LISTEN` connection comes from a pool of its own (one
+    /// connection, kept), so it never takes one of the requests' connections.
     async fn open_change_feed(&self) -> Result<Option<Box<dyn ChangeFeed>>, StoreError> {
-        let mut listener = PgListener::connect_with(&self.pool).await?;
+        let own = PgPoolOptions::new()
+            .max_connections(1)
+            .max_lifetime(None)
+            .idle_timeout(None)
+            .connect_lazy_with((*self.pool.connect_options()).clone());
+        let mut listener = PgListener::connect_with(&own).await?;
+        listener.ignore_pool_close_event(true);
         listener.listen(CHANGES_CHANNEL).await?;
         Ok(Some(Box::new(PgChangeFeed(listener))))
     }
