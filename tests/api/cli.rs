@@ -407,6 +407,10 @@ async fn config_check_prints_the_values_in_force_with_secrets_redacted(backend: 
             ("RESCIND_ADMIN__LISTEN", "127.0.0.1:9443"),
             ("RESCIND_ADMIN__TOKEN_HASH", &hash),
             ("RESCIND_SERVER__TRUSTED_PROXIES", "[\"10.0.0.0/8\"]"),
+            (
+                "RESCIND_EVENTS__WEBHOOKS",
+                "[{name=\"rs\",url=\"https://rs.example/hook\",secret=\"webhook-secret-value-0123456789-abcdef\"}]",
+            ),
         ],
     )
     .await;
@@ -426,7 +430,13 @@ async fn config_check_prints_the_values_in_force_with_secrets_redacted(backend: 
     );
     assert_eq!(settings["rate_limit"]["failed_auth_per_client"], 10);
     assert_eq!(settings["retention"]["keep_expired"], "7days");
+    assert_eq!(settings["events"]["webhooks"][0]["secret"], "<redacted>");
+    assert_eq!(
+        settings["events"]["webhooks"][0]["url"],
+        "https://rs.example/hook"
+    );
     assert!(!printed.contains("hunter2") && !printed.contains(&hash));
+    assert!(!printed.contains("webhook-secret-value"));
 
     // A bad value: exit 2, one line naming the key, nothing printed.
     let bad = rescind_with(
