@@ -10,11 +10,15 @@ use crate::storage::{Store, StoreError};
 /// Events read per query.
 const PAGE: u32 = 500;
 
+/// The shortest time between two reads: notices from many busy instances
+/// cost at most this many queries per second.
+pub const MIN_GAP: Duration = Duration::from_millis(10);
+
 /// How long to wait before reopening a lost change feed.
 const FEED_RETRY: Duration = Duration::from_secs(1);
 
-/// Follows the outbox forever: woken by [`Events::revoked_here`], by change
-/// notices from other instances, or every `poll` otherwise.
+/// Follows the outbox forever: woken by change notices from other
+/// instances, or every `poll` otherwise.
 pub async fn run(events: Events, store: Arc<dyn Store>, poll: Duration) {
     // One task for both: stopping the follower (server shutdown) also closes
     // its `LISTEN` connection.
@@ -39,9 +43,10 @@ async fn follow(events: Events, store: Arc<dyn Store>, poll: Duration) {
                 tracing::warn!(%error, "cannot read the revocation event outbox");
             }
         }
+        tokio::time::sleep(MIN_GAP).await;
         tokio::select! {
             () = follower.events.follower_woken() => {}
-            () = tokio::time::sleep(poll) => {}
+            () = tokio::time::sleep(poll.saturating_sub(MIN_GAP)) => {}
         }
     }
 }

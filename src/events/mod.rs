@@ -4,8 +4,8 @@
 //!
 //! Each instance runs one [`follower`]: it reads the outbox by position,
 //! drops the cached answers of every revoked grant, and passes settled
-//! events on to subscribers. It reads when woken (a local revocation, or a
-//! PostgreSQL `NOTIFY` from another instance) and every
+//! events on to subscribers. It reads when a PostgreSQL `NOTIFY` from
+//! another instance wakes it (at most every [`follower::MIN_GAP`]) and every
 //! `events.poll_interval` otherwise, so a lost notice only delays it.
 //! Revocations never notify inside their own transaction (measured: it
 //! halved the rate); this instance sends one coalesced `NOTIFY` shortly after
@@ -101,14 +101,16 @@ impl Events {
     }
 
     /// This instance committed revocations: `grant` when it was one grant,
-    /// `None` for a batch. Drops the cached answers at once (the follower
-    /// would, a moment later), and wakes the follower and the notifier.
+    /// `None` for a batch. Drops this instance's cached answers at once and
+    /// wakes the notifier, which tells the other instances. The follower is
+    /// not woken: it would only find what was just done here (subscribers
+    /// and webhooks get it at its next read, within `events.poll_interval`),
+    /// and waking it per revocation costs a query per revocation under load.
     pub fn revoked_here(&self, grant: Option<&GrantId>) {
         match grant {
             Some(grant) => self.inner.answers.invalidate_grant(grant),
             None => self.inner.answers.clear(),
         }
-        self.inner.wake_follower.notify_one();
         self.inner.wake_notifier.notify_one();
     }
 
