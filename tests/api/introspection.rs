@@ -5,7 +5,6 @@
 
 use std::time::{Duration, Instant};
 
-use reqwest::Method;
 use reqwest::header::HeaderMap;
 use rescind::domain::client::ClientKind;
 use serde_json::{Value, json};
@@ -237,14 +236,7 @@ where
 
 /// The `rescind_introspections_total` count for `outcome`.
 async fn introspections(app: &TestApp, outcome: &str) -> u64 {
-    let text = app
-        .admin_without_token(Method::GET, "/metrics")
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .text()
-        .await
-        .unwrap_or_default();
+    let text = app.metrics().await;
     let prefix = format!("rescind_introspections_total{{outcome=\"{outcome}\"}} ");
     text.lines()
         .find_map(|line| line.strip_prefix(&prefix))

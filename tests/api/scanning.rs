@@ -415,14 +415,7 @@ async fn public_reports_revoke_answer_202_and_are_tightly_limited(backend: Backe
             "anonymous".to_owned()
         )]
     );
-    let metrics = app
-        .admin_without_token(reqwest::Method::GET, "/metrics")
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .text()
-        .await
-        .unwrap_or_default();
+    let metrics = app.metrics().await;
     for label in ["true_positive", "false_positive"] {
         let line = format!(
             "rescind_secret_scanning_reports_total{{scanner=\"public\",label=\"{label}\"}} 1"

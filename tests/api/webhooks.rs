@@ -229,14 +229,7 @@ async fn a_delivery_that_keeps_failing_is_dead_until_retried(backend: Backend) {
     assert_eq!(items[0]["attempts"], 2);
     assert_eq!(items[0]["last_status"], 429);
     assert!(receiver.accepted().is_empty());
-    let metrics = app
-        .admin_without_token(Method::GET, "/metrics")
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .text()
-        .await
-        .unwrap_or_default();
+    let metrics = app.metrics().await;
     for expected in [
         "rescind_webhook_attempts_total{outcome=\"failed\"} 1",
         "rescind_webhook_attempts_total{outcome=\"dead\"} 1",

@@ -254,6 +254,17 @@ impl TestApp {
         (status, body)
     }
 
+    /// The admin listener's `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        self.admin_without_token(reqwest::Method::GET, "/metrics")
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("metrics: {e}"))
+            .text()
+            .await
+            .unwrap_or_default()
+    }
+
     /// Revokes every grant of `client` through the admin API (bulk revocation).
     pub async fn revoke_all_grants_of(&self, client: &str) {
         let (status, body) = self
