@@ -22,6 +22,15 @@ use governor::{Quota, RateLimiter};
 /// first, and a new lockout that still does not fit is skipped (and logged).
 const MAX_LOCKOUTS: usize = 100_000;
 
+/// Keys one counter holds at most. Past it (after dropping idle ones), a
+/// caller not yet known is counted in one shared overflow key instead, so no
+/// flood of invented client ids or addresses can grow memory without bound.
+const MAX_KEYS: usize = 100_000;
+
+/// The longest client id worth a key of its own: a longer one cannot be a
+/// registered client (see `ClientId`), so all of them share one key.
+const MAX_KEYED_ID: usize = 255;
+
 /// The limits, from configuration. A count of zero turns that limit off.
 #[derive(Debug, Clone, Copy)]
 pub struct LimitSettings {
@@ -86,18 +95,35 @@ impl Limiter {
     }
 
     /// Checks a request before any work: the request limits (spending one
-    /// cell each) and the failed-authentication lockouts. `client_id` is the
-    /// raw identifier the request names, if any.
-    pub fn admit(&self, address: IpAddr, client_id: Option<&str>) -> Result<(), Refusal> {
-        self.locked(&LockKey::Address(address), "failed_auth_address")?;
-        if let Some(id) = client_id {
-            self.locked(&LockKey::Pair(id.to_owned(), address), "failed_auth_client")?;
+    /// cell each) and, for a request that carries a secret, the
+    /// failed-authentication lockouts. `client_id` is the raw identifier the
+    /// request names, if any.
+    ///
+    /// A lockout refuses only further attempts to authenticate with a secret:
+    /// a revocation that needs no secret (anonymous, or a public client's id)
+    /// still goes through from a locked-out address. Refusing it would protect
+    /// nothing (the holder could leave the credentials out), and would let
+    /// whoever shares the address (a NAT, a proxy) block everyone's logout.
+    pub fn admit(
+        &self,
+        address: IpAddr,
+        client_id: Option<&str>,
+        carries_secret: bool,
+    ) -> Result<(), Refusal> {
+        if carries_secret {
+            self.locked(&LockKey::Address(address), "failed_auth_address")?;
+            if let Some(id) = client_id {
+                self.locked(
+                    &LockKey::Pair(key_for_id(id), address),
+                    "failed_auth_client",
+                )?;
+            }
         }
         if let Some(limiter) = &self.requests_by_address {
-            self.spend(limiter, &address, "requests_address")?;
+            self.spend(limiter, address, "requests_address")?;
         }
         if let (Some(limiter), Some(id)) = (&self.requests_by_client, client_id) {
-            self.spend(limiter, &id.to_owned(), "requests_client")?;
+            self.spend(limiter, key_for_id(id), "requests_client")?;
         }
         Ok(())
     }
@@ -106,23 +132,26 @@ impl Limiter {
     /// against its own, tight, per-address limit.
     pub fn admit_public_report(&self, address: IpAddr) -> Result<(), Refusal> {
         match &self.public_reports_by_address {
-            Some(limiter) => self.spend(limiter, &address, "public_reports_address"),
+            Some(limiter) => self.spend(limiter, address, "public_reports_address"),
             None => Ok(()),
         }
     }
 
-    /// Records a failed client authentication. When it uses up a budget, the
-    /// key is locked out for one whole window: the next attempt gets `429`
-    /// without being verified.
+    /// Records a failed authentication with a secret. When it uses up a
+    /// budget, the key is locked out for one whole window: the next attempt
+    /// with a secret gets `429` without being verified.
     pub fn failed_authentication(&self, address: IpAddr, client_id: Option<&str>) {
         if let (Some(limiter), Some(id)) = (&self.failures_by_pair, client_id) {
-            let key = (id.to_owned(), address);
-            if exhausted(limiter, &key) {
+            let key = (key_for_id(id), address);
+            if exhausted(
+                limiter,
+                &bounded(limiter, key.clone(), (String::new(), address)),
+            ) {
                 self.lock(LockKey::Pair(key.0, address));
             }
         }
         if let Some(limiter) = &self.failures_by_address {
-            if exhausted(limiter, &address) {
+            if exhausted(limiter, &bounded(limiter, address, OVERFLOW_ADDRESS)) {
                 self.lock(LockKey::Address(address));
             }
         }
@@ -174,14 +203,16 @@ impl Limiter {
         lockouts.insert(key, until);
     }
 
-    fn spend<K: Clone + std::hash::Hash + Eq>(
+    fn spend<K: Overflow>(
         &self,
         limiter: &Keyed<K>,
-        key: &K,
+        key: K,
         limit: &'static str,
     ) -> Result<(), Refusal> {
+        let overflow = key.overflow();
+        let key = bounded(limiter, key, overflow);
         limiter
-            .check_key(key)
+            .check_key(&key)
             .map(|_| ())
             .map_err(|not_until| Refusal {
                 limit,
@@ -211,6 +242,53 @@ fn exhausted<K: Clone + std::hash::Hash + Eq>(limiter: &Keyed<K>, key: &K) -> bo
         .map_or(true, |snapshot| snapshot.remaining_burst_capacity() == 0)
 }
 
+/// The address every unknown caller shares once a counter is full.
+const OVERFLOW_ADDRESS: IpAddr = IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED);
+
+/// A key's shared stand-in for when its counter is full.
+trait Overflow: Clone + std::hash::Hash + Eq {
+    fn overflow(&self) -> Self;
+}
+
+impl Overflow for IpAddr {
+    fn overflow(&self) -> Self {
+        OVERFLOW_ADDRESS
+    }
+}
+
+impl Overflow for String {
+    fn overflow(&self) -> Self {
+        String::new()
+    }
+}
+
+/// `key`, or `overflow` when the counter holds [`MAX_KEYS`] keys even after
+/// dropping idle ones. Keys already counted may then be counted in the
+/// overflow key too: a flood can only make the limits stricter, never
+/// looser, and never larger in memory.
+fn bounded<K: Clone + std::hash::Hash + Eq>(limiter: &Keyed<K>, key: K, overflow: K) -> K {
+    if limiter.len() < MAX_KEYS {
+        return key;
+    }
+    limiter.retain_recent();
+    if limiter.len() < MAX_KEYS {
+        key
+    } else {
+        tracing::warn!("a rate-limit counter is full; new callers share one key");
+        overflow
+    }
+}
+
+/// A client id as a counter key: a longer id than any client may have is
+/// one shared key, so a key is never longer than [`MAX_KEYED_ID`] bytes.
+fn key_for_id(id: &str) -> String {
+    if id.len() <= MAX_KEYED_ID {
+        id.to_owned()
+    } else {
+        "\u{0}too long".to_owned()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,17 +311,21 @@ mod tests {
     fn the_pair_is_locked_out_after_its_budget_of_failures_and_only_that_pair() {
         let limiter = Limiter::new(settings());
         for _ in 0..3 {
-            assert_eq!(limiter.admit(ADDRESS, Some("app")), Ok(()));
+            assert_eq!(limiter.admit(ADDRESS, Some("app"), true), Ok(()));
             limiter.failed_authentication(ADDRESS, Some("app"));
         }
-        let refusal = limiter.admit(ADDRESS, Some("app"));
+        let refusal = limiter.admit(ADDRESS, Some("app"), true);
         assert!(
             matches!(refusal, Err(Refusal { limit: "failed_auth_client", retry_after }) if retry_after > Duration::from_secs(58)),
             "{refusal:?}"
         );
-        assert_eq!(limiter.admit(OTHER, Some("app")), Ok(()), "another address");
         assert_eq!(
-            limiter.admit(ADDRESS, Some("other-app")),
+            limiter.admit(OTHER, Some("app"), true),
+            Ok(()),
+            "another address"
+        );
+        assert_eq!(
+            limiter.admit(ADDRESS, Some("other-app"), true),
             Ok(()),
             "another client"
         );
@@ -256,14 +338,14 @@ mod tests {
             limiter.failed_authentication(ADDRESS, Some(&format!("guess-{n}")));
         }
         assert!(matches!(
-            limiter.admit(ADDRESS, Some("fresh")),
+            limiter.admit(ADDRESS, Some("fresh"), true),
             Err(Refusal {
                 limit: "failed_auth_address",
                 ..
             })
         ));
         assert!(matches!(
-            limiter.admit(ADDRESS, None),
+            limiter.admit(ADDRESS, None, true),
             Err(Refusal {
                 limit: "failed_auth_address",
                 ..
@@ -272,15 +354,49 @@ mod tests {
     }
 
     #[test]
+    fn a_lockout_refuses_only_requests_that_carry_a_secret() {
+        let limiter = Limiter::new(settings());
+        for n in 0..5 {
+            limiter.failed_authentication(ADDRESS, Some(&format!("guess-{n}")));
+        }
+        assert!(limiter.admit(ADDRESS, Some("guess-0"), true).is_err());
+        assert_eq!(limiter.admit(ADDRESS, None, false), Ok(()), "anonymous");
+        assert_eq!(
+            limiter.admit(ADDRESS, Some("guess-0"), false),
+            Ok(()),
+            "a public client's bare id"
+        );
+    }
+
+    #[test]
+    fn counters_never_hold_more_than_their_bound_of_keys() {
+        let limiter = Limiter::new(LimitSettings {
+            requests_per_client: 1_000,
+            ..settings()
+        });
+        let Some(by_client) = &limiter.requests_by_client else {
+            panic!("the per-client limit is on");
+        };
+        for n in 0..MAX_KEYS + 500 {
+            let _ = limiter.admit(ADDRESS, Some(&format!("invented-{n}")), false);
+        }
+        assert!(by_client.len() <= MAX_KEYS + 1, "{}", by_client.len());
+        // An id longer than any client's is one shared key, whatever its length.
+        let long = "x".repeat(16 * 1024);
+        assert_eq!(key_for_id(&long), key_for_id(&"y".repeat(300)));
+        assert!(key_for_id(&long).len() <= MAX_KEYED_ID);
+    }
+
+    #[test]
     fn request_limits_are_off_at_zero_and_refuse_past_their_budget() {
         let limiter = Limiter::new(LimitSettings {
             requests_per_address: 2,
             ..settings()
         });
-        assert_eq!(limiter.admit(ADDRESS, None), Ok(()));
-        assert_eq!(limiter.admit(ADDRESS, None), Ok(()));
+        assert_eq!(limiter.admit(ADDRESS, None, true), Ok(()));
+        assert_eq!(limiter.admit(ADDRESS, None, true), Ok(()));
         assert!(matches!(
-            limiter.admit(ADDRESS, None),
+            limiter.admit(ADDRESS, None, true),
             Err(Refusal {
                 limit: "requests_address",
                 ..
@@ -288,7 +404,7 @@ mod tests {
         ));
         let unlimited = Limiter::new(settings());
         for _ in 0..1000 {
-            assert_eq!(unlimited.admit(ADDRESS, Some("app")), Ok(()));
+            assert_eq!(unlimited.admit(ADDRESS, Some("app"), true), Ok(()));
         }
     }
 }

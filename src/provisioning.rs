@@ -10,7 +10,7 @@ use crate::domain::grant::{GrantId, NewGrant, NewToken};
 use crate::domain::minted::TokenFormat;
 use crate::domain::origin::check_origin;
 use crate::domain::revocation::RevocationReason;
-use crate::domain::secret::ClientSecret;
+use crate::domain::secret::{ClientSecret, SecretHash};
 use crate::domain::token::{TokenHash, TokenKind};
 use crate::revocation::Revoker;
 use crate::storage::{Store, StoreError};
@@ -42,28 +42,61 @@ pub enum ProvisioningError {
     Store(#[from] StoreError),
 }
 
+/// What an operator registers.
+#[derive(Debug, Clone)]
+pub struct NewClient {
+    pub id: ClientId,
+    pub kind: ClientKind,
+    pub name: Option<String>,
+    pub allowed_origins: Vec<String>,
+    /// May introspect tokens; confidential clients only.
+    pub resource_server: bool,
+}
+
+impl NewClient {
+    /// A client with no name, origins or introspection right.
+    #[must_use]
+    pub const fn plain(id: ClientId, kind: ClientKind) -> Self {
+        Self {
+            id,
+            kind,
+            name: None,
+            allowed_origins: Vec::new(),
+            resource_server: false,
+        }
+    }
+}
+
 /// Registers a client. A confidential client gets a generated secret, which
 /// is returned here and never again (only its argon2id hash is stored).
 pub async fn create_client(
     store: &dyn Store,
-    id: ClientId,
-    kind: ClientKind,
-    name: Option<String>,
-    allowed_origins: Vec<String>,
+    new: NewClient,
     now: DateTime<Utc>,
 ) -> Result<Option<ClientSecret>, ProvisioningError> {
+    let NewClient {
+        id,
+        kind,
+        name,
+        allowed_origins,
+        resource_server,
+    } = new;
     check_origins(&allowed_origins)?;
     if kind == ClientKind::Confidential && !allowed_origins.is_empty() {
         return Err(ProvisioningError::Invalid(
             "only a public client may have allowed origins",
         ));
     }
+    if kind == ClientKind::Public && resource_server {
+        return Err(ProvisioningError::Invalid(
+            "only a confidential client may be a resource server",
+        ));
+    }
     let secret = (kind == ClientKind::Confidential).then(ClientSecret::generate);
-    let secret_hash = secret
-        .as_ref()
-        .map(hash_secret)
-        .transpose()
-        .map_err(ProvisioningError::Hash)?;
+    let secret_hash = match &secret {
+        Some(secret) => Some(hash_off_runtime(secret).await?),
+        None => None,
+    };
     let client = Client {
         id,
         kind,
@@ -73,6 +106,7 @@ pub async fn create_client(
         disabled: false,
         credentials_revision: 0,
         previous_secret: None,
+        resource_server,
         created_at: now,
         updated_at: now,
     };
@@ -105,7 +139,7 @@ pub async fn set_secret(
             .and_then(|grace| now.checked_add_signed(grace))
             .unwrap_or(DateTime::<Utc>::MAX_UTC)
     });
-    let hash = hash_secret(secret).map_err(ProvisioningError::Hash)?;
+    let hash = hash_off_runtime(secret).await?;
     if store
         .set_client_secret(id, &hash, previous_valid_until, now)
         .await?
@@ -116,9 +150,22 @@ pub async fn set_secret(
     }
 }
 
-/// Changes a client's name, origins or enabled state. Origins must be plain
-/// `scheme://host[:port]` values; only a public client (a browser app) may
-/// have any, since a confidential client's secret must not live in a browser.
+/// Hashes a secret on the blocking pool: an argon2id hash takes tens of
+/// milliseconds of CPU, which must not stall the runtime serving revocations.
+async fn hash_off_runtime(secret: &ClientSecret) -> Result<SecretHash, ProvisioningError> {
+    let secret = secret.clone();
+    tokio::task::spawn_blocking(move || hash_secret(&secret))
+        .await
+        .map_err(|_| ProvisioningError::Invalid("hashing the secret was interrupted"))?
+        .map_err(ProvisioningError::Hash)
+}
+
+/// Changes a client's name, origins, enabled state or introspection right.
+/// Origins must be plain `scheme://host[:port]` values; only a public client
+/// (a browser app) may have any, since a confidential client's secret must
+/// not live in a browser. Only a confidential client may be a resource
+/// server: introspection tells who a token belongs to, so its caller must
+/// prove who it is.
 pub async fn update_client(
     store: &dyn Store,
     id: &ClientId,
@@ -137,6 +184,17 @@ pub async fn update_client(
                 }
                 Some(_) => {}
             }
+        }
+    }
+    if update.resource_server == Some(true) {
+        match store.find_client(id).await? {
+            None => return Err(ProvisioningError::UnknownClient(id.to_string())),
+            Some(client) if client.kind == ClientKind::Public => {
+                return Err(ProvisioningError::Invalid(
+                    "only a confidential client may be a resource server",
+                ));
+            }
+            Some(_) => {}
         }
     }
     store
@@ -219,6 +277,8 @@ pub struct ClientView {
     /// Browser origins allowed to call the revocation endpoint (public clients).
     pub allowed_origins: Vec<String>,
     pub disabled: bool,
+    /// May introspect tokens.
+    pub resource_server: bool,
     /// When the secret replaced by the last rotation stops working.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub previous_secret_expires_at: Option<DateTime<Utc>>,
@@ -236,6 +296,7 @@ impl ClientView {
             name: client.name.clone(),
             allowed_origins: client.allowed_origins.clone(),
             disabled: client.disabled,
+            resource_server: client.resource_server,
             previous_secret_expires_at: client
                 .previous_secret
                 .as_ref()

@@ -35,6 +35,7 @@ type Fingerprint = [u8; 32];
 struct Entry {
     kind: ClientKind,
     revision: i64,
+    resource_server: bool,
     /// `None` for a public client, which presents no secret.
     fingerprint: Option<Fingerprint>,
     verified_at: Instant,
@@ -135,12 +136,19 @@ impl CredentialCache {
             id: id.clone(),
             kind: entry.kind,
             revision: entry.revision,
+            resource_server: entry.resource_server,
         })
     }
 
     /// Records a successful authentication of `presenter` with `secret`.
     pub fn remember(&self, presenter: &Presenter, secret: Option<&ClientSecret>) {
-        let Presenter::Client { id, kind, revision } = presenter else {
+        let Presenter::Client {
+            id,
+            kind,
+            revision,
+            resource_server,
+        } = presenter
+        else {
             return;
         };
         if self.ttl.is_zero() {
@@ -149,6 +157,7 @@ impl CredentialCache {
         let verified = Entry {
             kind: *kind,
             revision: *revision,
+            resource_server: *resource_server,
             fingerprint: secret.map(|secret| self.fingerprint(secret)),
             verified_at: Instant::now(),
         };
@@ -196,6 +205,7 @@ mod tests {
             id: id.clone(),
             kind: ClientKind::Confidential,
             revision,
+            resource_server: false,
         }
     }
 
@@ -221,6 +231,7 @@ mod tests {
             id: id.clone(),
             kind: ClientKind::Public,
             revision: 0,
+            resource_server: false,
         };
         cache.remember(&public, None);
         assert_eq!(cache.recall(&id, None), Some(public));

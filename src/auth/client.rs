@@ -33,6 +33,12 @@ impl Credentials {
         }
     }
 
+    /// Whether these credentials include a secret (a guess, until verified).
+    #[must_use]
+    pub const fn carries_secret(&self) -> bool {
+        matches!(self, Self::ClientSecret { .. })
+    }
+
     /// The client identifier as presented, not yet parsed.
     #[must_use]
     pub fn client_id(&self) -> Option<&str> {
@@ -70,6 +76,10 @@ pub enum FailureReason {
     WrongMethod,
     /// The secret does not match.
     WrongSecret,
+    /// A confidential client the operator has not marked as a resource
+    /// server asked to introspect. Verified exactly as a wrong secret is, so
+    /// neither the answer nor its timing says that the secret was right.
+    NotResourceServer,
 }
 
 impl FailureReason {
@@ -81,8 +91,25 @@ impl FailureReason {
             Self::UnknownClient => "unknown_client",
             Self::Disabled => "disabled",
             Self::WrongMethod => "wrong_method",
-            Self::WrongSecret => "wrong_secret",
+            // Counted as what it looks like from outside: the metric must
+            // not confirm to whoever reads it that a guessed secret was right.
+            Self::WrongSecret | Self::NotResourceServer => "wrong_secret",
         }
+    }
+}
+
+/// What the caller is authenticating for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// Revocation: any client, or none.
+    Revoke,
+    /// Introspection: resource servers only.
+    Introspect,
+}
+
+impl Purpose {
+    fn allows(self, presenter: &Presenter) -> bool {
+        self == Self::Revoke || presenter.may_introspect()
     }
 }
 
@@ -135,29 +162,79 @@ impl Authenticator {
                 Ok(presenter)
             }
             Credentials::ClientSecret { id, secret } => {
-                let Ok(id) = ClientId::parse(id) else {
-                    return self
-                        .confidential_client(None, secret)
-                        .await
-                        .map(|(presenter, _)| presenter);
-                };
-                if let Some(presenter) = self.cache.recall(&id, Some(secret)) {
-                    return Ok(presenter);
-                }
-                let _turn = self.cache.take_turn(&id, secret).await;
-                // Whoever held the turn before may have verified this secret.
-                if let Some(presenter) = self.cache.recall(&id, Some(secret)) {
-                    return Ok(presenter);
-                }
-                let (presenter, by_previous) = self.confidential_client(Some(id), secret).await?;
-                // A previous secret ends with its grace period, not with a
-                // revision change: it is never cached, so it cannot outlive it.
-                if !by_previous {
-                    self.cache.remember(&presenter, Some(secret));
-                }
-                Ok(presenter)
+                self.secret_holder(id, secret, Purpose::Revoke).await
             }
         }
+    }
+
+    /// Authenticates `credentials` for `purpose`: see [`Self::authenticate`]
+    /// and [`Self::authenticate_resource_server`].
+    pub async fn authenticate_for(
+        &self,
+        credentials: &Credentials,
+        purpose: Purpose,
+    ) -> Result<Presenter, AuthError> {
+        match purpose {
+            Purpose::Revoke => self.authenticate(credentials).await,
+            Purpose::Introspect => self.authenticate_resource_server(credentials).await,
+        }
+    }
+
+    /// Authenticates a resource server for introspection (RFC 7662 §2.1):
+    /// only a confidential client, with its secret, that the operator
+    /// marked as a resource server. A public `client_id` or no credentials
+    /// are refused without a lookup; a confidential client that is not a
+    /// resource server is verified as if its secret were wrong, so the
+    /// answer and its timing are those of a wrong secret.
+    async fn authenticate_resource_server(
+        &self,
+        credentials: &Credentials,
+    ) -> Result<Presenter, AuthError> {
+        match credentials {
+            Credentials::None | Credentials::ClientId(_) => {
+                Err(AuthError::InvalidClient(FailureReason::WrongMethod))
+            }
+            Credentials::ClientSecret { id, secret } => {
+                self.secret_holder(id, secret, Purpose::Introspect).await
+            }
+        }
+    }
+
+    /// A client presenting a secret, for `purpose`: from the cache when this
+    /// very secret was verified lately (and the cached client may act for
+    /// `purpose`), else verified with argon2, one request per secret at a time.
+    async fn secret_holder(
+        &self,
+        id: &str,
+        secret: &ClientSecret,
+        purpose: Purpose,
+    ) -> Result<Presenter, AuthError> {
+        let Ok(id) = ClientId::parse(id) else {
+            return self
+                .confidential_client(None, secret, purpose)
+                .await
+                .map(|(presenter, _)| presenter);
+        };
+        let recall = || {
+            self.cache
+                .recall(&id, Some(secret))
+                .filter(|presenter| purpose.allows(presenter))
+        };
+        if let Some(presenter) = recall() {
+            return Ok(presenter);
+        }
+        let _turn = self.cache.take_turn(&id, secret).await;
+        // Whoever held the turn before may have verified this secret.
+        if let Some(presenter) = recall() {
+            return Ok(presenter);
+        }
+        let (presenter, by_previous) = self.confidential_client(Some(id), secret, purpose).await?;
+        // A previous secret ends with its grace period, not with a
+        // revision change: it is never cached, so it cannot outlive it.
+        if !by_previous {
+            self.cache.remember(&presenter, Some(secret));
+        }
+        Ok(presenter)
     }
 
     /// Drops a presenter's cached credentials, so the next authentication
@@ -179,6 +256,7 @@ impl Authenticator {
                 id: client.id,
                 kind: ClientKind::Public,
                 revision: client.credentials_revision,
+                resource_server: false,
             }),
         }
     }
@@ -186,26 +264,28 @@ impl Authenticator {
     /// Every failure through here runs exactly two argon2 verifications (the
     /// current secret, then the previous one in its grace period or a dummy),
     /// so an unknown client, a public or disabled one, a rotating one and a
-    /// wrong secret all take the same time. A success with the current secret
-    /// runs one. The flag says the previous secret matched.
+    /// wrong secret all take the same time. A client that may not act for
+    /// `purpose` is verified against the dummy hash, as an unknown one is.
+    /// A success with the current secret runs one. The flag says the
+    /// previous secret matched.
     async fn confidential_client(
         &self,
         id: Option<ClientId>,
         secret: &ClientSecret,
+        purpose: Purpose,
     ) -> Result<(Presenter, bool), AuthError> {
         let client = match id {
             Some(id) => self.store.find_client(&id).await?,
             None => None,
         };
-        let current = client
+        let eligible = client
             .as_ref()
-            .and_then(|client| client.secret_hash.as_ref());
+            .filter(|client| purpose != Purpose::Introspect || client.resource_server);
+        let current = eligible.and_then(|client| client.secret_hash.as_ref());
         let mut by_previous = false;
         let mut verified = self.verifier.verify(secret, current).await;
         if !verified {
-            let previous = client
-                .as_ref()
-                .and_then(|client| client.previous_secret_at(self.clock.now()));
+            let previous = eligible.and_then(|client| client.previous_secret_at(self.clock.now()));
             verified = self.verifier.verify(secret, previous).await;
             by_previous = verified;
         }
@@ -213,12 +293,14 @@ impl Authenticator {
             None => FailureReason::UnknownClient,
             Some(client) if client.kind != ClientKind::Confidential => FailureReason::WrongMethod,
             Some(client) if client.disabled => FailureReason::Disabled,
+            Some(_) if eligible.is_none() => FailureReason::NotResourceServer,
             Some(client) if verified => {
                 return Ok((
                     Presenter::Client {
                         id: client.id.clone(),
                         kind: ClientKind::Confidential,
                         revision: client.credentials_revision,
+                        resource_server: client.resource_server,
                     },
                     by_previous,
                 ));

@@ -7,5 +7,5 @@ mod client;
 mod password;
 
 pub use cache::CredentialCache;
-pub use client::{AuthError, Authenticator, Credentials, FailureReason};
+pub use client::{AuthError, Authenticator, Credentials, FailureReason, Purpose};
 pub use password::{SecretVerifier, hash_secret};

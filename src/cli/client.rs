@@ -9,7 +9,7 @@ use crate::domain::audit::ClientUpdate;
 use crate::domain::client::{ClientId, ClientKind};
 use crate::domain::clock::{Clock as _, SystemClock};
 use crate::domain::secret::ClientSecret;
-use crate::provisioning::{self, ClientView};
+use crate::provisioning::{self, ClientView, NewClient};
 use crate::server;
 
 #[derive(Debug, Subcommand)]
@@ -24,6 +24,17 @@ pub enum ClientCommand {
         /// A display name.
         #[arg(long)]
         name: Option<String>,
+        /// May introspect tokens (confidential clients only).
+        #[arg(long, conflicts_with = "public")]
+        resource_server: bool,
+    },
+    /// Let a confidential client introspect tokens, or (`--off`) no longer.
+    SetResourceServer {
+        #[arg(long)]
+        id: String,
+        /// Take the right away instead.
+        #[arg(long)]
+        off: bool,
     },
     /// Replace a confidential client's secret; the new one is printed once.
     RotateSecret {
@@ -43,26 +54,38 @@ pub async fn run(command: ClientCommand, settings: &Settings) -> Result<(), CliE
     let store = server::open_store(settings).await?;
     let now = SystemClock.now();
     match command {
-        ClientCommand::Create { id, public, name } => {
+        ClientCommand::Create {
+            id,
+            public,
+            name,
+            resource_server,
+        } => {
             let id = parse_id(&id)?;
             let kind = if public {
                 ClientKind::Public
             } else {
                 ClientKind::Confidential
             };
-            let secret = provisioning::create_client(
-                store.as_ref(),
-                id.clone(),
-                kind,
+            let new = NewClient {
                 name,
-                Vec::new(),
-                now,
-            )
-            .await?;
+                resource_server,
+                ..NewClient::plain(id.clone(), kind)
+            };
+            let secret = provisioning::create_client(store.as_ref(), new, now).await?;
             print_json(&json!({
                 "client_id": id.as_str(),
                 "client_secret": secret.as_ref().map(ClientSecret::expose),
+                "resource_server": resource_server,
             }))
+        }
+        ClientCommand::SetResourceServer { id, off } => {
+            let id = parse_id(&id)?;
+            let update = ClientUpdate {
+                resource_server: Some(!off),
+                ..ClientUpdate::default()
+            };
+            provisioning::update_client(store.as_ref(), &id, &update, now).await?;
+            print_json(&json!({ "client_id": id.as_str(), "resource_server": !off }))
         }
         ClientCommand::RotateSecret { id } => {
             let id = parse_id(&id)?;

@@ -54,6 +54,8 @@ pub struct ClientUpdate {
     pub name: Option<Option<String>>,
     pub allowed_origins: Option<Vec<String>>,
     pub disabled: Option<bool>,
+    /// Whether the client may introspect tokens.
+    pub resource_server: Option<bool>,
 }
 
 /// A page request: rows after the `after` cursor (an id), at most `limit`.

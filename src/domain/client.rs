@@ -102,6 +102,10 @@ pub struct Client {
     pub credentials_revision: i64,
     /// The secret replaced by the last rotation, while its grace period lasts.
     pub previous_secret: Option<PreviousSecret>,
+    /// May introspect tokens (RFC 7662). Only a confidential client can be
+    /// one: introspection answers who a token belongs to, so its caller
+    /// must prove who it is.
+    pub resource_server: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

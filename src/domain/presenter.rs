@@ -15,6 +15,8 @@ pub enum Presenter {
         id: ClientId,
         kind: ClientKind,
         revision: i64,
+        /// Marked by the operator as a resource server: may introspect.
+        resource_server: bool,
     },
 }
 
@@ -34,6 +36,20 @@ impl Presenter {
             Self::Anonymous => None,
             Self::Client { id, .. } => Some(id),
         }
+    }
+
+    /// Whether this presenter may introspect tokens (RFC 7662 §2.1): a
+    /// confidential client the operator marked as a resource server.
+    #[must_use]
+    pub const fn may_introspect(&self) -> bool {
+        matches!(
+            self,
+            Self::Client {
+                kind: ClientKind::Confidential,
+                resource_server: true,
+                ..
+            }
+        )
     }
 
     /// Whether this presenter is an identified client other than `owner`.

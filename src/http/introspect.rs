@@ -1,8 +1,12 @@
 //! `POST /oauth2/introspect` (RFC 7662), for resource servers.
 //!
-//! The same request handling as revocation (SPEC §2 order, the same client
-//! authentication methods), except that anonymous callers are refused
-//! (RFC 7662 §4: introspection must not become a token-scanning oracle).
+//! The same request handling as revocation (the same order of checks),
+//! except that only resource servers may ask: confidential clients that
+//! authenticate with their secret and that the operator marked as resource
+//! servers. Anyone else, a public client's bare `client_id` included, gets
+//! `401 invalid_client` (RFC 7662 §2.1 and §4: a public client id is in
+//! every browser bundle, and introspection must not become a scanning
+//! oracle).
 //! Unknown, expired and revoked tokens, and tokens of a disabled client, get
 //! `{"active": false}` and nothing else.
 
@@ -18,7 +22,7 @@ use super::AppState;
 use super::error::{NO_STORE, OAuthError};
 use super::peer::ClientAddress;
 use super::token_request::{self, Asked, rejected};
-use crate::auth::Credentials;
+use crate::auth::Purpose;
 use crate::domain::presenter::Presenter;
 use crate::domain::token::TokenKind;
 use crate::introspection::Answer;
@@ -108,18 +112,13 @@ async fn handle(
         challenge,
     } = token_request::parse(app, headers, uri, body).await?;
     token_request::admit(app, caller, &credentials)?;
-    if matches!(credentials, Credentials::None) {
-        return Err(rejected(
-            OAuthError::invalid_client(None),
-            "introspection needs client authentication",
-        ));
-    }
     let token = &token;
     let work = token_request::as_current_presenter(
         app,
         caller,
         &credentials,
         challenge,
+        Purpose::Introspect,
         |answer| matches!(answer, Answer::StalePresenter),
         |presenter: Presenter| async move {
             let answer = app

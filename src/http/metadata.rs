@@ -21,9 +21,9 @@ pub struct MetadataDocument {
 pub const REVOCATION_AUTH_METHODS: [&str; 3] =
     ["client_secret_basic", "client_secret_post", "none"];
 
-/// The client authentication methods of the introspection endpoint: the
-/// same as revocation's, anonymous callers being refused (RFC 7662 §4).
-pub const INTROSPECTION_AUTH_METHODS: [&str; 3] = REVOCATION_AUTH_METHODS;
+/// The client authentication methods of the introspection endpoint: a
+/// resource server's secret only, never `none` (RFC 7662 §2.1).
+pub const INTROSPECTION_AUTH_METHODS: [&str; 2] = ["client_secret_basic", "client_secret_post"];
 
 impl MetadataDocument {
     /// Builds the document: the fields Rescind owns, then `metadata.extra`

@@ -16,7 +16,7 @@ use super::error::{NO_STORE, OAuthError};
 use super::observe::RequestId;
 use super::peer::ClientAddress;
 use super::token_request::{self, Asked, rejected};
-use crate::auth::Credentials;
+use crate::auth::{Credentials, Purpose};
 use crate::domain::presenter::Presenter;
 use crate::domain::revocation::{AnonymousPolicy, RevocationOutcome};
 
@@ -84,6 +84,7 @@ async fn handle(
         caller,
         &credentials,
         challenge,
+        Purpose::Revoke,
         |outcome| *outcome == RevocationOutcome::StalePresenter,
         |presenter: Presenter| async move {
             let outcome = app

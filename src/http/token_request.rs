@@ -15,7 +15,7 @@ use super::credentials::{self, Authorization};
 use super::error::OAuthError;
 use super::form::{Duplicate, Form};
 use super::peer::ClientAddress;
-use crate::auth::{AuthError, Credentials};
+use crate::auth::{AuthError, Credentials, Purpose};
 use crate::domain::presenter::Presenter;
 use crate::domain::token::{PresentedToken, TokenTypeHint};
 
@@ -74,7 +74,11 @@ pub fn admit(
     credentials: &Credentials,
 ) -> Result<(), OAuthError> {
     app.limiter
-        .admit(caller.ip, credentials.client_id())
+        .admit(
+            caller.ip,
+            credentials.client_id(),
+            credentials.carries_secret(),
+        )
         .map_err(|refusal| {
             app.metrics.rate_limited(refusal.limit);
             rejected(
@@ -91,23 +95,28 @@ pub async fn authenticate(
     caller: ClientAddress,
     credentials: &Credentials,
     challenge: Option<&str>,
+    purpose: Purpose,
 ) -> Result<Presenter, OAuthError> {
-    let presenter =
-        app.authenticator
-            .authenticate(credentials)
-            .await
-            .map_err(|error| match error {
-                AuthError::InvalidClient(reason) => {
-                    app.metrics.client_auth_failure(reason.label());
+    let presenter = app
+        .authenticator
+        .authenticate_for(credentials, purpose)
+        .await
+        .map_err(|error| match error {
+            AuthError::InvalidClient(reason) => {
+                app.metrics.client_auth_failure(reason.label());
+                // Only a guessed secret is brute force; a lockout
+                // refuses only requests that carry one.
+                if credentials.carries_secret() {
                     app.limiter
                         .failed_authentication(caller.ip, credentials.client_id());
-                    rejected(
-                        OAuthError::invalid_client(challenge),
-                        "client authentication failed",
-                    )
                 }
-                AuthError::Store(error) => app.unavailable(&error),
-            })?;
+                rejected(
+                    OAuthError::invalid_client(challenge),
+                    "client authentication failed",
+                )
+            }
+            AuthError::Store(error) => app.unavailable(&error),
+        })?;
     let span = Span::current();
     span.record("presenter", presenter.kind_label());
     if let Some(id) = presenter.client_id() {
@@ -127,6 +136,7 @@ pub async fn as_current_presenter<T, Act, Done>(
     caller: ClientAddress,
     credentials: &Credentials,
     challenge: Option<&str>,
+    purpose: Purpose,
     is_stale: impl Fn(&T) -> bool,
     act: Act,
 ) -> Result<T, OAuthError>
@@ -134,13 +144,13 @@ where
     Act: Fn(Presenter) -> Done,
     Done: std::future::Future<Output = Result<(Presenter, T), OAuthError>>,
 {
-    let presenter = authenticate(app, caller, credentials, challenge).await?;
+    let presenter = authenticate(app, caller, credentials, challenge, purpose).await?;
     let (presenter, answer) = act(presenter).await?;
     if !is_stale(&answer) {
         return Ok(answer);
     }
     app.authenticator.forget(&presenter);
-    let presenter = authenticate(app, caller, credentials, challenge).await?;
+    let presenter = authenticate(app, caller, credentials, challenge, purpose).await?;
     Ok(act(presenter).await?.1)
 }
 

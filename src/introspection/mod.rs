@@ -52,8 +52,9 @@ impl Introspector {
 
     /// Introspects `token` for `presenter`. A live token's answer comes
     /// from the cache while the event follower is current (see
-    /// [`cache`]); otherwise the lookup runs, which also checks that the
-    /// presenter (possibly from the credential cache) is still current. A
+    /// [`cache`]), after a check that the presenter is still current;
+    /// otherwise the lookup runs, which makes the same check in the same
+    /// statement. A
     /// minted-shape candidate whose checksum fails is inactive whatever is
     /// stored, as revocation treats it as unknown.
     pub async fn introspect(
@@ -65,6 +66,13 @@ impl Introspector {
         let answers = self.events.answers();
         if self.events.is_current() {
             if let Some(state) = answers.get(&hash) {
+                // A cached answer must not outlive its presenter: one light
+                // statement checks it is still a current resource server, so
+                // one disabled, rotated or unmarked on any instance is
+                // refused on its next call, cached answer or not.
+                if !self.store.resource_server_is_current(presenter).await? {
+                    return Ok(Answer::StalePresenter);
+                }
                 return Ok(self.answer(state, true));
             }
         }

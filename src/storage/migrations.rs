@@ -11,7 +11,7 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use super::Readiness;
 
 /// The newest schema version this binary knows.
-pub const LATEST_VERSION: i64 = 7;
+pub const LATEST_VERSION: i64 = 8;
 
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -48,6 +48,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         7,
         "event delivery",
         include_str!("../../migrations/postgres/0007_event_delivery.sql"),
+    ),
+    (
+        8,
+        "resource servers",
+        include_str!("../../migrations/postgres/0008_resource_servers.sql"),
     ),
 ];
 
@@ -86,6 +91,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         7,
         "event delivery",
         include_str!("../../migrations/sqlite/0007_event_delivery.sql"),
+    ),
+    (
+        8,
+        "resource servers",
+        include_str!("../../migrations/sqlite/0008_resource_servers.sql"),
     ),
 ];
 

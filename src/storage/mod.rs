@@ -220,12 +220,17 @@ pub trait Store: Send + Sync + 'static {
     fn pool_usage(&self) -> PoolUsage;
 
     /// Looks a token up for introspection, checking in the same statement
-    /// that the presenter is still current (`None`: anonymous).
+    /// that the presenter is still a current resource server (enabled, not
+    /// rotated, still marked).
     async fn introspect(
         &self,
         hash: &TokenHash,
         presenter: &Presenter,
     ) -> Result<Introspection, StoreError>;
+
+    /// Whether `presenter` is still a current resource server: the check
+    /// [`Self::introspect`] makes, alone, for an answer taken from the cache.
+    async fn resource_server_is_current(&self, presenter: &Presenter) -> Result<bool, StoreError>;
 
     /// Up to `limit` outbox events after `after`, in position order, saying
     /// which are settled, with the clients change mark.

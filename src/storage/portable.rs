@@ -49,7 +49,8 @@ macro_rules! impl_store {
             async fn insert_client(&self, client: &Client) -> Result<(), StoreError> {
                 sqlx::query(
                     "INSERT INTO clients (id, kind, secret_hash, name, allowed_origins, disabled, \
-                     created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                     created_at, updated_at, resource_server) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                 )
                 .bind(client.id.as_str())
                 .bind(client.kind.as_str())
@@ -59,6 +60,7 @@ macro_rules! impl_store {
                 .bind(client.disabled)
                 .bind(client.created_at)
                 .bind(client.updated_at)
+                .bind(client.resource_server)
                 .execute(&self.pool)
                 .await?;
                 Ok(())
@@ -104,12 +106,24 @@ macro_rules! impl_store {
                         .push_bind(rows::origins_to_stored(origins));
                 }
                 if let Some(disabled) = update.disabled {
-                    // Re-enabling moves the revision too: nothing cached
-                    // before the client was disabled may come back.
-                    sql.push(", credentials_revision = credentials_revision + CASE WHEN disabled <> ")
-                        .push_bind(disabled)
-                        .push(" THEN 1 ELSE 0 END, disabled = ")
-                        .push_bind(disabled);
+                    sql.push(", disabled = ").push_bind(disabled);
+                }
+                if let Some(resource_server) = update.resource_server {
+                    sql.push(", resource_server = ").push_bind(resource_server);
+                }
+                // Disabling, re-enabling, or granting or taking away the
+                // introspection right moves the revision: no credential
+                // cached before (on any instance) may act under the new
+                // rules. SET reads the row's old values.
+                if update.disabled.is_some() || update.resource_server.is_some() {
+                    sql.push(", credentials_revision = credentials_revision + CASE WHEN FALSE");
+                    if let Some(disabled) = update.disabled {
+                        sql.push(" OR disabled <> ").push_bind(disabled);
+                    }
+                    if let Some(resource_server) = update.resource_server {
+                        sql.push(" OR resource_server <> ").push_bind(resource_server);
+                    }
+                    sql.push(" THEN 1 ELSE 0 END");
                 }
                 sql.push(" WHERE id = ")
                     .push_bind(id.as_str())
@@ -450,6 +464,18 @@ macro_rules! impl_store {
                     .fetch_one(&self.pool)
                     .await?;
                 rows::introspection_from_row(row)
+            }
+
+            async fn resource_server_is_current(
+                &self,
+                presenter: &$crate::domain::presenter::Presenter,
+            ) -> Result<bool, StoreError> {
+                let (id, revision) = rows::presenter_columns(presenter);
+                Ok(sqlx::query_scalar(rows::RESOURCE_SERVER_CURRENT)
+                    .bind(id)
+                    .bind(revision)
+                    .fetch_one(&self.pool)
+                    .await?)
             }
 
             async fn events_after(

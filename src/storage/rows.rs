@@ -23,7 +23,8 @@ use crate::domain::webhook::{DeliveryState, WebhookDelivery};
 
 /// The columns every client query selects, in this order.
 pub const CLIENT_COLUMNS: &str = "id, kind, secret_hash, name, allowed_origins, disabled, \
-     credentials_revision, previous_secret_hash, previous_secret_expires_at, created_at, updated_at";
+     credentials_revision, previous_secret_hash, previous_secret_expires_at, created_at, updated_at, \
+     resource_server";
 
 pub type ClientRow = (
     String,
@@ -37,6 +38,7 @@ pub type ClientRow = (
     Option<DateTime<Utc>>,
     DateTime<Utc>,
     DateTime<Utc>,
+    bool,
 );
 
 pub fn client_from_row(row: ClientRow) -> Result<Client, StoreError> {
@@ -52,6 +54,7 @@ pub fn client_from_row(row: ClientRow) -> Result<Client, StoreError> {
         previous_secret_expires_at,
         created_at,
         updated_at,
+        resource_server,
     ) = row;
     let previous_secret = match (previous_secret_hash, previous_secret_expires_at) {
         (Some(hash), Some(expires_at)) => Some(PreviousSecret {
@@ -71,6 +74,7 @@ pub fn client_from_row(row: ClientRow) -> Result<Client, StoreError> {
         disabled,
         credentials_revision,
         previous_secret,
+        resource_server,
         created_at,
         updated_at,
     })
@@ -333,11 +337,16 @@ pub const PURGE_ADMIN_ACTIONS: &str = "DELETE FROM admin_actions WHERE id IN \
 pub const INTROSPECT_SELECT: &str = "SELECT p.current, t.kind, g.id, g.client_id, g.subject, g.scope, \
      t.created_at, t.expires_at, (t.revoked_at IS NOT NULL OR g.revoked_at IS NOT NULL), \
      (c.disabled OR c.deleted_at IS NOT NULL) \
-     FROM (SELECT $2 IS NULL OR EXISTS (SELECT 1 FROM clients c WHERE c.id = $2 \
-           AND c.credentials_revision = $3 AND NOT c.disabled) AS current) p \
+     FROM (SELECT EXISTS (SELECT 1 FROM clients c WHERE c.id = $2 \
+           AND c.credentials_revision = $3 AND NOT c.disabled AND c.resource_server) AS current) p \
      LEFT JOIN tokens t ON t.token_hash = $1 \
      LEFT JOIN grants g ON g.id = t.grant_id \
      LEFT JOIN clients c ON c.id = g.client_id";
+
+/// Whether a presenter is still a current resource server (the first half
+/// of [`INTROSPECT_SELECT`], for an answer taken from the cache).
+pub const RESOURCE_SERVER_CURRENT: &str = "SELECT EXISTS (SELECT 1 FROM clients c WHERE c.id = $1 \
+     AND c.credentials_revision = $2 AND NOT c.disabled AND c.resource_server)";
 
 pub type IntrospectRow = (
     bool,

@@ -67,6 +67,37 @@ async fn ten_failed_authentications_lock_the_pair_out_for_the_window(backend: Ba
     .await;
 }
 
+async fn an_address_locked_out_for_secrets_still_revokes_without_one(backend: Backend) {
+    let app = TestApp::spawn_with(backend, default_limits).await;
+    app.create_client("spa", ClientKind::Public).await;
+    let grants = app.grants_with_ttl("spa", 3600, 3).await;
+    // 200 wrong secrets over 20 client ids: the address's budget (100) is
+    // spent, so it is locked out for secrets.
+    for n in 0..200 {
+        let id = format!("guess-{}", n % 20);
+        let status = app
+            .revoke_basic(&id, "wrong", &[("token", "never-issued")])
+            .await
+            .status()
+            .as_u16();
+        assert!(status == 401 || status == 429, "attempt {n}: {status}");
+    }
+    assert_locked_out(
+        app.revoke_basic("guess-0", "wrong", &[("token", "never-issued")])
+            .await,
+    )
+    .await;
+    // A revocation that needs no secret still goes through: anonymous, and
+    // by a public client's id.
+    assert_revocation_ok(app.revoke(&[("token", &grants[0].access_token)]).await).await;
+    assert_revocation_ok(
+        app.revoke(&[("token", &grants[1].refresh_token), ("client_id", "spa")])
+            .await,
+    )
+    .await;
+    assert_eq!(app.db.live_tokens().await, 2, "two grants revoked");
+}
+
 async fn successful_revocations_are_not_limited_by_default(backend: Backend) {
     let app = TestApp::spawn_with(backend, default_limits).await;
     let secret = app.confidential_client("web").await;
@@ -220,6 +251,7 @@ async fn the_access_log_shows_the_resolved_client_address(backend: Backend) {
 }
 
 on_both_backends!(
+    an_address_locked_out_for_secrets_still_revokes_without_one,
     the_access_log_shows_the_resolved_client_address,
     ten_failed_authentications_lock_the_pair_out_for_the_window,
     successful_revocations_are_not_limited_by_default,

@@ -17,7 +17,7 @@ async fn the_document_names_the_issuer_and_the_endpoints(backend: Backend) {
             "revocation_endpoint": "https://rescind.test/oauth2/revoke",
             "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
             "introspection_endpoint": "https://rescind.test/oauth2/introspect",
-            "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+            "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         })
     );
     let get = |name: &str| {

@@ -177,7 +177,46 @@ async fn an_anonymous_caller_cannot_tell_a_revoked_token_from_an_unknown_one(bac
     );
 }
 
+/// POSTs `token` to the introspection endpoint with Basic credentials.
+async fn introspect_basic(app: &TestApp, id: &str, secret: &str, token: &str) -> u16 {
+    app.http
+        .post(app.url("/oauth2/introspect"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .headers(crate::helpers::basic_header(id, secret))
+        .body(crate::helpers::encode(&[("token", token)]))
+        .send()
+        .await
+        .map_or(0, |response| response.status().as_u16())
+}
+
+async fn at_introspection_a_right_secret_without_the_right_takes_a_wrong_secrets_time(
+    backend: Backend,
+) {
+    let app = TestApp::spawn_with(backend, |settings| {
+        settings.auth.argon2_concurrency = Some(1);
+    })
+    .await;
+    let secret = app.confidential_client("web").await;
+    let grant = app.grant("web").await;
+    let token = grant.access_token.as_str();
+    let (right, wrong) = alternate(
+        samples(1),
+        || async {
+            let status = introspect_basic(&app, "web", &secret, token).await;
+            assert_eq!(status, 401, "web is not a resource server");
+            status
+        },
+        || async { introspect_basic(&app, "web", "some-secret-value", token).await },
+    )
+    .await;
+    judge(
+        "introspection by a client that is no resource server: right vs wrong secret",
+        &mann_whitney(&right, &wrong),
+    );
+}
+
 on_both_backends!(
+    at_introspection_a_right_secret_without_the_right_takes_a_wrong_secrets_time,
     an_anonymous_caller_cannot_tell_a_revoked_token_from_an_unknown_one,
     an_unknown_client_and_a_wrong_secret_take_the_same_time,
     under_foreign_reject_unknown_and_foreign_tokens_take_the_same_time,

@@ -36,6 +36,9 @@ pub struct NewClient {
     /// Public clients only: browser origins (`https://app.example.com`).
     #[serde(default)]
     allowed_origins: Vec<String>,
+    /// Confidential clients only: may introspect tokens.
+    #[serde(default)]
+    resource_server: bool,
 }
 
 /// The client type (RFC 6749 §2.1); `confidential` when absent.
@@ -76,16 +79,16 @@ pub async fn create(State(admin): State<AdminState>, body: Body) -> Response {
         };
         let now = admin.services.clock.now();
         let store = admin.services.store.as_ref();
-        let secret = provisioning::create_client(
-            store,
-            id.clone(),
+        let registration = provisioning::NewClient {
+            id: id.clone(),
             kind,
-            new.name,
-            new.allowed_origins,
-            now,
-        )
-        .await
-        .map_err(|error| admin.refused(error))?;
+            name: new.name,
+            allowed_origins: new.allowed_origins,
+            resource_server: new.resource_server,
+        };
+        let secret = provisioning::create_client(store, registration, now)
+            .await
+            .map_err(|error| admin.refused(error))?;
         let client = found(&admin, &id).await?;
         Ok::<_, AdminError>(created(&ClientCreated {
             client: ClientView::of(&client, now),
@@ -166,6 +169,9 @@ pub struct Changes {
     allowed_origins: Option<Vec<String>>,
     /// Disabling or re-enabling ends cached credentials on every instance.
     disabled: Option<bool>,
+    /// Confidential clients only: may introspect tokens. Taking it away
+    /// ends cached credentials on every instance.
+    resource_server: Option<bool>,
 }
 
 /// Tells a field sent as `null` (`Some(None)`) from one left out (`None`).
@@ -174,7 +180,7 @@ fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Option<S
     Option::<String>::deserialize(deserializer).map(Some)
 }
 
-/// Change a client's name, allowed origins or enabled state.
+/// Change a client's name, allowed origins, enabled state or introspection right.
 #[utoipa::path(patch, path = "/admin/clients/{id}", operation_id = "update_client", tag = "clients",
     params(("id" = String, Path, description = "The client id, percent-encoded")),
     request_body = Changes,
@@ -199,6 +205,7 @@ pub async fn update(
             name: changes.name,
             allowed_origins: changes.allowed_origins,
             disabled: changes.disabled,
+            resource_server: changes.resource_server,
         };
         let now = admin.services.clock.now();
         let client = provisioning::update_client(admin.services.store.as_ref(), &id, &update, now)

@@ -162,7 +162,7 @@ async fn require_bearer(
     next: Next,
 ) -> Response {
     let limiter = &admin.services.limiter;
-    if let Err(refusal) = limiter.admit(caller.ip, None) {
+    if let Err(refusal) = limiter.admit(caller.ip, None, true) {
         admin.services.metrics.rate_limited(refusal.limit);
         return AdminError::too_many_requests(refusal.retry_after).into_response();
     }

@@ -291,7 +291,8 @@ impl TestApp {
     /// Registers a client through the same code as the CLI; returns its secret.
     pub async fn create_client(&self, id: &str, kind: ClientKind) -> Option<ClientSecret> {
         let id = ClientId::parse(id).unwrap_or_else(|e| panic!("bad test client id: {e}"));
-        provisioning::create_client(self.store.as_ref(), id, kind, None, Vec::new(), now())
+        let new = provisioning::NewClient::plain(id, kind);
+        provisioning::create_client(self.store.as_ref(), new, now())
             .await
             .unwrap_or_else(|e| panic!("create_client: {e}"))
     }
@@ -299,6 +300,20 @@ impl TestApp {
     /// A confidential client; returns its secret.
     pub async fn confidential_client(&self, id: &str) -> String {
         let secret = self.create_client(id, ClientKind::Confidential).await;
+        secret.map_or_else(|| panic!("no secret generated"), |s| s.expose().to_owned())
+    }
+
+    /// A confidential client marked as a resource server (it may
+    /// introspect); returns its secret.
+    pub async fn resource_server(&self, id: &str) -> String {
+        let id = ClientId::parse(id).unwrap_or_else(|e| panic!("bad test client id: {e}"));
+        let new = provisioning::NewClient {
+            resource_server: true,
+            ..provisioning::NewClient::plain(id, ClientKind::Confidential)
+        };
+        let secret = provisioning::create_client(self.store.as_ref(), new, now())
+            .await
+            .unwrap_or_else(|e| panic!("create_client: {e}"));
         secret.map_or_else(|| panic!("no secret generated"), |s| s.expose().to_owned())
     }
 
