@@ -1,6 +1,6 @@
 //! `POST /oauth2/introspect` (RFC 7662), for resource servers.
 //!
-//! The same request handling as revocation (SPEC §2 order, the same client
+//! The same request handling as revocation (the order of docs/behaviour.md, Revocation; the same client
 //! authentication methods), except that anonymous callers are refused
 //! (RFC 7662 §4: introspection must not become a token-scanning oracle).
 //! Unknown, expired and revoked tokens, and tokens of a disabled client, get

@@ -1,4 +1,4 @@
-//! Introspection (RFC 7662, issue 5): client authentication as for
+//! Introspection (RFC 7662; docs/behaviour.md, Introspection): client authentication as for
 //! revocation but never anonymous, `active: false` and nothing else for
 //! unknown, expired, revoked or disabled-client tokens, the claims of a live
 //! one, and the credential cache kept honest.
