@@ -14,6 +14,10 @@
 //!   with PostgreSQL and SQLite backends and their migrations.
 //! - [`auth`]: client authentication; argon2id off the async runtime.
 //! - [`revocation`], [`introspection`]: the revocation and introspection use cases.
+//! - [`events`]: revocation events: the outbox follower, the coalesced
+//!   `NOTIFY`, the event payload, webhook delivery.
+//! - [`scanning`]: secret-scanning partners: signing keys, signature checks,
+//!   reports.
 //! - [`provisioning`]: registering clients and minting grants.
 //! - [`retention`]: the periodic purge of expired tokens and old audit records.
 //! - [`limits`], [`metrics`]: abuse control and Prometheus metrics.

@@ -41,7 +41,7 @@ impl Revoker {
         }
     }
 
-    /// Revokes the grant behind `token`, whatever its kind (SPEC §2: the hint
+    /// Revokes the grant behind `token`, whatever its kind (docs/behaviour.md, Revocation: the hint
     /// never narrows the search; one index covers both kinds). A minted-shape
     /// candidate whose checksum fails is unknown without touching the database.
     pub async fn revoke(

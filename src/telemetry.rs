@@ -1,7 +1,7 @@
 //! Logging setup: one `tracing` subscriber, text or JSON, to standard error.
 //!
 //! What is logged is decided where it happens (see `http::observe`): never a
-//! token, a secret, an `Authorization` header or the request URI (SPEC §5).
+//! token, a secret, an `Authorization` header or the request URI (docs/behaviour.md, Logging and redaction).
 
 use std::io::IsTerminal as _;
 

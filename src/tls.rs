@@ -1,4 +1,4 @@
-//! TLS with rustls (ring provider), TLS 1.2 and 1.3 only (SPEC §5).
+//! TLS with rustls (ring provider), TLS 1.2 and 1.3 only (docs/behaviour.md, Transport).
 
 use std::fs;
 use std::io::Write as _;

@@ -1,4 +1,4 @@
-//! Turning presented credentials into an authenticated presenter (SPEC §2).
+//! Turning presented credentials into an authenticated presenter (docs/behaviour.md, Client authentication).
 
 use std::sync::Arc;
 

@@ -30,7 +30,7 @@ const MAX_BLOCKS: usize = 256 * 1024;
 
 /// Verifies client secrets off the async runtime, at most `concurrency` at a
 /// time, so a flood of bad secrets queues behind the semaphore instead of
-/// starving the runtime that serves revocations (SPEC §5).
+/// starving the runtime that serves revocations (docs/behaviour.md, Client authentication).
 ///
 /// Each verification needs argon2's whole memory (19 MiB at the default
 /// cost). The verifier keeps one such area per permit and reuses it: letting
@@ -43,7 +43,7 @@ pub struct SecretVerifier {
     /// Idle argon2 memory areas; at most one per permit.
     memory: Arc<Mutex<Vec<Vec<Block>>>>,
     /// Verified against when the client is unknown, so that an unknown client
-    /// and a wrong secret cost the same time (SPEC §2).
+    /// and a wrong secret cost the same time (docs/behaviour.md, Client authentication).
     dummy: SecretHash,
     /// Verifications waiting for a permit (the `argon2` queue depth metric).
     waiting: Arc<AtomicUsize>,

@@ -1,5 +1,5 @@
 //! Configuration: built-in defaults < TOML file < `DATABASE_URL` (for
-//! `database.url` only) < `RESCIND_*` environment < command-line flags (SPEC §7).
+//! `database.url` only) < `RESCIND_*` environment < command-line flags (docs/behaviour.md, Configuration).
 //!
 //! Every key is documented, with its default and environment name, in
 //! `config/rescind.example.toml`; a test parses that file so it cannot drift.
@@ -48,7 +48,7 @@ pub struct Settings {
 #[serde(default, deny_unknown_fields)]
 pub struct ServerSettings {
     pub listen: SocketAddr,
-    /// Largest accepted request body, in bytes (SPEC §2: 16 KiB).
+    /// Largest accepted request body, in bytes (16 KiB by default; docs/behaviour.md, Revocation).
     pub body_limit: usize,
     /// How long a client may take to send its body.
     #[serde(with = "humantime_serde")]

@@ -75,7 +75,7 @@ pub struct RevocationQuery {
     pub until: Option<DateTime<Utc>>,
 }
 
-/// One revocation record with its grant's owner (SPEC §1, "Revocation record").
+/// One revocation record with its grant's owner (docs/behaviour.md, Terms: "Revocation record").
 #[derive(Debug, Clone)]
 pub struct RevocationRecord {
     pub id: i64,

@@ -1,4 +1,4 @@
-//! The format of tokens Rescind mints (SPEC §6), checkable offline by scanners.
+//! The format of tokens Rescind mints (docs/behaviour.md, Token format), checkable offline by scanners.
 //!
 //! `<prefix>_<random>_<check>`: `random` is 30 characters of `[0-9A-Za-z]` from a
 //! CSPRNG; `check` is the CRC-32 (ISO-HDLC, as zlib computes it) of the ASCII
@@ -93,7 +93,7 @@ impl TokenFormat {
         token
     }
 
-    /// Classifies a presented value (SPEC §6).
+    /// Classifies a presented value (docs/behaviour.md, Token format).
     #[must_use]
     pub fn classify(&self, candidate: &str) -> Shape {
         let Some((body, check)) = candidate.rsplit_once('_') else {

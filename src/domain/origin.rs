@@ -1,4 +1,4 @@
-//! Browser origins allowed to call the revocation endpoint (SPEC §5), from
+//! Browser origins allowed to call the revocation endpoint (docs/behaviour.md, CORS), from
 //! configuration or from a public client's registration.
 
 /// The longest origin accepted (a scheme, a DNS name and a port fit easily).

@@ -2,7 +2,7 @@
 
 use super::client::{ClientId, ClientKind};
 
-/// The authenticated caller of the revocation endpoint (SPEC §2).
+/// The authenticated caller of the revocation endpoint (docs/behaviour.md, Client authentication).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Presenter {
     /// No client identification at all: a secret scanner reporting a leak

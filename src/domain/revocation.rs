@@ -6,7 +6,7 @@ use super::grant::GrantId;
 use super::presenter::Presenter;
 use super::token::TokenHash;
 
-/// SPEC §4 `policy.foreign`: what to do when an identified client presents
+/// `policy.foreign` (docs/behaviour.md, Policies): what to do when an identified client presents
 /// another client's token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -17,7 +17,7 @@ pub enum ForeignPolicy {
     Reject,
 }
 
-/// SPEC §4 `policy.anonymous`: what to do with a request that names no client.
+/// `policy.anonymous` (docs/behaviour.md, Policies): what to do with a request that names no client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AnonymousPolicy {
@@ -102,7 +102,7 @@ pub enum RevocationOutcome {
 }
 
 impl RevocationOutcome {
-    /// The `outcome` field of the log line (SPEC §5).
+    /// The `outcome` field of the log line (docs/behaviour.md, Logging and redaction).
     #[must_use]
     pub const fn label(&self) -> &'static str {
         match self {

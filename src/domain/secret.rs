@@ -13,7 +13,7 @@ use rand::RngCore as _;
 pub struct ClientSecret(String);
 
 impl ClientSecret {
-    /// Bytes of entropy in a generated secret (SPEC §1: at least 256 bits).
+    /// Bytes of entropy in a generated secret (at least 256 bits; docs/behaviour.md, Terms).
     pub const GENERATED_BYTES: usize = 32;
 
     /// Wraps a presented secret.

@@ -1,8 +1,8 @@
-//! CORS for `/oauth2/revoke` (SPEC §5), for browser-based public clients.
+//! CORS for `/oauth2/revoke` (docs/behaviour.md, CORS), for browser-based public clients.
 //!
 //! Written here rather than with `tower_http::cors`: that layer answers every
 //! preflight with `Access-Control-Allow-Methods`/`-Headers` whatever the
-//! origin, while the SPEC wants no `Access-Control-*` header at all for an
+//! origin, while docs/behaviour.md (CORS) wants no `Access-Control-*` header at all for an
 //! origin that is not allowed (nor for `null`), and origins also come from
 //! the store.
 //!

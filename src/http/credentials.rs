@@ -1,5 +1,5 @@
 //! Client credentials from the `Authorization` header and the form body
-//! (RFC 6749 §2.3.1), combined by the SPEC §2 rules into [`Credentials`].
+//! (RFC 6749 §2.3.1), combined by the rules of docs/behaviour.md (Client authentication) into [`Credentials`].
 
 use axum::http::{HeaderMap, header};
 use base64::Engine as _;
@@ -71,7 +71,7 @@ impl Authorization {
     }
 }
 
-/// Combines header and body credentials by the SPEC §2 rules, first match wins.
+/// Combines header and body credentials by the rules of docs/behaviour.md (Client authentication), first match wins.
 /// `realm` is the issuer, for the `WWW-Authenticate` challenge.
 pub fn combine(
     authorization: Authorization,

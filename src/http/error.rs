@@ -87,7 +87,7 @@ impl OAuthError {
         error
     }
 
-    /// `401 unauthorized_client`: a policy refusal (SPEC §4).
+    /// `401 unauthorized_client`: a policy refusal (docs/behaviour.md, Policies).
     #[must_use]
     pub const fn unauthorized_client(description: &'static str) -> Self {
         Self::new(
@@ -97,7 +97,7 @@ impl OAuthError {
         )
     }
 
-    /// `413` with an OAuth body (SPEC §2).
+    /// `413` with an OAuth body (docs/behaviour.md, Revocation).
     #[must_use]
     pub const fn body_too_large() -> Self {
         Self::new(
@@ -208,7 +208,7 @@ impl OAuthError {
     }
 }
 
-/// The caching headers every answer of the revocation endpoint carries (SPEC §2).
+/// The caching headers every answer of the revocation endpoint carries (docs/behaviour.md, Answers every endpoint shares).
 pub const NO_STORE: [(HeaderName, HeaderValue); 2] = [
     (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
     (header::PRAGMA, HeaderValue::from_static("no-cache")),

@@ -1,4 +1,4 @@
-//! `GET /health/live` and `GET /health/ready` (SPEC §5), always at the root.
+//! `GET /health/live` and `GET /health/ready` (docs/behaviour.md, Health), always at the root.
 
 use axum::Json;
 use axum::extract::State;

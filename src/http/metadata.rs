@@ -1,4 +1,4 @@
-//! `GET /.well-known/oauth-authorization-server` (RFC 8414, SPEC §3).
+//! `GET /.well-known/oauth-authorization-server` (RFC 8414; docs/behaviour.md, Metadata).
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -17,7 +17,7 @@ pub struct MetadataDocument {
     cache_control: HeaderValue,
 }
 
-/// The client authentication methods of the revocation endpoint (SPEC §2).
+/// The client authentication methods of the revocation endpoint (docs/behaviour.md, Client authentication).
 pub const REVOCATION_AUTH_METHODS: [&str; 3] =
     ["client_secret_basic", "client_secret_post", "none"];
 
@@ -91,7 +91,7 @@ pub async fn metadata(State(app): State<AppState>) -> Response {
         .into_response()
 }
 
-/// The paths the document is served at (SPEC §3): with an issuer path
+/// The paths the document is served at (docs/behaviour.md, Metadata): with an issuer path
 /// `/tenant1`, both the RFC 8414 §3 inserted form and the appended form.
 #[must_use]
 pub fn paths(issuer_path: &str) -> Vec<String> {

@@ -119,7 +119,7 @@ impl AppState {
 
     /// Maps a store fault to `503` and logs it once, here at the boundary.
     /// Exhaustive, so a new fault does not compile until it gets its answer:
-    /// a database fault is never a `500` and never a `200` (SPEC §2).
+    /// a database fault is never a `500` and never a `200` (docs/behaviour.md, Answers every endpoint shares).
     fn unavailable(&self, error: &StoreError) -> OAuthError {
         match error {
             StoreError::Unavailable(_) => tracing::warn!(error = %error, "database unavailable"),

@@ -1,7 +1,7 @@
 //! Request ids, request spans and the access log line.
 //!
 //! Hand-written instead of `tower_http::trace` because its default span
-//! records the URI, which may carry a token in its query (SPEC §5 forbids
+//! records the URI, which may carry a token in its query (docs/behaviour.md, Logging and redaction, forbids
 //! logging it). Here the span holds method, matched route and request id only.
 
 use std::sync::Arc;

@@ -1,6 +1,6 @@
-//! `POST /oauth2/revoke` (RFC 7009, SPEC §2).
+//! `POST /oauth2/revoke` (RFC 7009; docs/behaviour.md, Revocation).
 //!
-//! The handler is a straight line of checks in the SPEC's order: content type
+//! The handler is a straight line of checks in the order of docs/behaviour.md, Revocation: content type
 //! → body size → form parsing → client authentication → token lookup. The
 //! first that fails answers.
 

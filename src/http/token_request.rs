@@ -1,5 +1,5 @@
 //! What the token endpoints (`/oauth2/revoke`, `/oauth2/introspect`) share:
-//! reading the request in the SPEC §2 order (content type → body size → form
+//! reading the request in the order of docs/behaviour.md, Revocation (content type → body size → form
 //! → parameters → credentials), the rate limits, and client authentication
 //! with its metrics and lockout accounting.
 
@@ -19,7 +19,7 @@ use crate::auth::{AuthError, Credentials, Purpose};
 use crate::domain::presenter::Presenter;
 use crate::domain::token::{PresentedToken, TokenTypeHint};
 
-/// The OAuth parameters that must never travel in a URL (SPEC §2).
+/// The OAuth parameters that must never travel in a URL (docs/behaviour.md, Revocation).
 const OAUTH_PARAMETERS: &[&str] = &["token", "token_type_hint", "client_id", "client_secret"];
 
 /// What a token request asks, once parsed.
@@ -167,7 +167,7 @@ pub async fn within_deadline<T>(
         })?
 }
 
-/// `application/x-www-form-urlencoded`, with any parameters (SPEC §2 accepts
+/// `application/x-www-form-urlencoded`, with any parameters (docs/behaviour.md, Revocation, accepts
 /// a `charset`). The body is decoded as UTF-8 whatever it claims: that is the
 /// only encoding RFC 6749 Appendix B defines, and other bytes are refused by
 /// the form decoder.
@@ -221,7 +221,7 @@ pub(super) async fn read_body(
     }
 }
 
-/// Tokens and secrets must not travel in URLs (SPEC §2, RFC 6749 §3.1).
+/// Tokens and secrets must not travel in URLs (docs/behaviour.md, Revocation; RFC 6749 §3.1).
 fn reject_oauth_parameters_in_query(uri: &Uri) -> Result<(), OAuthError> {
     let Some(query) = uri.query() else {
         return Ok(());
@@ -245,7 +245,7 @@ fn duplicate(Duplicate(name): Duplicate) -> OAuthError {
     })
 }
 
-/// Logs a refusal with the `rejected` outcome (SPEC §5) and passes it on.
+/// Logs a refusal with the `rejected` outcome (docs/behaviour.md, Logging and redaction) and passes it on.
 pub fn rejected(error: OAuthError, why: &'static str) -> OAuthError {
     Span::current().record("outcome", "rejected");
     tracing::info!(outcome = "rejected", reason = why, "request refused");

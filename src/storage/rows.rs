@@ -205,7 +205,7 @@ pub struct PlannedRevocation {
     pub reason: RevocationReason,
 }
 
-/// The policy part of a revocation, the same on every backend (SPEC §2, §4).
+/// The policy part of a revocation, the same on every backend (docs/behaviour.md, Revocation and Policies).
 /// PostgreSQL evaluates the same rules inside its single statement; this
 /// function then names the outcome.
 pub fn decide(sighting: Sighting, request: &RevocationRequest<'_>) -> Decision {

@@ -1,4 +1,4 @@
-//! The admin API (issue 4): bearer authentication and the call audit,
+//! The admin API (docs/behaviour.md, Admin API): bearer authentication and the call audit,
 //! clients, secret rotation with a grace period, grant hand-over and refresh
 //! rotation, minting, bulk revocation, the audit read API and metrics.
 

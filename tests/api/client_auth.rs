@@ -1,4 +1,4 @@
-//! Client authentication (SPEC §2, RFC 6749 §2.3): Basic, post, public, anonymous.
+//! Client authentication (docs/behaviour.md, Client authentication; RFC 6749 §2.3): Basic, post, public, anonymous.
 
 use base64::Engine as _;
 use rescind::domain::client::{ClientId, ClientKind};
@@ -11,7 +11,7 @@ use crate::helpers::{
 };
 use crate::on_both_backends;
 
-/// `WWW-Authenticate` as SPEC §2 words it.
+/// `WWW-Authenticate` as docs/behaviour.md (Answers every endpoint shares) words it.
 fn challenge() -> String {
     format!("Basic realm=\"{ISSUER}\", error=\"invalid_client\"")
 }

@@ -1,4 +1,4 @@
-//! CORS on the revocation endpoint (SPEC §5).
+//! CORS on the revocation endpoint (docs/behaviour.md, CORS).
 
 use rescind::domain::client::ClientKind;
 

@@ -1,4 +1,4 @@
-//! Issue 6: the server killed with SIGKILL in the middle of a load, then
+//! See docs/reliability.md: the server killed with SIGKILL in the middle of a load, then
 //! started again: nothing it answered `200` for is lost, nothing half done is
 //! visible, and the restarted server revokes the rest.
 

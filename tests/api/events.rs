@@ -1,4 +1,4 @@
-//! The revocation event outbox (issue 5): one event per committed grant
+//! The revocation event outbox (docs/behaviour.md, Revocation events): one event per committed grant
 //! revocation, whatever path revoked it, written in the same transaction;
 //! none for a request that revoked nothing.
 

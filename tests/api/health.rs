@@ -1,4 +1,4 @@
-//! `/health/live` and `/health/ready` (SPEC §5).
+//! `/health/live` and `/health/ready` (docs/behaviour.md, Health).
 
 use serde_json::{Value, json};
 

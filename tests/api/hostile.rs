@@ -1,4 +1,4 @@
-//! Hostile requests (issue 6): each gets a bounded, well-formed answer, and
+//! Hostile requests (docs/reliability.md): each gets a bounded, well-formed answer, and
 //! the server stays up and keeps answering afterwards. Sent as raw bytes,
 //! since a client library would refuse to send most of them.
 

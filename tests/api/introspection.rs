@@ -1,4 +1,4 @@
-//! Introspection (RFC 7662): only resource servers (confidential clients
+//! Introspection (RFC 7662; docs/behaviour.md, Introspection): only resource servers (confidential clients
 //! with their secret, marked by the operator) may ask; `active: false` and
 //! nothing else for unknown, expired, revoked or disabled-client tokens, the
 //! claims of a live one, and the credential and answer caches kept honest.

@@ -1,4 +1,4 @@
-//! Process lifecycle (issue 4): SIGTERM stops accepting, drains the requests
+//! Process lifecycle (docs/behaviour.md, Transport): SIGTERM stops accepting, drains the requests
 //! in flight within `server.shutdown_grace`, closes the pool and exits 0.
 
 use std::time::{Duration, Instant};

@@ -1,4 +1,4 @@
-//! Abuse control and overload (issue 4): the failed-authentication lockout
+//! Abuse control and overload (docs/behaviour.md, Abuse control): the failed-authentication lockout
 //! with the default limits, trusted proxies against spoofed forwarding
 //! headers, request limits, load shedding and the request time bound.
 

@@ -1,4 +1,4 @@
-//! RFC 8414 metadata (SPEC §3).
+//! RFC 8414 metadata (docs/behaviour.md, Metadata).
 
 use serde_json::json;
 

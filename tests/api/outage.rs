@@ -1,4 +1,4 @@
-//! The database failing under a running server (SPEC §2: `503` with
+//! The database failing under a running server (docs/behaviour.md, Revocation: `503` with
 //! `Retry-After`, never `500`, never `200`; recovery without a restart).
 
 use std::time::{Duration, Instant};
@@ -142,7 +142,7 @@ async fn a_locked_sqlite_database_answers_503_within_the_timeout_then_recovers()
     );
 }
 
-/// Issue 6, a slow database: another session holds an exclusive lock on the
+/// A slow database (docs/reliability.md): another session holds an exclusive lock on the
 /// tokens table. Eight concurrent revocations answer `503` + `Retry-After`
 /// within the 1 s statement timeout (plus the pool wait), none hangs; once
 /// the lock is released the same tokens revoke, whole.
@@ -207,7 +207,7 @@ async fn futures_of(
     answers
 }
 
-/// Issue 6: distinct tokens revoked by 8 tasks while PostgreSQL is stopped
+/// docs/reliability.md: distinct tokens revoked by 8 tasks while PostgreSQL is stopped
 /// (`-m immediate`) one second in and started again two seconds later.
 /// Bounded: at most 2 400 requests and 12 s. Every answer is `200`, or `503`
 /// with `Retry-After`, within the request deadline; every grant answered

@@ -1,4 +1,4 @@
-//! SPEC §4 policies: anonymous presenters and foreign tokens.
+//! Policies (docs/behaviour.md, Policies): anonymous presenters and foreign tokens.
 
 use rescind::domain::client::ClientKind;
 use rescind::domain::revocation::{AnonymousPolicy, ForeignPolicy};

@@ -1,5 +1,5 @@
 //! No token, secret, `Authorization` header or request URI in any log line,
-//! at any level (SPEC §5). The real binary runs at `trace`, so the logs of
+//! at any level (docs/behaviour.md, Logging and redaction). The real binary runs at `trace`, so the logs of
 //! hyper, sqlx and rustls are checked too.
 
 use reqwest::header::HeaderMap;

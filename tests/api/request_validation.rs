@@ -1,4 +1,4 @@
-//! Request parsing in the SPEC §2 order: method → content type → body size →
+//! Request parsing in the order of docs/behaviour.md, Revocation: method → content type → body size →
 //! form parsing → client authentication → token lookup.
 
 use rescind::domain::client::ClientKind;

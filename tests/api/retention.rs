@@ -1,4 +1,4 @@
-//! The retention task (issue 4): expired tokens, the grants they leave
+//! The retention task (README.md, Running in production): expired tokens, the grants they leave
 //! empty and old audit records go; live data stays; one instance at a time.
 
 use std::time::{Duration, Instant};

@@ -1,4 +1,4 @@
-//! Whole-grant revocation (SPEC §2 "Processing").
+//! Whole-grant revocation (docs/behaviour.md, Revocation: "What happens").
 
 use chrono::Duration;
 use rescind::domain::client::ClientKind;
@@ -230,7 +230,7 @@ async fn two_instances_revoking_one_grant_at_once_write_one_record(backend: Back
     );
 }
 
-/// Issue 6: a grant after two refresh rotations (four tokens), revoked
+/// docs/reliability.md: a grant after two refresh rotations (four tokens), revoked
 /// through all four at once by 16 tasks, a hundred times over. Every answer
 /// is 200 (a deadlock or serialisation failure would surface as a 503), and
 /// each grant ends with one revocation record and no live token.

@@ -1,4 +1,4 @@
-//! Secret-scanning partners (issue 5): GitHub's and GitLab's signed reports
+//! Secret-scanning partners (docs/behaviour.md, Secret scanning): GitHub's and GitLab's signed reports
 //! revoke what they name (reason `secret_scanning`, the URL audited) and get
 //! feedback; unsigned, unknown-key, tampered and replayed-with-a-bad-
 //! signature requests are refused and revoke nothing; keys rotate; large

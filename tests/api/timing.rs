@@ -1,4 +1,4 @@
-//! Timing (issue 6): what a caller cannot learn from how long an answer took.
+//! Timing (docs/reliability.md): what a caller cannot learn from how long an answer took.
 //! Requests of the two kinds alternate one at a time on one server, so drift
 //! hits both; each pair is compared with the Mann-Whitney U test and the
 //! medians are printed (`-- --nocapture`).
@@ -124,7 +124,7 @@ async fn under_foreign_reject_unknown_and_foreign_tokens_take_the_same_time(back
     app.create_client("other", ClientKind::Public).await;
     let foreign = app.grant("other").await;
     let unknown_token = format!("{}x", foreign.access_token);
-    // The answers differ anyway (200 and 401, SPEC §4): timing can only add
+    // The answers differ anyway (200 and 401, docs/behaviour.md, Policies): timing can only add
     // what the status already says.
     compare_tokens(
         &app,
@@ -151,7 +151,7 @@ async fn under_foreign_reject_unknown_and_foreign_tokens_take_the_same_time(back
     .await;
 }
 
-/// SPEC §2: no timing difference the server can avoid tells an anonymous
+/// docs/behaviour.md, Policies: no timing difference the server can avoid tells an anonymous
 /// caller whether a token exists. An already revoked token and an unknown one
 /// both answer 200 without a write; what remains is the database finding the
 /// row (docs/reliability.md has the figures).

@@ -1,4 +1,4 @@
-//! HTTPS with the self-signed development certificate (SPEC §5).
+//! HTTPS with the self-signed development certificate (docs/behaviour.md, Transport).
 
 use rescind::config::TlsMode;
 use rescind::domain::client::ClientKind;

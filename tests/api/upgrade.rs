@@ -6,7 +6,7 @@ use sha2::{Digest as _, Sha256};
 use crate::helpers::{Backend, TestApp, TestDatabase, assert_revocation_ok, with_admin};
 use crate::on_both_backends;
 
-/// The schema version the previous release (issue 3) left.
+/// The schema version the previous release left.
 const PREVIOUS_RELEASE: i64 = 3;
 
 fn hex(bytes: &[u8]) -> String {

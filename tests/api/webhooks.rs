@@ -1,4 +1,4 @@
-//! Revocation events delivered (issue 5): webhooks (signed, retried through
+//! Revocation events delivered (docs/behaviour.md, Revocation events): webhooks (signed, retried through
 //! failures, each event accepted exactly once, dead letters visible and
 //! retried from the admin API) and the SSE stream on the admin listener.
 

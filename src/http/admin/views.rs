@@ -70,7 +70,7 @@ pub struct BulkRevoked {
     pub revoked_grants: u64,
 }
 
-/// One revocation record (SPEC §1).
+/// One revocation record (docs/behaviour.md, Terms).
 #[derive(Serialize, ToSchema)]
 pub struct RevocationRecordView {
     pub id: i64,

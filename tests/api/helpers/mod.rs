@@ -488,7 +488,7 @@ pub fn header_map(pairs: &[(&str, &str)]) -> HeaderMap {
     headers
 }
 
-/// Asserts the SPEC §2 caching headers that every revocation answer carries.
+/// Asserts the caching headers that every revocation answer carries (docs/behaviour.md, Answers every endpoint shares).
 pub fn assert_no_store(response: &reqwest::Response) {
     assert_eq!(
         header(response, "cache-control"),
