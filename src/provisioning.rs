@@ -13,7 +13,7 @@ use crate::domain::revocation::RevocationReason;
 use crate::domain::secret::{ClientSecret, SecretHash};
 use crate::domain::token::{TokenHash, TokenKind};
 use crate::revocation::Revoker;
-use crate::storage::{Store, StoreError};
+use crate::storage::{ClientDeletion, Store, StoreError};
 
 /// Why a provisioning operation was refused.
 #[derive(Debug, thiserror::Error)]
@@ -206,6 +206,9 @@ pub async fn update_client(
 /// Deletes a client: its credentials stop working at once on every
 /// instance, then every grant it holds is revoked (in batches, each audited
 /// with the reason `client_deleted`). Answers how many grants were revoked.
+/// A deletion that failed half way (the database went away between batches)
+/// is finished by calling this again: a deleted client with live grants left
+/// gets them revoked; one with none left is unknown.
 pub async fn delete_client(
     store: &dyn Store,
     revoker: &Revoker,
@@ -213,15 +216,20 @@ pub async fn delete_client(
     request_id: &str,
     now: DateTime<Utc>,
 ) -> Result<u64, ProvisioningError> {
-    if !store.delete_client(id, now).await? {
+    let deletion = store.delete_client(id, now).await?;
+    if deletion == ClientDeletion::Unknown {
         return Err(ProvisioningError::UnknownClient(id.to_string()));
     }
     let Some(filter) = GrantFilter::new(Some(id.clone()), None) else {
         return Ok(0);
     };
-    Ok(revoker
+    let grants = revoker
         .revoke_grants(&filter, RevocationReason::ClientDeleted, request_id)
-        .await?)
+        .await?;
+    if deletion == ClientDeletion::AlreadyDeleted && grants == 0 {
+        return Err(ProvisioningError::UnknownClient(id.to_string()));
+    }
+    Ok(grants)
 }
 
 /// Checks a list of origins for a client (at most [`MAX_CLIENT_ORIGINS`]).

@@ -95,8 +95,12 @@ impl Revoker {
     /// Revokes every live grant `filter` selects (an operator's bulk
     /// revocation), [`BULK_BATCH`] grants per transaction so a client with a
     /// million grants never holds one huge transaction. Answers how many
-    /// grants it revoked. Interrupted (the caller went away, the database
-    /// failed), the committed batches stay revoked and a rerun goes on.
+    /// grants it revoked, and only once none is left live: batches pass by
+    /// grants another transaction holds locked (a refresh rotation), then a
+    /// final batch waits for those locks, and the loop goes on until a
+    /// waiting batch finds nothing. Interrupted (the caller went away, the
+    /// database failed), the committed batches stay revoked and a rerun
+    /// goes on.
     pub async fn revoke_grants(
         &self,
         filter: &GrantFilter,
@@ -104,6 +108,7 @@ impl Revoker {
         request_id: &str,
     ) -> Result<u64, StoreError> {
         let mut revoked = 0;
+        let mut wait_for_locked = false;
         loop {
             let batch = BulkRevocation {
                 filter,
@@ -111,12 +116,15 @@ impl Revoker {
                 request_id,
                 now: self.clock.now(),
                 batch_size: BULK_BATCH,
+                wait_for_locked,
             };
             match self.store.revoke_grants(&batch).await? {
-                0 => return Ok(revoked),
+                0 if wait_for_locked => return Ok(revoked),
+                0 => wait_for_locked = true,
                 count => {
                     self.events.revoked_here(None);
                     revoked += count;
+                    wait_for_locked = false;
                 }
             }
         }

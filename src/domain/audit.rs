@@ -45,6 +45,11 @@ pub struct BulkRevocation<'a> {
     pub request_id: &'a str,
     pub now: DateTime<Utc>,
     pub batch_size: u32,
+    /// Wait for grants another transaction holds locked (a refresh
+    /// rotation adding tokens) instead of passing them by. Passing by keeps
+    /// concurrent bulk revocations from queueing behind each other; a bulk
+    /// revocation is only done once a batch that waited finds nothing left.
+    pub wait_for_locked: bool,
 }
 
 /// Changes to a client's settings; `None` leaves a field as it is.

@@ -33,6 +33,16 @@ use crate::domain::webhook::{AttemptOutcome, DeliveryQuery, WebhookDelivery};
 
 pub use migrations::LATEST_VERSION as LATEST_MIGRATION;
 
+/// What [`Store::delete_client`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientDeletion {
+    Deleted,
+    /// Deleted by an earlier call, which may have failed before revoking
+    /// every grant.
+    AlreadyDeleted,
+    Unknown,
+}
+
 /// A store fault. Not-found is never an error: `find_*` answers `Ok(None)`.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -155,8 +165,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// Deletes a client: it disappears from lookups and listings, its
     /// credentials stop working, and its id stays taken (its grants and audit
-    /// records keep pointing at it). `false` when it does not exist.
-    async fn delete_client(&self, id: &ClientId, now: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// records keep pointing at it). Says whether it was deleted now, had
+    /// been before (its grants may still need revoking), or never existed.
+    async fn delete_client(
+        &self,
+        id: &ClientId,
+        now: DateTime<Utc>,
+    ) -> Result<ClientDeletion, StoreError>;
 
     /// Up to `limit` clients with ids after `after`, ordered by id.
     async fn list_clients(

@@ -138,7 +138,8 @@ macro_rules! impl_store {
                 &self,
                 id: &ClientId,
                 now: DateTime<Utc>,
-            ) -> Result<bool, StoreError> {
+            ) -> Result<$crate::storage::ClientDeletion, StoreError> {
+                use $crate::storage::ClientDeletion;
                 let result = sqlx::query(
                     "UPDATE clients SET disabled = TRUE, deleted_at = $2, updated_at = $2, \
                      previous_secret_hash = NULL, previous_secret_expires_at = NULL, \
@@ -149,7 +150,18 @@ macro_rules! impl_store {
                 .bind(now)
                 .execute(&self.pool)
                 .await?;
-                Ok(result.rows_affected() == 1)
+                if result.rows_affected() == 1 {
+                    return Ok(ClientDeletion::Deleted);
+                }
+                let tombstone: Option<bool> =
+                    sqlx::query_scalar("SELECT deleted_at IS NOT NULL FROM clients WHERE id = $1")
+                        .bind(id.as_str())
+                        .fetch_optional(&self.pool)
+                        .await?;
+                Ok(match tombstone {
+                    Some(true) => ClientDeletion::AlreadyDeleted,
+                    _ => ClientDeletion::Unknown,
+                })
             }
 
             async fn list_clients(
@@ -277,10 +289,13 @@ macro_rules! impl_store {
                 if let Some(subject) = request.filter.subject() {
                     claim.push(" AND subject = ").push_bind(subject);
                 }
+                // Batches pass each other's locked grants by; the caller's
+                // last batch waits for them (see `BulkRevocation`).
                 claim
                     .push(" LIMIT ")
                     .push_bind(i64::from(request.batch_size))
-                    .push(concat!($skip_locked, ") RETURNING id"));
+                    .push(if request.wait_for_locked { $row_lock } else { $skip_locked })
+                    .push(") RETURNING id");
                 let claimed: Vec<uuid::Uuid> =
                     claim.build_query_scalar().fetch_all(&mut *tx).await?;
                 if claimed.is_empty() {

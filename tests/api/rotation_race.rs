@@ -1,5 +1,5 @@
 //! A revocation racing a refresh rotation that adds tokens to the same grant
-//! (issues 4 and 6): the new token is revoked too, or the addition fails;
+//! (see docs/reliability.md): the new token is revoked too, or the addition fails;
 //! never a live token in a revoked grant.
 
 use std::time::Duration;
@@ -109,4 +109,79 @@ async fn rotations_racing_revocations_never_leave_a_live_token(backend: Backend)
     assert_eq!(app.db.live_tokens().await, 0);
 }
 
-on_both_backends!(rotations_racing_revocations_never_leave_a_live_token);
+
+/// A bulk revocation racing a rotation that holds one grant's row: the
+/// batches pass the locked grant by, and the call must not answer until a
+/// final batch has waited for it and revoked it. Deleting the client takes
+/// the same path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_bulk_revocation_waits_for_a_locked_grant_before_answering() {
+    for by_deletion in [false, true] {
+        let app = TestApp::spawn_with(Backend::Postgres, with_admin).await;
+        app.create_client("spa", ClientKind::Public).await;
+        app.grants_with_ttl("spa", 3600, 30).await;
+        let mut rotation = app.db.postgres_connection().await;
+        let mut tx = rotation.begin().await.unwrap_or_else(|e| panic!("{e}"));
+        sqlx::query(
+            "SELECT 1 FROM grants WHERE id = (SELECT grant_id FROM tokens LIMIT 1) FOR UPDATE",
+        )
+        .execute(&mut *tx)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+
+        let request = if by_deletion {
+            app.admin(Method::DELETE, "/admin/clients/spa")
+        } else {
+            app.admin(Method::POST, "/admin/revocations")
+                .json(&json!({ "subject": "alice" }))
+        };
+        let bulk = tokio::spawn(async move {
+            let response = request.send().await.unwrap_or_else(|e| panic!("{e}"));
+            let status = response.status().as_u16();
+            let body: serde_json::Value = response.json().await.unwrap_or_default();
+            (status, body["revoked_grants"].as_u64())
+        });
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert!(
+            !bulk.is_finished(),
+            "the bulk revocation answered while a matching grant was locked"
+        );
+        tx.commit().await.unwrap_or_else(|e| panic!("{e}"));
+        let answered = bulk.await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(answered, (200, Some(30)), "deletion: {by_deletion}");
+        assert_eq!(app.db.live_grants().await, 0, "deletion: {by_deletion}");
+        assert_eq!(app.db.live_tokens().await, 0);
+        assert_eq!(app.db.count(LIVE_IN_REVOKED).await, 0);
+        rotation.close().await.unwrap_or_else(|e| panic!("{e}"));
+    }
+}
+
+/// A deletion that stopped after marking the client deleted (the database
+/// went away before its grants were revoked) is finished by calling it again.
+async fn a_deletion_left_half_done_is_finished_by_a_retry(backend: Backend) {
+    let app = TestApp::spawn_with(backend, with_admin).await;
+    app.create_client("spa", ClientKind::Public).await;
+    app.grants_with_ttl("spa", 3600, 3).await;
+    let id = rescind::domain::client::ClientId::parse("spa").unwrap_or_else(|e| panic!("{e}"));
+    // The first half of a deletion, as a failed call leaves it.
+    app.store
+        .delete_client(&id, crate::helpers::now())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(app.db.live_grants().await, 3);
+    let (status, body) = app
+        .admin_json(app.admin(Method::DELETE, "/admin/clients/spa"))
+        .await;
+    assert_eq!((status, body["revoked_grants"].as_u64()), (200, Some(3)));
+    assert_eq!(app.db.live_grants().await, 0);
+    // Finished: nothing is left to do, so it is unknown now.
+    let (status, _) = app
+        .admin_json(app.admin(Method::DELETE, "/admin/clients/spa"))
+        .await;
+    assert_eq!(status, 404);
+}
+
+on_both_backends!(
+    rotations_racing_revocations_never_leave_a_live_token,
+    a_deletion_left_half_done_is_finished_by_a_retry,
+);
