@@ -317,8 +317,16 @@ pub fn admin_action_from_row(row: AdminActionRow) -> Result<AdminAction, StoreEr
 }
 
 /// The retention deletes, each of one batch: `$1` the cutoff, `$2` the batch.
+///
+/// A live grant's tokens are kept while any of them has not expired (before
+/// `$1`): presenting an expired or superseded token of a live grant must
+/// still revoke it (a logout with an old access token). They go together
+/// once every one has, when the grant can no longer be used.
 pub const PURGE_TOKENS: &str = "DELETE FROM tokens WHERE token_hash IN \
-     (SELECT token_hash FROM tokens WHERE expires_at < $1 LIMIT $2)";
+     (SELECT t.token_hash FROM tokens t JOIN grants g ON g.id = t.grant_id \
+      WHERE t.expires_at < $1 AND (g.revoked_at IS NOT NULL OR NOT EXISTS \
+        (SELECT 1 FROM tokens u WHERE u.grant_id = g.id AND u.expires_at >= $1)) \
+      LIMIT $2)";
 /// Grants with no token left and no revocation record: nothing refers to them.
 pub const PURGE_GRANTS: &str = "DELETE FROM grants WHERE id IN (SELECT g.id FROM grants g \
      WHERE g.created_at < $1 \

@@ -79,6 +79,31 @@ async fn expired_tokens_empty_grants_and_old_records_are_purged(backend: Backend
     assert!(expired.grant_id != live.grant_id);
 }
 
+/// A live grant keeps every token while any of them can still be used: a
+/// logout with an expired access token still revokes the grant.
+async fn an_expired_token_of_a_live_grant_is_kept_and_still_revokes_it(backend: Backend) {
+    let app = TestApp::spawn_with(backend, purge_often).await;
+    app.create_client("spa", ClientKind::Public).await;
+    let gone = app.grant_with_ttl("spa", 0).await;
+    let live = app.grant("spa").await;
+    // The access token expired long ago; the refresh token lives on.
+    app.db
+        .execute(&format!(
+            "UPDATE tokens SET expires_at = {AN_OLD_TIME} WHERE kind = 'access' \
+             AND grant_id = (SELECT grant_id FROM tokens WHERE expires_at > {AN_OLD_TIME} \
+             AND kind = 'refresh' ORDER BY expires_at DESC LIMIT 1)"
+        ))
+        .await;
+    // The wholly expired grant goes: retention has run.
+    eventually(&app, "SELECT count(*) FROM grants", 1).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(app.db.count("SELECT count(*) FROM tokens").await, 2);
+    assert_revocation_ok(app.revoke(&[("token", &live.access_token)]).await).await;
+    assert_eq!(app.db.live_tokens().await, 0, "the grant was revoked");
+    assert_eq!(app.db.audit_records().await.len(), 1);
+    assert!(gone.grant_id != live.grant_id);
+}
+
 /// While another instance holds the retention lock, this one purges nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_one_instance_at_a_time_purges() {
@@ -101,4 +126,7 @@ async fn postgres_one_instance_at_a_time_purges() {
     eventually(&app, "SELECT count(*) FROM tokens", 0).await;
 }
 
-on_both_backends!(expired_tokens_empty_grants_and_old_records_are_purged);
+on_both_backends!(
+    expired_tokens_empty_grants_and_old_records_are_purged,
+    an_expired_token_of_a_live_grant_is_kept_and_still_revokes_it,
+);

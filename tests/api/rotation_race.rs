@@ -109,7 +109,6 @@ async fn rotations_racing_revocations_never_leave_a_live_token(backend: Backend)
     assert_eq!(app.db.live_tokens().await, 0);
 }
 
-
 /// A bulk revocation racing a rotation that holds one grant's row: the
 /// batches pass the locked grant by, and the call must not answer until a
 /// final batch has waited for it and revoked it. Deleting the client takes
