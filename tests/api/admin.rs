@@ -127,6 +127,42 @@ async fn every_authenticated_call_is_recorded_with_its_request_id_and_status(bac
     assert!(items[2]["status"].is_null());
 }
 
+/// Answers that carry a secret or a token must not be kept by any cache.
+async fn answers_carrying_secrets_or_tokens_are_not_stored(backend: Backend) {
+    let app = spawn(backend).await;
+    let send = |request: reqwest::RequestBuilder| async move {
+        let response = request.send().await.unwrap_or_else(|e| panic!("{e}"));
+        let status = response.status().as_u16();
+        let cache_control = crate::helpers::header(&response, "cache-control").map(str::to_owned);
+        let body: Value = response.json().await.unwrap_or_default();
+        (status, cache_control, body)
+    };
+    let (status, cache_control, _) = send(
+        app.admin(Method::POST, "/admin/clients")
+            .json(&json!({ "client_id": "web" })),
+    )
+    .await;
+    assert_eq!((status, cache_control.as_deref()), (201, Some("no-store")));
+    let (status, cache_control, _) = send(
+        app.admin(Method::POST, "/admin/clients/web/secret")
+            .json(&json!({})),
+    )
+    .await;
+    assert_eq!((status, cache_control.as_deref()), (200, Some("no-store")));
+    let (status, cache_control, _) = send(app.admin(Method::POST, "/admin/grants").json(&json!({
+        "client_id": "web", "subject": "alice",
+        "tokens": [{ "token": "handed-over", "kind": "access", "expires_at": "2099-01-01T00:00:00Z" }]
+    })))
+    .await;
+    assert_eq!((status, cache_control.as_deref()), (201, Some("no-store")));
+    let (status, cache_control, _) = send(
+        app.admin(Method::POST, "/admin/grants/issue")
+            .json(&json!({ "client_id": "web", "subject": "alice" })),
+    )
+    .await;
+    assert_eq!((status, cache_control.as_deref()), (201, Some("no-store")));
+}
+
 async fn a_client_is_created_read_and_listed_through_the_admin_api(backend: Backend) {
     let app = spawn(backend).await;
     let (status, web) = app
@@ -811,6 +847,7 @@ async fn the_openapi_document_validates_and_every_operation_is_served(backend: B
 }
 
 on_both_backends!(
+    answers_carrying_secrets_or_tokens_are_not_stored,
     the_openapi_document_validates_and_every_operation_is_served,
     every_admin_route_but_metrics_and_health_needs_the_bearer_token,
     every_authenticated_call_is_recorded_with_its_request_id_and_status,

@@ -115,6 +115,7 @@ pub fn router(admin: &AdminState, edge: &Edge) -> Router {
         .routes(routes!(events::retry))
         .route_layer(from_fn_with_state(admin.clone(), record_action))
         .route_layer(from_fn_with_state(admin.clone(), require_bearer))
+        .route_layer(from_fn(no_store))
         .route_layer(from_fn(observe::record_route))
         .with_state(admin.clone())
         .split_for_parts();
@@ -133,6 +134,20 @@ pub fn router(admin: &AdminState, edge: &Edge) -> Router {
         .merge(open)
         .fallback(|| async { AdminError::not_found("no such admin endpoint") });
     edge.wrap(router, Listener::Admin)
+}
+
+/// Every answer of the authenticated admin API carries `Cache-Control:
+/// no-store`: some carry a generated secret or raw tokens (client creation,
+/// rotation, grant hand-over and minting), and the rest name clients,
+/// subjects and grants. No cache between the operator and Rescind may keep
+/// them (RFC 9111 §5.2.2.5).
+async fn no_store(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    response
 }
 
 /// `GET /metrics`: the Prometheus scrape target, without a bearer token
