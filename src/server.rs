@@ -56,6 +56,8 @@ pub enum StartupError {
     Listener(#[source] std::io::Error),
     #[error("cannot read {key}: {source}")]
     SecretFile { key: String, source: std::io::Error },
+    #[error("invalid configuration: `{0}`: the secret must be at least 32 bytes")]
+    ShortSecret(String),
     #[error("{0} is not a URL")]
     WebhookUrl(String),
     #[error("cannot build the outbound HTTP client: {0}")]
@@ -359,6 +361,12 @@ fn webhook_dispatcher(
             // Validation requires one of the two.
             (None, None) => Vec::new(),
         };
+        // Checked for `secret` by validation already; a file is read here.
+        if secret.len() < crate::config::MIN_WEBHOOK_SECRET {
+            return Err(StartupError::ShortSecret(format!(
+                "events.webhooks[{index}].secret_file"
+            )));
+        }
         endpoints.push(Endpoint {
             name: webhook.name.clone(),
             // Validated as a URL already.

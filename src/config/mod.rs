@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::revocation::{AnonymousPolicy, ForeignPolicy};
 
-pub use validate::{ConfigError, RESERVED_METADATA_KEYS};
+pub use validate::{ConfigError, MAX_DURATION, MIN_WEBHOOK_SECRET, RESERVED_METADATA_KEYS};
 
 /// Everything Rescind can be configured with.
 #[derive(Debug, Clone, Serialize, Deserialize)]

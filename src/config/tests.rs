@@ -268,6 +268,64 @@ fn other_bad_values_name_their_key() {
     );
 }
 
+#[test]
+fn durations_past_ten_years_are_refused_by_name_so_no_clock_addition_overflows() {
+    let huge = std::time::Duration::from_secs(u64::MAX / 4);
+    assert_eq!(
+        rejection(|s| s.introspection.cache_ttl = huge).as_deref(),
+        Some("introspection.cache_ttl")
+    );
+    assert_eq!(
+        rejection(|s| s.retention.interval = huge).as_deref(),
+        Some("retention.interval")
+    );
+    assert_eq!(
+        rejection(|s| s.auth.cache_ttl = super::MAX_DURATION + std::time::Duration::from_secs(1))
+            .as_deref(),
+        Some("auth.cache_ttl")
+    );
+    assert_eq!(
+        rejection(|s| s.tokens.refresh_ttl = super::MAX_DURATION),
+        None,
+        "exactly the bound is accepted"
+    );
+    let webhook = || super::WebhookSettings {
+        name: "audit".to_owned(),
+        url: "https://hooks.example/rescind".to_owned(),
+        secret: Some("s".repeat(32)),
+        ..super::WebhookSettings::default()
+    };
+    assert_eq!(
+        rejection(|s| s.events.webhooks = vec![super::WebhookSettings {
+            retry_max: huge,
+            ..webhook()
+        }])
+        .as_deref(),
+        Some("events.webhooks[0].retry_max")
+    );
+    assert_eq!(rejection(|s| s.events.webhooks = vec![webhook()]), None);
+}
+
+#[test]
+fn a_webhook_secret_is_at_least_32_bytes() {
+    let with_secret = |secret: &str| {
+        let secret = secret.to_owned();
+        rejection(move |s| {
+            s.events.webhooks = vec![super::WebhookSettings {
+                name: "audit".to_owned(),
+                url: "https://hooks.example/rescind".to_owned(),
+                secret: Some(secret),
+                ..super::WebhookSettings::default()
+            }];
+        })
+    };
+    assert_eq!(
+        with_secret(&"s".repeat(31)).as_deref(),
+        Some("events.webhooks[0].secret")
+    );
+    assert_eq!(with_secret(&"s".repeat(32)), None);
+}
+
 /// Every leaf key of a configuration source, dotted (`server.listen`). Keys
 /// without a value (`None` defaults) are left out; a section left with no
 /// key counts as one leaf, so `[admin]` with only comments matches.

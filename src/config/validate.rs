@@ -73,6 +73,7 @@ pub const RESERVED_METADATA_KEYS: &[&str] = &[
 ];
 
 pub(super) fn settings(settings: &Settings) -> Result<(), ConfigError> {
+    durations(settings)?;
     issuer(&settings.issuer)?;
     data_dir(settings)?;
     tls(settings)?;
@@ -301,6 +302,62 @@ fn rate_limit(settings: &Settings) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// The longest duration any setting may hold (ten years). Durations are
+/// added to clocks (`Instant`, timers, timestamps); a bound far above any
+/// sensible value keeps every such addition from overflowing and panicking.
+pub const MAX_DURATION: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
+/// Every duration setting, by key.
+fn duration_settings(settings: &Settings) -> Vec<(String, Duration)> {
+    let mut all = vec![
+        ("server.body_timeout", settings.server.body_timeout),
+        ("server.shutdown_grace", settings.server.shutdown_grace),
+        ("server.retry_after", settings.server.retry_after),
+        ("server.request_timeout", settings.server.request_timeout),
+        ("tls.reload_interval", settings.tls.reload_interval),
+        ("database.timeout", settings.database.timeout),
+        ("metadata.max_age", settings.metadata.max_age),
+        ("tokens.access_ttl", settings.tokens.access_ttl),
+        ("tokens.refresh_ttl", settings.tokens.refresh_ttl),
+        ("auth.cache_ttl", settings.auth.cache_ttl),
+        ("rate_limit.window", settings.rate_limit.window),
+        ("retention.keep_expired", settings.retention.keep_expired),
+        ("retention.interval", settings.retention.interval),
+        ("introspection.cache_ttl", settings.introspection.cache_ttl),
+        ("events.poll_interval", settings.events.poll_interval),
+        (
+            "secret_scanning.github.refresh",
+            settings.secret_scanning.github.refresh,
+        ),
+        (
+            "secret_scanning.gitlab.refresh",
+            settings.secret_scanning.gitlab.refresh,
+        ),
+    ]
+    .into_iter()
+    .map(|(key, value)| (key.to_owned(), value))
+    .collect::<Vec<_>>();
+    for (index, webhook) in settings.events.webhooks.iter().enumerate() {
+        for (field, value) in [
+            ("timeout", webhook.timeout),
+            ("retry_initial", webhook.retry_initial),
+            ("retry_max", webhook.retry_max),
+        ] {
+            all.push((format!("events.webhooks[{index}].{field}"), value));
+        }
+    }
+    all
+}
+
+fn durations(settings: &Settings) -> Result<(), ConfigError> {
+    for (key, value) in duration_settings(settings) {
+        if value > MAX_DURATION {
+            return Err(ConfigError::new(key, "must be at most 3650 days"));
+        }
+    }
+    Ok(())
+}
+
 fn admin(settings: &Settings) -> Result<(), ConfigError> {
     let Some(listen) = settings.admin.listen else {
         return Ok(());
@@ -366,12 +423,9 @@ fn events(settings: &Settings) -> Result<(), ConfigError> {
         }
         outbound_url(&key("url"), &webhook.url)?;
         match (&webhook.secret, &webhook.secret_file) {
-            (Some(secret), None) if secret.chars().count() >= 32 => {}
+            (Some(secret), None) if secret.len() >= MIN_WEBHOOK_SECRET => {}
             (Some(_), None) => {
-                return Err(ConfigError::new(
-                    key("secret"),
-                    "must be at least 32 characters",
-                ));
+                return Err(ConfigError::new(key("secret"), "must be at least 32 bytes"));
             }
             (None, Some(_)) => {}
             _ => {
@@ -399,6 +453,10 @@ fn events(settings: &Settings) -> Result<(), ConfigError> {
     }
     Ok(())
 }
+
+/// The shortest webhook secret accepted, in bytes (HMAC-SHA-256 wants a
+/// key of at least its output's size to keep its full strength).
+pub const MIN_WEBHOOK_SECRET: usize = 32;
 
 fn scanner_keys(
     section: &str,

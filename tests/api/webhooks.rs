@@ -340,7 +340,43 @@ async fn next_sse_event(stream: &mut reqwest::Response) -> (String, Value) {
     }
 }
 
+/// A webhook secret read from a file is held to the same 32-byte minimum
+/// as one in the configuration: refused at start, naming the key.
+async fn a_short_secret_file_is_refused_at_start_naming_its_key(backend: Backend) {
+    let db = crate::helpers::database::TestDatabase::create(backend).await;
+    let short = db.data_dir().join("webhook-secret");
+    std::fs::write(&short, "only-31-bytes-long-secret-text\n").unwrap_or_else(|e| panic!("{e}"));
+    let mut settings = crate::helpers::base_settings(&db);
+    settings.events.webhooks = vec![WebhookSettings {
+        name: "audit".to_owned(),
+        url: "http://127.0.0.1:9/hook".to_owned(),
+        secret_file: Some(short.clone()),
+        ..WebhookSettings::default()
+    }];
+    settings
+        .validate()
+        .unwrap_or_else(|e| panic!("a file's content is checked at start: {e}"));
+    let store = rescind::server::open_store(&settings)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+    let refused = rescind::server::Server::build(&settings, store.clone(), listener)
+        .err()
+        .map(|error| error.to_string());
+    assert_eq!(
+        refused.as_deref(),
+        Some(
+            "invalid configuration: `events.webhooks[0].secret_file`: the secret must be at least 32 bytes"
+        )
+    );
+    // 32 bytes (and the trailing newline, which is not part of it) start.
+    std::fs::write(&short, "exactly-32-bytes-long-secret-txt\n").unwrap_or_else(|e| panic!("{e}"));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+    assert!(rescind::server::Server::build(&settings, store, listener).is_ok());
+}
+
 on_both_backends!(
+    a_short_secret_file_is_refused_at_start_naming_its_key,
     every_event_reaches_the_webhook_once_through_failures,
     a_delivery_that_keeps_failing_is_dead_until_retried,
     the_event_stream_sends_new_events_and_resumes_after_the_last_seen,
