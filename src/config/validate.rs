@@ -286,6 +286,20 @@ fn rate_limit(settings: &Settings) -> Result<(), ConfigError> {
             "must be at least 1",
         ));
     }
+    if settings.server.max_connections == 0 {
+        return Err(ConfigError::new(
+            "server.max_connections",
+            "must be at least 1",
+        ));
+    }
+    if settings.server.header_timeout.is_zero()
+        || settings.server.header_timeout > Duration::from_secs(3600)
+    {
+        return Err(ConfigError::new(
+            "server.header_timeout",
+            "must be between 1ms and 1h",
+        ));
+    }
     if settings.server.request_timeout.is_zero() {
         return Err(ConfigError::new(
             "server.request_timeout",

@@ -98,7 +98,11 @@ pub async fn authenticate(
             .await
             .map_err(|error| match error {
                 AuthError::InvalidClient(reason) => {
-                    app.metrics.client_auth_failure(reason.label());
+                    app.metrics.client_auth_failure(reason.metric_label());
+                    tracing::info!(
+                        auth_failure = reason.label(),
+                        "client authentication failed"
+                    );
                     app.limiter
                         .failed_authentication(caller.ip, credentials.client_id());
                     rejected(
