@@ -237,7 +237,7 @@ async fn an_over_limit_body_over_tls_gets_a_readable_413(backend: Backend) {
     let client = http_client(Some(root));
     let url = format!("https://localhost:{}/oauth2/revoke", app.address.port());
     let started = Instant::now();
-    for round in 0..2 {
+    for round in 0..4 {
         for size in [
             64 << 10,
             100_000,
