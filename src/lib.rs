@@ -24,7 +24,8 @@
 //! - [`http`]: routes, request parsing, the `OAuthError` wire type, CORS,
 //!   request ids.
 //! - [`config`]: settings, their layering and validation.
-//! - [`server`], [`tls`], [`telemetry`]: startup, TLS and logging.
+//! - [`server`], [`tls`], [`transport`], [`telemetry`]: startup, TLS, the
+//!   connection bound and lingering close, and logging.
 //! - [`cli`]: the `rescind` commands (`src/main.rs` only dispatches).
 
 pub mod auth;
@@ -44,6 +45,7 @@ pub mod server;
 pub mod storage;
 pub mod telemetry;
 pub mod tls;
+pub mod transport;
 
 #[cfg(test)]
 mod fuzz;

@@ -31,6 +31,10 @@ const MAX_KEYS: usize = 100_000;
 /// registered client (see `ClientId`), so all of them share one key.
 const MAX_KEYED_ID: usize = 255;
 
+/// The window of the failed-signature budget, and how long an address that
+/// used it up is refused.
+const SIGNATURE_WINDOW: Duration = Duration::from_secs(60);
+
 /// The limits, from configuration. A count of zero turns that limit off.
 #[derive(Debug, Clone, Copy)]
 pub struct LimitSettings {
@@ -45,6 +49,9 @@ pub struct LimitSettings {
     pub requests_per_client: u32,
     /// `POST /credentials/revoke` requests per address per minute.
     pub public_reports_per_minute: u32,
+    /// Secret-scanner reports per address per minute whose signature is
+    /// missing or does not verify; then `429` for a minute.
+    pub failed_signatures_per_minute: u32,
 }
 
 /// A refusal: which limit, and when to come back.
@@ -61,6 +68,8 @@ type Keyed<K> = RateLimiter<K, DefaultKeyedStateStore<K>, DefaultClock, StateInf
 enum LockKey {
     Pair(String, IpAddr),
     Address(IpAddr),
+    /// Failed secret-scanner signatures from an address.
+    Signatures(IpAddr),
 }
 
 /// All limits of one instance (they are not shared between instances: each
@@ -73,6 +82,7 @@ pub struct Limiter {
     requests_by_address: Option<Keyed<IpAddr>>,
     requests_by_client: Option<Keyed<String>>,
     public_reports_by_address: Option<Keyed<IpAddr>>,
+    failed_signatures_by_address: Option<Keyed<IpAddr>>,
     lockouts: Mutex<HashMap<LockKey, Instant>>,
 }
 
@@ -89,6 +99,10 @@ impl Limiter {
             public_reports_by_address: keyed(
                 settings.public_reports_per_minute,
                 Duration::from_secs(60),
+            ),
+            failed_signatures_by_address: keyed(
+                settings.failed_signatures_per_minute,
+                SIGNATURE_WINDOW,
             ),
             lockouts: Mutex::new(HashMap::new()),
         }
@@ -137,6 +151,23 @@ impl Limiter {
         }
     }
 
+    /// Checks a secret-scanner report before its body is read: an address
+    /// that used up its budget of failed signatures is refused for a minute,
+    /// so it cannot make the server read 4 MiB bodies it will refuse.
+    pub fn admit_signed_report(&self, address: IpAddr) -> Result<(), Refusal> {
+        self.locked(&LockKey::Signatures(address), "failed_signature_address")
+    }
+
+    /// Records a secret-scanner report whose signature was missing, by an
+    /// unknown key, or wrong.
+    pub fn failed_signature(&self, address: IpAddr) {
+        if let Some(limiter) = &self.failed_signatures_by_address {
+            if exhausted(limiter, &address) {
+                self.lock(LockKey::Signatures(address), SIGNATURE_WINDOW);
+            }
+        }
+    }
+
     /// Records a failed authentication with a secret. When it uses up a
     /// budget, the key is locked out for one whole window: the next attempt
     /// with a secret gets `429` without being verified.
@@ -147,12 +178,12 @@ impl Limiter {
                 limiter,
                 &bounded(limiter, key.clone(), (String::new(), address)),
             ) {
-                self.lock(LockKey::Pair(key.0, address));
+                self.lock(LockKey::Pair(key.0, address), self.settings.window);
             }
         }
         if let Some(limiter) = &self.failures_by_address {
             if exhausted(limiter, &bounded(limiter, address, OVERFLOW_ADDRESS)) {
-                self.lock(LockKey::Address(address));
+                self.lock(LockKey::Address(address), self.settings.window);
             }
         }
     }
@@ -164,6 +195,7 @@ impl Limiter {
         forget_idle(self.requests_by_address.as_ref());
         forget_idle(self.requests_by_client.as_ref());
         forget_idle(self.public_reports_by_address.as_ref());
+        forget_idle(self.failed_signatures_by_address.as_ref());
         let now = self.clock.now();
         self.lockouts
             .lock()
@@ -189,9 +221,9 @@ impl Limiter {
         }
     }
 
-    fn lock(&self, key: LockKey) {
+    fn lock(&self, key: LockKey, duration: Duration) {
         let now = self.clock.now();
-        let until = now + self.settings.window;
+        let until = now + duration;
         let mut lockouts = self.lockouts.lock().unwrap_or_else(PoisonError::into_inner);
         if lockouts.len() >= MAX_LOCKOUTS {
             lockouts.retain(|_, until| *until > now);
@@ -301,6 +333,7 @@ mod tests {
             requests_per_address: 0,
             requests_per_client: 0,
             public_reports_per_minute: 0,
+            failed_signatures_per_minute: 0,
         }
     }
 
@@ -365,6 +398,31 @@ mod tests {
             limiter.admit(ADDRESS, Some("guess-0"), false),
             Ok(()),
             "a public client's bare id"
+        );
+    }
+
+    #[test]
+    fn failed_signatures_refuse_the_address_after_their_budget_and_only_it() {
+        let limiter = Limiter::new(LimitSettings {
+            failed_signatures_per_minute: 3,
+            ..settings()
+        });
+        for _ in 0..3 {
+            assert_eq!(limiter.admit_signed_report(ADDRESS), Ok(()));
+            limiter.failed_signature(ADDRESS);
+        }
+        assert!(matches!(
+            limiter.admit_signed_report(ADDRESS),
+            Err(Refusal {
+                limit: "failed_signature_address",
+                ..
+            })
+        ));
+        assert_eq!(limiter.admit_signed_report(OTHER), Ok(()));
+        assert_eq!(
+            limiter.admit(ADDRESS, Some("app"), true),
+            Ok(()),
+            "revocations go on"
         );
     }
 

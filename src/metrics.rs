@@ -4,7 +4,9 @@
 //! its registries are values, not a process-wide recorder, so each server
 //! (and each of the several servers a test runs in one process) counts for
 //! itself. Every name starts with `rescind_`. Labels carry only closed sets
-//! (outcomes, reasons, route templates), never a token, secret or client id.
+//! (outcomes, reasons, route templates, known methods), never a token,
+//! secret or client id, nor anything a caller chooses: a label value taken
+//! from a request would add a series, kept for ever, per value sent.
 
 use std::sync::atomic::AtomicU64;
 
@@ -40,7 +42,7 @@ struct ReasonLabels {
 struct RequestLabels {
     listener: &'static str,
     route: String,
-    method: String,
+    method: &'static str,
     status: u16,
 }
 
@@ -48,6 +50,11 @@ struct RequestLabels {
 struct ReportLabels {
     scanner: &'static str,
     label: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ActionLabels {
+    action: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -65,6 +72,7 @@ pub struct Metrics {
     requests: Family<RequestLabels, Histogram>,
     rate_limited: Family<LimitLabels, Counter>,
     shed: Counter,
+    connections_at_bound: Family<ActionLabels, Counter>,
     argon2_queue: Gauge,
     pool_connections: Gauge,
     pool_idle: Gauge<i64, std::sync::atomic::AtomicI64>,
@@ -83,29 +91,25 @@ impl Metrics {
     #[must_use]
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("rescind");
-        let revocations = Family::<RevocationLabels, Counter>::default();
-        registry.register(
+        let revocations: Family<RevocationLabels, Counter> = registered(
+            &mut registry,
             "revocations",
             "Revocation requests answered, by outcome and presenter kind",
-            revocations.clone(),
         );
-        let auth_failures = Family::<ReasonLabels, Counter>::default();
-        registry.register(
+        let auth_failures: Family<ReasonLabels, Counter> = registered(
+            &mut registry,
             "client_auth_failures",
             "Failed client authentications, by reason",
-            auth_failures.clone(),
         );
-        let introspections = Family::<OutcomeLabels, Counter>::default();
-        registry.register(
+        let introspections: Family<OutcomeLabels, Counter> = registered(
+            &mut registry,
             "introspections",
             "Introspection requests answered, by outcome (active, inactive, or the error code)",
-            introspections.clone(),
         );
-        let admin_auth_failures = Counter::default();
-        registry.register(
+        let admin_auth_failures: Counter = registered(
+            &mut registry,
             "admin_auth_failures",
             "Admin API calls refused for a missing or wrong bearer token",
-            admin_auth_failures.clone(),
         );
         let requests = Family::<RequestLabels, Histogram>::new_with_constructor(|| {
             // 0.5 ms to about 4 s.
@@ -116,53 +120,52 @@ impl Metrics {
             "Time to answer an HTTP request, by listener, route template, method and status",
             requests.clone(),
         );
-        let rate_limited = Family::<LimitLabels, Counter>::default();
-        registry.register(
+        let rate_limited: Family<LimitLabels, Counter> = registered(
+            &mut registry,
             "rate_limited",
             "Requests refused with 429, by the limit that refused them",
-            rate_limited.clone(),
         );
-        let shed = Counter::default();
-        registry.register(
+        let shed: Counter = registered(
+            &mut registry,
             "load_shed",
             "Requests refused with 503 because the server was at its concurrency limit",
-            shed.clone(),
         );
-        let argon2_queue = Gauge::default();
+        let connections_at_bound = Family::<ActionLabels, Counter>::default();
         registry.register(
+            "connections_at_bound",
+            "Connections closed at server.max_connections: an old one that had not sent a byte \
+             (shed_silent), or the new one (refused)",
+            connections_at_bound.clone(),
+        );
+        let argon2_queue: Gauge = registered(
+            &mut registry,
             "argon2_queue_depth",
             "Client secret verifications waiting for an argon2 slot",
-            argon2_queue.clone(),
         );
-        let pool_connections = Gauge::default();
-        registry.register(
+        let pool_connections: Gauge = registered(
+            &mut registry,
             "db_pool_connections",
             "Open database connections in this instance's pool",
-            pool_connections.clone(),
         );
-        let pool_idle = Gauge::default();
-        registry.register(
+        let pool_idle: Gauge = registered(
+            &mut registry,
             "db_pool_idle_connections",
             "Idle database connections in this instance's pool",
-            pool_idle.clone(),
         );
-        let retention_purged = Family::<ReasonLabels, Counter<u64, AtomicU64>>::default();
-        registry.register(
+        let retention_purged: Family<ReasonLabels, Counter<u64, AtomicU64>> = registered(
+            &mut registry,
             "retention_purged_rows",
             "Rows deleted by the retention task, by what they were",
-            retention_purged.clone(),
         );
-        let webhook_attempts = Family::<OutcomeLabels, Counter>::default();
-        registry.register(
+        let webhook_attempts: Family<OutcomeLabels, Counter> = registered(
+            &mut registry,
             "webhook_attempts",
             "Webhook delivery attempts, by outcome (delivered, failed: retried later, dead)",
-            webhook_attempts.clone(),
         );
-        let scanner_reports = Family::<ReportLabels, Counter<u64, AtomicU64>>::default();
-        registry.register(
+        let scanner_reports: Family<ReportLabels, Counter<u64, AtomicU64>> = registered(
+            &mut registry,
             "secret_scanning_reports",
             "Tokens reported by secret scanners, by scanner (github, gitlab, public) and label",
-            scanner_reports.clone(),
         );
         Self {
             registry,
@@ -173,6 +176,7 @@ impl Metrics {
             requests,
             rate_limited,
             shed,
+            connections_at_bound,
             argon2_queue,
             pool_connections,
             pool_idle,
@@ -223,7 +227,8 @@ impl Metrics {
     }
 
     /// Records how long a request took. `route` is a template (or
-    /// `unmatched`), never a concrete path.
+    /// `unmatched`), never a concrete path; `method` is folded into
+    /// [`method_label`]'s closed set.
     pub fn request(
         &self,
         listener: &'static str,
@@ -236,7 +241,7 @@ impl Metrics {
             .get_or_create(&RequestLabels {
                 listener,
                 route: route.to_owned(),
-                method: method.to_owned(),
+                method: method_label(method),
                 status,
             })
             .observe(seconds);
@@ -252,6 +257,13 @@ impl Metrics {
     /// Counts one request shed at the concurrency limit.
     pub fn shed(&self) {
         self.shed.inc();
+    }
+
+    /// Counts one connection closed at the connection bound.
+    pub fn connection_at_bound(&self, action: &'static str) {
+        self.connections_at_bound
+            .get_or_create(&ActionLabels { action })
+            .inc();
     }
 
     /// Counts rows the retention task deleted.
@@ -279,9 +291,40 @@ impl Metrics {
     }
 }
 
+/// A new metric, registered under `name`.
+fn registered<M>(registry: &mut Registry, name: &str, help: &str) -> M
+where
+    M: prometheus_client::registry::Metric + Clone + Default,
+{
+    let metric = M::default();
+    registry.register(name, help, metric.clone());
+    metric
+}
+
+/// The methods HTTP defines (RFC 9110 §9, and `PATCH`) as themselves; any
+/// other, which only a caller can invent, as `other`.
+#[must_use]
+pub fn method_label(method: &str) -> &'static str {
+    const KNOWN: [&str; 9] = [
+        "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+    ];
+    KNOWN
+        .iter()
+        .find(|known| **known == method)
+        .copied()
+        .unwrap_or("other")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_invented_method_is_labelled_other() {
+        assert_eq!(method_label("POST"), "POST");
+        assert_eq!(method_label("post"), "other", "methods are case-sensitive");
+        assert_eq!(method_label("BREW"), "other");
+    }
 
     #[test]
     fn a_counted_revocation_appears_with_its_labels() {

@@ -30,9 +30,7 @@ use crate::revocation::Revoker;
 use crate::scanning::Scanners;
 use crate::storage::{self, PoolSettings, Store, StoreError};
 use crate::tls::{self, TlsError};
-
-/// How long a client may take to send its request headers (slowloris).
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+use crate::transport::{self, Connections, CountingAcceptor};
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +82,9 @@ pub struct Server {
     poll_interval: Duration,
     /// `None` without configured webhooks.
     dispatcher: Option<Dispatcher>,
+    /// The open connections of both listeners, and their bound.
+    connections: Arc<Connections>,
+    header_timeout: Duration,
 }
 
 struct AdminListener {
@@ -165,6 +166,7 @@ impl Server {
             requests_per_address: limits.requests_per_address,
             requests_per_client: limits.requests_per_client,
             public_reports_per_minute: settings.secret_scanning.public_reports_per_minute,
+            failed_signatures_per_minute: settings.secret_scanning.failed_signatures_per_minute,
         }));
         let metrics = Arc::new(Metrics::new());
         let retention = Retention {
@@ -188,17 +190,7 @@ impl Server {
             scanners: Scanners::from_settings(&settings.secret_scanning, &outbound),
         };
         let state = AppState::new(settings, &services);
-        let retry_after_secs = settings.server.retry_after.as_secs();
-        let edge = Edge {
-            metrics: metrics.clone(),
-            proxies: Arc::new(TrustedProxies::new(settings.trusted_proxies())),
-            guard: Guard::new(
-                settings.server.max_concurrent_requests,
-                Some(settings.server.request_timeout),
-                retry_after_secs,
-                metrics,
-            ),
-        };
+        let edge = edge(settings, &metrics);
         let router = http::router(state.clone(), settings.issuer_path(), &edge);
         let admin_state = AdminState::new(settings, services, state, verifier);
         let certificate = tls::certificate_files(settings)?;
@@ -223,6 +215,15 @@ impl Server {
             events,
             poll_interval: settings.events.poll_interval,
             dispatcher,
+            connections: Connections::new(
+                transport::effective_bound(
+                    settings.server.max_connections,
+                    settings.database.max_connections,
+                    transport::open_files_limit(),
+                ),
+                metrics,
+            ),
+            header_timeout: settings.server.header_timeout,
         })
     }
 
@@ -303,9 +304,14 @@ impl Server {
                 move |fresh| config.reload_from_config(fresh),
             )));
         }
-        let public = serve(self.listener, self.router, self.tls.clone(), handle.clone());
+        let transport = Transport {
+            tls: self.tls,
+            connections: self.connections,
+            header_timeout: self.header_timeout,
+        };
+        let public = serve(self.listener, self.router, &transport, handle.clone());
         let served = if let Some(admin) = self.admin {
-            let admin = serve(admin.listener, admin.router, self.tls, handle);
+            let admin = serve(admin.listener, admin.router, &transport, handle);
             tokio::try_join!(public, admin).map(|_| ())
         } else {
             public.await
@@ -317,21 +323,64 @@ impl Server {
     }
 }
 
-/// Serves one listener until `handle` shuts it down.
+/// What both listeners serve connections with.
+struct Transport {
+    tls: Option<RustlsConfig>,
+    connections: Arc<Connections>,
+    header_timeout: Duration,
+}
+
+/// The layers around the public listener's routes.
+fn edge(settings: &Settings, metrics: &Arc<Metrics>) -> Edge {
+    Edge {
+        metrics: metrics.clone(),
+        proxies: Arc::new(TrustedProxies::new(
+            settings.trusted_proxies(),
+            settings.server.forwarded_header,
+        )),
+        guard: Guard::new(
+            settings.server.max_concurrent_requests,
+            Some(settings.server.request_timeout),
+            settings.server.retry_after.as_secs(),
+            metrics.clone(),
+        ),
+    }
+}
+
+/// Serves one listener until `handle` shuts it down: HTTP/1.1 only, every
+/// connection counted against the bound, with a header-read timeout.
+///
+/// HTTP/1.1 only, on purpose: a revocation is one small request, so HTTP/2's
+/// multiplexing buys nothing, and serving it would bring a second set of
+/// limits to get right (streams per connection, its own idle and header
+/// timeouts, resets). hyper's automatic protocol detection also waits for a
+/// connection's first bytes before any timeout runs, which kept connections
+/// that never sent a byte open for ever. TLS offers `http/1.1` alone by ALPN,
+/// and a prior-knowledge HTTP/2 preface is an invalid HTTP/1.1 request.
 async fn serve(
     listener: std::net::TcpListener,
     router: Router,
-    tls: Option<RustlsConfig>,
+    transport: &Transport,
     handle: Handle<SocketAddr>,
 ) -> std::io::Result<()> {
     let service = router.into_make_service_with_connect_info::<SocketAddr>();
-    if let Some(tls) = tls {
-        let mut server = axum_server::from_tcp_rustls(listener, tls)?.handle(handle);
-        guard_header_reads(server.http_builder());
+    let counting = CountingAcceptor(transport.connections.clone());
+    if let Some(tls) = &transport.tls {
+        let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(tls.clone())
+            .handshake_timeout(transport.header_timeout)
+            .acceptor(counting);
+        let mut server = axum_server::from_tcp(listener)?
+            .acceptor(acceptor)
+            .handle(handle)
+            .http1_only();
+        guard_header_reads(server.http_builder(), transport.header_timeout);
         server.serve(service).await
     } else {
-        let mut server = axum_server::from_tcp(listener)?.handle(handle);
-        guard_header_reads(server.http_builder());
+        let mut server = axum_server::from_tcp(listener)?
+            .acceptor(counting)
+            .handle(handle)
+            .http1_only();
+        guard_header_reads(server.http_builder(), transport.header_timeout);
         server.serve(service).await
     }
 }
@@ -402,14 +451,18 @@ async fn forget_idle_limits(limiter: Arc<Limiter>) {
     }
 }
 
-/// Bounds how long a client may take to send its request headers (slowloris).
+/// Bounds how long a client may take to send a request's headers
+/// (slowloris). hyper starts this timer when it starts waiting for a request
+/// (at the connection's start, and after each answer), so it also closes a
+/// connection that sends nothing, and an idle kept-alive one.
 fn guard_header_reads(
     builder: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
+    timeout: Duration,
 ) {
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
+        .header_read_timeout(timeout);
 }
 
 /// Resolves on SIGTERM or SIGINT.

@@ -83,7 +83,7 @@ pub enum FailureReason {
 }
 
 impl FailureReason {
-    /// The `reason` label of the failure metric.
+    /// The reason, for the log line (the operator's eyes only).
     #[must_use]
     pub const fn label(self) -> &'static str {
         match self {
@@ -91,9 +91,26 @@ impl FailureReason {
             Self::UnknownClient => "unknown_client",
             Self::Disabled => "disabled",
             Self::WrongMethod => "wrong_method",
-            // Counted as what it looks like from outside: the metric must
-            // not confirm to whoever reads it that a guessed secret was right.
-            Self::WrongSecret | Self::NotResourceServer => "wrong_secret",
+            Self::WrongSecret => "wrong_secret",
+            Self::NotResourceServer => "not_resource_server",
+        }
+    }
+
+    /// The `reason` label of the failure metric, which `/metrics` shows
+    /// without a token: every reason that depends on what is stored for the
+    /// client id is one label, or the metric would tell anyone whether a
+    /// client id exists (an unknown client against a wrong secret, a
+    /// disabled one, or one with another method). Only a malformed id,
+    /// which the caller's own request shows, stays apart.
+    #[must_use]
+    pub const fn metric_label(self) -> &'static str {
+        match self {
+            Self::MalformedId => "malformed_id",
+            Self::UnknownClient
+            | Self::Disabled
+            | Self::WrongMethod
+            | Self::WrongSecret
+            | Self::NotResourceServer => "invalid_credentials",
         }
     }
 }

@@ -128,6 +128,10 @@ fn hash_admin_token() -> Result<(), CliError> {
 }
 
 async fn serve(settings: &Settings) -> Result<(), CliError> {
+    // Before the listeners: the connection bound is set under this limit.
+    if let Some(limit) = crate::transport::raise_open_files_limit() {
+        tracing::debug!(open_files_limit = limit, "open-files limit");
+    }
     let store = server::open_store(settings).await?;
     let listener = std::net::TcpListener::bind(settings.server.listen).map_err(|e| {
         CliError::Usage(format!("cannot listen on {}: {e}", settings.server.listen))

@@ -59,14 +59,39 @@ pub struct ServerSettings {
     /// The `Retry-After` sent with `503`.
     #[serde(with = "humantime_serde")]
     pub retry_after: Duration,
-    /// Networks (CIDRs or single addresses) whose `X-Forwarded-For`,
-    /// `X-Forwarded-Proto` and `Forwarded` headers are believed.
+    /// Networks (CIDRs or single addresses) whose forwarding header
+    /// (`forwarded_header`) is believed.
     pub trusted_proxies: Vec<String>,
+    /// The one forwarding header the trusted proxies write; the other is
+    /// ignored, since a proxy passes a header it does not write through
+    /// untouched, and the client would choose what it says.
+    pub forwarded_header: ForwardedHeader,
     /// Requests served at once per listener; beyond it, `503` at once.
     pub max_concurrent_requests: usize,
     /// The longest a public request may take once its headers are in.
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
+    /// How long a connection may take to send a request's headers, counted
+    /// from the connection's start or its previous answer: a connection that
+    /// sends nothing is closed then (and a TLS handshake must end by then).
+    #[serde(with = "humantime_serde")]
+    pub header_timeout: Duration,
+    /// Connections open at once, both listeners together; lowered at start
+    /// to fit under the open-files limit.
+    pub max_connections: usize,
+}
+
+/// Which header carries the client's address (and scheme) from a trusted
+/// proxy.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For` and `X-Forwarded-Proto`: what most load balancers
+    /// append to.
+    #[default]
+    XForwardedFor,
+    /// `Forwarded` (RFC 7239): its `for=` and `proto=`.
+    Forwarded,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -319,6 +344,9 @@ pub struct SecretScanningSettings {
     pub gitlab: ScannerKeySettings,
     /// `POST /credentials/revoke`: requests per address per minute (0: off).
     pub public_reports_per_minute: u32,
+    /// Partner reports per address per minute whose signature is missing,
+    /// by an unknown key or wrong (0: no limit); then `429` for a minute.
+    pub failed_signatures_per_minute: u32,
 }
 
 impl Default for SecretScanningSettings {
@@ -328,6 +356,9 @@ impl Default for SecretScanningSettings {
             gitlab: ScannerKeySettings::default(),
             // Tight: a report costs a lookup per token, up to 1,000 tokens.
             public_reports_per_minute: 10,
+            // A scanner's own reports verify; a few failures allow for a
+            // key rotation caught half way.
+            failed_signatures_per_minute: 10,
         }
     }
 }
@@ -410,8 +441,11 @@ impl Default for ServerSettings {
             shutdown_grace: Duration::from_secs(10),
             retry_after: Duration::from_secs(5),
             trusted_proxies: Vec::new(),
+            forwarded_header: ForwardedHeader::XForwardedFor,
             max_concurrent_requests: 1024,
             request_timeout: Duration::from_secs(30),
+            header_timeout: Duration::from_secs(10),
+            max_connections: 10_000,
         }
     }
 }

@@ -287,6 +287,20 @@ fn rate_limit(settings: &Settings) -> Result<(), ConfigError> {
             "must be at least 1",
         ));
     }
+    if settings.server.max_connections == 0 {
+        return Err(ConfigError::new(
+            "server.max_connections",
+            "must be at least 1",
+        ));
+    }
+    if settings.server.header_timeout.is_zero()
+        || settings.server.header_timeout > Duration::from_secs(3600)
+    {
+        return Err(ConfigError::new(
+            "server.header_timeout",
+            "must be between 1ms and 1h",
+        ));
+    }
     if settings.server.request_timeout.is_zero() {
         return Err(ConfigError::new(
             "server.request_timeout",
@@ -314,6 +328,7 @@ fn duration_settings(settings: &Settings) -> Vec<(String, Duration)> {
         ("server.shutdown_grace", settings.server.shutdown_grace),
         ("server.retry_after", settings.server.retry_after),
         ("server.request_timeout", settings.server.request_timeout),
+        ("server.header_timeout", settings.server.header_timeout),
         ("tls.reload_interval", settings.tls.reload_interval),
         ("database.timeout", settings.database.timeout),
         ("metadata.max_age", settings.metadata.max_age),

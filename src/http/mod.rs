@@ -15,6 +15,7 @@ pub mod peer;
 mod revoke;
 mod scanning;
 mod token_request;
+mod unread;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -182,8 +183,8 @@ pub fn router(app: AppState, issuer_path: &str, edge: &Edge) -> Router {
 
 /// The layers around every listener's routes, outermost first: request id,
 /// span, access log and duration metric; the caller's address through
-/// trusted proxies; load shedding and the request time bound; panics caught
-/// as `500`.
+/// trusted proxies; `Connection: close` when a body is left unread; load
+/// shedding and the request time bound; panics caught as `500`.
 #[derive(Clone)]
 pub struct Edge {
     pub metrics: Arc<Metrics>,
@@ -201,6 +202,7 @@ impl Edge {
                 OAuthError::internal().into_response()
             }))
             .layer(from_fn_with_state(self.guard.clone(), guard::guard))
+            .layer(from_fn(unread::close_if_unread))
             .layer(from_fn_with_state(
                 self.proxies.clone(),
                 peer::resolve_client,
@@ -209,6 +211,7 @@ impl Edge {
                 observe::Observer {
                     metrics: self.metrics.clone(),
                     listener,
+                    proxies: self.proxies.clone(),
                 },
                 observe::observe,
             ))

@@ -7,16 +7,21 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
 use tracing::{Instrument as _, Span, field};
 
+use super::peer::TrustedProxies;
 use crate::metrics::Metrics;
 
-/// The `X-Request-Id` header: taken from a trusted upstream when well-formed,
-/// generated otherwise, and echoed on every answer.
+/// The `X-Request-Id` header: taken from a trusted proxy when well-formed,
+/// generated otherwise, and echoed on every answer. A client's own id is
+/// never taken: it is written into audit records, which would then say what
+/// the caller chose.
 pub static REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The id of the request being served, available to handlers as an extension.
@@ -69,6 +74,8 @@ impl Listener {
 pub struct Observer {
     pub metrics: Arc<Metrics>,
     pub listener: Listener,
+    /// Whose `X-Request-Id` is believed.
+    pub proxies: Arc<TrustedProxies>,
 }
 
 /// Outermost layer: opens the request span, writes one access log line and
@@ -79,7 +86,16 @@ pub async fn observe(
     next: Next,
 ) -> Response {
     let method = request.method().clone();
-    let request_id = RequestId::from_upstream(request.headers().get(&REQUEST_ID_HEADER));
+    let from_proxy = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .is_some_and(|info| observer.proxies.trusts(info.0.ip()));
+    let upstream = if from_proxy {
+        request.headers().get(&REQUEST_ID_HEADER)
+    } else {
+        None
+    };
+    let request_id = RequestId::from_upstream(upstream);
     request.extensions_mut().insert(request_id.clone());
     let span = tracing::info_span!(
         "request",

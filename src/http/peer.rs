@@ -1,10 +1,14 @@
 //! Who is calling: the client address used for rate limits, logs and the
 //! admin audit, resolved through trusted proxies only.
 //!
-//! `X-Forwarded-For`, `X-Forwarded-Proto` and `Forwarded` (RFC 7239) are
-//! read only when the TCP peer is in `server.trusted_proxies`; from anyone
-//! else they are ignored, or any caller could pick the address its rate
-//! limit is counted against. The chain is walked from the right (the hop
+//! The forwarding header is read only when the TCP peer is in
+//! `server.trusted_proxies`; from anyone else it is ignored, or any caller
+//! could pick the address its rate limit is counted against. Only the one
+//! header the operator's proxy writes (`server.forwarded_header`) is read:
+//! `X-Forwarded-For` with `X-Forwarded-Proto`, or `Forwarded` (RFC 7239)
+//! with its `for=` and `proto=`. A proxy appends to its own header and
+//! passes the other through as the client sent it, so believing both would
+//! let the client choose. The chain is walked from the right (the hop
 //! nearest to us): trusted hops are skipped, and the first untrusted one is
 //! the client.
 
@@ -16,6 +20,8 @@ use axum::middleware::Next;
 use axum::response::Response;
 use ipnet::IpNet;
 
+use crate::config::ForwardedHeader;
+
 /// The resolved caller, available to handlers as an extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientAddress {
@@ -24,18 +30,26 @@ pub struct ClientAddress {
     pub forwarded_https: Option<bool>,
 }
 
-/// The networks whose forwarding headers are believed.
+/// The networks whose forwarding header is believed, and which header that
+/// is.
 #[derive(Debug, Clone, Default)]
-pub struct TrustedProxies(Vec<IpNet>);
+pub struct TrustedProxies {
+    networks: Vec<IpNet>,
+    header: ForwardedHeader,
+}
 
 impl TrustedProxies {
     #[must_use]
-    pub const fn new(networks: Vec<IpNet>) -> Self {
-        Self(networks)
+    pub const fn new(networks: Vec<IpNet>, header: ForwardedHeader) -> Self {
+        Self { networks, header }
     }
 
-    fn trusts(&self, ip: IpAddr) -> bool {
-        self.0.iter().any(|network| network.contains(&ip))
+    /// Whether `ip` is a trusted proxy (its forwarding header and its
+    /// `X-Request-Id` are believed).
+    #[must_use]
+    pub fn trusts(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        self.networks.iter().any(|network| network.contains(&ip))
     }
 
     /// The caller behind `peer`, as far as trusted hops vouch for it.
@@ -48,7 +62,10 @@ impl TrustedProxies {
                 forwarded_https: None,
             };
         }
-        let hops = forwarded_for(headers);
+        let hops = match self.header {
+            ForwardedHeader::XForwardedFor => x_forwarded_for(headers),
+            ForwardedHeader::Forwarded => forwarded_for(headers),
+        };
         let mut client = peer;
         for hop in hops.iter().rev() {
             match hop {
@@ -63,31 +80,32 @@ impl TrustedProxies {
         }
         ClientAddress {
             ip: client,
-            forwarded_https: forwarded_proto(headers),
+            forwarded_https: forwarded_proto(headers, self.header),
         }
     }
 }
 
-/// The hops of `Forwarded` (`for=`) if present, else of `X-Forwarded-For`,
-/// leftmost first, every header line in order. `None` marks a hop that is
-/// not an address (`unknown`, `_hidden`, garbage).
+/// The hops of `Forwarded` (`for=`), leftmost first, every header line in
+/// order. `None` marks a hop that is not an address (`unknown`, `_hidden`,
+/// garbage).
 fn forwarded_for(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
-    let forwarded: Vec<&str> = header_values(headers, &header::FORWARDED);
-    if !forwarded.is_empty() {
-        return forwarded
-            .iter()
-            .flat_map(|line| line.split(','))
-            .map(|element| {
-                element
-                    .split(';')
-                    .find_map(|pair| {
-                        let (name, value) = pair.trim().split_once('=')?;
-                        name.trim().eq_ignore_ascii_case("for").then_some(value)
-                    })
-                    .and_then(parse_node)
-            })
-            .collect();
-    }
+    header_values(headers, &header::FORWARDED)
+        .iter()
+        .flat_map(|line| line.split(','))
+        .map(|element| {
+            element
+                .split(';')
+                .find_map(|pair| {
+                    let (name, value) = pair.trim().split_once('=')?;
+                    name.trim().eq_ignore_ascii_case("for").then_some(value)
+                })
+                .and_then(parse_node)
+        })
+        .collect()
+}
+
+/// The hops of `X-Forwarded-For`, as [`forwarded_for`] reads `Forwarded`.
+fn x_forwarded_for(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
     header_values(headers, &X_FORWARDED_FOR)
         .iter()
         .flat_map(|line| line.split(','))
@@ -110,26 +128,26 @@ fn parse_node(raw: &str) -> Option<IpAddr> {
 }
 
 /// The scheme the nearest trusted proxy saw: `Forwarded`'s last `proto=`,
-/// else `X-Forwarded-Proto`'s last value.
-fn forwarded_proto(headers: &HeaderMap) -> Option<bool> {
-    let from_forwarded = header_values(headers, &header::FORWARDED)
-        .iter()
-        .flat_map(|line| line.split([',', ';']))
-        .filter_map(|pair| {
-            let (name, value) = pair.trim().split_once('=')?;
-            name.trim()
-                .eq_ignore_ascii_case("proto")
-                .then(|| value.trim().trim_matches('"'))
-        })
-        .next_back()
-        .map(str::to_owned);
-    let proto = from_forwarded.or_else(|| {
-        header_values(headers, &X_FORWARDED_PROTO)
+/// or `X-Forwarded-Proto`'s last value, whichever header the proxy writes.
+fn forwarded_proto(headers: &HeaderMap, header: ForwardedHeader) -> Option<bool> {
+    let proto = match header {
+        ForwardedHeader::Forwarded => header_values(headers, &header::FORWARDED)
+            .iter()
+            .flat_map(|line| line.split([',', ';']))
+            .filter_map(|pair| {
+                let (name, value) = pair.trim().split_once('=')?;
+                name.trim()
+                    .eq_ignore_ascii_case("proto")
+                    .then(|| value.trim().trim_matches('"'))
+            })
+            .next_back()
+            .map(str::to_owned),
+        ForwardedHeader::XForwardedFor => header_values(headers, &X_FORWARDED_PROTO)
             .iter()
             .flat_map(|line| line.split(','))
             .next_back()
-            .map(|value| value.trim().to_owned())
-    })?;
+            .map(|value| value.trim().to_owned()),
+    }?;
     match proto.to_ascii_lowercase().as_str() {
         "https" => Some(true),
         "http" => Some(false),
@@ -178,13 +196,20 @@ mod tests {
 
     use super::*;
 
+    fn proxies_writing(header: ForwardedHeader) -> TrustedProxies {
+        TrustedProxies::new(
+            vec![
+                "10.0.0.0/8".parse().unwrap_or_else(|_| unreachable!()),
+                "2001:db8:ffff::/48"
+                    .parse()
+                    .unwrap_or_else(|_| unreachable!()),
+            ],
+            header,
+        )
+    }
+
     fn proxies() -> TrustedProxies {
-        TrustedProxies::new(vec![
-            "10.0.0.0/8".parse().unwrap_or_else(|_| unreachable!()),
-            "2001:db8:ffff::/48"
-                .parse()
-                .unwrap_or_else(|_| unreachable!()),
-        ])
+        proxies_writing(ForwardedHeader::XForwardedFor)
     }
 
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
@@ -240,8 +265,24 @@ mod tests {
     }
 
     #[test]
-    fn forwarded_wins_over_x_forwarded_for_and_its_node_forms_parse() {
+    fn a_client_s_forwarded_header_is_ignored_when_the_proxy_writes_x_forwarded_for() {
+        // The proxy appended the real address to X-Forwarded-For and passed
+        // the client's own Forwarded header through.
         let resolved = proxies().resolve(
+            ip("10.0.0.2"),
+            &headers(&[
+                ("forwarded", "for=203.0.113.9;proto=https"),
+                ("x-forwarded-for", "198.51.100.66"),
+                ("x-forwarded-proto", "http"),
+            ]),
+        );
+        assert_eq!(resolved.ip, ip("198.51.100.66"));
+        assert_eq!(resolved.forwarded_https, Some(false));
+    }
+
+    #[test]
+    fn with_forwarded_configured_x_forwarded_for_is_ignored_and_node_forms_parse() {
+        let resolved = proxies_writing(ForwardedHeader::Forwarded).resolve(
             ip("10.0.0.2"),
             &headers(&[
                 (
@@ -249,15 +290,25 @@ mod tests {
                     "for=\"[2001:db8::1]:4711\";proto=https, for=10.0.0.5",
                 ),
                 ("x-forwarded-for", "203.0.113.99"),
+                ("x-forwarded-proto", "http"),
             ]),
         );
         assert_eq!(resolved.ip, ip("2001:db8::1"));
         assert_eq!(resolved.forwarded_https, Some(true));
+        let without = proxies_writing(ForwardedHeader::Forwarded).resolve(
+            ip("10.0.0.2"),
+            &headers(&[("x-forwarded-for", "203.0.113.99")]),
+        );
+        assert_eq!(
+            without.ip,
+            ip("10.0.0.2"),
+            "X-Forwarded-For alone names no one"
+        );
     }
 
     #[test]
     fn an_unknown_hop_stops_the_walk_at_the_last_vouched_address() {
-        let resolved = proxies().resolve(
+        let resolved = proxies_writing(ForwardedHeader::Forwarded).resolve(
             ip("10.0.0.2"),
             &headers(&[("forwarded", "for=203.0.113.1, for=unknown")]),
         );

@@ -27,11 +27,19 @@ const PUBLIC_BODY_LIMIT: usize = 512 * 1024;
 pub async fn github(
     State(app): State<AppState>,
     Extension(request_id): Extension<RequestId>,
+    Extension(caller): Extension<ClientAddress>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     let scanner = app.scanners.github.as_deref();
-    partner_report(&app, scanner, &request_id, &headers, body, StatusCode::OK).await
+    let report = PartnerReport {
+        scanner,
+        request_id: &request_id,
+        caller,
+        headers: &headers,
+        success: StatusCode::OK,
+    };
+    partner_report(&app, report, body).await
 }
 
 /// GitLab's equivalent: answers `202` (its Token Revocation API expects
@@ -39,46 +47,63 @@ pub async fn github(
 pub async fn gitlab(
     State(app): State<AppState>,
     Extension(request_id): Extension<RequestId>,
+    Extension(caller): Extension<ClientAddress>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     let scanner = app.scanners.gitlab.as_deref();
-    partner_report(
-        &app,
+    let report = PartnerReport {
         scanner,
-        &request_id,
-        &headers,
-        body,
-        StatusCode::ACCEPTED,
-    )
-    .await
+        request_id: &request_id,
+        caller,
+        headers: &headers,
+        success: StatusCode::ACCEPTED,
+    };
+    partner_report(&app, report, body).await
 }
 
-async fn partner_report(
-    app: &AppState,
-    scanner: Option<&Scanner>,
-    request_id: &RequestId,
-    headers: &HeaderMap,
-    body: Body,
+/// What a partner report came with, besides its body.
+struct PartnerReport<'a> {
+    /// `None`: that program is off.
+    scanner: Option<&'a Scanner>,
+    request_id: &'a RequestId,
+    caller: ClientAddress,
+    headers: &'a HeaderMap,
     success: StatusCode,
-) -> Response {
-    let Some(scanner) = scanner else {
+}
+
+/// Everything that can be checked without the body is checked before it is
+/// read (the address's failed-signature budget, both signature headers, a
+/// known key, a base64 signature), so that an unsigned caller cannot make
+/// the server read up to 4 MiB per request; every failure counts against the
+/// caller's address.
+async fn partner_report(app: &AppState, report: PartnerReport<'_>, body: Body) -> Response {
+    let Some(scanner) = report.scanner else {
         return OAuthError::not_found().into_response();
     };
+    let (headers, caller) = (report.headers, report.caller);
+    let refuse = |why: &'static str| {
+        app.limiter.failed_signature(caller.ip);
+        rejected(OAuthError::invalid_signature(), why)
+    };
     let outcome = async {
-        let body = read_body(headers, body, scanning::BODY_LIMIT, scanning::BODY_TIMEOUT).await?;
+        app.limiter
+            .admit_signed_report(caller.ip)
+            .map_err(|refusal| limited(app, refusal))?;
         let header = |suffix: &str| {
             headers
                 .get(format!("{}-Public-Key-{suffix}", scanner.header_prefix))
                 .and_then(|value| value.to_str().ok())
         };
         let (Some(key_id), Some(signature)) = (header("Identifier"), header("Signature")) else {
-            return Err(rejected(OAuthError::invalid_signature(), "unsigned"));
+            return Err(refuse("unsigned"));
         };
-        scanner
-            .verify(key_id, signature, &body)
+        let pending = scanner
+            .prepare(key_id, signature)
             .await
-            .map_err(|_| rejected(OAuthError::invalid_signature(), "bad signature"))?;
+            .map_err(|_| refuse("unknown key or malformed signature"))?;
+        let body = read_body(headers, body, scanning::BODY_LIMIT, scanning::BODY_TIMEOUT).await?;
+        pending.verify(&body).map_err(|_| refuse("bad signature"))?;
         let reports: Vec<Report> = serde_json::from_slice(&body).map_err(|_| {
             OAuthError::invalid_request("the body is not a JSON array of token reports")
         })?;
@@ -88,7 +113,7 @@ async fn partner_report(
             ));
         }
         let count = reports.len();
-        let feedback = scanning::revoke_reports(&app.revoker, reports, request_id.as_str())
+        let feedback = scanning::revoke_reports(&app.revoker, reports, report.request_id.as_str())
             .await
             .map_err(|error| app.unavailable(&error))?;
         let known = feedback
@@ -105,9 +130,18 @@ async fn partner_report(
         Ok(feedback)
     };
     match outcome.await {
-        Ok(feedback) => (success, Json(feedback)).into_response(),
+        Ok(feedback) => (report.success, Json(feedback)).into_response(),
         Err(error) => error.into_response(),
     }
+}
+
+/// The `429` for a rate-limit refusal, counted.
+fn limited(app: &AppState, refusal: crate::limits::Refusal) -> OAuthError {
+    app.metrics.rate_limited(refusal.limit);
+    rejected(
+        OAuthError::too_many_requests(refusal.retry_after),
+        "rate limited",
+    )
 }
 
 /// Counts a report's tokens by label (metrics).
@@ -142,13 +176,7 @@ pub async fn public_report(
     let outcome = async {
         app.limiter
             .admit_public_report(caller.ip)
-            .map_err(|refusal| {
-                app.metrics.rate_limited(refusal.limit);
-                rejected(
-                    OAuthError::too_many_requests(refusal.retry_after),
-                    "rate limited",
-                )
-            })?;
+            .map_err(|refusal| limited(&app, refusal))?;
         let body = read_body(&headers, body, PUBLIC_BODY_LIMIT, app.body_timeout).await?;
         let report: PublicReport = serde_json::from_slice(&body).map_err(|_| {
             OAuthError::invalid_request(

@@ -103,7 +103,11 @@ pub async fn authenticate(
         .await
         .map_err(|error| match error {
             AuthError::InvalidClient(reason) => {
-                app.metrics.client_auth_failure(reason.label());
+                app.metrics.client_auth_failure(reason.metric_label());
+                tracing::info!(
+                    auth_failure = reason.label(),
+                    "client authentication failed"
+                );
                 // Only a guessed secret is brute force; a lockout
                 // refuses only requests that carry one.
                 if credentials.carries_secret() {

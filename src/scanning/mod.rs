@@ -88,21 +88,39 @@ impl Scanner {
         })
     }
 
-    /// Checks `signature` (base64 of a DER ECDSA P-256 SHA-256 signature)
-    /// over the raw `body` against the key `key_id`.
-    pub async fn verify(
+    /// The key `key_id` names and the decoded `signature` (base64 of a DER
+    /// ECDSA P-256 SHA-256 signature), both checked before the body is
+    /// read: a report by an unknown key (after the throttled refetch of
+    /// [`keys::ScannerKeys::key`]) or with a signature that is not base64 is
+    /// refused without reading it.
+    pub async fn prepare(
         &self,
         key_id: &str,
         signature: &str,
-        body: &[u8],
-    ) -> Result<(), BadSignature> {
+    ) -> Result<PendingSignature, BadSignature> {
         let signature = STANDARD
             .decode(signature.trim())
             .map_err(|_| BadSignature)?;
         let point = self.keys.key(key_id).await.ok_or(BadSignature)?;
-        ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_ASN1, point)
-            .verify(body, &signature)
-            .map_err(|_| BadSignature)
+        Ok(PendingSignature { point, signature })
+    }
+}
+
+/// A known key and a decoded signature, waiting for the body.
+pub struct PendingSignature {
+    point: Vec<u8>,
+    signature: Vec<u8>,
+}
+
+impl PendingSignature {
+    /// Checks the signature over the raw `body`.
+    pub fn verify(&self, body: &[u8]) -> Result<(), BadSignature> {
+        ring::signature::UnparsedPublicKey::new(
+            &ring::signature::ECDSA_P256_SHA256_ASN1,
+            &self.point,
+        )
+        .verify(body, &self.signature)
+        .map_err(|_| BadSignature)
     }
 }
 

@@ -18,7 +18,7 @@ use ring::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair as _
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
-use crate::helpers::{Backend, TestApp, header_map, with_admin};
+use crate::helpers::{Backend, TestApp, header_map, raw, with_admin};
 use crate::on_both_backends;
 
 /// The DER header of a P-256 `SubjectPublicKeyInfo`, before the point
@@ -452,7 +452,84 @@ async fn public_reports_revoke_answer_202_and_are_tightly_limited(backend: Backe
     assert_eq!(response.status().as_u16(), 404);
 }
 
+/// A report that declares a 4,000,000-byte body and sends one byte of it,
+/// with `signature` headers (identifier, signature) if any.
+fn stalled_report(signature: Option<(&str, &str)>) -> Vec<u8> {
+    let signed = signature.map_or_else(String::new, |(key_id, signature)| {
+        format!(
+            "github-public-key-identifier: {key_id}\r\ngithub-public-key-signature: {signature}\r\n"
+        )
+    });
+    format!(
+        "POST /secret-scanning/github HTTP/1.1\r\nhost: localhost\r\n\
+         content-type: application/json\r\ncontent-length: 4000000\r\n{signed}\r\n["
+    )
+    .into_bytes()
+}
+
+/// Whatever can be checked without the body is checked before it is read:
+/// an unsigned report, one by an unknown key, and one whose signature is
+/// not base64 are answered `401` at once, while the 4 MB they declare has
+/// not arrived (the body timeout is 30 s).
+async fn a_report_without_a_usable_signature_is_refused_before_its_body_is_read(backend: Backend) {
+    let (app, key, _keys) = with_github_keys(backend).await;
+    let some_signature = key.sign(b"[]");
+    for signature in [
+        None,
+        Some(("k-unknown", some_signature.as_str())),
+        Some(("k1", "not-base64!")),
+    ] {
+        let started = Instant::now();
+        let answer = tokio::time::timeout(
+            Duration::from_secs(3),
+            raw::send(app.address, &stalled_report(signature)),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{signature:?}: no answer while the body is awaited"));
+        assert_eq!(answer.status, 401, "{signature:?}: {answer:?}");
+        assert!(answer.body.contains("invalid_signature"), "{answer:?}");
+        assert!(started.elapsed() < Duration::from_secs(3));
+    }
+}
+
+/// Failed signatures count against the caller's address: past the budget
+/// (10 a minute by default) every report from it gets `429` with
+/// `Retry-After`, a well-signed one included, before anything is read.
+async fn repeated_failed_signatures_from_one_address_get_429(backend: Backend) {
+    let key = SigningKey::generate("k1");
+    let (_keys, keys_url) = KeyServer::start(keys_document(&[&key])).await;
+    let app = TestApp::spawn_with(backend, move |settings: &mut Settings| {
+        with_admin(settings);
+        settings.secret_scanning.github.keys_url = Some(keys_url);
+    })
+    .await;
+    let body = json!([{ "token": "never-issued", "type": "t", "url": "", "source": "content" }])
+        .to_string();
+    for attempt in 0..10 {
+        let signed = (attempt % 2 == 1).then(|| ("k1", key.sign(b"another body")));
+        let response = post_report(&app, "github", body.as_bytes(), signed).await;
+        assert_eq!(response.status().as_u16(), 401, "attempt {attempt}");
+    }
+    for signed in [None, Some(("k1", key.sign(body.as_bytes())))] {
+        let response = post_report(&app, "github", body.as_bytes(), signed).await;
+        assert_eq!(response.status().as_u16(), 429);
+        let retry_after: u64 = response
+            .headers()
+            .get("retry-after")
+            .and_then(|value| value.to_str().ok()?.parse().ok())
+            .unwrap_or(0);
+        assert!((1..=60).contains(&retry_after), "Retry-After {retry_after}");
+    }
+    let metrics = app.metrics().await;
+    assert!(
+        metrics.contains("rescind_rate_limited_total{limit=\"failed_signature_address\"} 2"),
+        "{metrics}"
+    );
+}
+
 on_both_backends!(
+    a_report_without_a_usable_signature_is_refused_before_its_body_is_read,
+    repeated_failed_signatures_from_one_address_get_429,
     github_reports_revoke_known_tokens_and_get_feedback,
     signing_keys_rotate_without_a_restart,
     gitlab_reports_are_verified_with_keys_from_a_file,

@@ -1,6 +1,7 @@
 //! `rescind serve` as a child process on a test's database: for what an
 //! in-process server cannot show (its logs as written, SIGTERM, SIGKILL).
 
+use std::fmt::Write as _;
 use std::io::Read as _;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -33,13 +34,41 @@ impl ChildServer {
 
     /// [`Self::start`] with more environment variables.
     pub async fn start_with(app: &TestApp, logs: Logs, env: &[(&str, &str)]) -> Self {
+        Self::start_limited(app, logs, env, &[]).await
+    }
+
+    /// [`Self::start_with`] under limits set by the shell first: each item
+    /// the arguments of one `ulimit`, such as `-n 256` (soft and hard) or
+    /// `-S -n 256` (soft only). `exec` keeps the pid the server's own.
+    pub async fn start_limited(
+        app: &TestApp,
+        logs: Logs,
+        env: &[(&str, &str)],
+        ulimits: &[&str],
+    ) -> Self {
         let port = free_port();
         let (level, stderr) = match logs {
             Logs::Captured(level) => (level, Stdio::piped()),
             Logs::Discarded => ("info", Stdio::null()),
         };
-        let child = Command::new(env!("CARGO_BIN_EXE_rescind"))
-            .arg("serve")
+        let binary = env!("CARGO_BIN_EXE_rescind");
+        let mut command = if ulimits.is_empty() {
+            let mut direct = Command::new(binary);
+            direct.arg("serve");
+            direct
+        } else {
+            let limits: String = ulimits.iter().fold(String::new(), |mut out, limit| {
+                let _ = write!(out, "ulimit {limit} && ");
+                out
+            });
+            let mut shell = Command::new("sh");
+            shell
+                .arg("-c")
+                .arg(format!("{limits}exec \"$0\" serve"))
+                .arg(binary);
+            shell
+        };
+        let child = command
             .env_remove("DATABASE_URL")
             .env_remove("RESCIND_CONFIG")
             .env("RESCIND_DATABASE__URL", app.db.url())
@@ -111,6 +140,11 @@ impl ChildServer {
         let pid = self.child.id().to_string();
         let terminated = Command::new("kill").args(["-TERM", &pid]).status();
         assert!(terminated.is_ok_and(|status| status.success()));
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// The listening address.
