@@ -37,6 +37,7 @@ pub mod http;
 pub mod introspection;
 pub mod limits;
 pub mod metrics;
+pub mod private_files;
 pub mod provisioning;
 pub mod retention;
 pub mod revocation;

@@ -97,9 +97,11 @@ struct AdminListener {
 pub async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, StartupError> {
     tls::install_crypto_provider();
     if settings.database.url.is_none() {
-        create_private_dir(&settings.data_dir).map_err(|source| StartupError::DataDir {
-            path: settings.data_dir.display().to_string(),
-            source,
+        crate::private_files::create_private_dir(&settings.data_dir).map_err(|source| {
+            StartupError::DataDir {
+                path: settings.data_dir.display().to_string(),
+                source,
+            }
         })?;
     }
     let pool = PoolSettings {
@@ -111,16 +113,6 @@ pub async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, StartupEr
         store.migrate().await?;
     }
     Ok(store)
-}
-
-/// Creates `dir` readable by its owner only: it holds the token and secret
-/// hashes and the TLS key.
-fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir)
 }
 
 impl Server {

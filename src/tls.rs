@@ -1,7 +1,6 @@
 //! TLS with rustls (ring provider), TLS 1.2 and 1.3 only (docs/behaviour.md, Transport).
 
 use std::fs;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -11,6 +10,7 @@ use rustls_pki_types::pem::PemObject as _;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::config::{Settings, TlsMode};
+use crate::private_files::{self, PrivateFileError};
 
 /// Why TLS could not be set up. Each names the file involved.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +28,8 @@ pub enum TlsError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Private(#[from] PrivateFileError),
 }
 
 /// Makes ring the process-wide rustls provider, so every rustls user in the
@@ -172,35 +174,28 @@ pub fn load(cert_path: &Path, key_path: &Path) -> Result<Arc<ServerConfig>, TlsE
 }
 
 /// The development certificate: generated once for `localhost` and
-/// `127.0.0.1` into `dir`, reused on every later start.
+/// `127.0.0.1` into `dir`, reused on every later start. The folder is
+/// created `0700` and the key `0600`; at every start both are checked again
+/// (no symbolic link, no permission for other users), and a start with a
+/// folder or key that others can read is refused, naming the path.
 fn ensure_self_signed(dir: &Path) -> Result<(PathBuf, PathBuf), TlsError> {
     let cert_path = dir.join("self-signed.crt");
     let key_path = dir.join("self-signed.key");
-    if cert_path.is_file() && key_path.is_file() {
+    private_files::ensure_private_dir(dir)?;
+    if cert_path.is_file() && fs::symlink_metadata(&key_path).is_ok() {
+        private_files::check(&key_path, 0o600)?;
         return Ok((cert_path, key_path));
     }
     let generated =
         rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
             .map_err(TlsError::Generate)?;
-    let write_error = |path: &Path| {
-        let path = path.to_owned();
-        move |source| TlsError::Write { path, source }
-    };
-    fs::create_dir_all(dir).map_err(write_error(dir))?;
-    write_private(&key_path, generated.signing_key.serialize_pem().as_bytes())
-        .map_err(write_error(&key_path))?;
-    fs::write(&cert_path, generated.cert.pem()).map_err(write_error(&cert_path))?;
+    private_files::write_new_private(&key_path, generated.signing_key.serialize_pem().as_bytes())?;
+    fs::write(&cert_path, generated.cert.pem()).map_err(|source| TlsError::Write {
+        path: cert_path.clone(),
+        source,
+    })?;
     tracing::info!(path = %cert_path.display(), "generated a self-signed certificate for localhost and 127.0.0.1");
     Ok((cert_path, key_path))
-}
-
-/// Writes a file readable by its owner only.
-fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)?.write_all(contents)
 }
 
 #[cfg(test)]
@@ -209,15 +204,19 @@ mod tests {
 
     #[test]
     fn the_self_signed_certificate_is_generated_once_and_reused() {
-        let dir = tempfile::tempdir().map_err(|e| e.to_string());
-        let Ok(dir) = dir else { panic!("no temp dir") };
-        let first = ensure_self_signed(dir.path()).map_err(|e| e.to_string());
+        let root = tempfile::tempdir().map_err(|e| e.to_string());
+        let Ok(root) = root else {
+            panic!("no temp dir")
+        };
+        let dir = root.path().join("tls");
+        let dir = dir.as_path();
+        let first = ensure_self_signed(dir).map_err(|e| e.to_string());
         let Ok((cert, key)) = first else {
             panic!("generation failed: {first:?}")
         };
         let pem = fs::read(&cert).unwrap_or_default();
         assert!(load(&cert, &key).is_ok());
-        assert!(ensure_self_signed(dir.path()).is_ok());
+        assert!(ensure_self_signed(dir).is_ok());
         assert_eq!(
             fs::read(&cert).unwrap_or_default(),
             pem,
@@ -230,6 +229,17 @@ mod tests {
                 .map(|m| m.permissions().mode() & 0o777)
                 .unwrap_or_default();
             assert_eq!(mode, 0o600);
+            let dir_mode = fs::metadata(dir)
+                .map(|m| m.permissions().mode() & 0o777)
+                .unwrap_or_default();
+            assert_eq!(dir_mode, 0o700);
+            // A key others can read is refused at the next start, by name.
+            let _ = fs::set_permissions(&key, fs::Permissions::from_mode(0o644));
+            let refused = ensure_self_signed(dir).map_err(|e| e.to_string());
+            assert!(
+                matches!(&refused, Err(message) if message.contains(&key.display().to_string())),
+                "{refused:?}"
+            );
         }
     }
 
