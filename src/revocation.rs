@@ -9,7 +9,7 @@ use crate::domain::presenter::Presenter;
 use crate::domain::revocation::{
     ForeignPolicy, RevocationOutcome, RevocationReason, RevocationRequest,
 };
-use crate::domain::token::PresentedToken;
+use crate::domain::token::{PresentedToken, TokenHash};
 use crate::events::Events;
 use crate::storage::{Store, StoreError};
 
@@ -64,6 +64,21 @@ impl Revoker {
     ) -> Result<RevocationOutcome, StoreError> {
         self.revoke_as(&Presenter::Anonymous, token, Some(found_at), request_id)
             .await
+    }
+
+    /// Which of `hashes` the store holds, in any state: the candidates of a
+    /// scanner's batch worth a revocation, found in one statement per
+    /// thousand rather than a round trip each.
+    pub async fn stored(
+        &self,
+        hashes: &[TokenHash],
+    ) -> Result<std::collections::HashSet<TokenHash>, StoreError> {
+        Ok(self
+            .store
+            .stored_token_hashes(hashes)
+            .await?
+            .into_iter()
+            .collect())
     }
 
     async fn revoke_as(

@@ -304,6 +304,13 @@ pub trait Store: Send + Sync + 'static {
     /// delivery has that id.
     async fn retry_delivery(&self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError>;
 
+    /// Which of `hashes` are stored, in any state, in one statement. A
+    /// secret scanner's batch of up to thousands of candidates is mostly
+    /// false positives: this finds the few worth a revocation without a
+    /// round trip for each of the others.
+    async fn stored_token_hashes(&self, hashes: &[TokenHash])
+    -> Result<Vec<TokenHash>, StoreError>;
+
     /// Looks a token up by hash (for `token inspect`).
     async fn find_token(&self, hash: &TokenHash) -> Result<Option<TokenRecord>, StoreError>;
 

@@ -721,6 +721,35 @@ macro_rules! impl_store {
                 Ok(result.rows_affected() == 1)
             }
 
+            async fn stored_token_hashes(
+                &self,
+                hashes: &[TokenHash],
+            ) -> Result<Vec<TokenHash>, StoreError> {
+                let mut stored = Vec::new();
+                for chunk in hashes.chunks(rows::LOOKUP_BATCH) {
+                    let mut select: sqlx::QueryBuilder<'_, $db> =
+                        sqlx::QueryBuilder::new("SELECT token_hash FROM tokens WHERE token_hash IN (");
+                    let mut list = select.separated(", ");
+                    for hash in chunk {
+                        list.push_bind(&hash.as_bytes()[..]);
+                    }
+                    select.push(")");
+                    // One text per batch size: not worth a prepared statement.
+                    let found: Vec<Vec<u8>> = select
+                        .build_query_scalar()
+                        .persistent(false)
+                        .fetch_all(&self.pool)
+                        .await?;
+                    for bytes in found {
+                        stored.push(
+                            TokenHash::from_stored(&bytes)
+                                .ok_or(StoreError::Corrupt("token hash"))?,
+                        );
+                    }
+                }
+                Ok(stored)
+            }
+
             async fn find_token(
                 &self,
                 hash: &TokenHash,

@@ -233,6 +233,8 @@ pub fn decide(sighting: Sighting, request: &RevocationRequest<'_>) -> Decision {
 /// Rows per multi-row `INSERT` when issuing grants: well under both backends'
 /// bind-parameter limits (PostgreSQL 65 535, SQLite 32 766).
 pub const INSERT_BATCH: usize = 1000;
+/// Hashes looked up per statement by `stored_token_hashes`.
+pub const LOOKUP_BATCH: usize = 1000;
 
 /// Revocation records with their grant's owner; filters are appended.
 pub const REVOCATION_SELECT: &str = "SELECT r.id, r.grant_id, g.client_id, g.subject, \

@@ -108,7 +108,7 @@ async fn client_create_shows_the_secret_once_and_refuses_a_duplicate(backend: Ba
     let public = json_line(&run(&app, &["client", "create", "--id", "spa", "--public"]).await);
     assert_eq!(
         public,
-        serde_json::json!({ "client_id": "spa", "client_secret": null })
+        serde_json::json!({ "client_id": "spa", "client_secret": null, "resource_server": false })
     );
     assert!(
         failure_line(&run(&app, &["client", "create", "--id", "web"]).await)

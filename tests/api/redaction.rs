@@ -13,7 +13,7 @@ use crate::on_both_backends;
 async fn nothing_secret_reaches_the_logs_at_trace_level(backend: Backend) {
     // The test app seeds the database; the binary under test serves it.
     let seeder = TestApp::spawn(backend).await;
-    let secret = seeder.confidential_client("web").await;
+    let secret = seeder.resource_server("web").await;
     seeder.create_client("spa", ClientKind::Public).await;
     let revoked = seeder.grant("web").await;
     let foreign = seeder.grant("spa").await;
