@@ -102,6 +102,15 @@ async fn partner_report(app: &AppState, report: PartnerReport<'_>, body: Body) -
             .prepare(key_id, signature)
             .await
             .map_err(|_| refuse("unknown key or malformed signature"))?;
+        // Held until the report is handled: its body, parsed reports and
+        // feedback are what the bound limits.
+        let Ok(_body_permit) = app.scanners.bodies.clone().try_acquire_owned() else {
+            tracing::warn!(
+                scanner = scanner.label,
+                "partner reports at their bound; refused with 503"
+            );
+            return Err(OAuthError::temporarily_unavailable(app.retry_after_secs));
+        };
         let body = read_body(headers, body, scanning::BODY_LIMIT, scanning::BODY_TIMEOUT).await?;
         pending.verify(&body).map_err(|_| refuse("bad signature"))?;
         let reports: Vec<Report> = serde_json::from_slice(&body).map_err(|_| {

@@ -27,13 +27,22 @@ pub const MAX_REPORTS: usize = 10_000;
 const IN_FLIGHT: usize = 8;
 
 /// The configured scanner programs.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Scanners {
     pub github: Option<std::sync::Arc<Scanner>>,
     pub gitlab: Option<std::sync::Arc<Scanner>>,
     /// Whether `POST /credentials/revoke` is on.
     pub public_reports: bool,
+    /// Partner reports whose body is being read or handled, at most
+    /// [`MAX_BODIES_AT_ONCE`]: a report's key ids are public, so a
+    /// well-formed but forged signature passes every check that can be made
+    /// before the body; this bounds the memory such reports can take
+    /// (4 MiB each) however many arrive at once.
+    pub bodies: std::sync::Arc<tokio::sync::Semaphore>,
 }
+
+/// Partner report bodies read or handled at once, over both programs.
+pub const MAX_BODIES_AT_ONCE: usize = 4;
 
 impl Scanners {
     /// The programs `settings` turn on, fetching keys with `client`.
@@ -48,6 +57,7 @@ impl Scanners {
             gitlab: Scanner::from_settings("gitlab", "Gitlab", &settings.gitlab, client)
                 .map(std::sync::Arc::new),
             public_reports: settings.public_reports_per_minute > 0,
+            bodies: std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_BODIES_AT_ONCE)),
         }
     }
 }
