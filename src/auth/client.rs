@@ -254,6 +254,19 @@ impl Authenticator {
         Ok(presenter)
     }
 
+    /// Whether `credentials` carry a secret this instance verified lately
+    /// (a constant-time HMAC comparison, no argon2). Such a request is no
+    /// guess: a lockout of its address must not refuse it, or anyone
+    /// sharing a NAT with a back end could cut off its logouts and its
+    /// introspection with a hundred wrong secrets.
+    #[must_use]
+    pub fn recently_verified(&self, credentials: &Credentials) -> bool {
+        let Credentials::ClientSecret { id, secret } = credentials else {
+            return false;
+        };
+        ClientId::parse(id).is_ok_and(|id| self.cache.recall(&id, Some(secret)).is_some())
+    }
+
     /// Drops a presenter's cached credentials, so the next authentication
     /// asks the store (and argon2) again.
     pub fn forget(&self, presenter: &Presenter) {

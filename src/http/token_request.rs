@@ -67,7 +67,9 @@ pub async fn parse<'a>(
     })
 }
 
-/// The rate limits and lockouts, before any verification (`429`).
+/// The rate limits and lockouts, before any verification (`429`). A
+/// lockout refuses only guesses: requests carrying a secret that this
+/// instance has not verified lately.
 pub fn admit(
     app: &AppState,
     caller: ClientAddress,
@@ -77,7 +79,7 @@ pub fn admit(
         .admit(
             caller.ip,
             credentials.client_id(),
-            credentials.carries_secret(),
+            credentials.carries_secret() && !app.authenticator.recently_verified(credentials),
         )
         .map_err(|refusal| {
             app.metrics.rate_limited(refusal.limit);

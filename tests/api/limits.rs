@@ -98,6 +98,42 @@ async fn an_address_locked_out_for_secrets_still_revokes_without_one(backend: Ba
     assert_eq!(app.db.live_tokens().await, 2, "two grants revoked");
 }
 
+/// A back end whose secret this instance verified lately is no guesser: a
+/// lockout of the address it shares (a NAT) does not cut off its logouts.
+async fn a_lately_verified_secret_passes_its_addresss_lockout(backend: Backend) {
+    let app = TestApp::spawn_with(backend, default_limits).await;
+    let secret = app.confidential_client("web").await;
+    let grants = app.grants_with_ttl("web", 3600, 2).await;
+    assert_revocation_ok(
+        app.revoke_basic("web", &secret, &[("token", &grants[0].access_token)])
+            .await,
+    )
+    .await;
+    for n in 0..200 {
+        let id = format!("guess-{}", n % 20);
+        let response = app
+            .revoke_basic(&id, "wrong", &[("token", "never-issued")])
+            .await;
+        assert!(matches!(response.status().as_u16(), 401 | 429));
+    }
+    assert_locked_out(
+        app.revoke_basic("guess-0", "wrong", &[("token", "never-issued")])
+            .await,
+    )
+    .await;
+    assert_revocation_ok(
+        app.revoke_basic("web", &secret, &[("token", &grants[1].access_token)])
+            .await,
+    )
+    .await;
+    // A wrong secret for that same client is still a guess, and refused.
+    assert_locked_out(
+        app.revoke_basic("web", "wrong", &[("token", "never-issued")])
+            .await,
+    )
+    .await;
+}
+
 async fn successful_revocations_are_not_limited_by_default(backend: Backend) {
     let app = TestApp::spawn_with(backend, default_limits).await;
     let secret = app.confidential_client("web").await;
@@ -251,6 +287,7 @@ async fn the_access_log_shows_the_resolved_client_address(backend: Backend) {
 }
 
 on_both_backends!(
+    a_lately_verified_secret_passes_its_addresss_lockout,
     an_address_locked_out_for_secrets_still_revokes_without_one,
     the_access_log_shows_the_resolved_client_address,
     ten_failed_authentications_lock_the_pair_out_for_the_window,
