@@ -1,7 +1,10 @@
 //! Folders and files only the server's own user may read: the data folder
-//! (SQLite database with token and secret hashes) and the self-signed TLS
-//! key. Created with those permissions, checked again at every start, and
-//! never written through a symbolic link someone else planted.
+//! (SQLite database with token and secret hashes), created `0700` when
+//! missing, and the self-signed TLS key's folder and key, created `0700` and
+//! `0600`, checked again at every start, and never written through a
+//! symbolic link someone else planted. An existing data folder is left as it
+//! is: a volume mounted with a group for the container (Kubernetes'
+//! `fsGroup`) must keep working.
 
 use std::fs;
 use std::io::Write as _;

@@ -291,8 +291,10 @@ macro_rules! impl_store {
                 }
                 // Batches pass each other's locked grants by; the caller's
                 // last batch waits for them (see `BulkRevocation`).
+                // In id order, so two bulk revocations waiting for locks
+                // take them in the same order and cannot deadlock.
                 claim
-                    .push(" LIMIT ")
+                    .push(" ORDER BY id LIMIT ")
                     .push_bind(i64::from(request.batch_size))
                     .push(if request.wait_for_locked { $row_lock } else { $skip_locked })
                     .push(") RETURNING id");

@@ -173,6 +173,8 @@ async fn anonymous_callers_and_bad_credentials_are_refused(backend: Backend) {
 async fn a_disabled_resource_server_is_refused_even_with_cached_credentials(backend: Backend) {
     let first = TestApp::spawn(backend).await;
     let second = TestApp::spawn_beside(&first).await;
+    // No message between instances: the check must hold without one.
+    first.db.silence_client_change_marks().await;
     let secret = first.resource_server("resource-server").await;
     first.create_client("spa", ClientKind::Public).await;
     let grant = first.grant("spa").await;
@@ -195,6 +197,7 @@ async fn a_disabled_resource_server_is_refused_even_with_cached_credentials(back
 
 async fn only_marked_confidential_resource_servers_may_introspect(backend: Backend) {
     let app = TestApp::spawn_with(backend, with_admin).await;
+    app.db.silence_client_change_marks().await;
     app.create_client("spa", ClientKind::Public).await;
     let plain_secret = app.confidential_client("backend").await;
     let grant = app.grant("spa").await;
@@ -288,6 +291,8 @@ async fn a_rotated_resource_server_is_refused_on_another_instance_at_its_next_ca
 ) {
     let first = TestApp::spawn_with(backend, with_admin).await;
     let second = TestApp::spawn_beside(&first).await;
+    // No message between instances: the check must hold without one.
+    first.db.silence_client_change_marks().await;
     let secret = first.resource_server("resource-server").await;
     first.create_client("spa", ClientKind::Public).await;
     let grant = first.grant("spa").await;

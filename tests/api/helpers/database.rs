@@ -161,6 +161,17 @@ impl TestDatabase {
         result.unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 
+    /// Stops client changes from reaching other instances' event followers
+    /// (drops the trigger that marks them, and with it PostgreSQL's NOTIFY),
+    /// so a test can prove a guarantee that must hold without that message.
+    pub async fn silence_client_change_marks(&self) {
+        let sql = match self.raw {
+            Raw::Postgres(_) => "DROP TRIGGER clients_mark_change ON clients",
+            Raw::Sqlite(_) => "DROP TRIGGER clients_mark_change",
+        };
+        self.execute(sql).await;
+    }
+
     /// Applies the repository's migration files up to `version` (sqlx's own
     /// file migrator, whose checksums match the embedded migrations), as an
     /// older release would have left the schema.
