@@ -84,6 +84,8 @@ pub struct Limiter {
     public_reports_by_address: Option<Keyed<IpAddr>>,
     failed_signatures_by_address: Option<Keyed<IpAddr>>,
     lockouts: Mutex<HashMap<LockKey, Instant>>,
+    /// When a full counter was last pruned (see [`Self::has_room`]).
+    last_prune: Mutex<Instant>,
 }
 
 impl Limiter {
@@ -105,6 +107,7 @@ impl Limiter {
                 SIGNATURE_WINDOW,
             ),
             lockouts: Mutex::new(HashMap::new()),
+            last_prune: Mutex::new(Instant::now()),
         }
     }
 
@@ -124,6 +127,7 @@ impl Limiter {
         client_id: Option<&str>,
         carries_secret: bool,
     ) -> Result<(), Refusal> {
+        let address = address_key(address);
         if carries_secret {
             self.locked(&LockKey::Address(address), "failed_auth_address")?;
             if let Some(id) = client_id {
@@ -134,10 +138,10 @@ impl Limiter {
             }
         }
         if let Some(limiter) = &self.requests_by_address {
-            self.spend(limiter, address, "requests_address")?;
+            self.spend(limiter, &address, "requests_address")?;
         }
         if let (Some(limiter), Some(id)) = (&self.requests_by_client, client_id) {
-            self.spend(limiter, key_for_id(id), "requests_client")?;
+            self.spend(limiter, &key_for_id(id), "requests_client")?;
         }
         Ok(())
     }
@@ -145,8 +149,9 @@ impl Limiter {
     /// Checks an unauthenticated bulk report (`POST /credentials/revoke`)
     /// against its own, tight, per-address limit.
     pub fn admit_public_report(&self, address: IpAddr) -> Result<(), Refusal> {
+        let address = address_key(address);
         match &self.public_reports_by_address {
-            Some(limiter) => self.spend(limiter, address, "public_reports_address"),
+            Some(limiter) => self.spend(limiter, &address, "public_reports_address"),
             None => Ok(()),
         }
     }
@@ -155,12 +160,14 @@ impl Limiter {
     /// that used up its budget of failed signatures is refused for a minute,
     /// so it cannot make the server read 4 MiB bodies it will refuse.
     pub fn admit_signed_report(&self, address: IpAddr) -> Result<(), Refusal> {
+        let address = address_key(address);
         self.locked(&LockKey::Signatures(address), "failed_signature_address")
     }
 
     /// Records a secret-scanner report whose signature was missing, by an
     /// unknown key, or wrong.
     pub fn failed_signature(&self, address: IpAddr) {
+        let address = address_key(address);
         if let Some(limiter) = &self.failed_signatures_by_address {
             if exhausted(limiter, &address) {
                 self.lock(LockKey::Signatures(address), SIGNATURE_WINDOW);
@@ -172,17 +179,21 @@ impl Limiter {
     /// budget, the key is locked out for one whole window: the next attempt
     /// with a secret gets `429` without being verified.
     pub fn failed_authentication(&self, address: IpAddr, client_id: Option<&str>) {
+        let address = address_key(address);
         if let (Some(limiter), Some(id)) = (&self.failures_by_pair, client_id) {
             let key = (key_for_id(id), address);
             if exhausted(
                 limiter,
-                &bounded(limiter, key.clone(), (String::new(), address)),
+                &self.failure_key(limiter, key.clone(), (String::new(), address)),
             ) {
                 self.lock(LockKey::Pair(key.0, address), self.settings.window);
             }
         }
         if let Some(limiter) = &self.failures_by_address {
-            if exhausted(limiter, &bounded(limiter, address, OVERFLOW_ADDRESS)) {
+            if exhausted(
+                limiter,
+                &self.failure_key(limiter, address, OVERFLOW_ADDRESS),
+            ) {
                 self.lock(LockKey::Address(address), self.settings.window);
             }
         }
@@ -235,21 +246,69 @@ impl Limiter {
         lockouts.insert(key, until);
     }
 
-    fn spend<K: Overflow>(
+    /// Spends a cell of a request limit. When the counter is full of
+    /// callers even after dropping idle ones, a caller it does not hold yet
+    /// is let through uncounted: a request limit fails open (never refusing
+    /// everyone because someone invented many addresses or ids), while the
+    /// failure counters fail closed (see [`Self::failure_key`]).
+    fn spend<K: Clone + std::hash::Hash + Eq>(
         &self,
         limiter: &Keyed<K>,
-        key: K,
+        key: &K,
         limit: &'static str,
     ) -> Result<(), Refusal> {
-        let overflow = key.overflow();
-        let key = bounded(limiter, key, overflow);
+        if !self.has_room(limiter) {
+            return Ok(());
+        }
         limiter
-            .check_key(&key)
+            .check_key(key)
             .map(|_| ())
             .map_err(|not_until| Refusal {
                 limit,
                 retry_after: not_until.wait_time_from(self.clock.now()),
             })
+    }
+
+    /// `key`, or `overflow` when the counter is full: failures of callers
+    /// it cannot hold are counted together, so a flood can only make the
+    /// lockouts stricter, never looser, and never larger in memory.
+    fn failure_key<K: Clone + std::hash::Hash + Eq>(
+        &self,
+        limiter: &Keyed<K>,
+        key: K,
+        overflow: K,
+    ) -> K {
+        if self.has_room(limiter) {
+            key
+        } else {
+            overflow
+        }
+    }
+
+    /// Whether `limiter` holds fewer than [`MAX_KEYS`] keys, dropping idle
+    /// ones first when it is full (at most once a second, since that walks
+    /// every key).
+    fn has_room<K: Clone + std::hash::Hash + Eq>(&self, limiter: &Keyed<K>) -> bool {
+        if limiter.len() < MAX_KEYS {
+            return true;
+        }
+        let now = Instant::now();
+        {
+            let mut last = self
+                .last_prune
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if now.duration_since(*last) < Duration::from_secs(1) {
+                return false;
+            }
+            *last = now;
+        }
+        limiter.retain_recent();
+        let room = limiter.len() < MAX_KEYS;
+        if !room {
+            tracing::warn!("a rate-limit counter is full of recent callers");
+        }
+        room
     }
 }
 
@@ -274,40 +333,24 @@ fn exhausted<K: Clone + std::hash::Hash + Eq>(limiter: &Keyed<K>, key: &K) -> bo
         .map_or(true, |snapshot| snapshot.remaining_burst_capacity() == 0)
 }
 
-/// The address every unknown caller shares once a counter is full.
+/// The address every caller shares in a failure counter that is full.
 const OVERFLOW_ADDRESS: IpAddr = IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED);
 
-/// A key's shared stand-in for when its counter is full.
-trait Overflow: Clone + std::hash::Hash + Eq {
-    fn overflow(&self) -> Self;
-}
-
-impl Overflow for IpAddr {
-    fn overflow(&self) -> Self {
-        OVERFLOW_ADDRESS
-    }
-}
-
-impl Overflow for String {
-    fn overflow(&self) -> Self {
-        String::new()
-    }
-}
-
-/// `key`, or `overflow` when the counter holds [`MAX_KEYS`] keys even after
-/// dropping idle ones. Keys already counted may then be counted in the
-/// overflow key too: a flood can only make the limits stricter, never
-/// looser, and never larger in memory.
-fn bounded<K: Clone + std::hash::Hash + Eq>(limiter: &Keyed<K>, key: K, overflow: K) -> K {
-    if limiter.len() < MAX_KEYS {
-        return key;
-    }
-    limiter.retain_recent();
-    if limiter.len() < MAX_KEYS {
-        key
-    } else {
-        tracing::warn!("a rate-limit counter is full; new callers share one key");
-        overflow
+/// The key an address is counted under: an IPv4 address as it is (an
+/// IPv4-mapped IPv6 one as IPv4), an IPv6 address by its /64, since one
+/// host commonly holds a whole /64 and could otherwise pick a fresh
+/// address, and a fresh budget, for every attempt.
+#[must_use]
+pub fn address_key(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V4(_) => address,
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or_else(
+            || {
+                let prefix = u128::from(v6) & !((1_u128 << 64) - 1);
+                IpAddr::V6(std::net::Ipv6Addr::from(prefix))
+            },
+            IpAddr::V4,
+        ),
     }
 }
 
@@ -436,13 +479,38 @@ mod tests {
             panic!("the per-client limit is on");
         };
         for n in 0..MAX_KEYS + 500 {
-            let _ = limiter.admit(ADDRESS, Some(&format!("invented-{n}")), false);
+            assert_eq!(
+                limiter.admit(ADDRESS, Some(&format!("invented-{n}")), false),
+                Ok(()),
+                "a full request counter fails open"
+            );
         }
-        assert!(by_client.len() <= MAX_KEYS + 1, "{}", by_client.len());
+        assert!(by_client.len() <= MAX_KEYS, "{}", by_client.len());
         // An id longer than any client's is one shared key, whatever its length.
         let long = "x".repeat(16 * 1024);
         assert_eq!(key_for_id(&long), key_for_id(&"y".repeat(300)));
         assert!(key_for_id(&long).len() <= MAX_KEYED_ID);
+    }
+
+    #[test]
+    fn an_ipv6_host_is_counted_by_its_64_and_a_mapped_ipv4_as_ipv4() {
+        let host =
+            |last: u16| IpAddr::V6(std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 1, 0, 0, 0, last));
+        assert_eq!(address_key(host(1)), address_key(host(0xffff)));
+        assert_ne!(
+            address_key(host(1)),
+            address_key(IpAddr::V6(std::net::Ipv6Addr::new(
+                0x2001, 0xdb8, 0, 2, 0, 0, 0, 1
+            )))
+        );
+        let mapped = IpAddr::V6(std::net::Ipv4Addr::new(192, 0, 2, 7).to_ipv6_mapped());
+        assert_eq!(address_key(mapped), ADDRESS);
+        // Failures spread over a /64 lock the whole /64 out.
+        let limiter = Limiter::new(settings());
+        for n in 0..5 {
+            limiter.failed_authentication(host(n), Some(&format!("guess-{n}")));
+        }
+        assert!(limiter.admit(host(0x1234), Some("fresh"), true).is_err());
     }
 
     #[test]
