@@ -28,7 +28,9 @@ use crate::metrics::Metrics;
 use crate::retention::Retention;
 use crate::revocation::Revoker;
 use crate::scanning::Scanners;
-use crate::storage::{self, PoolSettings, Store, StoreError};
+use crate::storage::{
+    self, ContractSteps, MigrationReport, PoolSettings, Readiness, Store, StoreError,
+};
 use crate::tls::{self, TlsError};
 
 /// How long a client may take to send its request headers (slowloris).
@@ -105,9 +107,39 @@ pub async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, StartupEr
     };
     let store = storage::open(&settings.database_url(), &pool).await?;
     if settings.database.migrate_on_start {
-        store.migrate().await?;
+        let report = store.migrate(ContractSteps::HoldBack).await?;
+        log_migration(&report);
     }
     Ok(store)
+}
+
+/// Tells the operator what a migration run left to do: contract steps held
+/// back, or a schema this binary cannot serve.
+pub fn log_migration(report: &MigrationReport) {
+    if !report.applied.is_empty() {
+        tracing::info!(applied = ?report.applied, "migrations applied");
+    }
+    if let Some(first) = report.held_back.first() {
+        tracing::warn!(
+            contract_step = first,
+            held_back = ?report.held_back,
+            "contract migrations are held back: run `rescind migrate --force` once no \
+             instance of the previous release runs"
+        );
+    }
+    if let Readiness::SchemaIncompatible {
+        contracted,
+        supported,
+        ..
+    } = report.compatibility
+    {
+        tracing::error!(
+            contracted,
+            supported,
+            "a newer release applied a contract migration this binary cannot run on: \
+             it stays unready; run the newer release"
+        );
+    }
 }
 
 /// Creates `dir` readable by its owner only: it holds the token and secret

@@ -4,6 +4,7 @@
 
 mod client;
 mod config;
+mod migrate;
 mod token;
 
 use std::path::PathBuf;
@@ -29,8 +30,14 @@ pub struct Cli {
 pub enum Command {
     /// Serve the revocation and metadata endpoints.
     Serve,
-    /// Apply pending database migrations, then exit.
-    Migrate,
+    /// Apply pending database migrations, then exit. Contract steps (which
+    /// the previous release cannot run on) are held back unless forced.
+    Migrate {
+        /// Also apply contract steps: only once no instance of the previous
+        /// release runs.
+        #[arg(long)]
+        force: bool,
+    },
     /// Manage OAuth clients.
     #[command(subcommand)]
     Client(client::ClientCommand),
@@ -74,6 +81,9 @@ pub enum CliError {
     Output(#[from] std::io::Error),
     #[error("{0}")]
     Provisioning(#[from] crate::provisioning::ProvisioningError),
+    /// The database was contracted past what this binary runs on.
+    #[error("{0}")]
+    Incompatible(String),
 }
 
 impl CliError {
@@ -91,13 +101,7 @@ impl CliError {
 pub async fn run(command: Command, settings: Settings) -> Result<(), CliError> {
     match command {
         Command::Serve => serve(&settings).await,
-        Command::Migrate => {
-            let mut settings = settings;
-            settings.database.migrate_on_start = true;
-            server::open_store(&settings).await?;
-            tracing::info!("migrations applied");
-            Ok(())
-        }
+        Command::Migrate { force } => migrate::run(settings, force).await,
         Command::Client(command) => client::run(command, &settings).await,
         Command::Token(command) => token::run(command, &settings).await,
         Command::Admin(AdminCommand::HashToken) => hash_admin_token(),

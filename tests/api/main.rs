@@ -22,6 +22,7 @@ mod redaction;
 mod request_validation;
 mod retention;
 mod revocation;
+mod rolling_upgrade;
 mod rotation_race;
 mod scanning;
 mod timing;
