@@ -11,7 +11,7 @@ use axum_server::Handle;
 use axum_server::tls_rustls::RustlsConfig;
 use hyper_util::rt::TokioTimer;
 
-use crate::auth::{Authenticator, CredentialCache, SecretVerifier};
+use crate::auth::{self, Authenticator, CredentialCache, SecretVerifier};
 use crate::config::Settings;
 use crate::domain::clock::{Clock, SystemClock};
 use crate::domain::minted::TokenFormat;
@@ -165,7 +165,13 @@ impl Server {
             .set_nonblocking(true)
             .map_err(StartupError::Listener)?;
         let concurrency = settings.auth.argon2_concurrency.unwrap_or_else(|| {
-            std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
+            let (derived, memory_limit) = auth::concurrency::from_machine();
+            tracing::info!(
+                argon2_concurrency = derived,
+                memory_limit,
+                "argon2 concurrency derived from the CPUs and the cgroup memory limit"
+            );
+            derived
         });
         let verifier = SecretVerifier::new(concurrency).map_err(StartupError::Hasher)?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);

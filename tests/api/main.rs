@@ -13,6 +13,7 @@ mod events;
 mod health;
 mod hostile;
 mod introspection;
+mod kubernetes;
 mod lifecycle;
 mod limits;
 mod metadata;
