@@ -121,10 +121,10 @@ impl Limiter {
                 self.lock(LockKey::Pair(key.0, address));
             }
         }
-        if let Some(limiter) = &self.failures_by_address {
-            if exhausted(limiter, &address) {
-                self.lock(LockKey::Address(address));
-            }
+        if let Some(limiter) = &self.failures_by_address
+            && exhausted(limiter, &address)
+        {
+            self.lock(LockKey::Address(address));
         }
     }
 

@@ -63,10 +63,10 @@ impl Introspector {
     ) -> Result<Answer, StoreError> {
         let hash = token.hash();
         let answers = self.events.answers();
-        if self.events.is_current() {
-            if let Some(state) = answers.get(&hash) {
-                return Ok(self.answer(state, true));
-            }
+        if self.events.is_current()
+            && let Some(state) = answers.get(&hash)
+        {
+            return Ok(self.answer(state, true));
         }
         let generation = answers.generation();
         let Introspection {
