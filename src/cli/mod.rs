@@ -5,6 +5,7 @@
 mod client;
 mod config;
 mod grant;
+mod healthcheck;
 mod migrate;
 mod token;
 
@@ -61,6 +62,10 @@ pub enum Command {
     /// Configuration helpers.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Exit 0 when this configuration's server answers `/health/ready` with
+    /// 200 (its own TLS, self-signed included, or plain HTTP in proxy mode):
+    /// a container health check for an image without a shell.
+    Healthcheck,
 }
 
 #[derive(Debug, Subcommand)]
@@ -95,6 +100,9 @@ pub enum CliError {
     /// The database was contracted past what this binary runs on.
     #[error("{0}")]
     Incompatible(String),
+    /// `healthcheck`: the server is not ready or does not answer.
+    #[error("{0}")]
+    Unhealthy(String),
 }
 
 impl CliError {
@@ -118,6 +126,7 @@ pub async fn run(command: Command, settings: Settings) -> Result<(), CliError> {
         Command::Token(command) => token::run(command, &settings).await,
         Command::Admin(AdminCommand::HashToken) => hash_admin_token(),
         Command::Config(ConfigCommand::Check) => config::check(&settings),
+        Command::Healthcheck => healthcheck::run(&settings).await,
     }
 }
 

@@ -11,6 +11,7 @@ mod crash;
 mod credential_cache;
 mod events;
 mod health;
+mod healthcheck;
 mod hostile;
 mod introspection;
 mod kubernetes;
