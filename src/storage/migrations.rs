@@ -17,7 +17,7 @@
 //!   moved past it: [`compatibility`] reads it. A contract step runs only when
 //!   asked for (`rescind migrate --force`), once no older binary is left.
 //!
-//! A binary needs every expand step it knows ([`needed_version`]); it does not
+//! A binary needs every expand step it knows ([`compatibility`]); it does not
 //! need its own contract steps, which drop only what its code no longer
 //! touches. So within a release, contract steps come after its expand steps.
 //!
@@ -283,12 +283,7 @@ pub struct MigrationReport {
     pub compatibility: Readiness,
 }
 
-/// The newest expand step this binary knows: the schema it needs.
-#[must_use]
-pub fn needed_version() -> i64 {
-    needed(POSTGRES)
-}
-
+/// The newest expand step of `sources`: the schema a binary with them needs.
 fn needed(sources: &[Source]) -> i64 {
     sources
         .iter()

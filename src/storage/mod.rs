@@ -31,9 +31,7 @@ use crate::domain::secret::SecretHash;
 use crate::domain::token::TokenHash;
 use crate::domain::webhook::{AttemptOutcome, DeliveryQuery, WebhookDelivery};
 
-pub use migrations::{
-    ContractSteps, LATEST_VERSION as LATEST_MIGRATION, MigrationReport, needed_version,
-};
+pub use migrations::{ContractSteps, LATEST_VERSION as LATEST_MIGRATION, MigrationReport};
 
 /// A store fault. Not-found is never an error: `find_*` answers `Ok(None)`.
 #[derive(Debug, thiserror::Error)]
