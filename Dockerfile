@@ -40,5 +40,9 @@ VOLUME ["/var/lib/rescind"]
 EXPOSE 8443 9443
 USER 65532:65532
 STOPSIGNAL SIGTERM
+# No shell or curl in the image: the binary asks its own /health/ready with
+# the container's configuration (its TLS, or plain HTTP in proxy mode).
+HEALTHCHECK --interval=10s --timeout=6s --start-period=30s --retries=3 \
+    CMD ["/usr/local/bin/rescind", "healthcheck"]
 ENTRYPOINT ["/usr/local/bin/rescind"]
 CMD ["serve"]

@@ -168,10 +168,10 @@ impl Limiter {
     /// unknown key, or wrong.
     pub fn failed_signature(&self, address: IpAddr) {
         let address = address_key(address);
-        if let Some(limiter) = &self.failed_signatures_by_address {
-            if exhausted(limiter, &address) {
-                self.lock(LockKey::Signatures(address), SIGNATURE_WINDOW);
-            }
+        if let Some(limiter) = &self.failed_signatures_by_address
+            && exhausted(limiter, &address)
+        {
+            self.lock(LockKey::Signatures(address), SIGNATURE_WINDOW);
         }
     }
 
@@ -189,13 +189,13 @@ impl Limiter {
                 self.lock(LockKey::Pair(key.0, address), self.settings.window);
             }
         }
-        if let Some(limiter) = &self.failures_by_address {
-            if exhausted(
+        if let Some(limiter) = &self.failures_by_address
+            && exhausted(
                 limiter,
                 &self.failure_key(limiter, address, OVERFLOW_ADDRESS),
-            ) {
-                self.lock(LockKey::Address(address), self.settings.window);
-            }
+            )
+        {
+            self.lock(LockKey::Address(address), self.settings.window);
         }
     }
 

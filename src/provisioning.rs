@@ -454,7 +454,10 @@ mod tests {
         let store = crate::storage::open(&url, &pool)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        store.migrate().await.unwrap_or_else(|e| panic!("{e}"));
+        store
+            .migrate(crate::storage::ContractSteps::HoldBack)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
         let ticks = Arc::new(AtomicU64::new(0));
         let ticker = tokio::spawn({
             let ticks = ticks.clone();

@@ -11,7 +11,7 @@ use axum_server::Handle;
 use axum_server::tls_rustls::RustlsConfig;
 use hyper_util::rt::TokioTimer;
 
-use crate::auth::{Authenticator, CredentialCache, SecretVerifier};
+use crate::auth::{self, Authenticator, CredentialCache, SecretVerifier};
 use crate::config::Settings;
 use crate::domain::clock::{Clock, SystemClock};
 use crate::domain::minted::TokenFormat;
@@ -28,7 +28,9 @@ use crate::metrics::Metrics;
 use crate::retention::Retention;
 use crate::revocation::Revoker;
 use crate::scanning::Scanners;
-use crate::storage::{self, PoolSettings, Store, StoreError};
+use crate::storage::{
+    self, ContractSteps, MigrationReport, PoolSettings, Readiness, Store, StoreError,
+};
 use crate::tls::{self, TlsError};
 use crate::transport::{self, Connections, CountingAcceptor};
 
@@ -110,9 +112,39 @@ pub async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, StartupEr
     };
     let store = storage::open(&settings.database_url(), &pool).await?;
     if settings.database.migrate_on_start {
-        store.migrate().await?;
+        let report = store.migrate(ContractSteps::HoldBack).await?;
+        log_migration(&report);
     }
     Ok(store)
+}
+
+/// Tells the operator what a migration run left to do: contract steps held
+/// back, or a schema this binary cannot serve.
+pub fn log_migration(report: &MigrationReport) {
+    if !report.applied.is_empty() {
+        tracing::info!(applied = ?report.applied, "migrations applied");
+    }
+    if let Some(first) = report.held_back.first() {
+        tracing::warn!(
+            contract_step = first,
+            held_back = ?report.held_back,
+            "contract migrations are held back: run `rescind migrate --force` once no \
+             instance of the previous release runs"
+        );
+    }
+    if let Readiness::SchemaIncompatible {
+        contracted,
+        supported,
+        ..
+    } = report.compatibility
+    {
+        tracing::error!(
+            contracted,
+            supported,
+            "a newer release applied a contract migration this binary cannot run on: \
+             it stays unready; run the newer release"
+        );
+    }
 }
 
 impl Server {
@@ -128,7 +160,13 @@ impl Server {
             .set_nonblocking(true)
             .map_err(StartupError::Listener)?;
         let concurrency = settings.auth.argon2_concurrency.unwrap_or_else(|| {
-            std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
+            let (derived, memory_limit) = auth::concurrency::from_machine();
+            tracing::info!(
+                argon2_concurrency = derived,
+                memory_limit,
+                "argon2 concurrency derived from the CPUs and the cgroup memory limit"
+            );
+            derived
         });
         let verifier = SecretVerifier::new(concurrency).map_err(StartupError::Hasher)?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);

@@ -4,6 +4,7 @@
 
 mod cache;
 mod client;
+pub mod concurrency;
 mod password;
 
 pub use cache::CredentialCache;

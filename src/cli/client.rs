@@ -1,5 +1,6 @@
 //! `rescind client …`: register and manage OAuth clients.
 
+use chrono::{DateTime, Utc};
 use clap::Subcommand;
 use serde_json::json;
 
@@ -11,6 +12,7 @@ use crate::domain::clock::{Clock as _, SystemClock};
 use crate::domain::secret::ClientSecret;
 use crate::provisioning::{self, ClientView, NewClient};
 use crate::server;
+use crate::storage::Store;
 
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
@@ -45,6 +47,26 @@ pub enum ClientCommand {
     Disable {
         #[arg(long)]
         id: String,
+    },
+    /// Enable a disabled client again.
+    Enable {
+        #[arg(long)]
+        id: String,
+    },
+    /// Delete a client: its credentials stop working at once, then every
+    /// grant it holds is revoked (reason `client_deleted`). Its id stays taken.
+    Delete {
+        #[arg(long)]
+        id: String,
+    },
+    /// Replace a public client's allowed CORS origins (`scheme://host[:port]`);
+    /// without any `--origin`, the list is emptied.
+    SetOrigins {
+        #[arg(long)]
+        id: String,
+        /// An allowed origin; repeat for several.
+        #[arg(long = "origin", value_name = "ORIGIN")]
+        origins: Vec<String>,
     },
     /// List clients as a JSON array (never secrets).
     List,
@@ -93,14 +115,37 @@ pub async fn run(command: ClientCommand, settings: &Settings) -> Result<(), CliE
             provisioning::set_secret(store.as_ref(), &id, &secret, None, now).await?;
             print_json(&json!({ "client_id": id.as_str(), "client_secret": secret.expose() }))
         }
-        ClientCommand::Disable { id } => {
+        ClientCommand::Disable { id } => set_disabled(store.as_ref(), &id, true, now).await,
+        ClientCommand::Enable { id } => set_disabled(store.as_ref(), &id, false, now).await,
+        ClientCommand::Delete { id } => {
+            let id = parse_id(&id)?;
+            let revoker = super::revoker(settings, &store)?;
+            let grants = provisioning::delete_client(
+                store.as_ref(),
+                &revoker,
+                &id,
+                &super::request_id(),
+                now,
+            )
+            .await?;
+            super::notify_instances(store.as_ref()).await;
+            print_json(&json!({
+                "client_id": id.as_str(),
+                "deleted": true,
+                "revoked_grants": grants,
+            }))
+        }
+        ClientCommand::SetOrigins { id, origins } => {
             let id = parse_id(&id)?;
             let update = ClientUpdate {
-                disabled: Some(true),
+                allowed_origins: Some(origins),
                 ..ClientUpdate::default()
             };
-            provisioning::update_client(store.as_ref(), &id, &update, now).await?;
-            print_json(&json!({ "client_id": id.as_str(), "disabled": true }))
+            let client = provisioning::update_client(store.as_ref(), &id, &update, now).await?;
+            print_json(&json!({
+                "client_id": client.id.as_str(),
+                "allowed_origins": client.allowed_origins,
+            }))
         }
         ClientCommand::List => {
             let mut listed = Vec::new();
@@ -121,6 +166,21 @@ pub async fn run(command: ClientCommand, settings: &Settings) -> Result<(), CliE
             print_json(&serde_json::Value::from(listed))
         }
     }
+}
+
+async fn set_disabled(
+    store: &dyn Store,
+    id: &str,
+    disabled: bool,
+    now: DateTime<Utc>,
+) -> Result<(), CliError> {
+    let id = parse_id(id)?;
+    let update = ClientUpdate {
+        disabled: Some(disabled),
+        ..ClientUpdate::default()
+    };
+    provisioning::update_client(store, &id, &update, now).await?;
+    print_json(&json!({ "client_id": id.as_str(), "disabled": disabled }))
 }
 
 /// Clients read per query by `client list`.

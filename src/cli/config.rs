@@ -16,15 +16,15 @@ const REDACTED: &str = "<redacted>";
 pub fn check(settings: &Settings) -> Result<(), CliError> {
     let mut value = serde_json::to_value(settings)
         .map_err(|error| CliError::Output(std::io::Error::other(error)))?;
-    if let Some(url) = value.pointer_mut("/database/url") {
-        if let Some(text) = url.as_str() {
-            *url = Value::from(redact_url(text));
-        }
+    if let Some(url) = value.pointer_mut("/database/url")
+        && let Some(text) = url.as_str()
+    {
+        *url = Value::from(redact_url(text));
     }
-    if let Some(hash) = value.pointer_mut("/admin/token_hash") {
-        if !hash.is_null() {
-            *hash = Value::from(REDACTED);
-        }
+    if let Some(hash) = value.pointer_mut("/admin/token_hash")
+        && !hash.is_null()
+    {
+        *hash = Value::from(REDACTED);
     }
     if let Some(Value::Array(webhooks)) = value.pointer_mut("/events/webhooks") {
         for webhook in webhooks {

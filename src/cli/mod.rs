@@ -4,15 +4,25 @@
 
 mod client;
 mod config;
+mod grant;
+mod healthcheck;
+mod migrate;
 mod token;
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
 use crate::config::{ConfigError, Settings};
+use crate::domain::clock::SystemClock;
+use crate::domain::minted::TokenFormat;
+use crate::events::Events;
+use crate::introspection::cache::AnswerCache;
+use crate::revocation::Revoker;
 use crate::server::{self, Server, StartupError};
-use crate::storage::StoreError;
+use crate::storage::{Store, StoreError};
 
 /// Rescind: an OAuth 2.0 token revocation server (RFC 7009, RFC 8414).
 #[derive(Debug, Parser)]
@@ -29,11 +39,20 @@ pub struct Cli {
 pub enum Command {
     /// Serve the revocation and metadata endpoints.
     Serve,
-    /// Apply pending database migrations, then exit.
-    Migrate,
+    /// Apply pending database migrations, then exit. Contract steps (which
+    /// the previous release cannot run on) are held back unless forced.
+    Migrate {
+        /// Also apply contract steps: only once no instance of the previous
+        /// release runs.
+        #[arg(long)]
+        force: bool,
+    },
     /// Manage OAuth clients.
     #[command(subcommand)]
     Client(client::ClientCommand),
+    /// Revoke grants in bulk.
+    #[command(subcommand)]
+    Grant(grant::GrantCommand),
     /// Mint and inspect tokens.
     #[command(subcommand)]
     Token(token::TokenCommand),
@@ -43,6 +62,10 @@ pub enum Command {
     /// Configuration helpers.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Exit 0 when this configuration's server answers `/health/ready` with
+    /// 200 (its own TLS, self-signed included, or plain HTTP in proxy mode):
+    /// a container health check for an image without a shell.
+    Healthcheck,
 }
 
 #[derive(Debug, Subcommand)]
@@ -74,6 +97,12 @@ pub enum CliError {
     Output(#[from] std::io::Error),
     #[error("{0}")]
     Provisioning(#[from] crate::provisioning::ProvisioningError),
+    /// The database was contracted past what this binary runs on.
+    #[error("{0}")]
+    Incompatible(String),
+    /// `healthcheck`: the server is not ready or does not answer.
+    #[error("{0}")]
+    Unhealthy(String),
 }
 
 impl CliError {
@@ -91,17 +120,13 @@ impl CliError {
 pub async fn run(command: Command, settings: Settings) -> Result<(), CliError> {
     match command {
         Command::Serve => serve(&settings).await,
-        Command::Migrate => {
-            let mut settings = settings;
-            settings.database.migrate_on_start = true;
-            server::open_store(&settings).await?;
-            tracing::info!("migrations applied");
-            Ok(())
-        }
+        Command::Migrate { force } => migrate::run(settings, force).await,
         Command::Client(command) => client::run(command, &settings).await,
+        Command::Grant(command) => grant::run(command, &settings).await,
         Command::Token(command) => token::run(command, &settings).await,
         Command::Admin(AdminCommand::HashToken) => hash_admin_token(),
         Command::Config(ConfigCommand::Check) => config::check(&settings),
+        Command::Healthcheck => healthcheck::run(&settings).await,
     }
 }
 
@@ -156,6 +181,45 @@ async fn serve(settings: &Settings) -> Result<(), CliError> {
     store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The revocation use case as the server builds it, for commands that
+/// revoke: the same batches, audit records and outbox events.
+fn revoker(settings: &Settings, store: &Arc<dyn Store>) -> Result<Revoker, CliError> {
+    let format = token_format(settings)?;
+    // This process serves no introspection: an empty cache of its own.
+    let events = Events::new(AnswerCache::new(Duration::ZERO, 0));
+    Ok(Revoker::new(
+        store.clone(),
+        format,
+        settings.policy.foreign,
+        Arc::new(SystemClock),
+        events,
+    ))
+}
+
+/// The configured token format (prefixes).
+fn token_format(settings: &Settings) -> Result<TokenFormat, CliError> {
+    TokenFormat::new(
+        &settings.tokens.access_prefix,
+        &settings.tokens.refresh_prefix,
+    )
+    .map_err(|error| CliError::Usage(error.to_string()))
+}
+
+/// The request id of a command's audit records: `cli-` and a random part,
+/// so they are told apart from the admin API's.
+fn request_id() -> String {
+    format!("cli-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// Tells running instances at once that revocations were committed, so
+/// they drop cached introspection answers without waiting for their next
+/// poll of the outbox (which finds the events anyway).
+async fn notify_instances(store: &dyn Store) {
+    if let Err(error) = store.notify_changes().await {
+        tracing::warn!(%error, "cannot notify the running instances; they poll the outbox");
+    }
 }
 
 /// Prints one JSON value as a line on standard output.

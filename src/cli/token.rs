@@ -9,7 +9,6 @@ use super::client::parse_id;
 use super::{CliError, print_json};
 use crate::config::Settings;
 use crate::domain::clock::{Clock as _, SystemClock};
-use crate::domain::minted::TokenFormat;
 use crate::domain::token::TokenHash;
 use crate::provisioning::{self, GrantTemplate};
 use crate::server;
@@ -83,11 +82,7 @@ async fn issue(settings: &Settings, request: IssueRequest) -> Result<(), CliErro
     let store = server::open_store(settings).await?;
     provisioning::check_client_may_receive_grants(store.as_ref(), &request.template.client_id)
         .await?;
-    let format = TokenFormat::new(
-        &settings.tokens.access_prefix,
-        &settings.tokens.refresh_prefix,
-    )
-    .map_err(|error| CliError::Usage(error.to_string()))?;
+    let format = super::token_format(settings)?;
     let mut out = BufWriter::new(std::io::stdout().lock());
     let mut remaining = request.count;
     while remaining > 0 {

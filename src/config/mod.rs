@@ -4,6 +4,7 @@
 //! Every key is documented, with its default and environment name, in
 //! `config/rescind.example.toml`; a test parses that file so it cannot drift.
 
+mod service_links;
 mod validate;
 
 use std::net::SocketAddr;
@@ -167,7 +168,8 @@ pub struct TokenSettings {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthSettings {
-    /// Concurrent argon2 verifications; unset means one per CPU.
+    /// Concurrent argon2 verifications; unset means one per CPU, capped by
+    /// what the cgroup memory limit holds (`auth::concurrency`).
     pub argon2_concurrency: Option<usize>,
     /// How long a verified client secret is remembered (as an HMAC under a
     /// per-process key); zero turns the cache off.
@@ -585,9 +587,8 @@ impl Settings {
 /// `RESCIND_<KEY>` for a top-level key, `RESCIND_<SECTION>__<KEY>` nested.
 /// Unknown keys are refused, so a typo cannot fall back to a default; left
 /// out are `RESCIND_CONFIG` (it names the file), `metadata.extra` (file-only),
-/// and the service-link variables Kubernetes injects for a Service named
-/// `rescind` (`RESCIND_SERVICE_HOST`, `RESCIND_PORT=tcp://…`,
-/// `RESCIND_PORT_8443_TCP_ADDR`, …), which no key of ours resembles.
+/// and the service-link variables Kubernetes injects for any Service named
+/// `rescind` or `rescind-…` ([`service_links`]).
 fn rescind_env() -> Env {
     Env::prefixed("RESCIND_")
         .filter(|key| is_rescind_key(key.as_str()))
@@ -596,9 +597,9 @@ fn rescind_env() -> Env {
 
 fn is_rescind_key(key: &str) -> bool {
     let key = key.to_ascii_lowercase();
-    let kubernetes_service_link =
-        key.starts_with("service_") || key == "port" || key.starts_with("port_");
-    key != "config" && !key.starts_with("metadata__extra") && !kubernetes_service_link
+    key != "config"
+        && !key.starts_with("metadata__extra")
+        && !service_links::is_service_link(&format!("RESCIND_{key}"))
 }
 
 #[cfg(test)]

@@ -124,10 +124,22 @@ fn a_syntax_error_is_reported_on_one_line_naming_the_file() {
 fn kubernetes_service_link_variables_are_not_configuration() {
     Jail::expect_with(|jail| {
         jail.clear_env();
-        jail.set_env("RESCIND_SERVICE_HOST", "10.0.0.7");
-        jail.set_env("RESCIND_SERVICE_PORT_HTTPS", "8443");
-        jail.set_env("RESCIND_PORT", "tcp://10.0.0.7:8443");
-        jail.set_env("RESCIND_PORT_8443_TCP_ADDR", "10.0.0.7");
+        // A Service `rescind` and a Service `rescind-admin`, as Kubernetes
+        // links them into every pod of the namespace.
+        for service in ["RESCIND", "RESCIND_ADMIN"] {
+            for (suffix, value) in [
+                ("_SERVICE_HOST", "10.0.0.7"),
+                ("_SERVICE_PORT", "8443"),
+                ("_SERVICE_PORT_HTTP", "8443"),
+                ("_PORT", "tcp://10.0.0.7:8443"),
+                ("_PORT_8443_TCP", "tcp://10.0.0.7:8443"),
+                ("_PORT_8443_TCP_PROTO", "tcp"),
+                ("_PORT_8443_TCP_PORT", "8443"),
+                ("_PORT_8443_TCP_ADDR", "10.0.0.7"),
+            ] {
+                jail.set_env(format!("{service}{suffix}"), value);
+            }
+        }
         jail.set_env("RESCIND_SERVER__LISTEN", "0.0.0.0:9443");
         let loaded = Settings::load(None).map_err(|e| jailed(&e))?;
         assert_eq!(loaded.server.listen.port(), 9443);
@@ -140,6 +152,17 @@ fn kubernetes_service_link_variables_are_not_configuration() {
         );
         Ok(())
     });
+}
+
+#[test]
+fn no_configuration_key_is_taken_for_a_service_link() {
+    for key in every_key() {
+        let name = format!("RESCIND_{}", key.replace('.', "__").to_ascii_uppercase());
+        assert!(
+            !service_links::is_service_link(&name),
+            "{name} would be ignored as a Kubernetes service link"
+        );
+    }
 }
 
 #[test]

@@ -16,8 +16,10 @@ pub async fn live() -> Response {
     (StatusCode::OK, NO_STORE, Json(json!({ "status": "ok" }))).into_response()
 }
 
-/// The database answers and its schema is current; `503` otherwise, so a load
-/// balancer stops sending traffic.
+/// The database answers and its schema is one this binary runs on (every
+/// migration it needs, and no contract step of a newer release); `503`
+/// otherwise, so a load balancer stops sending traffic. A newer release's
+/// expand steps keep an older instance ready, as a rolling upgrade needs.
 pub async fn ready(State(app): State<AppState>) -> Response {
     let probe = tokio::time::timeout(app.deadline, app.store.readiness()).await;
     let (status, body) = match probe {
@@ -25,6 +27,14 @@ pub async fn ready(State(app): State<AppState>) -> Response {
         Ok(Ok(Readiness::MigrationsPending { applied, expected })) => (
             StatusCode::SERVICE_UNAVAILABLE,
             json!({ "status": "unavailable", "reason": "migrations_pending", "applied": applied, "expected": expected }),
+        ),
+        Ok(Ok(Readiness::SchemaIncompatible {
+            applied,
+            contracted,
+            supported,
+        })) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({ "status": "unavailable", "reason": "schema_incompatible", "applied": applied, "contracted": contracted, "supported": supported }),
         ),
         Ok(Err(error)) => {
             tracing::warn!(error = %error, "readiness probe: database unreachable");

@@ -64,17 +64,17 @@ impl Introspector {
     ) -> Result<Answer, StoreError> {
         let hash = token.hash();
         let answers = self.events.answers();
-        if self.events.is_current() {
-            if let Some(state) = answers.get(&hash) {
-                // A cached answer must not outlive its presenter: one light
-                // statement checks it is still a current resource server, so
-                // one disabled, rotated or unmarked on any instance is
-                // refused on its next call, cached answer or not.
-                if !self.store.resource_server_is_current(presenter).await? {
-                    return Ok(Answer::StalePresenter);
-                }
-                return Ok(self.answer(state, true));
+        if self.events.is_current()
+            && let Some(state) = answers.get(&hash)
+        {
+            // A cached answer must not outlive its presenter: one light
+            // statement checks it is still a current resource server, so
+            // one disabled, rotated or unmarked on any instance is refused
+            // on its next call, cached answer or not.
+            if !self.store.resource_server_is_current(presenter).await? {
+                return Ok(Answer::StalePresenter);
             }
+            return Ok(self.answer(state, true));
         }
         let generation = answers.generation();
         let Introspection {

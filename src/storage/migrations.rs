@@ -3,8 +3,35 @@
 //! Built by hand rather than with `sqlx::migrate!`, which would compile the
 //! whole of sqlx a second time for the host (a minute on the 2-core machines).
 //! Version numbers are the same for both backends.
+//!
+//! Upgrades are expand/contract, so that two releases can serve one database
+//! during a rolling upgrade and a rollback is possible:
+//!
+//! - An **expand** step (the default) leaves a schema the previous release's
+//!   binary still runs on: new tables, nullable or defaulted columns, indexes,
+//!   constraints that accept more.
+//! - A **contract** step removes or narrows what an older binary uses. Its
+//!   description, and so its file name and its row in `_sqlx_migrations`,
+//!   starts with `contract` (`0012_contract_drop_legacy_column.sql`). The row
+//!   is how a binary that does not know the step learns that the database has
+//!   moved past it: [`compatibility`] reads it. A contract step runs only when
+//!   asked for (`rescind migrate --force`), once no older binary is left.
+//!
+//! A binary needs every expand step it knows ([`compatibility`]); it does not
+//! need its own contract steps, which drop only what its code no longer
+//! touches. So within a release, contract steps come after its expand steps.
+//!
+//! On PostgreSQL an index on an existing table is built `CONCURRENTLY`, which
+//! cannot run in a transaction: such a file starts with `-- no-transaction`
+//! (as for sqlx's own migrator) and holds that one statement, since
+//! PostgreSQL runs several statements sent at once in one implicit
+//! transaction. If the build fails half way it leaves an invalid index: drop
+//! it (`DROP INDEX CONCURRENTLY name`) and migrate again. The test
+//! `new_postgres_indexes_are_built_concurrently` holds every migration after
+//! 7 to this (migration 4 built three indexes inside its transaction).
 
 use std::borrow::Cow;
+use std::collections::BTreeSet;
 
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 
@@ -13,7 +40,14 @@ use super::Readiness;
 /// The newest schema version this binary knows.
 pub const LATEST_VERSION: i64 = 8;
 
-const POSTGRES: &[(i64, &str, &str)] = &[
+/// The start of a contract step's description (and file name, after the
+/// version).
+const CONTRACT: &str = "contract";
+
+/// A step: version, description (`contract …` for a contract step), SQL.
+type Source = (i64, &'static str, &'static str);
+
+const POSTGRES: &[Source] = &[
     (
         1,
         "initial",
@@ -56,7 +90,7 @@ const POSTGRES: &[(i64, &str, &str)] = &[
     ),
 ];
 
-const SQLITE: &[(i64, &str, &str)] = &[
+const SQLITE: &[Source] = &[
     (
         1,
         "initial",
@@ -99,55 +133,213 @@ const SQLITE: &[(i64, &str, &str)] = &[
     ),
 ];
 
-fn migrator(sources: &'static [(i64, &'static str, &'static str)]) -> Migrator {
+fn is_contract(description: &str) -> bool {
+    description
+        .split([' ', '_'])
+        .next()
+        .is_some_and(|word| word.eq_ignore_ascii_case(CONTRACT))
+}
+
+/// Whether a step's SQL must run outside a transaction (the marker sqlx's
+/// own migrator reads).
+fn outside_transaction(sql: &str) -> bool {
+    sql.starts_with("-- no-transaction")
+}
+
+/// The two sets of migration files, versions in lockstep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Postgres,
+    Sqlite,
+}
+
+impl Dialect {
+    const fn sources(self) -> &'static [Source] {
+        match self {
+            Self::Postgres => POSTGRES,
+            Self::Sqlite => SQLITE,
+        }
+    }
+
+    /// A migrator over this dialect's steps up to `through`.
+    pub fn migrator(self, through: i64) -> Migrator {
+        migrator(self.sources(), through)
+    }
+
+    /// Where a run stops: every pending step, or (holding contract steps
+    /// back) those before the first pending contract step.
+    pub fn plan(self, applied: &[Applied], contract: ContractSteps) -> Plan {
+        plan(self.sources(), applied, contract)
+    }
+}
+
+/// A migrator over `sources` up to `through`, which never fails on steps
+/// the database knows and this binary does not (a newer release applied
+/// them).
+fn migrator(sources: &'static [Source], through: i64) -> Migrator {
     let migrations = sources
         .iter()
+        .filter(|&&(version, _, _)| version <= through)
         .map(|&(version, description, sql)| {
             Migration::new(
                 version,
                 Cow::Borrowed(description),
                 MigrationType::Simple,
                 Cow::Borrowed(sql),
-                false,
+                outside_transaction(sql),
             )
         })
         .collect::<Vec<_>>();
     Migrator {
         migrations: Cow::Owned(migrations),
+        ignore_missing: true,
         ..Migrator::DEFAULT
     }
 }
 
-pub fn postgres() -> Migrator {
-    migrator(POSTGRES)
+fn plan(sources: &[Source], applied: &[Applied], contract: ContractSteps) -> Plan {
+    let done: BTreeSet<i64> = applied.iter().map(|m| m.version).collect();
+    let pending: Vec<(i64, bool)> = sources
+        .iter()
+        .filter(|(version, _, _)| !done.contains(version))
+        .map(|&(version, description, _)| (version, is_contract(description)))
+        .collect();
+    let stop = match contract {
+        ContractSteps::Apply => None,
+        ContractSteps::HoldBack => pending
+            .iter()
+            .find(|&&(_, contract)| contract)
+            .map(|&(version, _)| version),
+    };
+    let (apply, held_back) = pending
+        .iter()
+        .map(|&(version, _)| version)
+        .partition(|&version| stop.is_none_or(|stop| version < stop));
+    Plan {
+        through: stop.map_or(i64::MAX, |stop| stop - 1),
+        apply,
+        held_back,
+    }
 }
 
-pub fn sqlite() -> Migrator {
-    migrator(SQLITE)
+/// One row of `_sqlx_migrations` that succeeded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    pub version: i64,
+    pub description: String,
 }
 
-/// Compares the applied schema version with the one this binary expects.
-pub fn readiness(applied: Option<i64>) -> Readiness {
-    if applied == Some(LATEST_VERSION) {
-        Readiness::Ready
-    } else {
-        Readiness::MigrationsPending {
-            applied,
-            expected: LATEST_VERSION,
+impl Applied {
+    /// From a row of [`APPLIED`].
+    #[must_use]
+    pub fn from_row((version, description): (i64, String)) -> Self {
+        Self {
+            version,
+            description,
         }
+    }
+}
+
+/// The bookkeeping read: applied steps, whoever applied them.
+pub const APPLIED: &str =
+    "SELECT version, description FROM _sqlx_migrations WHERE success ORDER BY version";
+
+/// Whether a migration run may apply contract steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContractSteps {
+    /// Apply expand steps only, stopping before the first pending contract
+    /// step: safe while the previous release still runs (the default, and
+    /// what `database.migrate_on_start` does).
+    HoldBack,
+    /// Apply every pending step (`rescind migrate --force`): no binary of
+    /// the previous release may be running.
+    Apply,
+}
+
+/// What a run will do, decided before it takes the migration lock (a
+/// concurrent run may apply some of `apply` first, which is harmless).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// The newest version the run may apply.
+    pub through: i64,
+    pub apply: Vec<i64>,
+    pub held_back: Vec<i64>,
+}
+
+impl Plan {
+    /// The report of the finished run, given the steps applied afterwards.
+    #[must_use]
+    pub fn report(self, after: &[Applied]) -> MigrationReport {
+        MigrationReport {
+            applied: self.apply,
+            held_back: self.held_back,
+            schema_version: after.iter().map(|m| m.version).max(),
+            compatibility: compatibility(after),
+        }
+    }
+}
+
+/// What a migration run did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationReport {
+    /// Steps this run applied (or a concurrent run did meanwhile).
+    pub applied: Vec<i64>,
+    /// Pending steps left alone: the first pending contract step and all
+    /// after it.
+    pub held_back: Vec<i64>,
+    /// The newest applied step in the database afterwards, whoever wrote it.
+    pub schema_version: Option<i64>,
+    /// Whether this binary can serve the database now.
+    pub compatibility: Readiness,
+}
+
+/// The newest expand step of `sources`: the schema a binary with them needs.
+fn needed(sources: &[Source]) -> i64 {
+    sources
+        .iter()
+        .filter(|(_, description, _)| !is_contract(description))
+        .map(|&(version, _, _)| version)
+        .max()
+        .unwrap_or(0)
+}
+
+/// Whether this binary can serve the database whose applied steps are
+/// `applied`: every expand step it knows is there, and no contract step it
+/// does not know (one a newer release applied) is. Newer expand steps are
+/// fine: they leave a schema this binary still runs on.
+#[must_use]
+pub fn compatibility(applied: &[Applied]) -> Readiness {
+    compatibility_with(POSTGRES, applied)
+}
+
+fn compatibility_with(sources: &[Source], applied: &[Applied]) -> Readiness {
+    let known: BTreeSet<i64> = sources.iter().map(|&(version, _, _)| version).collect();
+    let newest = applied.iter().map(|m| m.version).max();
+    let unknown_contract = applied
+        .iter()
+        .filter(|m| !known.contains(&m.version) && is_contract(&m.description))
+        .map(|m| m.version)
+        .max();
+    if let Some(contracted) = unknown_contract {
+        return Readiness::SchemaIncompatible {
+            applied: newest,
+            contracted,
+            supported: known.last().copied().unwrap_or(0),
+        };
+    }
+    let done: BTreeSet<i64> = applied.iter().map(|m| m.version).collect();
+    let missing = sources
+        .iter()
+        .any(|&(version, description, _)| !is_contract(description) && !done.contains(&version));
+    if missing {
+        Readiness::MigrationsPending {
+            applied: newest,
+            expected: needed(sources),
+        }
+    } else {
+        Readiness::Ready
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn both_backends_end_at_the_latest_version() {
-        for sources in [POSTGRES, SQLITE] {
-            assert_eq!(sources.last().map(|m| m.0), Some(LATEST_VERSION));
-        }
-        let versions = |s: &[(i64, &str, &str)]| s.iter().map(|m| m.0).collect::<Vec<_>>();
-        assert_eq!(versions(POSTGRES), versions(SQLITE));
-    }
-}
+mod tests;

@@ -31,7 +31,7 @@ use crate::domain::secret::SecretHash;
 use crate::domain::token::TokenHash;
 use crate::domain::webhook::{AttemptOutcome, DeliveryQuery, WebhookDelivery};
 
-pub use migrations::LATEST_VERSION as LATEST_MIGRATION;
+pub use migrations::{ContractSteps, LATEST_VERSION as LATEST_MIGRATION, MigrationReport};
 
 /// What [`Store::delete_client`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,10 +92,17 @@ impl From<sqlx::Error> for StoreError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Readiness {
     Ready,
-    /// Reachable, but the schema is older than this binary expects.
+    /// Reachable, but the schema is older than this binary needs.
     MigrationsPending {
         applied: Option<i64>,
         expected: i64,
+    },
+    /// Reachable, but a newer release applied a contract step (`contracted`)
+    /// that this binary, which knows steps up to `supported`, cannot run on.
+    SchemaIncompatible {
+        applied: Option<i64>,
+        contracted: i64,
+        supported: i64,
     },
 }
 
@@ -127,13 +134,16 @@ pub trait ChangeFeed: Send {
 /// Everything Rescind persists.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Applies pending migrations (one transaction each, under the backend's lock).
-    async fn migrate(&self) -> Result<(), StoreError>;
+    /// Applies pending migrations (one transaction each unless a step says
+    /// otherwise, under the backend's lock), contract steps only when
+    /// `contract` allows them. Migrations the database knows and this binary
+    /// does not (a newer release's) are left alone, never an error.
+    async fn migrate(&self, contract: ContractSteps) -> Result<MigrationReport, StoreError>;
 
     /// Closes every pooled connection (graceful shutdown, tests dropping a database).
     async fn close(&self);
 
-    /// Checks the database answers and its schema is current.
+    /// Checks the database answers and its schema is one this binary runs on.
     async fn readiness(&self) -> Result<Readiness, StoreError>;
 
     /// Looks a client up by id.

@@ -3,8 +3,8 @@
 //! sqlx types are per database, and its generic bounds over two databases are
 //! long and brittle; a macro instantiated once per backend keeps one copy of
 //! this code while each expansion is type-checked against its own driver.
-//! A backend provides `pool`, `begin_write`, `run_migrations` and
-//! `applied_version`; everything dialect-specific stays in its own file.
+//! A backend provides `pool`, `begin_write`, `DIALECT` (its migrations) and
+//! `applied_migrations`; everything dialect-specific stays in its own file.
 
 /// Implements [`crate::storage::Store`] for a backend type over a sqlx database.
 /// `$row_lock` locks a selected row until commit (`FOR UPDATE`; empty on
@@ -22,8 +22,17 @@ macro_rules! impl_store {
     ) => {
         #[async_trait::async_trait]
         impl $crate::storage::Store for $store {
-            async fn migrate(&self) -> Result<(), StoreError> {
-                self.run_migrations().await
+            async fn migrate(
+                &self,
+                contract: migrations::ContractSteps,
+            ) -> Result<migrations::MigrationReport, StoreError> {
+                let plan = Self::DIALECT.plan(&self.applied_migrations().await?, contract);
+                Self::DIALECT
+                    .migrator(plan.through)
+                    .run(&self.pool)
+                    .await
+                    .map_err(StoreError::from_migration)?;
+                Ok(plan.report(&self.applied_migrations().await?))
             }
 
             async fn close(&self) {
@@ -31,7 +40,7 @@ macro_rules! impl_store {
             }
 
             async fn readiness(&self) -> Result<Readiness, StoreError> {
-                Ok(migrations::readiness(self.applied_version().await?))
+                Ok(migrations::compatibility(&self.applied_migrations().await?))
             }
 
             async fn find_client(&self, id: &ClientId) -> Result<Option<Client>, StoreError> {

@@ -188,21 +188,21 @@ impl PostgresStore {
         outcome.map(Some)
     }
 
-    async fn run_migrations(&self) -> Result<(), StoreError> {
-        migrations::postgres()
-            .run(&self.pool)
-            .await
-            .map_err(StoreError::from_migration)
-    }
+    const DIALECT: migrations::Dialect = migrations::Dialect::Postgres;
 
-    async fn applied_version(&self) -> Result<Option<i64>, StoreError> {
-        let applied = sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
-            .fetch_one(&self.pool)
+    async fn applied_migrations(&self) -> Result<Vec<migrations::Applied>, StoreError> {
+        let applied = sqlx::query_as(migrations::APPLIED)
+            .fetch_all(&self.pool)
             .await;
         match applied {
-            Ok(version) => Ok(version),
+            Ok(rows) => Ok(rows
+                .into_iter()
+                .map(migrations::Applied::from_row)
+                .collect()),
             // undefined_table: the bookkeeping table does not exist, nothing is applied.
-            Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some("42P01") => Ok(None),
+            Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some("42P01") => {
+                Ok(Vec::new())
+            }
             Err(error) => Err(error.into()),
         }
     }

@@ -132,27 +132,24 @@ impl SqliteStore {
         work(&mut connection).await.map(Some)
     }
 
-    async fn run_migrations(&self) -> Result<(), StoreError> {
-        migrations::sqlite()
-            .run(&self.pool)
-            .await
-            .map_err(StoreError::from_migration)
-    }
+    const DIALECT: migrations::Dialect = migrations::Dialect::Sqlite;
 
-    async fn applied_version(&self) -> Result<Option<i64>, StoreError> {
+    async fn applied_migrations(&self) -> Result<Vec<migrations::Applied>, StoreError> {
         let table: Option<String> = sqlx::query_scalar(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
         )
         .fetch_optional(&self.pool)
         .await?;
         if table.is_none() {
-            return Ok(None);
+            return Ok(Vec::new());
         }
-        Ok(
-            sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
-                .fetch_one(&self.pool)
-                .await?,
-        )
+        let rows = sqlx::query_as(migrations::APPLIED)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(migrations::Applied::from_row)
+            .collect())
     }
 }
 

@@ -1,88 +1,12 @@
 //! The command-line interface, run as the real binary against the test database.
 
-use std::io::Write as _;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
+use crate::helpers::command::{failure_line, json_line, rescind, rescind_with, run};
 use crate::helpers::{Backend, TestApp, TestDatabase, assert_oauth_error, assert_revocation_ok};
 use crate::on_both_backends;
-
-/// Runs `rescind ARGS` against `db`, feeding `stdin`.
-async fn rescind(
-    db_url: &str,
-    data_dir: &std::path::Path,
-    args: &[&str],
-    stdin: Option<&str>,
-) -> Output {
-    rescind_with(db_url, data_dir, args, stdin, &[]).await
-}
-
-/// [`rescind`] with more environment variables.
-async fn rescind_with(
-    db_url: &str,
-    data_dir: &std::path::Path,
-    args: &[&str],
-    stdin: Option<&str>,
-    env: &[(&str, &str)],
-) -> Output {
-    let (db_url, data_dir) = (db_url.to_owned(), data_dir.to_owned());
-    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-    let env: Vec<(String, String)> = env
-        .iter()
-        .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
-        .collect();
-    let stdin = stdin.map(str::to_owned);
-    tokio::task::spawn_blocking(move || {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_rescind"))
-            .args(&args)
-            .env_remove("DATABASE_URL")
-            .env_remove("RESCIND_CONFIG")
-            .env("RESCIND_DATABASE__URL", &db_url)
-            .env("RESCIND_DATA_DIR", &data_dir)
-            .env("RESCIND_LOG__LEVEL", "warn")
-            .envs(env)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run rescind: {e}"));
-        if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
-            pipe.write_all(input.as_bytes())
-                .unwrap_or_else(|e| panic!("{e}"));
-        }
-        child.wait_with_output().unwrap_or_else(|e| panic!("{e}"))
-    })
-    .await
-    .unwrap_or_else(|e| panic!("{e}"))
-}
-
-async fn run(app: &TestApp, args: &[&str]) -> Output {
-    rescind(app.db.url(), app.db.data_dir(), args, None).await
-}
-
-fn json_line(output: &Output) -> Value {
-    assert!(
-        output.status.success(),
-        "failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|e| panic!("stdout is not one JSON value: {e}"))
-}
-
-/// A failure: non-zero exit, nothing on stdout, exactly one line on stderr.
-fn failure_line(output: &Output) -> String {
-    assert!(!output.status.success(), "expected a failure");
-    assert!(output.stdout.is_empty(), "nothing on stdout on failure");
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    assert_eq!(
-        stderr.trim_end().lines().count(),
-        1,
-        "one line on stderr: {stderr}"
-    );
-    stderr
-}
 
 fn is_minted(token: &str, prefix: &str) -> bool {
     let parts: Vec<&str> = token.split('_').collect();
@@ -497,6 +421,139 @@ async fn admin_hash_token_prints_a_hash_the_server_accepts(backend: Backend) {
     assert_eq!(refused.status().as_u16(), 401);
 }
 
+/// `rescind client set-origins --id ID --origin …`.
+async fn set_origins(app: &TestApp, id: &str, origins: &[&str]) -> Output {
+    let mut args = vec!["client", "set-origins", "--id", id];
+    for origin in origins {
+        args.extend(["--origin", origin]);
+    }
+    run(app, &args).await
+}
+
+async fn client_enable_delete_and_set_origins_do_what_the_admin_api_does(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    run(&app, &["client", "create", "--id", "spa", "--public"]).await;
+
+    let set = json_line(
+        &set_origins(
+            &app,
+            "spa",
+            &["https://app.example.com", "http://localhost:3000"],
+        )
+        .await,
+    );
+    assert_eq!(
+        set,
+        json!({
+            "client_id": "spa",
+            "allowed_origins": ["https://app.example.com", "http://localhost:3000"],
+        })
+    );
+    let listed = json_line(&run(&app, &["client", "list"]).await);
+    assert_eq!(listed[0]["allowed_origins"], set["allowed_origins"]);
+    let bad = set_origins(&app, "spa", &["https://x.example/path"]).await;
+    assert!(failure_line(&bad).contains("https://x.example/path"));
+    let cleared = json_line(&set_origins(&app, "spa", &[]).await);
+    assert_eq!(cleared["allowed_origins"], json!([]));
+    run(&app, &["client", "create", "--id", "web"]).await;
+    let confidential = set_origins(&app, "web", &["https://app.example.com"]).await;
+    assert_eq!(confidential.status.code(), Some(1));
+    assert!(failure_line(&confidential).contains("only a public client"));
+
+    // Disabled, then enabled again: the client works again.
+    let grant = app.grant("spa").await;
+    run(&app, &["client", "disable", "--id", "spa"]).await;
+    let spa = [("token", grant.access_token.as_str()), ("client_id", "spa")];
+    assert_oauth_error(app.revoke(&spa).await, 401, "invalid_client").await;
+    let enabled = json_line(&run(&app, &["client", "enable", "--id", "spa"]).await);
+    assert_eq!(enabled, json!({ "client_id": "spa", "disabled": false }));
+    assert_revocation_ok(app.revoke(&spa).await).await;
+    assert!(
+        failure_line(&run(&app, &["client", "enable", "--id", "ghost"]).await)
+            .contains("no client")
+    );
+
+    // Deleted: its live grants are revoked and audited, its id stays taken.
+    let live = app.grant("spa").await;
+    let deleted = json_line(&run(&app, &["client", "delete", "--id", "spa"]).await);
+    assert_eq!(
+        deleted,
+        json!({ "client_id": "spa", "deleted": true, "revoked_grants": 1 })
+    );
+    assert_eq!(app.db.live_tokens().await, 0);
+    let records = app.db.audit_records().await;
+    let last = records.last().unwrap_or_else(|| panic!("no record"));
+    assert_eq!(last.reason, "client_deleted");
+    assert!(last.request_id.starts_with("cli-"), "{}", last.request_id);
+    assert_oauth_error(
+        app.revoke(&[("token", &live.access_token), ("client_id", "spa")])
+            .await,
+        401,
+        "invalid_client",
+    )
+    .await;
+    let again = run(&app, &["client", "delete", "--id", "spa"]).await;
+    assert_eq!(again.status.code(), Some(1));
+    assert!(failure_line(&again).contains("no client"));
+    assert!(
+        failure_line(&run(&app, &["client", "create", "--id", "spa", "--public"]).await)
+            .contains("already exists")
+    );
+}
+
+async fn grant_revoke_revokes_every_grant_of_a_subject_or_a_client_in_batches(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    for id in ["web", "other"] {
+        app.create_client(id, rescind::domain::client::ClientKind::Public)
+            .await;
+    }
+    // More grants than one batch, all of alice at web.
+    let batch = usize::try_from(rescind::revocation::BULK_BATCH).unwrap_or(500);
+    app.grants_with_ttl("web", 3600, 2 * batch + 1).await;
+    run(
+        &app,
+        &["token", "issue", "--client", "web", "--subject", "bob"],
+    )
+    .await;
+    run(
+        &app,
+        &["token", "issue", "--client", "other", "--subject", "alice"],
+    )
+    .await;
+
+    let neither = run(&app, &["grant", "revoke"]).await;
+    assert_eq!(neither.status.code(), Some(2));
+    assert!(failure_line(&neither).contains("--subject"));
+
+    let both = json_line(
+        &run(
+            &app,
+            &["grant", "revoke", "--subject", "alice", "--client", "web"],
+        )
+        .await,
+    );
+    assert_eq!(both, json!({ "revoked_grants": 2 * batch + 1 }));
+    let subject = json_line(&run(&app, &["grant", "revoke", "--subject", "alice"]).await);
+    assert_eq!(subject, json!({ "revoked_grants": 1 }));
+    let client = json_line(&run(&app, &["grant", "revoke", "--client", "web"]).await);
+    assert_eq!(client, json!({ "revoked_grants": 1 }));
+    let nothing_left = json_line(&run(&app, &["grant", "revoke", "--client", "web"]).await);
+    assert_eq!(nothing_left, json!({ "revoked_grants": 0 }));
+    assert_eq!(app.db.live_tokens().await, 0);
+
+    // One record per grant, as the admin API's bulk revocation writes them.
+    let records = app.db.audit_records().await;
+    assert_eq!(records.len(), 2 * batch + 3);
+    assert!(records.iter().all(|r| r.reason == "admin_bulk"
+        && r.presenter_kind == "admin"
+        && r.presented_token_hash.is_none()
+        && r.request_id.starts_with("cli-")));
+    assert!(
+        failure_line(&run(&app, &["grant", "revoke", "--client", "caf\u{e9}"]).await)
+            .contains("invalid client id")
+    );
+}
+
 on_both_backends!(
     config_check_prints_the_values_in_force_with_secrets_redacted,
     admin_hash_token_prints_a_hash_the_server_accepts,
@@ -506,4 +563,6 @@ on_both_backends!(
     token_inspect_reports_a_token_before_and_after_revocation,
     a_bad_configuration_stops_every_command_naming_the_key,
     migrate_prepares_an_empty_database,
+    client_enable_delete_and_set_origins_do_what_the_admin_api_does,
+    grant_revoke_revokes_every_grant_of_a_subject_or_a_client_in_batches,
 );

@@ -30,7 +30,10 @@ async fn pending_migrations_are_not_ready(backend: Backend) {
     assert_eq!(status, 503);
     assert_eq!(body["reason"], "migrations_pending");
     assert_eq!(body["expected"], rescind::storage::LATEST_MIGRATION);
-    app.store.migrate().await.unwrap_or_else(|e| panic!("{e}"));
+    app.store
+        .migrate(rescind::storage::ContractSteps::HoldBack)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(status_of(&app, "/health/ready").await.0, 200);
 }
 

@@ -176,11 +176,18 @@ impl TestDatabase {
     /// file migrator, whose checksums match the embedded migrations), as an
     /// older release would have left the schema.
     pub async fn migrate_up_to(&self, version: i64) {
+        self.migrate_as_release(version, &[]).await;
+    }
+
+    /// Plays another release's `rescind migrate`: the repository's files up
+    /// to `version`, plus `future` files (`(file name, SQL)`, in sqlx's
+    /// `NNNN_description.sql` form) that a newer release would ship.
+    pub async fn migrate_as_release(&self, version: i64, future: &[(String, &str)]) {
         let folder = match self.raw {
             Raw::Postgres(_) => "postgres",
             Raw::Sqlite(_) => "sqlite",
         };
-        let older = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let release = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let source = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("migrations")
             .join(folder);
@@ -196,17 +203,20 @@ impl TestDatabase {
                 .and_then(|n| n.parse().ok())
                 .unwrap_or(i64::MAX);
             if number <= version {
-                std::fs::copy(&path, older.path().join(&name)).unwrap_or_else(|e| panic!("{e}"));
+                std::fs::copy(&path, release.path().join(&name)).unwrap_or_else(|e| panic!("{e}"));
             }
         }
-        let migrator = sqlx::migrate::Migrator::new(older.path())
+        for (name, sql) in future {
+            std::fs::write(release.path().join(name), sql).unwrap_or_else(|e| panic!("{e}"));
+        }
+        let migrator = sqlx::migrate::Migrator::new(release.path())
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         let applied = match &self.raw {
             Raw::Postgres(pool) => migrator.run(pool).await,
             Raw::Sqlite(pool) => migrator.run(pool).await,
         };
-        applied.unwrap_or_else(|e| panic!("migrations up to {version}: {e}"));
+        applied.unwrap_or_else(|e| panic!("migrations up to {version} and {future:?}: {e}"));
     }
 
     /// Rows of five text columns (for assertions on whole records).
@@ -320,7 +330,7 @@ async fn template(admin: &str) -> &'static String {
             let store = PostgresStore::connect(&database_url(admin, &name), &settings)
                 .unwrap_or_else(|e| panic!("template: {e}"));
             store
-                .migrate()
+                .migrate(rescind::storage::ContractSteps::HoldBack)
                 .await
                 .unwrap_or_else(|e| panic!("migrating the template: {e}"));
             store.close().await;

@@ -3,6 +3,7 @@
 
 pub mod child;
 pub mod cluster;
+pub mod command;
 pub mod database;
 pub mod raw;
 pub mod stats;
