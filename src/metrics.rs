@@ -210,7 +210,7 @@ impl Metrics {
         let (outbox_lag, webhook_pending) = register_backlog(&mut registry);
         register_build_info(&mut registry);
         registry.register_collector(Box::new(process::ProcessCollector));
-        Self {
+        let metrics = Self {
             registry,
             revocations,
             auth_failures,
@@ -228,6 +228,73 @@ impl Metrics {
             scanner_reports,
             outbox_lag,
             webhook_pending,
+        };
+        metrics.start_known_series_at_zero();
+        metrics
+    }
+
+    /// Creates every series of a closed label set that alerts or panels
+    /// query, at zero. A series born at 1 on its first event shows no
+    /// `increase()` for that event, so an alert on the first dead webhook
+    /// delivery or the first lockout would never fire; and a query over a
+    /// metric that has no series yet looks the same as a misspelt one.
+    fn start_known_series_at_zero(&self) {
+        for outcome in ["revoked", "unknown", "already_revoked"] {
+            for presenter in ["confidential", "public", "anonymous"] {
+                self.revocations
+                    .get_or_create(&RevocationLabels { outcome, presenter })
+                    .inc_by(0);
+            }
+        }
+        for reason in ["invalid_credentials", "malformed_id"] {
+            self.auth_failures
+                .get_or_create(&ReasonLabels { reason })
+                .inc_by(0);
+        }
+        for outcome in ["active", "active_cached", "inactive"] {
+            self.introspections
+                .get_or_create(&OutcomeLabels { outcome })
+                .inc_by(0);
+        }
+        for limit in [
+            "failed_auth_client",
+            "failed_auth_address",
+            "requests_address",
+            "requests_client",
+            "public_reports_address",
+            "failed_signature_address",
+        ] {
+            self.rate_limited
+                .get_or_create(&LimitLabels { limit })
+                .inc_by(0);
+        }
+        for action in ["shed_silent", "refused"] {
+            self.connections_at_bound
+                .get_or_create(&ActionLabels { action })
+                .inc_by(0);
+        }
+        for reason in [
+            "tokens",
+            "grants",
+            "revocations",
+            "admin_actions",
+            "revocation_events",
+        ] {
+            self.retention_purged
+                .get_or_create(&ReasonLabels { reason })
+                .inc_by(0);
+        }
+        for outcome in ["delivered", "failed", "dead"] {
+            self.webhook_attempts
+                .get_or_create(&OutcomeLabels { outcome })
+                .inc_by(0);
+        }
+        for scanner in ["github", "gitlab", "public"] {
+            for label in ["true_positive", "false_positive"] {
+                self.scanner_reports
+                    .get_or_create(&ReportLabels { scanner, label })
+                    .inc_by(0);
+            }
         }
     }
 
@@ -453,6 +520,20 @@ mod tests {
             "{text}"
         );
         assert!(text.ends_with("# EOF\n"), "{text}");
+    }
+
+    #[test]
+    fn closed_label_sets_start_at_zero() {
+        let text = Metrics::new().render();
+        for series in [
+            "rescind_webhook_attempts_total{outcome=\"dead\"} 0",
+            "rescind_rate_limited_total{limit=\"failed_auth_client\"} 0",
+            "rescind_connections_at_bound_total{action=\"refused\"} 0",
+            "rescind_retention_purged_rows_total{reason=\"tokens\"} 0",
+            "rescind_revocations_total{outcome=\"revoked\",presenter=\"anonymous\"} 0",
+        ] {
+            assert!(text.contains(series), "{series} in\n{text}");
+        }
     }
 
     #[test]

@@ -18,6 +18,7 @@ mod lifecycle;
 mod limits;
 mod metadata;
 mod metrics;
+mod monitoring;
 mod observability;
 mod outage;
 mod policies;

@@ -6,6 +6,7 @@ pub mod cluster;
 pub mod database;
 pub mod raw;
 pub mod stats;
+pub mod yaml;
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
