@@ -6,6 +6,9 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+/// Not `RESCIND_*`: cargo also sets this variable when it runs the binaries
+/// it built (`cargo run`, `cargo test`), and the server refuses unknown
+/// `RESCIND_*` variables as configuration keys.
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed=SOURCE_COMMIT");
@@ -17,7 +20,7 @@ fn main() {
             git(&["rev-parse", "--short", "HEAD"]).filter(|commit| plain(commit))
         })
         .unwrap_or_else(|| "unknown".to_owned());
-    println!("cargo:rustc-env=RESCIND_COMMIT={commit}");
+    println!("cargo:rustc-env=BUILD_GIT_COMMIT={commit}");
 }
 
 /// A commit name as a label value: short, and nothing to escape.

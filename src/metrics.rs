@@ -462,7 +462,7 @@ fn register_build_info(registry: &mut Registry) {
     build_info
         .get_or_create(&BuildLabels {
             version: env!("CARGO_PKG_VERSION"),
-            commit: env!("RESCIND_COMMIT"),
+            commit: env!("BUILD_GIT_COMMIT"),
         })
         .set(1);
     registry.register(

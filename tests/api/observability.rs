@@ -45,10 +45,10 @@ async fn the_build_and_the_process_are_described(backend: Backend) {
     let build = format!(
         "rescind_build_info{{version=\"{}\",commit=\"{}\"}}",
         env!("CARGO_PKG_VERSION"),
-        env!("RESCIND_COMMIT")
+        env!("BUILD_GIT_COMMIT")
     );
     assert!((value(&text, &build) - 1.0).abs() < f64::EPSILON);
-    let commit = env!("RESCIND_COMMIT");
+    let commit = env!("BUILD_GIT_COMMIT");
     assert!(
         commit == "unknown" || commit.bytes().all(|b| b.is_ascii_hexdigit()),
         "{commit}"
