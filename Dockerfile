@@ -18,9 +18,13 @@ COPY Cargo.toml Cargo.lock ./
 RUN mkdir src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
     && cargo build --release --locked \
     && rm -rf src
+COPY build.rs build.rs
 COPY src src
 COPY migrations migrations
 COPY config config
+# No .git in the build context: pass the commit for rescind_build_info with
+# --build-arg SOURCE_COMMIT=$(git rev-parse --short HEAD); else "unknown".
+ARG SOURCE_COMMIT=""
 RUN touch src/main.rs src/lib.rs \
     && cargo build --release --locked \
     && strip target/release/rescind \

@@ -8,6 +8,8 @@
 //! secret or client id, nor anything a caller chooses: a label value taken
 //! from a request would add a series, kept for ever, per value sent.
 
+mod process;
+
 use std::sync::atomic::AtomicU64;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -62,6 +64,43 @@ struct LimitLabels {
     limit: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: &'static str,
+    commit: &'static str,
+}
+
+/// `endpoint` is a webhook's configured name, empty for the other consumers.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ConsumerLabels {
+    consumer: &'static str,
+    endpoint: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EndpointLabels {
+    endpoint: String,
+}
+
+/// Upper bounds of the request-duration buckets, in seconds: 0.5 ms to about
+/// 4 s by doubling, then 5, 10, 30 (`server.request_timeout`'s default) and
+/// 60 s, so requests that end at the timeout, or near it, land in a bucket
+/// of their own instead of all in `+Inf`.
+fn request_buckets() -> impl Iterator<Item = f64> {
+    exponential_buckets(0.0005, 2.0, 14).chain([5.0, 10.0, 30.0, 60.0])
+}
+
+/// Which consumer of the revocation event outbox a lag is measured for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Consumer<'a> {
+    /// This instance's reader of the outbox (introspection cache, SSE).
+    Follower,
+    /// The slowest subscriber of `/admin/events` on this instance.
+    Subscribers,
+    /// A configured webhook endpoint, by name.
+    Webhook(&'a str),
+}
+
 /// Every metric Rescind exposes, in one registry.
 pub struct Metrics {
     registry: Registry,
@@ -79,6 +118,8 @@ pub struct Metrics {
     retention_purged: Family<ReasonLabels, Counter<u64, AtomicU64>>,
     webhook_attempts: Family<OutcomeLabels, Counter>,
     scanner_reports: Family<ReportLabels, Counter<u64, AtomicU64>>,
+    outbox_lag: Family<ConsumerLabels, Gauge<f64, AtomicU64>>,
+    webhook_pending: Family<EndpointLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -112,8 +153,7 @@ impl Metrics {
             "Admin API calls refused for a missing or wrong bearer token",
         );
         let requests = Family::<RequestLabels, Histogram>::new_with_constructor(|| {
-            // 0.5 ms to about 4 s.
-            Histogram::new(exponential_buckets(0.0005, 2.0, 14))
+            Histogram::new(request_buckets())
         });
         registry.register(
             "http_request_duration_seconds",
@@ -167,7 +207,10 @@ impl Metrics {
             "secret_scanning_reports",
             "Tokens reported by secret scanners, by scanner (github, gitlab, public) and label",
         );
-        Self {
+        let (outbox_lag, webhook_pending) = register_backlog(&mut registry);
+        register_build_info(&mut registry);
+        registry.register_collector(Box::new(process::ProcessCollector));
+        let metrics = Self {
             registry,
             revocations,
             auth_failures,
@@ -183,6 +226,75 @@ impl Metrics {
             retention_purged,
             webhook_attempts,
             scanner_reports,
+            outbox_lag,
+            webhook_pending,
+        };
+        metrics.start_known_series_at_zero();
+        metrics
+    }
+
+    /// Creates every series of a closed label set that alerts or panels
+    /// query, at zero. A series born at 1 on its first event shows no
+    /// `increase()` for that event, so an alert on the first dead webhook
+    /// delivery or the first lockout would never fire; and a query over a
+    /// metric that has no series yet looks the same as a misspelt one.
+    fn start_known_series_at_zero(&self) {
+        for outcome in ["revoked", "unknown", "already_revoked"] {
+            for presenter in ["confidential", "public", "anonymous"] {
+                self.revocations
+                    .get_or_create(&RevocationLabels { outcome, presenter })
+                    .inc_by(0);
+            }
+        }
+        for reason in ["invalid_credentials", "malformed_id"] {
+            self.auth_failures
+                .get_or_create(&ReasonLabels { reason })
+                .inc_by(0);
+        }
+        for outcome in ["active", "active_cached", "inactive"] {
+            self.introspections
+                .get_or_create(&OutcomeLabels { outcome })
+                .inc_by(0);
+        }
+        for limit in [
+            "failed_auth_client",
+            "failed_auth_address",
+            "requests_address",
+            "requests_client",
+            "public_reports_address",
+            "failed_signature_address",
+        ] {
+            self.rate_limited
+                .get_or_create(&LimitLabels { limit })
+                .inc_by(0);
+        }
+        for action in ["shed_silent", "refused"] {
+            self.connections_at_bound
+                .get_or_create(&ActionLabels { action })
+                .inc_by(0);
+        }
+        for reason in [
+            "tokens",
+            "grants",
+            "revocations",
+            "admin_actions",
+            "revocation_events",
+        ] {
+            self.retention_purged
+                .get_or_create(&ReasonLabels { reason })
+                .inc_by(0);
+        }
+        for outcome in ["delivered", "failed", "dead"] {
+            self.webhook_attempts
+                .get_or_create(&OutcomeLabels { outcome })
+                .inc_by(0);
+        }
+        for scanner in ["github", "gitlab", "public"] {
+            for label in ["true_positive", "false_positive"] {
+                self.scanner_reports
+                    .get_or_create(&ReportLabels { scanner, label })
+                    .inc_by(0);
+            }
         }
     }
 
@@ -281,6 +393,36 @@ impl Metrics {
         self.pool_idle.set(i64::from(pool.idle));
     }
 
+    /// Sets how long the oldest event `consumer` has yet to pass on has
+    /// waited.
+    pub fn outbox_lag(&self, consumer: Consumer<'_>, seconds: f64) {
+        let (consumer, endpoint) = match consumer {
+            Consumer::Follower => ("follower", String::new()),
+            Consumer::Subscribers => ("subscribers", String::new()),
+            Consumer::Webhook(name) => ("webhook", name.to_owned()),
+        };
+        self.outbox_lag
+            .get_or_create(&ConsumerLabels { consumer, endpoint })
+            .set(seconds);
+    }
+
+    /// Sets how many deliveries to the `endpoint` webhook are pending.
+    pub fn webhook_pending(&self, endpoint: &str, pending: u64) {
+        self.webhook_pending
+            .get_or_create(&EndpointLabels {
+                endpoint: endpoint.to_owned(),
+            })
+            .set(i64::try_from(pending).unwrap_or(i64::MAX));
+    }
+
+    /// Drops every outbox lag and pending-delivery series: the database
+    /// could not be read, and a value from an earlier scrape would say that
+    /// nothing moved when nobody knows.
+    pub fn forget_backlog(&self) {
+        self.outbox_lag.clear();
+        self.webhook_pending.clear();
+    }
+
     /// The OpenMetrics text exposition of every metric.
     #[must_use]
     pub fn render(&self) -> String {
@@ -289,6 +431,45 @@ impl Metrics {
         let _ = encode(&mut text, &self.registry);
         text
     }
+}
+
+/// The outbox lag and pending deliveries, set by [`Metrics::outbox_lag`]
+/// and [`Metrics::webhook_pending`].
+fn register_backlog(
+    registry: &mut Registry,
+) -> (
+    Family<ConsumerLabels, Gauge<f64, AtomicU64>>,
+    Family<EndpointLabels, Gauge>,
+) {
+    let outbox_lag = registered(
+        registry,
+        "outbox_lag_seconds",
+        "Age of the oldest revocation event a consumer has not yet passed on (follower, \
+         subscribers: this instance's; webhook: all instances'), 0 when none waits",
+    );
+    let webhook_pending = registered(
+        registry,
+        "webhook_pending_deliveries",
+        "Webhook deliveries neither acknowledged nor dead, by endpoint (all instances')",
+    );
+    (outbox_lag, webhook_pending)
+}
+
+/// `rescind_build_info`, always 1: the labels carry the version and the
+/// commit (`build.rs`), so a dashboard can tell which instances run what.
+fn register_build_info(registry: &mut Registry) {
+    let build_info = Family::<BuildLabels, Gauge>::default();
+    build_info
+        .get_or_create(&BuildLabels {
+            version: env!("CARGO_PKG_VERSION"),
+            commit: env!("BUILD_GIT_COMMIT"),
+        })
+        .set(1);
+    registry.register(
+        "build_info",
+        "Always 1; the labels say which version and commit this binary was built from",
+        build_info,
+    );
 }
 
 /// A new metric, registered under `name`.
@@ -339,6 +520,20 @@ mod tests {
             "{text}"
         );
         assert!(text.ends_with("# EOF\n"), "{text}");
+    }
+
+    #[test]
+    fn closed_label_sets_start_at_zero() {
+        let text = Metrics::new().render();
+        for series in [
+            "rescind_webhook_attempts_total{outcome=\"dead\"} 0",
+            "rescind_rate_limited_total{limit=\"failed_auth_client\"} 0",
+            "rescind_connections_at_bound_total{action=\"refused\"} 0",
+            "rescind_retention_purged_rows_total{reason=\"tokens\"} 0",
+            "rescind_revocations_total{outcome=\"revoked\",presenter=\"anonymous\"} 0",
+        ] {
+            assert!(text.contains(series), "{series} in\n{text}");
+        }
     }
 
     #[test]

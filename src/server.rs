@@ -16,6 +16,7 @@ use crate::config::Settings;
 use crate::domain::clock::{Clock, SystemClock};
 use crate::domain::minted::TokenFormat;
 use crate::domain::webhook::Backoff;
+use crate::events::backlog::Backlog;
 use crate::events::webhooks::{Dispatcher, Endpoint};
 use crate::events::{Events, follower, notifier};
 use crate::http::admin::AdminState;
@@ -214,6 +215,7 @@ impl Server {
             revoker,
             metrics: metrics.clone(),
             limiter: limiter.clone(),
+            backlog: Arc::new(Backlog::from_settings(settings, &store, &events, &clock)),
             clock,
             format,
             events: events.clone(),

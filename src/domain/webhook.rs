@@ -56,6 +56,29 @@ pub struct WebhookDelivery {
     pub updated_at: DateTime<Utc>,
 }
 
+/// How far one endpoint is behind the outbox (metrics).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointBacklog {
+    pub endpoint: String,
+    /// Pending deliveries, counted up to the scan's bound.
+    pub pending: u64,
+    /// When the oldest pending delivery's event was revoked.
+    pub oldest_pending: Option<DateTime<Utc>>,
+    /// When the first event not yet queued for the endpoint was revoked.
+    pub next_unqueued: Option<DateTime<Utc>>,
+}
+
+impl EndpointBacklog {
+    /// When the oldest event the endpoint has not acknowledged was revoked.
+    #[must_use]
+    pub fn oldest(&self) -> Option<DateTime<Utc>> {
+        match (self.oldest_pending, self.next_unqueued) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
 /// What one attempt came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AttemptOutcome {

@@ -98,6 +98,7 @@ impl Follower {
             self.events.wake_dispatcher();
         }
         self.position = Some(position);
+        self.events.followed_to(position);
         Ok(())
     }
 }

@@ -11,8 +11,10 @@
 //! halved the rate); this instance sends one coalesced `NOTIFY` shortly after
 //! its revocations commit instead ([`notifier`]).
 
+pub mod backlog;
 pub mod follower;
 pub mod notifier;
+mod positions;
 pub mod set;
 pub mod webhooks;
 
@@ -21,9 +23,12 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, broadcast};
 
-use crate::domain::event::RevocationEvent;
+use crate::domain::event::{EventPosition, RevocationEvent};
 use crate::domain::grant::GrantId;
 use crate::introspection::cache::AnswerCache;
+
+use positions::Positions;
+pub use positions::SubscriberPlace;
 
 /// How recently the follower must have read the outbox for cached answers
 /// to be used: the bound on how long another instance's revocation may go
@@ -51,6 +56,8 @@ struct Inner {
     wake_dispatcher: Notify,
     /// When the last complete read of the outbox started.
     last_read: Mutex<Option<Instant>>,
+    /// Where the follower and each subscriber stand (metrics).
+    positions: Positions,
 }
 
 impl Events {
@@ -65,6 +72,7 @@ impl Events {
                 wake_notifier: Notify::new(),
                 wake_dispatcher: Notify::new(),
                 last_read: Mutex::new(None),
+                positions: Positions::default(),
             }),
         }
     }
@@ -112,6 +120,30 @@ impl Events {
             None => self.inner.answers.clear(),
         }
         self.inner.wake_notifier.notify_one();
+    }
+
+    /// Records that the follower has passed on every event up to `position`.
+    pub(crate) fn followed_to(&self, position: EventPosition) {
+        self.inner.positions.set_follower(position);
+    }
+
+    /// Where the follower stands; `None` before its first read.
+    #[must_use]
+    pub fn follower_position(&self) -> Option<EventPosition> {
+        self.inner.positions.follower()
+    }
+
+    /// A subscriber's place, starting at `position`, counted among
+    /// [`Self::slowest_subscriber`] until dropped.
+    #[must_use]
+    pub fn subscriber_place(&self, position: EventPosition) -> SubscriberPlace {
+        self.inner.positions.subscriber(position)
+    }
+
+    /// The place of the subscriber furthest behind; `None` without one.
+    #[must_use]
+    pub fn slowest_subscriber(&self) -> Option<EventPosition> {
+        self.inner.positions.slowest_subscriber()
     }
 
     /// Settled events as the follower passes them on.

@@ -56,6 +56,8 @@ pub struct Services {
     pub format: TokenFormat,
     pub events: Events,
     pub scanners: Scanners,
+    /// The outbox backlog, read when `/metrics` is scraped.
+    pub backlog: Arc<crate::events::backlog::Backlog>,
 }
 
 /// What every handler can reach. Cheap to clone (one `Arc`).

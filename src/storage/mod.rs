@@ -29,7 +29,7 @@ use crate::domain::presenter::Presenter;
 use crate::domain::revocation::{RevocationOutcome, RevocationRequest};
 use crate::domain::secret::SecretHash;
 use crate::domain::token::TokenHash;
-use crate::domain::webhook::{AttemptOutcome, DeliveryQuery, WebhookDelivery};
+use crate::domain::webhook::{AttemptOutcome, DeliveryQuery, EndpointBacklog, WebhookDelivery};
 
 pub use migrations::{ContractSteps, LATEST_VERSION as LATEST_MIGRATION, MigrationReport};
 
@@ -261,6 +261,21 @@ pub trait Store: Send + Sync + 'static {
     /// which are settled, with the clients change mark.
     async fn events_after(&self, after: EventPosition, limit: u32)
     -> Result<EventPage, StoreError>;
+
+    /// When the first event after `after`, in position order, was revoked;
+    /// `None` when no event follows (the outbox lag metric). One indexed
+    /// read.
+    async fn next_event_time(
+        &self,
+        after: EventPosition,
+    ) -> Result<Option<DateTime<Utc>>, StoreError>;
+
+    /// Each webhook endpoint's backlog (metrics), from two statements: the
+    /// pending deliveries, reading at most `scan` of them (the count stops
+    /// there: a larger backlog shows as `scan`), and the first event after
+    /// each endpoint's cursor (one indexed read per endpoint). Endpoints
+    /// with neither are absent.
+    async fn webhook_backlog(&self, scan: u32) -> Result<Vec<EndpointBacklog>, StoreError>;
 
     /// Where a new reader of the outbox starts: after every settled event.
     async fn event_head(&self) -> Result<EventPosition, StoreError>;

@@ -518,6 +518,33 @@ macro_rules! impl_store {
                 rows::event_page_from_rows(found)
             }
 
+            async fn next_event_time(
+                &self,
+                after: $crate::domain::event::EventPosition,
+            ) -> Result<Option<DateTime<Utc>>, StoreError> {
+                Ok(sqlx::query_scalar(rows::NEXT_EVENT_TIME)
+                    .bind(after.txid)
+                    .bind(after.id)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn webhook_backlog(
+                &self,
+                scan: u32,
+            ) -> Result<Vec<$crate::domain::webhook::EndpointBacklog>, StoreError> {
+                let pending: Vec<(String, i64, Option<DateTime<Utc>>)> =
+                    sqlx::query_as(rows::PENDING_BACKLOG)
+                        .bind(i64::from(scan))
+                        .fetch_all(&self.pool)
+                        .await?;
+                let cursors: Vec<(String, Option<DateTime<Utc>>)> =
+                    sqlx::query_as(rows::CURSOR_BACKLOG)
+                        .fetch_all(&self.pool)
+                        .await?;
+                Ok(rows::endpoint_backlogs(pending, cursors))
+            }
+
             async fn event_head(&self) -> Result<$crate::domain::event::EventPosition, StoreError> {
                 self.head_position(&self.pool).await
             }

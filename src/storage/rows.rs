@@ -19,7 +19,7 @@ use crate::domain::revocation::{
 };
 use crate::domain::secret::SecretHash;
 use crate::domain::token::TokenKind;
-use crate::domain::webhook::{DeliveryState, WebhookDelivery};
+use crate::domain::webhook::{DeliveryState, EndpointBacklog, WebhookDelivery};
 
 /// The columns every client query selects, in this order.
 pub const CLIENT_COLUMNS: &str = "id, kind, secret_hash, name, allowed_origins, disabled, \
@@ -457,6 +457,60 @@ pub const EVENTS_FOR_GRANTS_TAIL: &str =
 /// `(txid, id)` order, with the clients change mark. One row always comes
 /// back (event columns `NULL` when none is left). `{settled}` says whether
 /// an event is settled, `{from}` adds what it needs; see each backend.
+/// When the first event after a position was revoked.
+pub const NEXT_EVENT_TIME: &str = "SELECT revoked_at FROM revocation_events \
+     WHERE (txid, id) > ($1, $2) ORDER BY txid, id LIMIT 1";
+
+/// Pending deliveries by endpoint, at most `$1` of them read (through the
+/// partial index of pending deliveries), with the revocation time of each
+/// endpoint's oldest pending event.
+pub const PENDING_BACKLOG: &str = "SELECT p.endpoint, p.pending, e.revoked_at FROM \
+     (SELECT endpoint, COUNT(*) AS pending, MIN(event_id) AS oldest FROM \
+      (SELECT endpoint, event_id FROM webhook_deliveries WHERE state = 'pending' \
+       ORDER BY next_attempt_at LIMIT $1) AS scanned \
+      GROUP BY endpoint) AS p \
+     LEFT JOIN revocation_events e ON e.id = p.oldest";
+
+/// Each endpoint's first event not yet queued: one indexed read per cursor.
+pub const CURSOR_BACKLOG: &str = "SELECT c.endpoint, \
+     (SELECT e.revoked_at FROM revocation_events e \
+      WHERE (e.txid, e.id) > (c.txid, c.event_id) ORDER BY e.txid, e.id LIMIT 1) \
+     FROM webhook_cursors c";
+
+/// Merges [`PENDING_BACKLOG`]'s and [`CURSOR_BACKLOG`]'s rows by endpoint,
+/// leaving out endpoints with nothing waiting.
+#[must_use]
+pub fn endpoint_backlogs(
+    pending: Vec<(String, i64, Option<DateTime<Utc>>)>,
+    cursors: Vec<(String, Option<DateTime<Utc>>)>,
+) -> Vec<EndpointBacklog> {
+    let mut merged: std::collections::BTreeMap<String, EndpointBacklog> = pending
+        .into_iter()
+        .map(|(endpoint, count, oldest)| {
+            let backlog = EndpointBacklog {
+                endpoint: endpoint.clone(),
+                pending: u64::try_from(count).unwrap_or(0),
+                oldest_pending: oldest,
+                next_unqueued: None,
+            };
+            (endpoint, backlog)
+        })
+        .collect();
+    for (endpoint, next) in cursors {
+        let Some(next) = next else { continue };
+        merged
+            .entry(endpoint.clone())
+            .or_insert_with(|| EndpointBacklog {
+                endpoint,
+                pending: 0,
+                oldest_pending: None,
+                next_unqueued: None,
+            })
+            .next_unqueued = Some(next);
+    }
+    merged.into_values().collect()
+}
+
 macro_rules! events_after_select {
     (settled = $settled:literal, from = $from:literal) => {
         concat!(

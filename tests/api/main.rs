@@ -20,6 +20,8 @@ mod lifecycle;
 mod limits;
 mod metadata;
 mod metrics;
+mod monitoring;
+mod observability;
 mod outage;
 mod policies;
 mod redaction;

@@ -27,6 +27,13 @@ async fn invent_methods(app: &TestApp, first: usize, count: usize) {
 async fn invented_methods_add_no_series(backend: Backend) {
     let app = TestApp::spawn_with(backend, with_admin).await;
     invent_methods(&app, 0, 1).await;
+    // The follower's outbox lag appears after its first read of the outbox:
+    // wait for it, so that only the requests below could add lines.
+    let started = std::time::Instant::now();
+    while !app.metrics().await.contains("consumer=\"follower\"") {
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     // Twice: the first scrape is counted after it answered.
     app.metrics().await;
     let before = app.metrics().await;

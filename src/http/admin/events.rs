@@ -23,7 +23,7 @@ use super::{AdminState, answer};
 use crate::domain::audit::Page;
 use crate::domain::event::{EventPosition, RevocationEvent};
 use crate::domain::webhook::{DeliveryQuery, DeliveryState, WebhookDelivery};
-use crate::events::set;
+use crate::events::{SubscriberPlace, set};
 use crate::storage::Store;
 
 /// Events read from the outbox per query while catching up.
@@ -69,7 +69,9 @@ pub async fn stream(State(admin): State<AdminState>, headers: HeaderMap) -> Resp
             Err(error) => return admin.unavailable(&error).into_response(),
         },
     };
+    let place = admin.services.events.subscriber_place(start);
     let feed = Feed {
+        place,
         store,
         issuer: admin.public.issuer.clone(),
         position: start,
@@ -85,6 +87,8 @@ pub async fn stream(State(admin): State<AdminState>, headers: HeaderMap) -> Resp
 /// One subscriber's place: catch up from the outbox, then follow the
 /// follower's broadcast, skipping what was already sent.
 struct Feed {
+    /// Where this subscriber stands, for the outbox lag metric.
+    place: SubscriberPlace,
     store: Arc<dyn Store>,
     issuer: String,
     position: EventPosition,
@@ -111,6 +115,7 @@ impl Feed {
         loop {
             if let Some(event) = self.ready.pop_front() {
                 self.position = event.position;
+                self.place.moved_to(event.position);
                 return Some(event);
             }
             if self.catching_up {

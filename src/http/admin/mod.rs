@@ -151,13 +151,17 @@ async fn no_store(request: Request, next: Next) -> Response {
 }
 
 /// `GET /metrics`: the Prometheus scrape target, without a bearer token
-/// (it carries no secret and no client identifier).
+/// (it carries no secret and no client identifier). Sampled gauges are
+/// read now, the outbox backlog from the database within
+/// `database.timeout`: an unreachable database leaves those out, and the
+/// rest still answers.
 async fn metrics(State(admin): State<AdminState>) -> Response {
     let services = &admin.services;
     services.metrics.sample(
         services.authenticator.verifier().queue_depth(),
         services.store.pool_usage(),
     );
+    services.backlog.sample(&services.metrics).await;
     (
         [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
         services.metrics.render(),

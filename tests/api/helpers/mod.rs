@@ -7,6 +7,7 @@ pub mod command;
 pub mod database;
 pub mod raw;
 pub mod stats;
+pub mod yaml;
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
