@@ -151,9 +151,40 @@ fn partner_report(operation_id: &str, prefix: &str, success: &str, summary: &str
 /// The document, for an issuer whose path is `issuer_path`.
 #[must_use]
 pub fn document(issuer: &str, issuer_path: &str) -> Value {
+    let mut paths = serde_json::Map::new();
+    token_paths(&mut paths, issuer_path);
+    discovery_paths(&mut paths, issuer_path);
+    report_paths(&mut paths, issuer_path);
+    health_paths(&mut paths);
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Rescind public API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "license": { "name": "Apache-2.0", "identifier": "Apache-2.0" },
+            "description": "Token revocation (RFC 7009), introspection for resource servers \
+                            (RFC 7662), metadata (RFC 8414), secret-scanning reports and health, \
+                            as served on the public listener (`server.listen`). The admin API is \
+                            described by `/admin/openapi.json` on the admin listener. Every \
+                            answer carries `Cache-Control: no-store` but the metadata document."
+        },
+        "servers": [{ "url": origin(issuer), "description": "The public listener, at the issuer's origin" }],
+        "tags": [
+            { "name": "revocation", "description": "RFC 7009 token revocation" },
+            { "name": "introspection", "description": "RFC 7662 token introspection, for resource servers" },
+            { "name": "discovery", "description": "RFC 8414 authorization server metadata" },
+            { "name": "secret scanning", "description": "Leaked-token reports" },
+            { "name": "health", "description": "Liveness and readiness probes" }
+        ],
+        "paths": paths,
+        "components": components()
+    })
+}
+
+/// Revocation (with its CORS preflight) and introspection.
+fn token_paths(paths: &mut serde_json::Map<String, Value>, issuer_path: &str) {
     let revoke = format!("{issuer_path}/oauth2/revoke");
     let introspect = format!("{issuer_path}/oauth2/introspect");
-    let mut paths = serde_json::Map::new();
     let mut revoke_answers = json!({
         "200": {
             "description": "Revoked, or nothing to revoke: the token is dead either way",
@@ -236,7 +267,10 @@ pub fn document(issuer: &str, issuer_path: &str) -> Value {
         responses.append(extra);
     }
     paths.insert(introspect, introspection);
+}
 
+/// The metadata document, at each place it is served.
+fn discovery_paths(paths: &mut serde_json::Map<String, Value>, issuer_path: &str) {
     let metadata_paths = metadata::paths(issuer_path);
     for (index, path) in metadata_paths.iter().enumerate() {
         let operation_id = if index == 0 {
@@ -265,7 +299,10 @@ pub fn document(issuer: &str, issuer_path: &str) -> Value {
         head["responses"]["200"] = json!({ "description": "The metadata document's headers" });
         paths.insert(path.clone(), json!({ "get": get, "head": head }));
     }
+}
 
+/// The reports of leaked tokens.
+fn report_paths(paths: &mut serde_json::Map<String, Value>, issuer_path: &str) {
     paths.insert(
         format!("{issuer_path}/credentials/revoke"),
         json!({
@@ -313,7 +350,10 @@ pub fn document(issuer: &str, issuer_path: &str) -> Value {
             "GitLab secret detection report",
         ),
     );
+}
 
+/// The probes, always at the root.
+fn health_paths(paths: &mut serde_json::Map<String, Value>) {
     let health = |operation_id: &str, summary: &str, answers: Value| {
         json!({
             "get": {
@@ -345,169 +385,160 @@ pub fn document(issuer: &str, issuer_path: &str) -> Value {
             }),
         ),
     );
+}
 
+/// What the paths refer to.
+fn components() -> Value {
     json!({
-        "openapi": "3.1.0",
-        "info": {
-            "title": "Rescind public API",
-            "version": env!("CARGO_PKG_VERSION"),
-            "license": { "name": "Apache-2.0", "identifier": "Apache-2.0" },
-            "description": "Token revocation (RFC 7009), introspection for resource servers \
-                            (RFC 7662), metadata (RFC 8414), secret-scanning reports and health, \
-                            as served on the public listener (`server.listen`). The admin API is \
-                            described by `/admin/openapi.json` on the admin listener. Every \
-                            answer carries `Cache-Control: no-store` but the metadata document."
+        "securitySchemes": {
+            "client_secret_basic": {
+                "type": "http",
+                "scheme": "basic",
+                "description": "The client id and secret, each form-encoded, then joined \
+                                with `:` and base64-encoded (RFC 6749 §2.3.1). The same \
+                                credentials may instead be sent in the form \
+                                (`client_secret_post`), never both."
+            }
         },
-        "servers": [{ "url": origin(issuer), "description": "The public listener, at the issuer's origin" }],
-        "tags": [
-            { "name": "revocation", "description": "RFC 7009 token revocation" },
-            { "name": "introspection", "description": "RFC 7662 token introspection, for resource servers" },
-            { "name": "discovery", "description": "RFC 8414 authorization server metadata" },
-            { "name": "secret scanning", "description": "Leaked-token reports" },
-            { "name": "health", "description": "Liveness and readiness probes" }
-        ],
-        "paths": paths,
-        "components": {
-            "securitySchemes": {
-                "client_secret_basic": {
-                    "type": "http",
-                    "scheme": "basic",
-                    "description": "The client id and secret, each form-encoded, then joined \
-                                    with `:` and base64-encoded (RFC 6749 §2.3.1). The same \
-                                    credentials may instead be sent in the form \
-                                    (`client_secret_post`), never both."
+        "headers": {
+            "Retry-After": {
+                "description": "Seconds to wait before retrying",
+                "required": true,
+                "schema": { "type": "integer", "minimum": 1 }
+            },
+            "Cache-Control": {
+                "required": true,
+                "schema": { "type": "string", "const": "no-store" }
+            }
+        },
+        "responses": {
+            "MethodNotAllowed": {
+                "description": "`invalid_request`: this method is not served here",
+                "headers": { "Allow": { "required": true, "schema": { "type": "string" } } },
+                "content": { "application/json": { "schema": { "$ref": "#/components/schemas/OAuthError" } } }
+            }
+        },
+        "schemas": schemas()
+    })
+}
+
+/// RFC 7662 §2.2: the introspection answer.
+fn introspection_answer() -> Value {
+    json!({
+        "description": "RFC 7662 §2.2: a live token's claims, or only `active: false`",
+        "oneOf": [
+            {
+                "type": "object",
+                "required": ["active", "client_id", "sub", "exp", "iat", "token_type"],
+                "additionalProperties": false,
+                "properties": {
+                    "active": { "const": true },
+                    "client_id": { "type": "string" },
+                    "sub": { "type": "string" },
+                    "scope": { "type": "string" },
+                    "exp": { "type": "integer", "description": "Unix seconds" },
+                    "iat": { "type": "integer", "description": "Unix seconds" },
+                    "token_type": { "enum": ["Bearer", "refresh_token"] }
                 }
             },
-            "headers": {
-                "Retry-After": {
-                    "description": "Seconds to wait before retrying",
-                    "required": true,
-                    "schema": { "type": "integer", "minimum": 1 }
+            {
+                "type": "object",
+                "required": ["active"],
+                "additionalProperties": false,
+                "properties": { "active": { "const": false } }
+            }
+        ]
+    })
+}
+
+/// The request and answer bodies.
+fn schemas() -> Value {
+    json!({
+        "OAuthError": {
+            "type": "object",
+            "description": "RFC 6749 §5.2 error answer",
+            "required": ["error", "error_description"],
+            "properties": {
+                "error": {
+                    "type": "string",
+                    "enum": ["invalid_request", "invalid_client", "unauthorized_client",
+                             "temporarily_unavailable", "server_error", "not_found",
+                             "invalid_signature"]
                 },
-                "Cache-Control": {
-                    "required": true,
-                    "schema": { "type": "string", "const": "no-store" }
+                "error_description": { "type": "string" }
+            }
+        },
+        "RevocationRequest": token_form("An RFC 7009 revocation request"),
+        "IntrospectionRequest": token_form("An RFC 7662 introspection request"),
+        "IntrospectionResponse": introspection_answer(),
+        "Metadata": {
+            "type": "object",
+            "description": "RFC 8414 metadata; `metadata.extra` adds fields",
+            "required": ["issuer", "revocation_endpoint",
+                         "revocation_endpoint_auth_methods_supported",
+                         "introspection_endpoint",
+                         "introspection_endpoint_auth_methods_supported"],
+            "properties": {
+                "issuer": { "type": "string", "format": "uri" },
+                "revocation_endpoint": { "type": "string", "format": "uri" },
+                "revocation_endpoint_auth_methods_supported": {
+                    "type": "array", "items": { "enum": REVOCATION_AUTH_METHODS }
+                },
+                "introspection_endpoint": { "type": "string", "format": "uri" },
+                "introspection_endpoint_auth_methods_supported": {
+                    "type": "array", "items": { "enum": INTROSPECTION_AUTH_METHODS }
                 }
-            },
-            "responses": {
-                "MethodNotAllowed": {
-                    "description": "`invalid_request`: this method is not served here",
-                    "headers": { "Allow": { "required": true, "schema": { "type": "string" } } },
-                    "content": { "application/json": { "schema": { "$ref": "#/components/schemas/OAuthError" } } }
-                }
-            },
-            "schemas": {
-                "OAuthError": {
-                    "type": "object",
-                    "description": "RFC 6749 §5.2 error answer",
-                    "required": ["error", "error_description"],
-                    "properties": {
-                        "error": {
-                            "type": "string",
-                            "enum": ["invalid_request", "invalid_client", "unauthorized_client",
-                                     "temporarily_unavailable", "server_error", "not_found",
-                                     "invalid_signature"]
-                        },
-                        "error_description": { "type": "string" }
-                    }
-                },
-                "RevocationRequest": token_form("An RFC 7009 revocation request"),
-                "IntrospectionRequest": token_form("An RFC 7662 introspection request"),
-                "IntrospectionResponse": {
-                    "description": "RFC 7662 §2.2: a live token's claims, or only `active: false`",
-                    "oneOf": [
-                        {
-                            "type": "object",
-                            "required": ["active", "client_id", "sub", "exp", "iat", "token_type"],
-                            "additionalProperties": false,
-                            "properties": {
-                                "active": { "const": true },
-                                "client_id": { "type": "string" },
-                                "sub": { "type": "string" },
-                                "scope": { "type": "string" },
-                                "exp": { "type": "integer", "description": "Unix seconds" },
-                                "iat": { "type": "integer", "description": "Unix seconds" },
-                                "token_type": { "enum": ["Bearer", "refresh_token"] }
-                            }
-                        },
-                        {
-                            "type": "object",
-                            "required": ["active"],
-                            "additionalProperties": false,
-                            "properties": { "active": { "const": false } }
-                        }
-                    ]
-                },
-                "Metadata": {
-                    "type": "object",
-                    "description": "RFC 8414 metadata; `metadata.extra` adds fields",
-                    "required": ["issuer", "revocation_endpoint",
-                                 "revocation_endpoint_auth_methods_supported",
-                                 "introspection_endpoint",
-                                 "introspection_endpoint_auth_methods_supported"],
-                    "properties": {
-                        "issuer": { "type": "string", "format": "uri" },
-                        "revocation_endpoint": { "type": "string", "format": "uri" },
-                        "revocation_endpoint_auth_methods_supported": {
-                            "type": "array", "items": { "enum": REVOCATION_AUTH_METHODS }
-                        },
-                        "introspection_endpoint": { "type": "string", "format": "uri" },
-                        "introspection_endpoint_auth_methods_supported": {
-                            "type": "array", "items": { "enum": INTROSPECTION_AUTH_METHODS }
-                        }
-                    }
-                },
-                "PublicReport": {
-                    "type": "object",
-                    "required": ["credentials"],
-                    "additionalProperties": false,
-                    "properties": {
-                        "credentials": {
-                            "type": "array",
-                            "minItems": 1,
-                            "maxItems": MAX_PUBLIC_CREDENTIALS,
-                            "items": { "type": "string" }
-                        }
-                    }
-                },
-                "ScannerReports": {
+            }
+        },
+        "PublicReport": {
+            "type": "object",
+            "required": ["credentials"],
+            "additionalProperties": false,
+            "properties": {
+                "credentials": {
                     "type": "array",
-                    "maxItems": MAX_REPORTS,
-                    "items": {
-                        "type": "object",
-                        "required": ["token"],
-                        "properties": {
-                            "token": { "type": "string" },
-                            "type": { "type": "string" },
-                            "url": { "type": "string" },
-                            "source": { "type": "string" }
-                        }
-                    }
-                },
-                "ScannerFeedback": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "required": ["token_hash", "token_type", "label"],
-                        "properties": {
-                            "token_hash": { "type": "string", "pattern": "^[0-9a-f]{64}$" },
-                            "token_type": { "type": "string" },
-                            "label": { "enum": ["true_positive", "false_positive"] }
-                        }
-                    }
-                },
-                "Health": {
-                    "type": "object",
-                    "required": ["status"],
-                    "properties": {
-                        "status": { "enum": ["ok", "ready", "unavailable"] },
-                        "reason": {
-                            "enum": ["migrations_pending", "database_unreachable", "database_timeout"]
-                        },
-                        "applied": { "type": "integer" },
-                        "expected": { "type": "integer" }
-                    }
+                    "minItems": 1,
+                    "maxItems": MAX_PUBLIC_CREDENTIALS,
+                    "items": { "type": "string" }
                 }
+            }
+        },
+        "ScannerReports": {
+            "type": "array",
+            "maxItems": MAX_REPORTS,
+            "items": {
+                "type": "object",
+                "required": ["token"],
+                "properties": {
+                    "token": { "type": "string" },
+                    "type": { "type": "string" },
+                    "url": { "type": "string" },
+                    "source": { "type": "string" }
+                }
+            }
+        },
+        "ScannerFeedback": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["token_hash", "token_type", "label"],
+                "properties": {
+                    "token_hash": { "type": "string", "pattern": "^[0-9a-f]{64}$" },
+                    "token_type": { "type": "string" },
+                    "label": { "enum": ["true_positive", "false_positive"] }
+                }
+            }
+        },
+        "Health": {
+            "type": "object",
+            "required": ["status"],
+            "properties": {
+                "status": { "enum": ["ok", "ready", "unavailable"] },
+                "reason": {
+                    "enum": ["migrations_pending", "database_unreachable", "database_timeout"]
+                },
+                "applied": { "type": "integer" },
+                "expected": { "type": "integer" }
             }
         }
     })

@@ -245,10 +245,8 @@ async fn a_client_is_created_read_and_listed_through_the_admin_api(backend: Back
             "allowed_origins": ["https://a.example"]
         })))
         .await;
-    assert_eq!(
-        (status, error["error"].as_str()),
-        (400, Some("invalid_request"))
-    );
+    // Well formed, but not for a confidential client: a conflict with its state.
+    assert_eq!((status, error["error"].as_str()), (409, Some("conflict")));
 }
 
 async fn a_client_is_changed_disabled_and_deleted_through_the_admin_api(backend: Backend) {
@@ -441,7 +439,7 @@ async fn a_rotated_secret_keeps_working_for_its_grace_period_only(backend: Backe
         .await;
     assert_eq!(
         rotate(&app, "spa", json!({})).await.0,
-        400,
+        409,
         "a public client has no secret"
     );
     assert_eq!(rotate(&app, "nobody", json!({})).await.0, 404);
@@ -774,54 +772,11 @@ fn references(value: &Value, out: &mut Vec<String>) {
     }
 }
 
-async fn the_openapi_document_validates_and_every_operation_is_served(backend: Backend) {
-    let app = spawn(backend).await;
-    let response = app
-        .admin_without_token(Method::GET, "/admin/openapi.json")
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(response.status().as_u16(), 200, "no token needed");
-    let text = response.text().await.unwrap_or_default();
-
-    // An independent OpenAPI 3.1 parser reads it, and its version is 3.1.
-    let spec = oas3::from_json(&text).unwrap_or_else(|e| panic!("not OpenAPI 3.1: {e}"));
-    let version = spec.validate_version().unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!((version.major, version.minor), (3, 1));
-    let operations: Vec<(String, reqwest::Method)> = spec
-        .operations()
-        .map(|(path, method, _)| {
-            let method = reqwest::Method::from_bytes(method.as_str().as_bytes())
-                .unwrap_or_else(|e| panic!("{e}"));
-            (path, method)
-        })
-        .collect();
-    assert_eq!(operations.len(), 15, "{operations:?}");
-    let ids: std::collections::BTreeSet<_> = spec
-        .operations()
-        .filter_map(|(_, _, operation)| operation.operation_id.clone())
-        .collect();
-    assert_eq!(ids.len(), 15, "every operation has its own id: {ids:?}");
-    for (path, method, operation) in spec.operations() {
-        let here = format!("{method} {path}");
-        operation
-            .parameters(&spec)
-            .unwrap_or_else(|e| panic!("{here}: parameters: {e}"));
-        operation
-            .request_body(&spec)
-            .unwrap_or_else(|e| panic!("{here}: request body: {e}"));
-        let responses = operation.responses(&spec);
-        assert!(
-            responses.keys().any(|status| status.starts_with('2')),
-            "{here}: no success answer documented"
-        );
-        assert!(!operation.security.is_empty(), "{here}: no security");
-    }
-    // Every operation needs the bearer token and declares the answers every
-    // one of them can give (the bearer check, the lockout, the database and
-    // load shedding, and a malformed request), each with the error body and
-    // the headers it carries.
-    let document: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+/// Every operation needs the bearer token and declares the answers every
+/// one of them can give (the bearer check, the lockout, the database and
+/// load shedding, and a malformed request), each with the error body and
+/// the headers it carries.
+fn assert_shared_answers(document: &Value) {
     assert_eq!(
         document["components"]["securitySchemes"]["bearer"],
         json!({
@@ -868,6 +823,53 @@ async fn the_openapi_document_validates_and_every_operation_is_served(backend: B
             }
         }
     }
+}
+
+async fn the_openapi_document_validates_and_every_operation_is_served(backend: Backend) {
+    let app = spawn(backend).await;
+    let response = app
+        .admin_without_token(Method::GET, "/admin/openapi.json")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(response.status().as_u16(), 200, "no token needed");
+    let text = response.text().await.unwrap_or_default();
+
+    // An independent OpenAPI 3.1 parser reads it, and its version is 3.1.
+    let spec = oas3::from_json(&text).unwrap_or_else(|e| panic!("not OpenAPI 3.1: {e}"));
+    let version = spec.validate_version().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((version.major, version.minor), (3, 1));
+    let operations: Vec<(String, reqwest::Method)> = spec
+        .operations()
+        .map(|(path, method, _)| {
+            let method = reqwest::Method::from_bytes(method.as_str().as_bytes())
+                .unwrap_or_else(|e| panic!("{e}"));
+            (path, method)
+        })
+        .collect();
+    assert_eq!(operations.len(), 15, "{operations:?}");
+    let ids: std::collections::BTreeSet<_> = spec
+        .operations()
+        .filter_map(|(_, _, operation)| operation.operation_id.clone())
+        .collect();
+    assert_eq!(ids.len(), 15, "every operation has its own id: {ids:?}");
+    for (path, method, operation) in spec.operations() {
+        let here = format!("{method} {path}");
+        operation
+            .parameters(&spec)
+            .unwrap_or_else(|e| panic!("{here}: parameters: {e}"));
+        operation
+            .request_body(&spec)
+            .unwrap_or_else(|e| panic!("{here}: request body: {e}"));
+        let responses = operation.responses(&spec);
+        assert!(
+            responses.keys().any(|status| status.starts_with('2')),
+            "{here}: no success answer documented"
+        );
+        assert!(!operation.security.is_empty(), "{here}: no security");
+    }
+    let document: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    assert_shared_answers(&document);
     // Every reference resolves.
     let mut targets = Vec::new();
     references(&document, &mut targets);

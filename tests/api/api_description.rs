@@ -128,7 +128,11 @@ async fn the_admin_document_declares_the_bounds_the_handlers_enforce(backend: Ba
         .admin_json(mint("alice".to_owned(), json!({ "access_ttl": 60.5 })))
         .await;
     assert_eq!(status, 400);
+}
 
+async fn grace_periods_and_event_ids_outside_their_patterns_are_refused(backend: Backend) {
+    let app = spawn(backend).await;
+    app.confidential_client("web").await;
     // Grace periods: one unit, at most 90 days, however it is written.
     for (grace, expected) in [
         ("90d", 200),
@@ -294,6 +298,7 @@ async fn the_public_listener_describes_its_own_endpoints(backend: Backend) {
 
 on_both_backends!(
     the_admin_document_declares_the_bounds_the_handlers_enforce,
+    grace_periods_and_event_ids_outside_their_patterns_are_refused,
     a_change_that_does_not_fit_the_clients_kind_is_a_conflict,
     the_public_listener_describes_its_own_endpoints,
 );

@@ -72,7 +72,7 @@ pub fn whole_u32<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u3
 fn whole_f64(value: f64) -> Option<u64> {
     // In range and whole, so the cast is exact.
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    (value.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&value)).then(|| value as u64)
+    (value.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&value)).then_some(value as u64)
 }
 
 /// A page size: 1 to [`MAX_PAGE`], 100 when absent.
