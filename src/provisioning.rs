@@ -28,6 +28,10 @@ pub enum ProvisioningError {
     PublicClient(String),
     #[error("{0}")]
     Invalid(&'static str),
+    /// The change does not fit the client as it is (its kind): a conflict
+    /// with stored state, not a malformed request.
+    #[error("{0}")]
+    WrongKind(&'static str),
     #[error("the origin {0:?} {1}")]
     Origin(String, &'static str),
     #[error("a token with this hash is already registered")]
@@ -178,7 +182,7 @@ pub async fn update_client(
             match store.find_client(id).await? {
                 None => return Err(ProvisioningError::UnknownClient(id.to_string())),
                 Some(client) if client.kind == ClientKind::Confidential => {
-                    return Err(ProvisioningError::Invalid(
+                    return Err(ProvisioningError::WrongKind(
                         "only a public client may have allowed origins",
                     ));
                 }
@@ -190,7 +194,7 @@ pub async fn update_client(
         match store.find_client(id).await? {
             None => return Err(ProvisioningError::UnknownClient(id.to_string())),
             Some(client) if client.kind == ClientKind::Public => {
-                return Err(ProvisioningError::Invalid(
+                return Err(ProvisioningError::WrongKind(
                     "only a confidential client may be a resource server",
                 ));
             }

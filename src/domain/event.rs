@@ -35,8 +35,11 @@ impl FromStr for EventPosition {
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let (txid, id) = text.split_once('.').ok_or(BadPosition)?;
+        // At most 18 digits a part: every such number fits an `i64`, so the
+        // admin API's document can state the form as a pattern and any
+        // value it allows parses (positions never come near 10^18).
         let number = |part: &str| {
-            if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
+            if part.is_empty() || part.len() > 18 || !part.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(BadPosition);
             }
             part.parse::<i64>().map_err(|_| BadPosition)
@@ -97,6 +100,13 @@ mod tests {
     fn positions_round_trip_and_order_by_transaction_first() {
         let position = EventPosition { txid: 7, id: 42 };
         assert_eq!(position.to_string().parse::<EventPosition>(), Ok(position));
+        assert_eq!(
+            "999999999999999999.000000000000000001".parse::<EventPosition>(),
+            Ok(EventPosition {
+                txid: 999_999_999_999_999_999,
+                id: 1
+            })
+        );
         assert!(EventPosition { txid: 8, id: 1 } > position);
         for bad in [
             "",
@@ -108,6 +118,8 @@ mod tests {
             "1.2.3",
             "a.b",
             "99999999999999999999.1",
+            "1234567890123456789.1",
+            "1.1234567890123456789",
         ] {
             assert_eq!(bad.parse::<EventPosition>(), Err(BadPosition), "{bad}");
         }

@@ -11,6 +11,7 @@ mod health;
 mod introspect;
 mod metadata;
 pub mod observe;
+pub mod openapi;
 pub mod peer;
 mod revoke;
 mod scanning;
@@ -168,7 +169,12 @@ pub fn router(app: AppState, issuer_path: &str, edge: &Edge) -> Router {
             report(post(scanning::public_report)),
         )
         .route("/health/live", get(health::live))
-        .route("/health/ready", get(health::ready));
+        .route("/health/ready", get(health::ready))
+        .route(
+            &format!("{issuer_path}/openapi.json"),
+            admin::openapi::serve(&openapi::document(&app.issuer, issuer_path))
+                .fallback(|| async { OAuthError::method_not_allowed("GET, HEAD") }),
+        );
     for path in metadata::paths(issuer_path) {
         router = router.route(
             &path,

@@ -19,7 +19,7 @@ use crate::domain::revocation::AnonymousPolicy;
 use crate::scanning::{self, Report, Scanner};
 
 /// Credentials per public report at most (GitHub's own endpoint's limit).
-const MAX_PUBLIC_CREDENTIALS: usize = 1000;
+pub(super) const MAX_PUBLIC_CREDENTIALS: usize = 1000;
 /// A public report's body at most: 1,000 tokens with room to spare.
 const PUBLIC_BODY_LIMIT: usize = 512 * 1024;
 

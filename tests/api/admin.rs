@@ -245,10 +245,8 @@ async fn a_client_is_created_read_and_listed_through_the_admin_api(backend: Back
             "allowed_origins": ["https://a.example"]
         })))
         .await;
-    assert_eq!(
-        (status, error["error"].as_str()),
-        (400, Some("invalid_request"))
-    );
+    // Well formed, but not for a confidential client: a conflict with its state.
+    assert_eq!((status, error["error"].as_str()), (409, Some("conflict")));
 }
 
 async fn a_client_is_changed_disabled_and_deleted_through_the_admin_api(backend: Backend) {
@@ -441,7 +439,7 @@ async fn a_rotated_secret_keeps_working_for_its_grace_period_only(backend: Backe
         .await;
     assert_eq!(
         rotate(&app, "spa", json!({})).await.0,
-        400,
+        409,
         "a public client has no secret"
     );
     assert_eq!(rotate(&app, "nobody", json!({})).await.0, 404);
@@ -774,6 +772,59 @@ fn references(value: &Value, out: &mut Vec<String>) {
     }
 }
 
+/// Every operation needs the bearer token and declares the answers every
+/// one of them can give (the bearer check, the lockout, the database and
+/// load shedding, and a malformed request), each with the error body and
+/// the headers it carries.
+fn assert_shared_answers(document: &Value) {
+    assert_eq!(
+        document["components"]["securitySchemes"]["bearer"],
+        json!({
+            "type": "http",
+            "scheme": "bearer",
+            "description": "The admin token, whose argon2id hash is admin.token_hash \
+                            (`rescind admin hash-token`)."
+        })
+    );
+    let resolve = |answer: &Value| -> Value {
+        match answer["$ref"].as_str() {
+            Some(target) => document
+                .pointer(target.trim_start_matches('#'))
+                .cloned()
+                .unwrap_or(Value::Null),
+            None => answer.clone(),
+        }
+    };
+    for (path, item) in document["paths"].as_object().into_iter().flatten() {
+        for (method, operation) in item.as_object().into_iter().flatten() {
+            let here = format!("{method} {path}");
+            assert_eq!(operation["security"], json!([{ "bearer": [] }]), "{here}");
+            for status in ["400", "401", "429", "503"] {
+                let answer = resolve(&operation["responses"][status]);
+                assert_eq!(
+                    answer["content"]["application/json"]["schema"]["$ref"],
+                    "#/components/schemas/ErrorBody",
+                    "{here}: {status}"
+                );
+            }
+            let unauthorized = resolve(&operation["responses"]["401"]);
+            assert_eq!(
+                unauthorized["headers"]["WWW-Authenticate"]["required"], true,
+                "{here}"
+            );
+            for status in ["429", "503"] {
+                let answer = resolve(&operation["responses"][status]);
+                if answer["headers"].is_object() {
+                    assert_eq!(answer["headers"]["Retry-After"]["required"], true, "{here}");
+                } else {
+                    // An operation's own 503 (bulk revocation says what stays revoked).
+                    assert_eq!((status, here.as_str()), ("503", "post /admin/revocations"));
+                }
+            }
+        }
+    }
+}
+
 async fn the_openapi_document_validates_and_every_operation_is_served(backend: Backend) {
     let app = spawn(backend).await;
     let response = app
@@ -817,8 +868,9 @@ async fn the_openapi_document_validates_and_every_operation_is_served(backend: B
         );
         assert!(!operation.security.is_empty(), "{here}: no security");
     }
-    // Every reference resolves.
     let document: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    assert_shared_answers(&document);
+    // Every reference resolves.
     let mut targets = Vec::new();
     references(&document, &mut targets);
     assert!(!targets.is_empty());

@@ -257,14 +257,15 @@ async fn only_marked_confidential_resource_servers_may_introspect(backend: Backe
         .await;
     assert_eq!(status, 200);
     assert_oauth_error(introspect(&app, &token, basic).await, 401, "invalid_client").await;
-    // A public client cannot be marked.
+    // A public client cannot be marked: a conflict with its kind (in a
+    // registration, which names the kind, a malformed request).
     let (status, _) = app
         .admin_json(
             app.admin(reqwest::Method::PATCH, "/admin/clients/spa")
                 .json(&json!({ "resource_server": true })),
         )
         .await;
-    assert_eq!(status, 400);
+    assert_eq!(status, 409);
     let (status, _) = app
         .admin_json(
             app.admin(reqwest::Method::POST, "/admin/clients")

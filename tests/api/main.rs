@@ -4,6 +4,7 @@
 mod helpers;
 
 mod admin;
+mod api_description;
 mod cli;
 mod client_address;
 mod client_auth;

@@ -13,6 +13,7 @@ use utoipa::IntoParams;
 use super::body::{self, page_limit};
 use super::clients::parse_client_id;
 use super::error::AdminError;
+use super::schema;
 use super::views::{ActionPage, ErrorBody, RevocationPage, RevocationRecordView};
 use super::{AdminState, answer};
 use crate::domain::audit::{ActionQuery, Page, RevocationQuery};
@@ -23,6 +24,7 @@ use crate::domain::grant::GrantId;
 #[into_params(parameter_in = Query)]
 pub struct RevocationFilter {
     grant_id: Option<uuid::Uuid>,
+    #[param(schema_with = schema::client_id)]
     client_id: Option<String>,
     subject: Option<String>,
     /// RFC 3339; inclusive.
@@ -32,6 +34,7 @@ pub struct RevocationFilter {
     /// The `next` of the previous page.
     after: Option<i64>,
     /// 1 to 1000; 100 when absent.
+    #[param(schema_with = schema::limit)]
     limit: Option<u32>,
 }
 
@@ -87,6 +90,7 @@ pub struct ActionFilter {
     /// The `next` of the previous page.
     after: Option<i64>,
     /// 1 to 1000; 100 when absent.
+    #[param(schema_with = schema::limit)]
     limit: Option<u32>,
 }
 

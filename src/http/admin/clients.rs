@@ -13,6 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::body::{self, check_text, page_limit};
 use super::error::AdminError;
+use super::schema::{self, MAX_NAME};
 use super::views::{ClientCreated, ClientDeleted, ClientPage, ErrorBody, SecretRotated};
 use super::{AdminState, answer, created};
 use crate::domain::audit::ClientUpdate;
@@ -21,20 +22,21 @@ use crate::domain::secret::ClientSecret;
 use crate::http::observe::RequestId;
 use crate::provisioning::{self, ClientView};
 
-/// The longest grace period a rotated secret may get.
-const MAX_GRACE: Duration = Duration::from_secs(90 * 24 * 3600);
-
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewClient {
     /// 1 to 255 printable ASCII characters; generated (32 hex digits) when absent.
+    #[schema(schema_with = schema::optional_client_id)]
     client_id: Option<String>,
     #[serde(default = "confidential")]
     kind: KindField,
-    /// A display name, at most 255 bytes.
+    /// A display name, 1 to 255 characters without control characters.
+    #[schema(schema_with = schema::optional_name)]
     name: Option<String>,
-    /// Public clients only: browser origins (`https://app.example.com`).
+    /// Public clients only: at most 100 browser origins
+    /// (`https://app.example.com`, `http://localhost:3000`).
     #[serde(default)]
+    #[schema(schema_with = schema::origins)]
     allowed_origins: Vec<String>,
     /// Confidential clients only: may introspect tokens.
     #[serde(default)]
@@ -71,7 +73,7 @@ pub async fn create(State(admin): State<AdminState>, body: Body) -> Response {
             None => parse_client_id(&uuid::Uuid::new_v4().simple().to_string())?,
         };
         if let Some(name) = &new.name {
-            check_text("name", name, 255)?;
+            check_text("name", name, MAX_NAME)?;
         }
         let kind = match new.kind {
             KindField::Confidential => ClientKind::Confidential,
@@ -100,13 +102,16 @@ pub async fn create(State(admin): State<AdminState>, body: Body) -> Response {
 
 /// Read a client (never its secret).
 #[utoipa::path(get, path = "/admin/clients/{id}", operation_id = "get_client", tag = "clients",
-    params(("id" = String, Path, description = "The client id, percent-encoded")),
+    params(ClientPath),
     responses(
         (status = 200, description = "The client", body = ClientView),
         (status = 404, description = "No such client", body = ErrorBody),
     ),
     security(("bearer" = [])))]
-pub async fn get(State(admin): State<AdminState>, Path(id): Path<String>) -> Response {
+pub async fn get(
+    State(admin): State<AdminState>,
+    Path(ClientPath { id }): Path<ClientPath>,
+) -> Response {
     let outcome = async {
         let id = parse_client_id(&id)?;
         let client = found(&admin, &id).await?;
@@ -115,13 +120,24 @@ pub async fn get(State(admin): State<AdminState>, Path(id): Path<String>) -> Res
     answer(outcome.await)
 }
 
+/// The path of one client.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct ClientPath {
+    /// The client id, percent-encoded.
+    #[param(schema_with = schema::client_id)]
+    id: String,
+}
+
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// The `next` of the previous page.
+    #[param(schema_with = schema::client_id)]
     after: Option<String>,
     /// 1 to 1000; 100 when absent.
+    #[param(schema_with = schema::limit)]
     limit: Option<u32>,
 }
 
@@ -163,14 +179,16 @@ pub struct Changes {
     /// Absent: unchanged; `null`: cleared. Three states are the point.
     #[allow(clippy::option_option)]
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = schema::optional_name)]
     name: Option<Option<String>>,
-    /// Public clients only.
+    /// Public clients only (`409` for a confidential one): at most 100
+    /// browser origins; `[]` removes them all.
+    #[schema(schema_with = schema::optional_origins)]
     allowed_origins: Option<Vec<String>>,
     /// Disabling or re-enabling ends cached credentials on every instance.
     disabled: Option<bool>,
-    /// Confidential clients only: may introspect tokens. Taking it away
-    /// ends cached credentials on every instance.
+    /// Confidential clients only (`409` for a public one): may introspect
+    /// tokens. Taking it away ends cached credentials on every instance.
     resource_server: Option<bool>,
 }
 
@@ -182,24 +200,25 @@ fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Option<S
 
 /// Change a client's name, allowed origins, enabled state or introspection right.
 #[utoipa::path(patch, path = "/admin/clients/{id}", operation_id = "update_client", tag = "clients",
-    params(("id" = String, Path, description = "The client id, percent-encoded")),
+    params(ClientPath),
     request_body = Changes,
     responses(
         (status = 200, description = "The client as it now is", body = ClientView),
         (status = 400, description = "Invalid change", body = ErrorBody),
         (status = 404, description = "No such client", body = ErrorBody),
+        (status = 409, description = "Origins for a confidential client, or the introspection right for a public one", body = ErrorBody),
     ),
     security(("bearer" = [])))]
 pub async fn update(
     State(admin): State<AdminState>,
-    Path(id): Path<String>,
+    Path(ClientPath { id }): Path<ClientPath>,
     body: Body,
 ) -> Response {
     let outcome = async {
         let id = parse_client_id(&id)?;
         let changes: Changes = body::json(body).await?;
         if let Some(Some(name)) = &changes.name {
-            check_text("name", name, 255)?;
+            check_text("name", name, MAX_NAME)?;
         }
         let update = ClientUpdate {
             name: changes.name,
@@ -219,47 +238,50 @@ pub async fn update(
 #[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Rotation {
-    /// How long the replaced secret keeps working (`"1h"`, `"7days"`, at
-    /// most 90 days); without it, the replaced secret stops at once.
-    #[serde(default, with = "humantime_serde")]
-    #[schema(value_type = Option<String>, example = "1h")]
-    grace_period: Option<Duration>,
+    /// How long the replaced secret keeps working: a whole number and one
+    /// unit (`s`, `m`, `h`, `d` or `days`), at most 90 days, such as `"1h"`
+    /// or `"7d"`; without it, the replaced secret stops at once.
+    #[schema(schema_with = schema::optional_grace_period)]
+    grace_period: Option<String>,
 }
 
 /// Give a confidential client a new generated secret, shown once.
 #[utoipa::path(post, path = "/admin/clients/{id}/secret", operation_id = "rotate_client_secret", tag = "clients",
-    params(("id" = String, Path, description = "The client id, percent-encoded")),
+    params(ClientPath),
     request_body = Rotation,
     responses(
         (status = 200, description = "Rotated", body = SecretRotated),
-        (status = 400, description = "A public client, or a bad grace period", body = ErrorBody),
+        (status = 400, description = "A bad grace period", body = ErrorBody),
         (status = 404, description = "No such client", body = ErrorBody),
+        (status = 409, description = "A public client: it has no secret", body = ErrorBody),
     ),
     security(("bearer" = [])))]
 pub async fn rotate_secret(
     State(admin): State<AdminState>,
-    Path(id): Path<String>,
+    Path(ClientPath { id }): Path<ClientPath>,
     body: Body,
 ) -> Response {
     let outcome = async {
         let id = parse_client_id(&id)?;
         let rotation: Rotation = body::json(body).await?;
-        if rotation.grace_period.is_some_and(|grace| grace > MAX_GRACE) {
-            return Err(AdminError::invalid_request(
-                "grace_period must be at most 90 days",
-            ));
-        }
+        let grace: Option<Duration> = rotation
+            .grace_period
+            .as_deref()
+            .map(|text| {
+                schema::grace_period(text).ok_or_else(|| {
+                    AdminError::invalid_request(
+                        "grace_period must be a whole number and one unit (s, m, h, d), \
+                         at most 90 days",
+                    )
+                })
+            })
+            .transpose()?;
         let secret = ClientSecret::generate();
         let now = admin.services.clock.now();
-        let previous_until = provisioning::set_secret(
-            admin.services.store.as_ref(),
-            &id,
-            &secret,
-            rotation.grace_period,
-            now,
-        )
-        .await
-        .map_err(|error| admin.refused(error))?;
+        let previous_until =
+            provisioning::set_secret(admin.services.store.as_ref(), &id, &secret, grace, now)
+                .await
+                .map_err(|error| admin.refused(error))?;
         Ok(Json(SecretRotated {
             client_id: id.as_str().to_owned(),
             client_secret: secret.expose().to_owned(),
@@ -272,7 +294,7 @@ pub async fn rotate_secret(
 /// Delete a client: its credentials stop at once, then every grant it
 /// holds is revoked (audited as `client_deleted`). The id stays taken.
 #[utoipa::path(delete, path = "/admin/clients/{id}", operation_id = "delete_client", tag = "clients",
-    params(("id" = String, Path, description = "The client id, percent-encoded")),
+    params(ClientPath),
     responses(
         (status = 200, description = "Deleted", body = ClientDeleted),
         (status = 404, description = "No such client", body = ErrorBody),
@@ -281,7 +303,7 @@ pub async fn rotate_secret(
 pub async fn delete(
     State(admin): State<AdminState>,
     Extension(request_id): Extension<RequestId>,
-    Path(id): Path<String>,
+    Path(ClientPath { id }): Path<ClientPath>,
 ) -> Response {
     let outcome = async {
         let id = parse_client_id(&id)?;

@@ -85,10 +85,12 @@ impl AdminError {
             ProvisioningError::DuplicateClient(_)
             | ProvisioningError::DuplicateToken
             | ProvisioningError::DisabledClient(_)
-            | ProvisioningError::RevokedGrant(_) => Self::conflict(text),
-            ProvisioningError::PublicClient(_)
-            | ProvisioningError::Invalid(_)
-            | ProvisioningError::Origin(..) => Self::invalid_request(text),
+            | ProvisioningError::RevokedGrant(_)
+            | ProvisioningError::PublicClient(_)
+            | ProvisioningError::WrongKind(_) => Self::conflict(text),
+            ProvisioningError::Invalid(_) | ProvisioningError::Origin(..) => {
+                Self::invalid_request(text)
+            }
             ProvisioningError::Hash(_) => Self::internal("cannot hash the secret"),
             ProvisioningError::Store(store) => {
                 tracing::warn!(error = %store, "admin call: database unavailable");

@@ -18,6 +18,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::body::{self, page_limit};
 use super::error::AdminError;
+use super::schema;
 use super::views::ErrorBody;
 use super::{AdminState, answer};
 use crate::domain::audit::Page;
@@ -29,13 +30,24 @@ use crate::storage::Store;
 /// Events read from the outbox per query while catching up.
 const CATCH_UP_PAGE: u32 = 500;
 
+/// The stream's request header, declared for the document (the handler
+/// reads it from the header map, to answer its own `400`).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+pub struct EventsHeaders {
+    /// Resume after this event id (the `id` of an event of this stream).
+    #[param(rename = "Last-Event-ID", schema_with = schema::event_id)]
+    last_event_id: Option<String>,
+}
+
 /// Subscribe to revocation events (`text/event-stream`). Each event's
 /// `data` is the Security Event Token-like payload (README "Revocation
 /// events"); its `id` is the outbox position. Without `Last-Event-ID` the
 /// stream starts with the next event; with it, after that event (missed
 /// events are read from the outbox first, as far back as retention keeps).
 #[utoipa::path(get, path = "/admin/events", operation_id = "stream_events", tag = "events",
-    params(("Last-Event-ID" = Option<String>, Header, description = "Resume after this event id")),
+    params(EventsHeaders),
     responses(
         (status = 200, description = "The event stream", content_type = "text/event-stream", body = String),
         (status = 400, description = "A malformed Last-Event-ID", body = ErrorBody),
@@ -150,10 +162,12 @@ pub struct DeliveryFilter {
     /// An endpoint's configured name.
     endpoint: Option<String>,
     /// `pending`, `delivered` or `dead`.
+    #[param(schema_with = schema::delivery_state)]
     state: Option<String>,
     /// The `next` of the previous page.
     after: Option<i64>,
     /// 1 to 1000; 100 when absent.
+    #[param(schema_with = schema::limit)]
     limit: Option<u32>,
 }
 

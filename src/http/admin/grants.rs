@@ -14,6 +14,7 @@ use utoipa::ToSchema;
 use super::body::{self, check_text};
 use super::clients::parse_client_id;
 use super::error::AdminError;
+use super::schema::{self, MAX_MINT, MAX_SCOPE, MAX_SUBJECT, MAX_TOKEN, MAX_TOKENS};
 use super::views::{BulkRevoked, ErrorBody, MintedGrants, TokensStored};
 use super::{AdminState, answer, created};
 use crate::domain::audit::GrantFilter;
@@ -23,17 +24,16 @@ use crate::domain::token::{TokenHash, TokenKind};
 use crate::http::observe::RequestId;
 use crate::provisioning::{self, GrantTemplate};
 
-/// Tokens per call at most (registering or adding).
-const MAX_TOKENS: usize = 1000;
-/// Grants minted per call at most.
-const MAX_MINT: u32 = 1000;
-
+/// One token: exactly one of `token` and `token_hash` (a `null` one counts
+/// as absent).
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenField {
-    /// The raw value (hashed at once, never stored) …
+    /// The raw value, 1 to 4096 characters (hashed at once, never stored) …
+    #[schema(schema_with = schema::optional_token)]
     token: Option<String>,
     /// … or its SHA-256, 64 hex digits.
+    #[schema(schema_with = schema::optional_token_hash)]
     token_hash: Option<String>,
     kind: TokenKindField,
     expires_at: DateTime<Utc>,
@@ -50,13 +50,13 @@ pub enum TokenKindField {
 impl TokenField {
     fn into_new_token(self) -> Result<NewToken, AdminError> {
         let hash = match (self.token, self.token_hash) {
-            (Some(token), None) if !token.is_empty() && token.len() <= 4096 => {
+            (Some(token), None) if !token.is_empty() && token.chars().count() <= MAX_TOKEN => {
                 TokenHash::of(&token)
             }
             (None, Some(hex)) => parse_hash(&hex)?,
             _ => {
                 return Err(AdminError::invalid_request(
-                    "each token needs exactly one of token (1 to 4096 bytes) or token_hash",
+                    "each token needs exactly one of token (1 to 4096 characters) or token_hash",
                 ));
             }
         };
@@ -98,12 +98,17 @@ fn tokens(fields: Vec<TokenField>) -> Result<Vec<NewToken>, AdminError> {
 pub struct GrantRegistration {
     /// Generated when absent.
     grant_id: Option<uuid::Uuid>,
+    #[schema(schema_with = schema::client_id)]
     client_id: String,
-    /// The user (or other subject) the grant was given by; at most 1024 bytes.
+    /// The user (or other subject) the grant was given by: 1 to 1024
+    /// characters without control characters.
+    #[schema(schema_with = schema::subject)]
     subject: String,
-    /// At most 4096 bytes.
+    /// 1 to 4096 characters without control characters.
+    #[schema(schema_with = schema::optional_scope)]
     scope: Option<String>,
     /// 1 to 1000 tokens.
+    #[schema(min_items = 1, max_items = 1000)]
     tokens: Vec<TokenField>,
 }
 
@@ -123,9 +128,9 @@ pub async fn register(State(admin): State<AdminState>, body: Body) -> Response {
         async {
             let registration: GrantRegistration = body::json(body).await?;
             let client_id = parse_client_id(&registration.client_id)?;
-            check_text("subject", &registration.subject, 1024)?;
+            check_text("subject", &registration.subject, MAX_SUBJECT)?;
             if let Some(scope) = &registration.scope {
-                check_text("scope", scope, 4096)?;
+                check_text("scope", scope, MAX_SCOPE)?;
             }
             let grant = NewGrant {
                 id: registration
@@ -153,6 +158,7 @@ pub async fn register(State(admin): State<AdminState>, body: Body) -> Response {
 #[serde(deny_unknown_fields)]
 pub struct TokenAdditions {
     /// 1 to 1000 tokens.
+    #[schema(min_items = 1, max_items = 1000)]
     tokens: Vec<TokenField>,
 }
 
@@ -199,14 +205,25 @@ pub async fn add_tokens(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MintRequest {
+    #[schema(schema_with = schema::client_id)]
     client_id: String,
+    /// 1 to 1024 characters without control characters.
+    #[schema(schema_with = schema::subject)]
     subject: String,
+    /// 1 to 4096 characters without control characters.
+    #[schema(schema_with = schema::optional_scope)]
     scope: Option<String>,
     /// Seconds; the configured `tokens.access_ttl` when absent.
+    #[serde(default, deserialize_with = "body::whole_u32")]
+    #[schema(schema_with = schema::optional_ttl)]
     access_ttl: Option<u32>,
     /// Seconds; the configured `tokens.refresh_ttl` when absent.
+    #[serde(default, deserialize_with = "body::whole_u32")]
+    #[schema(schema_with = schema::optional_ttl)]
     refresh_ttl: Option<u32>,
     /// 1 to 1000 grants; 1 when absent.
+    #[serde(default, deserialize_with = "body::whole_u32")]
+    #[schema(schema_with = schema::optional_count)]
     count: Option<u32>,
 }
 
@@ -226,9 +243,9 @@ pub async fn issue(State(admin): State<AdminState>, body: Body) -> Response {
         async {
             let request: MintRequest = body::json(body).await?;
             let client_id = parse_client_id(&request.client_id)?;
-            check_text("subject", &request.subject, 1024)?;
+            check_text("subject", &request.subject, MAX_SUBJECT)?;
             if let Some(scope) = &request.scope {
-                check_text("scope", scope, 4096)?;
+                check_text("scope", scope, MAX_SCOPE)?;
             }
             let count = request.count.unwrap_or(1);
             if !(1..=MAX_MINT).contains(&count) {
@@ -269,11 +286,14 @@ pub async fn issue(State(admin): State<AdminState>, body: Body) -> Response {
     )
 }
 
-/// At least one of the two.
+/// At least one of the two (a `null` one counts as absent).
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BulkRequest {
+    /// 1 to 1024 characters without control characters.
+    #[schema(schema_with = schema::optional_subject)]
     subject: Option<String>,
+    #[schema(schema_with = schema::optional_client_id)]
     client_id: Option<String>,
 }
 
@@ -297,7 +317,7 @@ pub async fn revoke_all(
         async {
             let request: BulkRequest = body::json(body).await?;
             if let Some(subject) = &request.subject {
-                check_text("subject", subject, 1024)?;
+                check_text("subject", subject, MAX_SUBJECT)?;
             }
             let client_id = request
                 .client_id

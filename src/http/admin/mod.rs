@@ -18,6 +18,7 @@ mod error;
 mod events;
 mod grants;
 pub mod openapi;
+mod schema;
 mod views;
 
 use std::collections::HashMap;
@@ -122,7 +123,10 @@ pub fn router(admin: &AdminState, edge: &Edge) -> Router {
     let open = Router::new()
         .route("/metrics", get(metrics))
         .with_state(admin.clone())
-        .route("/admin/openapi.json", openapi::serve(&document))
+        .route(
+            "/admin/openapi.json",
+            openapi::serve(&openapi::complete(&document)),
+        )
         .merge(
             Router::new()
                 .route("/health/live", get(health::live))

@@ -14,6 +14,7 @@ use crate::provisioning::{ClientView, MintedGrantView};
 pub struct ErrorBody {
     /// `invalid_request`, `invalid_token`, `not_found`, `conflict`,
     /// `temporarily_unavailable` or `server_error`.
+    #[schema(schema_with = super::schema::error_code)]
     pub error: String,
     pub error_description: String,
 }
