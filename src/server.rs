@@ -160,16 +160,7 @@ impl Server {
         listener
             .set_nonblocking(true)
             .map_err(StartupError::Listener)?;
-        let concurrency = settings.auth.argon2_concurrency.unwrap_or_else(|| {
-            let (derived, memory_limit) = auth::concurrency::from_machine();
-            tracing::info!(
-                argon2_concurrency = derived,
-                memory_limit,
-                "argon2 concurrency derived from the CPUs and the cgroup memory limit"
-            );
-            derived
-        });
-        let verifier = SecretVerifier::new(concurrency).map_err(StartupError::Hasher)?;
+        let verifier = secret_verifier(settings)?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let format = TokenFormat::new(
             &settings.tokens.access_prefix,
@@ -189,16 +180,7 @@ impl Server {
         let cache = CredentialCache::new(settings.auth.cache_ttl, settings.auth.cache_capacity);
         let authenticator =
             Authenticator::new(store.clone(), verifier.clone(), cache, clock.clone());
-        let limits = &settings.rate_limit;
-        let limiter = Arc::new(Limiter::new(LimitSettings {
-            window: limits.window,
-            failed_auth_per_client: limits.failed_auth_per_client,
-            failed_auth_per_address: limits.failed_auth_per_address,
-            requests_per_address: limits.requests_per_address,
-            requests_per_client: limits.requests_per_client,
-            public_reports_per_minute: settings.secret_scanning.public_reports_per_minute,
-            failed_signatures_per_minute: settings.secret_scanning.failed_signatures_per_minute,
-        }));
+        let limiter = Arc::new(limiter(settings));
         let metrics = Arc::new(Metrics::new());
         let retention = Retention {
             store: store.clone(),
@@ -415,6 +397,35 @@ async fn serve(
         guard_header_reads(server.http_builder(), transport.header_timeout);
         server.serve(service).await
     }
+}
+
+/// The argon2 verifier, its concurrency configured or derived from the CPUs
+/// and the cgroup memory limit.
+fn secret_verifier(settings: &Settings) -> Result<SecretVerifier, StartupError> {
+    let concurrency = settings.auth.argon2_concurrency.unwrap_or_else(|| {
+        let (derived, memory_limit) = auth::concurrency::from_machine();
+        tracing::info!(
+            argon2_concurrency = derived,
+            memory_limit,
+            "argon2 concurrency derived from the CPUs and the cgroup memory limit"
+        );
+        derived
+    });
+    SecretVerifier::new(concurrency).map_err(StartupError::Hasher)
+}
+
+/// The abuse-control limits of `settings`.
+fn limiter(settings: &Settings) -> Limiter {
+    let limits = &settings.rate_limit;
+    Limiter::new(LimitSettings {
+        window: limits.window,
+        failed_auth_per_client: limits.failed_auth_per_client,
+        failed_auth_per_address: limits.failed_auth_per_address,
+        requests_per_address: limits.requests_per_address,
+        requests_per_client: limits.requests_per_client,
+        public_reports_per_minute: settings.secret_scanning.public_reports_per_minute,
+        failed_signatures_per_minute: settings.secret_scanning.failed_signatures_per_minute,
+    })
 }
 
 /// The webhook dispatcher for the configured endpoints; `None` without any.
