@@ -36,7 +36,7 @@ CREATE TABLE tokens (
 
 CREATE INDEX tokens_grant ON tokens (grant_id);
 
--- One row per grant revocation (SPEC §1 "Revocation record"). Never the token.
+-- One row per grant revocation (the audit record). Never the token.
 CREATE TABLE revocations (
     id                   BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     grant_id             UUID NOT NULL REFERENCES grants (id),

@@ -1,4 +1,4 @@
--- The revocation event outbox (issue 5). Every path that revokes a grant
+-- The revocation event outbox. Every path that revokes a grant
 -- (a presented token, a bulk revocation, a client deletion) inserts the
 -- event next to the grant's audit record, in the same transaction, so an
 -- event exists exactly when a revocation committed. Readers follow the

@@ -1,4 +1,4 @@
--- Delivering revocation events (issue 5): followers of the outbox, webhook
+-- Delivering revocation events: followers of the outbox, webhook
 -- deliveries, client changes other instances must notice, and where a
 -- secret scanner found a token.
 

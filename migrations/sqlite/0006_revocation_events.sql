@@ -1,4 +1,4 @@
--- The revocation event outbox (issue 5), as in PostgreSQL's migration 6:
+-- The revocation event outbox, as in PostgreSQL's migration 6:
 -- every path that revokes a grant inserts the event next to the grant's
 -- audit record, in the same transaction. Readers follow the outbox by id.
 CREATE TABLE revocation_events (

@@ -1,4 +1,4 @@
--- Delivering revocation events (issue 5), as in PostgreSQL's migration 7.
+-- Delivering revocation events, as in PostgreSQL's migration 7.
 -- SQLite has one writer at a time, so ids are committed in order: txid stays
 -- 0 and followers read by id alone, with the same (txid, id) queries.
 ALTER TABLE revocation_events ADD COLUMN txid INTEGER NOT NULL DEFAULT 0;

@@ -11,6 +11,8 @@ pub mod postgres;
 mod rows;
 pub mod sqlite;
 
+pub use migrations::Dialect;
+
 use std::sync::Arc;
 use std::time::Duration;
 

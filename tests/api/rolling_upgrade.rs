@@ -144,3 +144,35 @@ on_both_backends!(
     a_newer_release_s_contract_step_is_reported_and_never_served,
     migrate_force_applies_every_step,
 );
+
+/// A SQLite database exactly as an earlier build's `rescind migrate` left it
+/// (schema 8, before the comments of steps 1, 6 and 7 were reworded), kept
+/// as a file: sqlx refuses a database whose recorded checksums differ from
+/// the steps it knows, so this proves the reworded steps still carry the
+/// checksum such databases hold.
+#[tokio::test]
+async fn a_database_migrated_by_an_earlier_build_is_migrated_and_served() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.path().join("rescind.db");
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/sqlite-schema-8.db"
+    );
+    std::fs::copy(fixture, &path).unwrap_or_else(|e| panic!("{fixture}: {e}"));
+    let url = format!("sqlite://{}", path.display());
+
+    let migrated = json_line(&rescind(&url, dir.path(), &["migrate"], None).await);
+    assert_eq!(migrated["schema_version"], json!(LATEST_MIGRATION));
+    assert_eq!(migrated["ready"], json!(true));
+
+    let created = json_line(
+        &rescind(
+            &url,
+            dir.path(),
+            &["client", "create", "--id", "app", "--public"],
+            None,
+        )
+        .await,
+    );
+    assert_eq!(created["client_id"], json!("app"));
+}

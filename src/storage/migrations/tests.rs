@@ -17,6 +17,36 @@ fn both_backends_end_at_the_latest_version_with_the_same_kinds_of_step() {
     assert_eq!(contract_flags(POSTGRES), contract_flags(SQLITE));
 }
 
+/// A pin is for a step whose text changed after release: one whose text
+/// still hashes to the pinned value needs no pin, and a pin must name a
+/// step of its dialect. The migrator hands sqlx the pinned value.
+#[test]
+fn released_checksums_pin_only_reworded_steps_and_reach_the_migrator() {
+    for &(dialect, version, pinned) in RELEASED_CHECKSUMS {
+        let Some(&(_, description, sql)) = dialect.sources().iter().find(|m| m.0 == version) else {
+            panic!("{dialect:?} has no step {version}");
+        };
+        let current = Migration::new(
+            version,
+            Cow::Borrowed(description),
+            MigrationType::Simple,
+            Cow::Borrowed(sql),
+            false,
+        );
+        assert_ne!(
+            current.checksum.as_ref(),
+            pinned.as_slice(),
+            "{dialect:?} step {version} is unchanged: drop its pin"
+        );
+        let migrator = dialect.migrator(LATEST_VERSION);
+        let embedded = migrator
+            .iter()
+            .find(|m| m.version == version)
+            .map(|m| m.checksum.as_ref());
+        assert_eq!(embedded, Some(pinned.as_slice()));
+    }
+}
+
 /// The file name is the declaration an operator sees: `NNNN_contract_…`
 /// exactly for the steps this binary treats as contract steps, and every
 /// file is embedded.

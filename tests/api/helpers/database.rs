@@ -8,7 +8,7 @@ use std::str::FromStr as _;
 use std::time::Duration;
 
 use rescind::storage::postgres::PostgresStore;
-use rescind::storage::{PoolSettings, Store};
+use rescind::storage::{Dialect, PoolSettings, Store};
 use sqlx::Connection as _;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
@@ -173,8 +173,8 @@ impl TestDatabase {
     }
 
     /// Applies the repository's migration files up to `version` (sqlx's own
-    /// file migrator, whose checksums match the embedded migrations), as an
-    /// older release would have left the schema.
+    /// file migrator, with the released checksums the embedded migrations
+    /// carry), as an older release would have left the schema.
     pub async fn migrate_up_to(&self, version: i64) {
         self.migrate_as_release(version, &[]).await;
     }
@@ -183,9 +183,9 @@ impl TestDatabase {
     /// to `version`, plus `future` files (`(file name, SQL)`, in sqlx's
     /// `NNNN_description.sql` form) that a newer release would ship.
     pub async fn migrate_as_release(&self, version: i64, future: &[(String, &str)]) {
-        let folder = match self.raw {
-            Raw::Postgres(_) => "postgres",
-            Raw::Sqlite(_) => "sqlite",
+        let (folder, dialect) = match self.raw {
+            Raw::Postgres(_) => ("postgres", Dialect::Postgres),
+            Raw::Sqlite(_) => ("sqlite", Dialect::Sqlite),
         };
         let release = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let source = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -209,9 +209,11 @@ impl TestDatabase {
         for (name, sql) in future {
             std::fs::write(release.path().join(name), sql).unwrap_or_else(|e| panic!("{e}"));
         }
-        let migrator = sqlx::migrate::Migrator::new(release.path())
+        let mut migrator = sqlx::migrate::Migrator::new(release.path())
             .await
             .unwrap_or_else(|e| panic!("{e}"));
+        // As released: some steps' comments were reworded since.
+        dialect.pin_released_checksums(&mut migrator);
         let applied = match &self.raw {
             Raw::Postgres(pool) => migrator.run(pool).await,
             Raw::Sqlite(pool) => migrator.run(pool).await,
