@@ -1,6 +1,7 @@
 //! Startup: the same code for `rescind serve` and for the tests, which bind
 //! port 0 and pass their own listener and shutdown signal.
 
+use secrecy::ExposeSecret as _;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -111,7 +112,7 @@ pub async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, StartupEr
         max_connections: settings.database.max_connections,
         timeout: settings.database.timeout,
     };
-    let store = storage::open(&settings.database_url(), &pool).await?;
+    let store = storage::open(settings.database_url().expose_secret(), &pool).await?;
     if settings.database.migrate_on_start {
         let report = store.migrate(ContractSteps::HoldBack).await?;
         log_migration(&report);
@@ -443,7 +444,7 @@ fn webhook_dispatcher(
     let mut endpoints = Vec::new();
     for (index, webhook) in settings.events.webhooks.iter().enumerate() {
         let secret = match (&webhook.secret, &webhook.secret_file) {
-            (Some(secret), _) => secret.clone().into_bytes(),
+            (Some(secret), _) => secret.expose_secret().as_bytes().to_vec(),
             (None, Some(path)) => std::fs::read_to_string(path)
                 .map(|text| text.trim_end_matches(['\r', '\n']).as_bytes().to_vec())
                 .map_err(|source| StartupError::SecretFile {

@@ -9,6 +9,7 @@ mod healthcheck;
 mod migrate;
 mod token;
 
+use secrecy::ExposeSecret as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -174,7 +175,7 @@ async fn serve(settings: &Settings) -> Result<(), CliError> {
     tracing::info!(
         listen = %format_args!("{scheme}://{}", server.local_addr()?),
         issuer = %settings.issuer,
-        database = if settings.database_url().starts_with("sqlite:") { "sqlite" } else { "postgres" },
+        database = if settings.database_url().expose_secret().starts_with("sqlite:") { "sqlite" } else { "postgres" },
         "rescind is serving"
     );
     server.run(server::shutdown_signal()).await?;

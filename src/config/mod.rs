@@ -4,6 +4,7 @@
 //! Every key is documented, with its default and environment name, in
 //! `config/rescind.example.toml`; a test parses that file so it cannot drift.
 
+mod redacted;
 mod service_links;
 mod validate;
 
@@ -13,6 +14,7 @@ use std::time::Duration;
 
 use figment::Figment;
 use figment::providers::{Env, Format as _, Toml};
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::revocation::{AnonymousPolicy, ForeignPolicy};
@@ -121,7 +123,9 @@ pub struct TlsSettings {
 #[serde(default, deny_unknown_fields)]
 pub struct DatabaseSettings {
     /// `postgres://…` or `sqlite:…`; unset means `<data_dir>/rescind.db`.
-    pub url: Option<String>,
+    /// A secret: it may carry the database password.
+    #[serde(serialize_with = "redacted::database_url")]
+    pub url: Option<SecretString>,
     pub max_connections: u32,
     /// Bounds a wait for a connection and every statement.
     #[serde(with = "humantime_serde")]
@@ -226,7 +230,8 @@ impl Default for RateLimitSettings {
 pub struct AdminSettings {
     pub listen: Option<SocketAddr>,
     /// argon2id PHC string of the admin bearer token (`rescind admin hash-token`).
-    pub token_hash: Option<String>,
+    #[serde(serialize_with = "redacted::secret")]
+    pub token_hash: Option<SecretString>,
 }
 
 /// What the retention task deletes, and how often it looks.
@@ -306,7 +311,8 @@ pub struct WebhookSettings {
     /// `https`, or `http` to a loopback address only.
     pub url: String,
     /// The HMAC-SHA256 key (at least 32 characters), or...
-    pub secret: Option<String>,
+    #[serde(serialize_with = "redacted::secret")]
+    pub secret: Option<SecretString>,
     /// ...a file holding it (a mounted secret), trailing newline ignored.
     pub secret_file: Option<PathBuf>,
     /// One attempt's time limit.
@@ -549,13 +555,13 @@ impl Settings {
         validate::settings(self)
     }
 
-    /// The database URL in force (`database.url`, else SQLite in `data_dir`).
+    /// The database URL in force (`database.url`, else SQLite in
+    /// `data_dir`), a secret since it may carry the password.
     #[must_use]
-    pub fn database_url(&self) -> String {
-        self.database
-            .url
-            .clone()
-            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("rescind.db").display()))
+    pub fn database_url(&self) -> SecretString {
+        self.database.url.clone().unwrap_or_else(|| {
+            format!("sqlite://{}", self.data_dir.join("rescind.db").display()).into()
+        })
     }
 
     /// `server.trusted_proxies` as networks (validated at load).

@@ -6,6 +6,7 @@
 use std::path::Path;
 
 use figment::Jail;
+use secrecy::ExposeSecret;
 
 use super::*;
 
@@ -62,7 +63,11 @@ fn the_environment_overrides_the_file_and_database_url_sits_between() {
         let loaded = Settings::load(Some(Path::new("rescind.toml"))).map_err(|e| jailed(&e))?;
         assert_eq!(loaded.issuer, "https://file.example");
         assert_eq!(
-            loaded.database.url.as_deref(),
+            loaded
+                .database
+                .url
+                .as_ref()
+                .map(ExposeSecret::expose_secret),
             Some("postgres://from-database-url/db")
         );
 
@@ -72,7 +77,11 @@ fn the_environment_overrides_the_file_and_database_url_sits_between() {
         let loaded = Settings::load(Some(Path::new("rescind.toml"))).map_err(|e| jailed(&e))?;
         assert_eq!(loaded.issuer, "https://env.example");
         assert_eq!(
-            loaded.database.url.as_deref(),
+            loaded
+                .database
+                .url
+                .as_ref()
+                .map(ExposeSecret::expose_secret),
             Some("postgres://from-rescind/db")
         );
         assert_eq!(loaded.server.body_limit, 4096);
@@ -261,11 +270,11 @@ fn other_bad_values_name_their_key() {
         Some("tls.cert")
     );
     assert_eq!(
-        rejection(|s| s.database.url = Some("mysql://x".to_owned())).as_deref(),
+        rejection(|s| s.database.url = Some("mysql://x".into())).as_deref(),
         Some("database.url")
     );
     assert_eq!(
-        rejection(|s| s.database.url = Some("sqlite::memory:".to_owned())).as_deref(),
+        rejection(|s| s.database.url = Some("sqlite::memory:".into())).as_deref(),
         Some("database.url")
     );
     assert_eq!(
@@ -315,7 +324,7 @@ fn durations_past_ten_years_are_refused_by_name_so_no_clock_addition_overflows()
     let webhook = || super::WebhookSettings {
         name: "audit".to_owned(),
         url: "https://hooks.example/rescind".to_owned(),
-        secret: Some("s".repeat(32)),
+        secret: Some("s".repeat(32).into()),
         ..super::WebhookSettings::default()
     };
     assert_eq!(
@@ -337,7 +346,7 @@ fn a_webhook_secret_is_at_least_32_bytes() {
             s.events.webhooks = vec![super::WebhookSettings {
                 name: "audit".to_owned(),
                 url: "https://hooks.example/rescind".to_owned(),
-                secret: Some(secret),
+                secret: Some(secret.into()),
                 ..super::WebhookSettings::default()
             }];
         })
@@ -387,12 +396,12 @@ fn key_paths(figment: &figment::Figment) -> std::collections::BTreeSet<String> {
 /// Every key a setting can have, optional ones included.
 fn every_key() -> std::collections::BTreeSet<String> {
     let mut all = Settings::default();
-    all.database.url = Some("postgres://db/rescind".to_owned());
+    all.database.url = Some("postgres://db/rescind".into());
     all.tls.cert = Some(PathBuf::from("chain.pem"));
     all.tls.key = Some(PathBuf::from("key.pem"));
     all.auth.argon2_concurrency = Some(1);
     all.admin.listen = Some(SocketAddr::from(([127, 0, 0, 1], 9443)));
-    all.admin.token_hash = Some("hash".to_owned());
+    all.admin.token_hash = Some("hash".into());
     key_paths(&figment::Figment::from(
         figment::providers::Serialized::defaults(all),
     ))
@@ -505,4 +514,30 @@ fn admin_token_hash() -> String {
     ))
     .map(|hash| hash.as_phc().to_owned())
     .unwrap_or_default()
+}
+
+/// No `Debug` and no serialization of the settings shows a secret: not the
+/// database password, the admin token hash or a webhook secret.
+#[test]
+fn secrets_never_leave_the_settings_by_debug_or_serialization() {
+    let mut settings = Settings::default();
+    settings.database.url = Some("postgres://rescind:db-password-1@db/rescind".into());
+    settings.admin.token_hash = Some("$argon2id$v=19$m=19456,t=2,p=1$admin-hash-2".into());
+    settings.events.webhooks = vec![super::WebhookSettings {
+        name: "siem".to_owned(),
+        url: "https://siem.example/hook".to_owned(),
+        secret: Some("webhook-secret-3-0123456789abcdefghij".into()),
+        ..super::WebhookSettings::default()
+    }];
+    let debug = format!("{settings:?} {settings:#?}");
+    let serialized = serde_json::to_string(&settings).unwrap_or_else(|e| panic!("{e}"));
+    for secret in ["db-password-1", "admin-hash-2", "webhook-secret-3"] {
+        assert!(!debug.contains(secret), "Debug shows {secret}");
+        assert!(!serialized.contains(secret), "serialization shows {secret}");
+    }
+    assert!(serialized.contains("postgres://rescind:<redacted>@db/rescind"));
+    assert_eq!(
+        settings.database_url().expose_secret(),
+        "postgres://rescind:db-password-1@db/rescind"
+    );
 }

@@ -4,6 +4,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use secrecy::ExposeSecret;
+
 use super::{Settings, TlsMode};
 use crate::domain::minted::TokenFormat;
 use crate::domain::origin::check_origin;
@@ -172,6 +174,7 @@ fn tls(settings: &Settings) -> Result<(), ConfigError> {
 
 fn database(settings: &Settings) -> Result<(), ConfigError> {
     if let Some(url) = &settings.database.url {
+        let url = url.expose_secret();
         let postgres = url.starts_with("postgres://") || url.starts_with("postgresql://");
         if !postgres && !url.starts_with("sqlite:") {
             return Err(ConfigError::new(
@@ -377,7 +380,12 @@ fn admin(settings: &Settings) -> Result<(), ConfigError> {
     let Some(listen) = settings.admin.listen else {
         return Ok(());
     };
-    let Some(hash) = &settings.admin.token_hash else {
+    let Some(hash) = settings
+        .admin
+        .token_hash
+        .as_ref()
+        .map(ExposeSecret::expose_secret)
+    else {
         return Err(ConfigError::new(
             "admin.token_hash",
             "is required when admin.listen is set (make one with `rescind admin hash-token`)",
@@ -438,7 +446,7 @@ fn events(settings: &Settings) -> Result<(), ConfigError> {
         }
         outbound_url(&key("url"), &webhook.url)?;
         match (&webhook.secret, &webhook.secret_file) {
-            (Some(secret), None) if secret.len() >= MIN_WEBHOOK_SECRET => {}
+            (Some(secret), None) if secret.expose_secret().len() >= MIN_WEBHOOK_SECRET => {}
             (Some(_), None) => {
                 return Err(ConfigError::new(key("secret"), "must be at least 32 bytes"));
             }

@@ -402,7 +402,7 @@ async fn admin_hash_token_prints_a_hash_the_server_accepts(backend: Backend) {
     // A server configured with that hash takes the token, and only it.
     let server = TestApp::spawn_on(TestDatabase::create(backend).await, |settings| {
         settings.admin.listen = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
-        settings.admin.token_hash = Some(hash.clone());
+        settings.admin.token_hash = Some(hash.clone().into());
     })
     .await;
     let accepted = server

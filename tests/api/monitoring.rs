@@ -246,7 +246,7 @@ async fn scrape_after_traffic(backend: Backend) -> String {
             .push(rescind::config::WebhookSettings {
                 name: "sink".to_owned(),
                 url: format!("http://127.0.0.1:{}/hook", free_port()),
-                secret: Some("webhook-secret-0123456789abcdefghijklmnop".to_owned()),
+                secret: Some("webhook-secret-0123456789abcdefghijklmnop".into()),
                 ..rescind::config::WebhookSettings::default()
             });
     })

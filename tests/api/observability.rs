@@ -95,7 +95,7 @@ fn with_unreachable_webhook(settings: &mut Settings) {
     settings.events.webhooks.push(WebhookSettings {
         name: "audit-sink".to_owned(),
         url: format!("http://127.0.0.1:{}/hook", free_port()),
-        secret: Some("webhook-secret-0123456789abcdefghijklmnop".to_owned()),
+        secret: Some("webhook-secret-0123456789abcdefghijklmnop".into()),
         timeout: Duration::from_secs(1),
         max_attempts: 5,
         retry_initial: Duration::from_secs(600),

@@ -120,7 +120,7 @@ fn with_webhook(url: &str, max_attempts: u32) -> impl FnOnce(&mut Settings) + '_
         settings.events.webhooks.push(WebhookSettings {
             name: "receiver".to_owned(),
             url: url.to_owned(),
-            secret: Some(SECRET.to_owned()),
+            secret: Some(SECRET.into()),
             timeout: Duration::from_secs(2),
             max_attempts,
             retry_initial: Duration::from_millis(50),

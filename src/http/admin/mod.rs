@@ -21,6 +21,7 @@ pub mod openapi;
 mod schema;
 mod views;
 
+use secrecy::ExposeSecret as _;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -76,7 +77,14 @@ impl AdminState {
         public: AppState,
         verifier: SecretVerifier,
     ) -> Option<Self> {
-        let token_hash = SecretHash::from_phc(settings.admin.token_hash.clone()?);
+        let token_hash = SecretHash::from_phc(
+            settings
+                .admin
+                .token_hash
+                .as_ref()?
+                .expose_secret()
+                .to_owned(),
+        );
         Some(Self(Arc::new(AdminShared {
             services,
             token_hash,

@@ -82,7 +82,7 @@ pub fn base_settings(db: &TestDatabase) -> Settings {
         data_dir: db.data_dir().to_owned(),
         ..Settings::default()
     };
-    settings.database.url = Some(db.url().to_owned());
+    settings.database.url = Some(db.url().into());
     settings.database.max_connections = 4;
     settings.database.timeout = Duration::from_secs(5);
     settings.tls.mode = TlsMode::Proxy;
@@ -108,7 +108,7 @@ pub fn with_admin(settings: &mut Settings) {
             .to_owned()
     });
     settings.admin.listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
-    settings.admin.token_hash = Some(hash.clone());
+    settings.admin.token_hash = Some(hash.clone().into());
 }
 
 impl TestApp {
