@@ -103,7 +103,9 @@ impl AdminState {
 
     fn unavailable(&self, error: &crate::storage::StoreError) -> AdminError {
         tracing::warn!(error = %error, "admin call: database unavailable");
-        AdminError::unavailable(self.retry_after_secs)
+        AdminError::Unavailable {
+            retry_after_secs: self.retry_after_secs,
+        }
     }
 }
 
@@ -195,7 +197,10 @@ async fn require_bearer(
     let limiter = &admin.services.limiter;
     if let Err(refusal) = limiter.admit(caller.ip, None, true) {
         admin.services.metrics.rate_limited(refusal.limit);
-        return AdminError::too_many_requests(refusal.retry_after).into_response();
+        return AdminError::TooManyRequests {
+            retry_after: refusal.retry_after,
+        }
+        .into_response();
     }
     let presented = bearer_token(&request);
     let verified = match presented {
@@ -237,7 +242,7 @@ async fn require_bearer(
         if let Err(error) = recorded {
             tracing::warn!(error = %error, "cannot record a refused admin call");
         }
-        return AdminError::unauthorized().into_response();
+        return AdminError::Unauthorized.into_response();
     }
     next.run(request).await
 }
