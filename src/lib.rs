@@ -47,6 +47,3 @@ pub mod storage;
 pub mod telemetry;
 pub mod tls;
 pub mod transport;
-
-#[cfg(test)]
-mod fuzz;

@@ -49,9 +49,9 @@ impl Form {
         Ok(Self { pairs })
     }
 
-    /// Every decoded pair, in order (for the fuzz properties).
-    #[cfg(test)]
-    pub(crate) fn pairs(&self) -> &[(String, String)] {
+    /// Every decoded pair, in order.
+    #[must_use]
+    pub fn pairs(&self) -> &[(String, String)] {
         &self.pairs
     }
 

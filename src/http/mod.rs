@@ -3,9 +3,9 @@
 
 pub mod admin;
 mod cors;
-pub(crate) mod credentials;
+pub mod credentials;
 pub mod error;
-pub(crate) mod form;
+pub mod form;
 pub mod guard;
 mod health;
 mod introspect;

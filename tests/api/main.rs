@@ -12,6 +12,7 @@ mod cors;
 mod crash;
 mod credential_cache;
 mod events;
+mod fuzz;
 mod health;
 mod healthcheck;
 mod hostile;
