@@ -2,12 +2,12 @@
 //! service): per-address and per-client request limits, and a lockout after
 //! repeated failed client authentications.
 //!
-//! Counting is `governor`'s (GCRA, one state per key). A lockout is kept here:
-//! governor can only answer "may this one more go through?" by spending a
-//! cell, and the lockout must refuse an attempt *before* its argon2
-//! verification runs, while successful attempts spend nothing.
+//! Counting is `governor`'s (GCRA, one state per key); lockouts are kept in
+//! [`lockouts`], keys are made in [`keys`].
 
-use std::collections::HashMap;
+mod keys;
+mod lockouts;
+
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::{Mutex, PoisonError};
@@ -18,18 +18,14 @@ use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
 
-/// Locked-out keys remembered at most; beyond it, expired ones are dropped
-/// first, and a new lockout that still does not fit is skipped (and logged).
-const MAX_LOCKOUTS: usize = 100_000;
+pub use self::keys::address_key;
+use self::keys::{OVERFLOW_ADDRESS, key_for_id};
+use self::lockouts::{Lockouts, MAX_LOCKOUTS};
 
 /// Keys one counter holds at most. Past it (after dropping idle ones), a
 /// caller not yet known is counted in one shared overflow key instead, so no
 /// flood of invented client ids or addresses can grow memory without bound.
 const MAX_KEYS: usize = 100_000;
-
-/// The longest client id worth a key of its own: a longer one cannot be a
-/// registered client (see `ClientId`), so all of them share one key.
-const MAX_KEYED_ID: usize = 255;
 
 /// The window of the failed-signature budget, and how long an address that
 /// used it up is refused.
@@ -63,15 +59,6 @@ pub struct Refusal {
 
 type Keyed<K> = RateLimiter<K, DefaultKeyedStateStore<K>, DefaultClock, StateInformationMiddleware>;
 
-/// What a lockout is keyed by.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum LockKey {
-    Pair(String, IpAddr),
-    Address(IpAddr),
-    /// Failed secret-scanner signatures from an address.
-    Signatures(IpAddr),
-}
-
 /// All limits of one instance (they are not shared between instances: each
 /// counts what it sees, so N instances allow up to N times the limit).
 pub struct Limiter {
@@ -83,7 +70,12 @@ pub struct Limiter {
     requests_by_client: Option<Keyed<String>>,
     public_reports_by_address: Option<Keyed<IpAddr>>,
     failed_signatures_by_address: Option<Keyed<IpAddr>>,
-    lockouts: Mutex<HashMap<LockKey, Instant>>,
+    /// Failed authentications of a client id from an address.
+    pair_lockouts: Lockouts<(String, IpAddr)>,
+    /// Failed authentications from an address, any client id.
+    address_lockouts: Lockouts<IpAddr>,
+    /// Failed secret-scanner signatures from an address.
+    signature_lockouts: Lockouts<IpAddr>,
     /// When a full counter was last pruned (see [`Self::has_room`]).
     last_prune: Mutex<Instant>,
 }
@@ -106,7 +98,9 @@ impl Limiter {
                 settings.failed_signatures_per_minute,
                 SIGNATURE_WINDOW,
             ),
-            lockouts: Mutex::new(HashMap::new()),
+            pair_lockouts: Lockouts::new(MAX_LOCKOUTS),
+            address_lockouts: Lockouts::new(MAX_LOCKOUTS),
+            signature_lockouts: Lockouts::new(MAX_LOCKOUTS),
             last_prune: Mutex::new(Instant::now()),
         }
     }
@@ -129,10 +123,11 @@ impl Limiter {
     ) -> Result<(), Refusal> {
         let address = address_key(address);
         if carries_secret {
-            self.locked(&LockKey::Address(address), "failed_auth_address")?;
+            self.locked(&self.address_lockouts, &address, "failed_auth_address")?;
             if let Some(id) = client_id {
                 self.locked(
-                    &LockKey::Pair(key_for_id(id), address),
+                    &self.pair_lockouts,
+                    &(key_for_id(id), address),
                     "failed_auth_client",
                 )?;
             }
@@ -161,7 +156,11 @@ impl Limiter {
     /// so it cannot make the server read 4 MiB bodies it will refuse.
     pub fn admit_signed_report(&self, address: IpAddr) -> Result<(), Refusal> {
         let address = address_key(address);
-        self.locked(&LockKey::Signatures(address), "failed_signature_address")
+        self.locked(
+            &self.signature_lockouts,
+            &address,
+            "failed_signature_address",
+        )
     }
 
     /// Records a secret-scanner report whose signature was missing, by an
@@ -169,9 +168,13 @@ impl Limiter {
     pub fn failed_signature(&self, address: IpAddr) {
         let address = address_key(address);
         if let Some(limiter) = &self.failed_signatures_by_address
-            && exhausted(limiter, &address)
+            && exhausted(
+                limiter,
+                &self.failure_key(limiter, address, OVERFLOW_ADDRESS),
+            )
         {
-            self.lock(LockKey::Signatures(address), SIGNATURE_WINDOW);
+            self.signature_lockouts
+                .lock(address, self.clock.now(), SIGNATURE_WINDOW);
         }
     }
 
@@ -186,7 +189,8 @@ impl Limiter {
                 limiter,
                 &self.failure_key(limiter, key.clone(), (String::new(), address)),
             ) {
-                self.lock(LockKey::Pair(key.0, address), self.settings.window);
+                self.pair_lockouts
+                    .lock(key, self.clock.now(), self.settings.window);
             }
         }
         if let Some(limiter) = &self.failures_by_address
@@ -195,7 +199,8 @@ impl Limiter {
                 &self.failure_key(limiter, address, OVERFLOW_ADDRESS),
             )
         {
-            self.lock(LockKey::Address(address), self.settings.window);
+            self.address_lockouts
+                .lock(address, self.clock.now(), self.settings.window);
         }
     }
 
@@ -208,10 +213,9 @@ impl Limiter {
         forget_idle(self.public_reports_by_address.as_ref());
         forget_idle(self.failed_signatures_by_address.as_ref());
         let now = self.clock.now();
-        self.lockouts
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .retain(|_, until| *until > now);
+        self.pair_lockouts.forget_ended(now);
+        self.address_lockouts.forget_ended(now);
+        self.signature_lockouts.forget_ended(now);
     }
 
     /// The configured window (how often [`Self::forget_idle`] should run).
@@ -220,30 +224,16 @@ impl Limiter {
         self.settings.window
     }
 
-    fn locked(&self, key: &LockKey, limit: &'static str) -> Result<(), Refusal> {
-        let now = self.clock.now();
-        let lockouts = self.lockouts.lock().unwrap_or_else(PoisonError::into_inner);
-        match lockouts.get(key) {
-            Some(until) if *until > now => Err(Refusal {
-                limit,
-                retry_after: *until - now,
-            }),
-            _ => Ok(()),
+    fn locked<K: std::hash::Hash + Eq>(
+        &self,
+        lockouts: &Lockouts<K>,
+        key: &K,
+        limit: &'static str,
+    ) -> Result<(), Refusal> {
+        match lockouts.remaining(key, self.clock.now()) {
+            Some(retry_after) => Err(Refusal { limit, retry_after }),
+            None => Ok(()),
         }
-    }
-
-    fn lock(&self, key: LockKey, duration: Duration) {
-        let now = self.clock.now();
-        let until = now + duration;
-        let mut lockouts = self.lockouts.lock().unwrap_or_else(PoisonError::into_inner);
-        if lockouts.len() >= MAX_LOCKOUTS {
-            lockouts.retain(|_, until| *until > now);
-        }
-        if lockouts.len() >= MAX_LOCKOUTS && !lockouts.contains_key(&key) {
-            tracing::warn!("too many lockouts at once; this one is not recorded");
-            return;
-        }
-        lockouts.insert(key, until);
     }
 
     /// Spends a cell of a request limit. When the counter is full of
@@ -333,204 +323,5 @@ fn exhausted<K: Clone + std::hash::Hash + Eq>(limiter: &Keyed<K>, key: &K) -> bo
         .map_or(true, |snapshot| snapshot.remaining_burst_capacity() == 0)
 }
 
-/// The address every caller shares in a failure counter that is full.
-const OVERFLOW_ADDRESS: IpAddr = IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED);
-
-/// The key an address is counted under: an IPv4 address as it is (an
-/// IPv4-mapped IPv6 one as IPv4), an IPv6 address by its /64, since one
-/// host commonly holds a whole /64 and could otherwise pick a fresh
-/// address, and a fresh budget, for every attempt.
-#[must_use]
-pub fn address_key(address: IpAddr) -> IpAddr {
-    match address {
-        IpAddr::V4(_) => address,
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or_else(
-            || {
-                let prefix = u128::from(v6) & !((1_u128 << 64) - 1);
-                IpAddr::V6(std::net::Ipv6Addr::from(prefix))
-            },
-            IpAddr::V4,
-        ),
-    }
-}
-
-/// A client id as a counter key: a longer id than any client may have is
-/// one shared key, so a key is never longer than [`MAX_KEYED_ID`] bytes.
-fn key_for_id(id: &str) -> String {
-    if id.len() <= MAX_KEYED_ID {
-        id.to_owned()
-    } else {
-        "\u{0}too long".to_owned()
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn settings() -> LimitSettings {
-        LimitSettings {
-            window: Duration::from_secs(60),
-            failed_auth_per_client: 3,
-            failed_auth_per_address: 5,
-            requests_per_address: 0,
-            requests_per_client: 0,
-            public_reports_per_minute: 0,
-            failed_signatures_per_minute: 0,
-        }
-    }
-
-    const ADDRESS: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 7));
-    const OTHER: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 8));
-
-    #[test]
-    fn the_pair_is_locked_out_after_its_budget_of_failures_and_only_that_pair() {
-        let limiter = Limiter::new(settings());
-        for _ in 0..3 {
-            assert_eq!(limiter.admit(ADDRESS, Some("app"), true), Ok(()));
-            limiter.failed_authentication(ADDRESS, Some("app"));
-        }
-        let refusal = limiter.admit(ADDRESS, Some("app"), true);
-        assert!(
-            matches!(refusal, Err(Refusal { limit: "failed_auth_client", retry_after }) if retry_after > Duration::from_secs(58)),
-            "{refusal:?}"
-        );
-        assert_eq!(
-            limiter.admit(OTHER, Some("app"), true),
-            Ok(()),
-            "another address"
-        );
-        assert_eq!(
-            limiter.admit(ADDRESS, Some("other-app"), true),
-            Ok(()),
-            "another client"
-        );
-    }
-
-    #[test]
-    fn an_address_spraying_client_ids_is_locked_out_by_its_own_budget() {
-        let limiter = Limiter::new(settings());
-        for n in 0..5 {
-            limiter.failed_authentication(ADDRESS, Some(&format!("guess-{n}")));
-        }
-        assert!(matches!(
-            limiter.admit(ADDRESS, Some("fresh"), true),
-            Err(Refusal {
-                limit: "failed_auth_address",
-                ..
-            })
-        ));
-        assert!(matches!(
-            limiter.admit(ADDRESS, None, true),
-            Err(Refusal {
-                limit: "failed_auth_address",
-                ..
-            })
-        ));
-    }
-
-    #[test]
-    fn a_lockout_refuses_only_requests_that_carry_a_secret() {
-        let limiter = Limiter::new(settings());
-        for n in 0..5 {
-            limiter.failed_authentication(ADDRESS, Some(&format!("guess-{n}")));
-        }
-        assert!(limiter.admit(ADDRESS, Some("guess-0"), true).is_err());
-        assert_eq!(limiter.admit(ADDRESS, None, false), Ok(()), "anonymous");
-        assert_eq!(
-            limiter.admit(ADDRESS, Some("guess-0"), false),
-            Ok(()),
-            "a public client's bare id"
-        );
-    }
-
-    #[test]
-    fn failed_signatures_refuse_the_address_after_their_budget_and_only_it() {
-        let limiter = Limiter::new(LimitSettings {
-            failed_signatures_per_minute: 3,
-            ..settings()
-        });
-        for _ in 0..3 {
-            assert_eq!(limiter.admit_signed_report(ADDRESS), Ok(()));
-            limiter.failed_signature(ADDRESS);
-        }
-        assert!(matches!(
-            limiter.admit_signed_report(ADDRESS),
-            Err(Refusal {
-                limit: "failed_signature_address",
-                ..
-            })
-        ));
-        assert_eq!(limiter.admit_signed_report(OTHER), Ok(()));
-        assert_eq!(
-            limiter.admit(ADDRESS, Some("app"), true),
-            Ok(()),
-            "revocations go on"
-        );
-    }
-
-    #[test]
-    fn counters_never_hold_more_than_their_bound_of_keys() {
-        let limiter = Limiter::new(LimitSettings {
-            requests_per_client: 1_000,
-            ..settings()
-        });
-        let Some(by_client) = &limiter.requests_by_client else {
-            panic!("the per-client limit is on");
-        };
-        for n in 0..MAX_KEYS + 500 {
-            assert_eq!(
-                limiter.admit(ADDRESS, Some(&format!("invented-{n}")), false),
-                Ok(()),
-                "a full request counter fails open"
-            );
-        }
-        assert!(by_client.len() <= MAX_KEYS, "{}", by_client.len());
-        // An id longer than any client's is one shared key, whatever its length.
-        let long = "x".repeat(16 * 1024);
-        assert_eq!(key_for_id(&long), key_for_id(&"y".repeat(300)));
-        assert!(key_for_id(&long).len() <= MAX_KEYED_ID);
-    }
-
-    #[test]
-    fn an_ipv6_host_is_counted_by_its_64_and_a_mapped_ipv4_as_ipv4() {
-        let host =
-            |last: u16| IpAddr::V6(std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 1, 0, 0, 0, last));
-        assert_eq!(address_key(host(1)), address_key(host(0xffff)));
-        assert_ne!(
-            address_key(host(1)),
-            address_key(IpAddr::V6(std::net::Ipv6Addr::new(
-                0x2001, 0xdb8, 0, 2, 0, 0, 0, 1
-            )))
-        );
-        let mapped = IpAddr::V6(std::net::Ipv4Addr::new(192, 0, 2, 7).to_ipv6_mapped());
-        assert_eq!(address_key(mapped), ADDRESS);
-        // Failures spread over a /64 lock the whole /64 out.
-        let limiter = Limiter::new(settings());
-        for n in 0..5 {
-            limiter.failed_authentication(host(n), Some(&format!("guess-{n}")));
-        }
-        assert!(limiter.admit(host(0x1234), Some("fresh"), true).is_err());
-    }
-
-    #[test]
-    fn request_limits_are_off_at_zero_and_refuse_past_their_budget() {
-        let limiter = Limiter::new(LimitSettings {
-            requests_per_address: 2,
-            ..settings()
-        });
-        assert_eq!(limiter.admit(ADDRESS, None, true), Ok(()));
-        assert_eq!(limiter.admit(ADDRESS, None, true), Ok(()));
-        assert!(matches!(
-            limiter.admit(ADDRESS, None, true),
-            Err(Refusal {
-                limit: "requests_address",
-                ..
-            })
-        ));
-        let unlimited = Limiter::new(settings());
-        for _ in 0..1000 {
-            assert_eq!(unlimited.admit(ADDRESS, Some("app"), true), Ok(()));
-        }
-    }
-}
+mod tests;
