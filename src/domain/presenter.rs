@@ -2,7 +2,30 @@
 
 use super::client::{ClientId, ClientKind};
 
-/// The authenticated caller of the revocation endpoint (docs/behaviour.md, Client authentication).
+/// The presenter kind of [`Presenter::Anonymous`].
+pub const ANONYMOUS_KIND: &str = "anonymous";
+
+/// The presenter kind of a revocation that presents no token: an
+/// operator's bulk revocation or a client deletion (admin API or command line).
+pub const ADMIN_KIND: &str = "admin";
+
+/// The presenter kind of [`Presenter::Operator`].
+pub const OPERATOR_KIND: &str = "operator";
+
+/// Every presenter kind a revocation record and its event carry: a closed
+/// set, which the database's check on `revocations.presenter_kind` mirrors
+/// (a kind added here needs a migration widening it).
+pub const PRESENTER_KINDS: [&str; 5] = [
+    ClientKind::Confidential.as_str(),
+    ClientKind::Public.as_str(),
+    ANONYMOUS_KIND,
+    ADMIN_KIND,
+    OPERATOR_KIND,
+];
+
+/// Who asks for a revocation: the authenticated caller of the revocation
+/// endpoint (docs/behaviour.md, Client authentication), or an operator at
+/// the command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Presenter {
     /// No client identification at all: a secret scanner reporting a leak
@@ -18,6 +41,9 @@ pub enum Presenter {
         /// Marked by the operator as a resource server: may introspect.
         resource_server: bool,
     },
+    /// An operator at the command line (`rescind token revoke`), acting on
+    /// the store directly: no client, so never foreign and never stale.
+    Operator,
 }
 
 impl Presenter {
@@ -25,15 +51,16 @@ impl Presenter {
     #[must_use]
     pub const fn kind_label(&self) -> &'static str {
         match self {
-            Self::Anonymous => "anonymous",
+            Self::Anonymous => ANONYMOUS_KIND,
             Self::Client { kind, .. } => kind.as_str(),
+            Self::Operator => OPERATOR_KIND,
         }
     }
 
     #[must_use]
     pub const fn client_id(&self) -> Option<&ClientId> {
         match self {
-            Self::Anonymous => None,
+            Self::Anonymous | Self::Operator => None,
             Self::Client { id, .. } => Some(id),
         }
     }
@@ -56,5 +83,31 @@ impl Presenter {
     #[must_use]
     pub fn is_foreign_to(&self, owner: &ClientId) -> bool {
         self.client_id().is_some_and(|id| id != owner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_presenter_s_kind_is_in_the_closed_set() {
+        let client = |kind| Presenter::Client {
+            id: ClientId::parse("c").unwrap_or_else(|e| panic!("{e}")),
+            kind,
+            revision: 1,
+            resource_server: false,
+        };
+        for presenter in [
+            Presenter::Anonymous,
+            Presenter::Operator,
+            client(ClientKind::Confidential),
+            client(ClientKind::Public),
+        ] {
+            assert!(
+                PRESENTER_KINDS.contains(&presenter.kind_label()),
+                "{presenter:?}"
+            );
+        }
     }
 }

@@ -38,6 +38,9 @@ pub enum RevocationReason {
     AnonymousReport,
     /// An operator revoked every grant of a subject or client (admin API).
     AdminBulk,
+    /// An operator revoked the grant of one token at the command line
+    /// (`rescind token revoke`).
+    OperatorRequest,
     /// The grant's client was deleted through the admin API.
     ClientDeleted,
     /// A secret-scanning partner (GitHub, GitLab, a public bulk report)
@@ -53,6 +56,7 @@ impl RevocationReason {
             Self::ForeignClientReport => "foreign_client_report",
             Self::AnonymousReport => "anonymous_report",
             Self::AdminBulk => "admin_bulk",
+            Self::OperatorRequest => "operator_request",
             Self::ClientDeleted => "client_deleted",
             Self::SecretScanning => "secret_scanning",
         }
@@ -122,6 +126,7 @@ impl RevocationReason {
             Presenter::Anonymous => Self::AnonymousReport,
             Presenter::Client { .. } if foreign => Self::ForeignClientReport,
             Presenter::Client { .. } => Self::ClientRequest,
+            Presenter::Operator => Self::OperatorRequest,
         }
     }
 }

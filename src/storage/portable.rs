@@ -332,7 +332,7 @@ macro_rules! impl_store {
                 );
                 audit.push_values(&claimed, |mut row, id| {
                     row.push_bind(id)
-                        .push_bind("admin")
+                        .push_bind($crate::domain::presenter::ADMIN_KIND)
                         .push_bind(false)
                         .push_bind(request.reason.as_str())
                         .push_bind(request.request_id)
@@ -341,7 +341,7 @@ macro_rules! impl_store {
                 audit.build().execute(&mut *tx).await?;
                 let mut events: sqlx::QueryBuilder<'_, $db> =
                     sqlx::QueryBuilder::new(rows::EVENTS_FOR_GRANTS);
-                events.push_bind("admin").push(rows::EVENTS_FOR_GRANTS_TAIL);
+                events.push_bind($crate::domain::presenter::ADMIN_KIND).push(rows::EVENTS_FOR_GRANTS_TAIL);
                 let mut ids = events.separated(", ");
                 for id in &claimed {
                     ids.push_bind(id);

@@ -30,7 +30,7 @@ use crate::domain::token::TokenHash;
 /// concurrent revocations of one grant exactly one claims it. The claim
 /// applies [`rows::decide`]'s rules; the result row feeds that function.
 ///
-/// `$1` token hash, `$2` presenter client id (`NULL`: anonymous), `$3` its
+/// `$1` token hash, `$2` presenter client id (`NULL`: no client), `$3` its
 /// revision, `$4` now, `$5` the reason when the token is the presenter's own,
 /// `$6` when it is foreign, `$7` whether foreign tokens may be revoked,
 /// `$8` presenter kind, `$9` request id, `$10` where a secret scanner found

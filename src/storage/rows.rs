@@ -123,7 +123,8 @@ pub fn token_from_row(row: TokenRow) -> Result<FoundToken, StoreError> {
 /// presenter is still the client it was authenticated as, and the presented
 /// token with its grant. One row always comes back, with the token columns
 /// `NULL` when no token has the hash. `$1` is the token hash, `$2` the
-/// presenter's client id (`NULL` when anonymous), `$3` its revision.
+/// presenter's client id (`NULL` for no client: anonymous, an operator),
+/// `$3` its revision.
 macro_rules! sighting_select {
     () => {
         "SELECT p.current, t.kind, t.grant_id, g.client_id, t.expires_at, t.revoked_at, \
@@ -182,10 +183,11 @@ pub fn presenter_binding<'a>(request: &RevocationRequest<'a>) -> (Option<&'a str
 }
 
 /// A presenter as the `$2` (client id) and `$3` (revision) of the
-/// presenter check, both `NULL` when anonymous.
+/// presenter check, both `NULL` for one that is no client (anonymous, an
+/// operator): always current, never foreign.
 pub fn presenter_columns(presenter: &Presenter) -> (Option<&str>, Option<i64>) {
     match presenter {
-        Presenter::Anonymous => (None, None),
+        Presenter::Anonymous | Presenter::Operator => (None, None),
         Presenter::Client { id, revision, .. } => (Some(id.as_str()), Some(*revision)),
     }
 }

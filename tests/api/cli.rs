@@ -1,11 +1,17 @@
 //! The command-line interface, run as the real binary against the test database.
 
 use std::process::{Command, Output};
+use std::time::Duration;
 
 use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
 
 use crate::helpers::command::{failure_line, json_line, rescind, rescind_with, run};
-use crate::helpers::{Backend, TestApp, TestDatabase, assert_oauth_error, assert_revocation_ok};
+use crate::helpers::{
+    Backend, TestApp, TestDatabase, assert_oauth_error, assert_revocation_ok, basic_header,
+    free_port, with_admin,
+};
+use crate::introspection::{answer, introspect, until_within};
 use crate::on_both_backends;
 
 fn is_minted(token: &str, prefix: &str) -> bool {
@@ -554,7 +560,172 @@ async fn grant_revoke_revokes_every_grant_of_a_subject_or_a_client_in_batches(ba
     );
 }
 
+/// `rescind token revoke` with `input` on standard input.
+async fn token_revoke(db_url: &str, app: &TestApp, input: Option<&str>) -> Output {
+    rescind_with(
+        db_url,
+        app.db.data_dir(),
+        &["token", "revoke"],
+        input,
+        &[("RESCIND_DATABASE__TIMEOUT", "1s")],
+    )
+    .await
+}
+
+/// Neither output of a command shows `token`.
+fn assert_never_shown(output: &Output, token: &str) {
+    for (name, text) in [("stdout", &output.stdout), ("stderr", &output.stderr)] {
+        assert!(
+            !String::from_utf8_lossy(text).contains(token),
+            "the token appears on {name}"
+        );
+    }
+}
+
+async fn token_revoke_revokes_the_whole_grant_of_a_token_read_on_standard_input(backend: Backend) {
+    let app = TestApp::spawn_with(backend, with_admin).await;
+    let secret = app.resource_server("resource-server").await;
+    app.create_client("spa", rescind::domain::client::ClientKind::Public)
+        .await;
+    let (grant, other) = (app.grant("spa").await, app.grant("spa").await);
+    let basic = basic_header("resource-server", &secret);
+    let active = |token: String| {
+        let (app, basic) = (&app, basic.clone());
+        async move { answer(introspect(app, &[("token", &token)], basic).await).await["active"] == true }
+    };
+    // The running server has the access token cached as active.
+    assert!(active(grant.access_token.clone()).await);
+
+    let revoked = token_revoke(
+        app.db.url(),
+        &app,
+        Some(&format!("{}\n", grant.refresh_token)),
+    )
+    .await;
+    assert_never_shown(&revoked, &grant.refresh_token);
+    assert_eq!(
+        json_line(&revoked),
+        json!({ "outcome": "revoked", "grant_id": grant.grant_id.to_string() })
+    );
+    // The whole grant is dead, and the running server learns it from the
+    // outbox (its cached answer goes); the other grant lives on.
+    until_within(Duration::from_secs(5), || {
+        let still = active(grant.access_token.clone());
+        async move { !still.await }
+    })
+    .await;
+    assert!(!active(grant.refresh_token.clone()).await);
+    assert!(active(other.access_token.clone()).await);
+    assert_eq!(app.db.live_tokens().await, 2);
+
+    let records = app.db.audit_records().await;
+    assert_eq!(records.len(), 1);
+    let record = &records[0];
+    assert_eq!(
+        (
+            record.presenter_kind.as_str(),
+            record.reason.as_str(),
+            record.presented_kind.as_str(),
+            record.presenter_client_id.as_deref(),
+            record.foreign_client,
+        ),
+        ("operator", "operator_request", "refresh", None, false)
+    );
+    assert!(
+        record.request_id.starts_with("cli-"),
+        "{}",
+        record.request_id
+    );
+    assert_eq!(
+        record.presented_token_hash.as_deref(),
+        Some(&Sha256::digest(grant.refresh_token.as_bytes())[..])
+    );
+    let (status, listed) = app
+        .admin_json(app.admin(reqwest::Method::GET, "/admin/audit/revocations"))
+        .await;
+    assert_eq!(
+        (
+            status,
+            &listed["items"][0]["presenter_kind"],
+            &listed["items"][0]["reason"]
+        ),
+        (200, &json!("operator"), &json!("operator_request"))
+    );
+    let event =
+        "SELECT client_id, subject, token_kinds, presenter_kind, reason FROM revocation_events";
+    let expected = [
+        "spa",
+        "alice",
+        "access,refresh",
+        "operator",
+        "operator_request",
+    ]
+    .map(String::from);
+    let [client, subject, kinds, presenter, reason] = expected;
+    assert_eq!(
+        app.db.rows(event).await,
+        [(client, subject, kinds, presenter, reason)]
+    );
+
+    // Already revoked, or never issued: exit 0, named, nothing written.
+    let again = token_revoke(app.db.url(), &app, Some(&grant.access_token)).await;
+    assert_never_shown(&again, &grant.access_token);
+    assert_eq!(
+        json_line(&again),
+        json!({ "outcome": "already_revoked", "grant_id": null })
+    );
+    let unknown = token_revoke(app.db.url(), &app, Some("  rat_never_issued \r\n")).await;
+    assert_eq!(
+        json_line(&unknown),
+        json!({ "outcome": "unknown_token", "grant_id": null })
+    );
+    assert_eq!(app.db.audit_records().await.len(), 1);
+    assert_eq!(
+        app.db.count("SELECT count(*) FROM revocation_events").await,
+        1
+    );
+}
+
+async fn token_revoke_refuses_what_cannot_be_a_token_and_a_database_it_cannot_reach(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    app.create_client("spa", rescind::domain::client::ClientKind::Public)
+        .await;
+    let grant = app.grant("spa").await;
+    for empty in [None, Some(" \r\n\n")] {
+        let refused = token_revoke(app.db.url(), &app, empty).await;
+        assert_eq!(refused.status.code(), Some(2));
+        assert!(failure_line(&refused).contains("no token on standard input"));
+    }
+    // The longest token the revocation endpoint takes in its default body
+    // (16 KiB, `token=` first) is looked up; one byte more is refused.
+    let longest = "x".repeat(16_384 - "token=".len());
+    let looked_up = token_revoke(app.db.url(), &app, Some(&format!("{longest}\n"))).await;
+    assert_eq!(json_line(&looked_up)["outcome"], "unknown_token");
+    let too_long = token_revoke(app.db.url(), &app, Some(&format!("{longest}y"))).await;
+    assert_eq!(too_long.status.code(), Some(2));
+    assert!(failure_line(&too_long).contains("longer than the 16378 bytes"));
+    assert_never_shown(&too_long, &longest);
+
+    // No database: exit 1, one line, no token, nothing revoked.
+    let unreachable = match backend {
+        Backend::Postgres => format!("postgres://rescind@127.0.0.1:{}/rescind", free_port()),
+        Backend::Sqlite => format!(
+            "sqlite://{}/missing/rescind.db",
+            app.db.data_dir().display()
+        ),
+    };
+    let down = token_revoke(&unreachable, &app, Some(&grant.access_token)).await;
+    assert_eq!(down.status.code(), Some(1));
+    assert!(failure_line(&down).starts_with("rescind: "));
+    assert_never_shown(&down, &grant.access_token);
+    assert_eq!(app.db.live_tokens().await, 2);
+}
+
 on_both_backends!(
+    token_revoke_revokes_the_whole_grant_of_a_token_read_on_standard_input,
+    token_revoke_refuses_what_cannot_be_a_token_and_a_database_it_cannot_reach,
     config_check_prints_the_values_in_force_with_secrets_redacted,
     admin_hash_token_prints_a_hash_the_server_accepts,
     client_create_shows_the_secret_once_and_refuses_a_duplicate,

@@ -16,7 +16,7 @@ use crate::helpers::{
 use crate::on_both_backends;
 
 /// POSTs form parameters to the introspection endpoint.
-async fn introspect(
+pub(crate) async fn introspect(
     app: &TestApp,
     params: &[(&str, &str)],
     headers: HeaderMap,
@@ -31,7 +31,7 @@ async fn introspect(
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
-async fn answer(response: reqwest::Response) -> Value {
+pub(crate) async fn answer(response: reqwest::Response) -> Value {
     assert_eq!(response.status().as_u16(), 200);
     assert_no_store(&response);
     assert_eq!(header(&response, "content-type"), Some("application/json"));
@@ -327,7 +327,7 @@ async fn a_rotated_resource_server_is_refused_on_another_instance_at_its_next_ca
 
 /// Polls `done` until it holds, failing if that takes longer than `limit`;
 /// answers how long it took.
-async fn until_within<F, Fut>(limit: Duration, mut done: F) -> Duration
+pub(crate) async fn until_within<F, Fut>(limit: Duration, mut done: F) -> Duration
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,

@@ -1,13 +1,79 @@
 //! Upgrading a database that an older release filled: the migrations of
 //! this release keep every row, and the old data works with the new code.
 
+use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
+use crate::helpers::command::{json_line, rescind};
 use crate::helpers::{Backend, TestApp, TestDatabase, assert_revocation_ok, with_admin};
 use crate::on_both_backends;
 
 /// The schema version the previous release left.
 const PREVIOUS_RELEASE: i64 = 3;
+
+/// The last schema version before the audit table's presenter check took
+/// `operator` (migration 9 rebuilds the table on SQLite).
+const BEFORE_OPERATOR_PRESENTER: i64 = 8;
+
+/// Every revocation record, each as one text holding all its columns.
+async fn revocation_rows(db: &TestDatabase, backend: Backend) -> Vec<String> {
+    db.texts(match backend {
+        Backend::Postgres => "SELECT row_to_json(r)::text FROM revocations r ORDER BY id",
+        Backend::Sqlite => {
+            "SELECT json_array(id, hex(grant_id), hex(presented_token_hash), presented_kind, \
+             presenter_kind, presenter_client_id, foreign_client, reason, request_id, revoked_at, \
+             source_url) FROM revocations ORDER BY id"
+        }
+    })
+    .await
+}
+
+/// The audit table's shape: columns, constraints (foreign key and checks),
+/// indexes and triggers, whitespace removed, so that a rebuilt table compares
+/// equal to the original.
+async fn revocations_schema(db: &TestDatabase, backend: Backend) -> Vec<String> {
+    let queries: &[&str] = match backend {
+        Backend::Postgres => &[
+            "SELECT column_name || ' ' || data_type || ' ' || is_nullable || ' ' \
+             || COALESCE(column_default, '') FROM information_schema.columns \
+             WHERE table_name = 'revocations' ORDER BY ordinal_position",
+            "SELECT conname || ' ' || pg_get_constraintdef(oid) FROM pg_constraint \
+             WHERE conrelid = 'revocations'::regclass ORDER BY conname",
+            "SELECT indexdef FROM pg_indexes WHERE tablename = 'revocations' ORDER BY indexname",
+            "SELECT tgname FROM pg_trigger WHERE tgrelid = 'revocations'::regclass ORDER BY tgname",
+        ],
+        Backend::Sqlite => &[
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'revocations'",
+            "SELECT \"table\" || ' ' || \"from\" || ' ' || \"to\" || ' ' || on_delete \
+             FROM pragma_foreign_key_list('revocations')",
+            "SELECT type || ' ' || name || ' ' || COALESCE(sql, '') FROM sqlite_master \
+             WHERE tbl_name = 'revocations' AND type <> 'table' ORDER BY name",
+        ],
+    };
+    let mut shape = Vec::new();
+    for query in queries {
+        shape.extend(
+            db.texts(query)
+                .await
+                .into_iter()
+                .map(|line| line.split_whitespace().collect::<String>()),
+        );
+    }
+    shape
+}
+
+/// Migration 9's only change: `operator` among the presenter kinds (and, on
+/// PostgreSQL, the check added without a validating scan).
+fn without_operator_presenter(shape: &[String]) -> Vec<String> {
+    shape
+        .iter()
+        .map(|line| {
+            line.replace(",'operator'::text", "")
+                .replace(",'operator'", "")
+                .replace("NOTVALID", "")
+        })
+        .collect()
+}
 
 fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write as _;
@@ -25,56 +91,126 @@ fn blob(backend: Backend, bytes: &[u8]) -> String {
     }
 }
 
-async fn data_written_by_the_previous_release_survives_the_upgrade(backend: Backend) {
-    let db = TestDatabase::create_empty(backend).await;
-    db.migrate_up_to(PREVIOUS_RELEASE).await;
-    let (live_grant, revoked_grant) = ([0x11_u8; 16], [0x22_u8; 16]);
-    let (grant_id, old_grant_id) = match backend {
-        Backend::Postgres => (
-            "'11111111-1111-1111-1111-111111111111'".to_owned(),
-            "'22222222-2222-2222-2222-222222222222'".to_owned(),
-        ),
-        Backend::Sqlite => (blob(backend, &live_grant), blob(backend, &revoked_grant)),
-    };
+/// The time every row written raw carries.
+const THEN: &str = "'2026-11-20 10:00:00+00:00'";
+
+/// A grant id whose 16 bytes are all `byte`, as a literal of each dialect.
+fn grant_id(backend: Backend, byte: u8) -> String {
+    match backend {
+        Backend::Postgres => format!("'{}'", uuid::Uuid::from_bytes([byte; 16])),
+        Backend::Sqlite => blob(backend, &[byte; 16]),
+    }
+}
+
+/// Schema 3's rows: a public client, a live grant and a revoked one with its
+/// record. Answers the revoked token's hash.
+async fn write_schema_3_rows(db: &TestDatabase, backend: Backend) -> Vec<u8> {
+    let (live_grant, old_grant) = (grant_id(backend, 0x11), grant_id(backend, 0x22));
     let live_token = Sha256::digest(b"old-release-live-token");
     let revoked_token = Sha256::digest(b"old-release-revoked-token");
-    let now = "'2026-11-20 10:00:00+00:00'";
     for sql in [
         format!(
             "INSERT INTO clients (id, kind, name, allowed_origins, disabled, created_at, updated_at) \
-             VALUES ('spa', 'public', 'Old app', '[]', FALSE, {now}, {now})"
+             VALUES ('spa', 'public', 'Old app', '[]', FALSE, {THEN}, {THEN})"
         ),
         format!(
             "INSERT INTO grants (id, client_id, subject, created_at) VALUES \
-             ({grant_id}, 'spa', 'alice', {now})"
+             ({live_grant}, 'spa', 'alice', {THEN})"
         ),
         format!(
             "INSERT INTO grants (id, client_id, subject, created_at, revoked_at, revocation_reason) \
-             VALUES ({old_grant_id}, 'spa', 'bob', {now}, {now}, 'anonymous_report')"
+             VALUES ({old_grant}, 'spa', 'bob', {THEN}, {THEN}, 'anonymous_report')"
         ),
         format!(
             "INSERT INTO tokens (token_hash, grant_id, kind, expires_at, created_at) VALUES \
-             ({}, {grant_id}, 'access', '2099-01-01 00:00:00+00:00', {now}), \
-             ({}, {old_grant_id}, 'refresh', '2099-01-01 00:00:00+00:00', {now})",
+             ({}, {live_grant}, 'access', '2099-01-01 00:00:00+00:00', {THEN}), \
+             ({}, {old_grant}, 'refresh', '2099-01-01 00:00:00+00:00', {THEN})",
             blob(backend, &live_token),
             blob(backend, &revoked_token),
         ),
-        format!("UPDATE tokens SET revoked_at = {now} WHERE grant_id = {old_grant_id}"),
+        format!("UPDATE tokens SET revoked_at = {THEN} WHERE grant_id = {old_grant}"),
         format!(
             "INSERT INTO revocations (grant_id, presented_token_hash, presented_kind, \
              presenter_kind, presenter_client_id, foreign_client, reason, request_id, revoked_at) \
-             VALUES ({old_grant_id}, {}, 'refresh', 'anonymous', NULL, FALSE, \
-             'anonymous_report', 'old-request', {now})",
+             VALUES ({old_grant}, {}, 'refresh', 'anonymous', NULL, FALSE, \
+             'anonymous_report', 'old-request', {THEN})",
             blob(backend, &revoked_token),
         ),
     ] {
         db.execute(&sql).await;
     }
+    revoked_token.to_vec()
+}
 
-    // This release starts on it and migrates (4: operations, 5: trigger).
+/// Rows of the columns later releases added, on the last schema before the
+/// audit table is rebuilt: an operator's bulk revocation (no presented
+/// token), a secret scanner's report with its URL, and a live grant.
+async fn write_schema_8_rows(db: &TestDatabase, backend: Backend) {
+    let (bulk_grant, scanned_grant, later_grant) = (
+        grant_id(backend, 0x33),
+        grant_id(backend, 0x44),
+        grant_id(backend, 0x55),
+    );
+    let scanned_token = Sha256::digest(b"release-8-scanned-token");
+    let later_token = Sha256::digest(b"release-8-live-token");
+    for sql in [
+        format!(
+            "INSERT INTO grants (id, client_id, subject, created_at, revoked_at, revocation_reason) \
+             VALUES ({bulk_grant}, 'spa', 'carol', {THEN}, {THEN}, 'admin_bulk'), \
+             ({scanned_grant}, 'spa', 'dave', {THEN}, {THEN}, 'secret_scanning')"
+        ),
+        format!(
+            "INSERT INTO grants (id, client_id, subject, created_at) VALUES \
+             ({later_grant}, 'spa', 'erin', {THEN})"
+        ),
+        format!(
+            "INSERT INTO tokens (token_hash, grant_id, kind, expires_at, created_at, revoked_at) \
+             VALUES ({}, {scanned_grant}, 'access', '2099-01-01 00:00:00+00:00', {THEN}, {THEN}), \
+             ({}, {later_grant}, 'access', '2099-01-01 00:00:00+00:00', {THEN}, NULL)",
+            blob(backend, &scanned_token),
+            blob(backend, &later_token),
+        ),
+        format!(
+            "INSERT INTO revocations (grant_id, presented_token_hash, presented_kind, \
+             presenter_kind, presenter_client_id, foreign_client, reason, request_id, revoked_at, \
+             source_url) VALUES \
+             ({bulk_grant}, NULL, NULL, 'admin', NULL, FALSE, 'admin_bulk', 'bulk-request', \
+              {THEN}, NULL), \
+             ({scanned_grant}, {}, 'access', 'anonymous', NULL, FALSE, 'secret_scanning', \
+              'scan-request', {THEN}, 'https://github.com/o/r/blob/main/leak.txt')",
+            blob(backend, &scanned_token),
+        ),
+    ] {
+        db.execute(&sql).await;
+    }
+}
+
+async fn data_written_by_the_previous_release_survives_the_upgrade(backend: Backend) {
+    let db = TestDatabase::create_empty(backend).await;
+    db.migrate_up_to(PREVIOUS_RELEASE).await;
+    let revoked_token = write_schema_3_rows(&db, backend).await;
+    db.migrate_up_to(BEFORE_OPERATOR_PRESENTER).await;
+    write_schema_8_rows(&db, backend).await;
+    let rows_before = revocation_rows(&db, backend).await;
+    let shape_before = revocations_schema(&db, backend).await;
+
+    // This release starts on it and migrates (4: operations, 5: trigger, …,
+    // 9: the operator presenter).
     let app = TestApp::spawn_on(db, with_admin).await;
+    assert_eq!(
+        revocation_rows(&app.db, backend).await,
+        rows_before,
+        "every record kept, every column and id as it was"
+    );
+    let shape_after = revocations_schema(&app.db, backend).await;
+    assert_ne!(shape_after, shape_before, "the presenter check changed");
+    assert_eq!(
+        without_operator_presenter(&shape_after),
+        shape_before,
+        "columns, foreign key, checks, indexes and triggers kept"
+    );
     let records = app.db.audit_records().await;
-    assert_eq!(records.len(), 1, "the old revocation record is kept");
+    assert_eq!(records.len(), 3, "the old revocation records are kept");
     assert_eq!(
         (
             records[0].presenter_kind.as_str(),
@@ -98,10 +234,41 @@ async fn data_written_by_the_previous_release_survives_the_upgrade(backend: Back
         .await;
     assert_eq!((status, client["name"].as_str()), (200, Some("Old app")));
 
-    // The old live token revokes its grant through the new code.
+    let (status, scanned) = app
+        .admin_json(app.admin(
+            reqwest::Method::GET,
+            "/admin/audit/revocations?subject=dave",
+        ))
+        .await;
+    assert_eq!(
+        (status, scanned["items"][0]["source_url"].as_str()),
+        (200, Some("https://github.com/o/r/blob/main/leak.txt"))
+    );
+
+    // The old live tokens revoke their grants through the new code, one
+    // with the presenter kind the migration added.
     assert_revocation_ok(app.revoke(&[("token", "old-release-live-token")]).await).await;
+    let operator = rescind(
+        app.db.url(),
+        app.db.data_dir(),
+        &["token", "revoke"],
+        Some("release-8-live-token\n"),
+    )
+    .await;
+    assert_eq!(
+        json_line(&operator),
+        json!({ "outcome": "revoked", "grant_id": "55555555-5555-5555-5555-555555555555" })
+    );
     assert_eq!(app.db.live_tokens().await, 0);
-    assert_eq!(app.db.audit_records().await.len(), 2);
+    let records = app.db.audit_records().await;
+    assert_eq!(records.len(), 5);
+    assert_eq!(
+        (
+            records[4].presenter_kind.as_str(),
+            records[4].reason.as_str()
+        ),
+        ("operator", "operator_request")
+    );
     // And the old client can still be given more.
     let grant = app.grant("spa").await;
     assert_revocation_ok(

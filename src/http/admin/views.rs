@@ -81,12 +81,13 @@ pub struct RevocationRecordView {
     pub subject: String,
     /// `access` or `refresh`; `null` for an operator's bulk revocation.
     pub presented_kind: Option<&'static str>,
-    /// `confidential`, `public`, `anonymous` or `admin`.
+    /// `confidential`, `public`, `anonymous`, `admin` (bulk revocation,
+    /// client deletion) or `operator` (`rescind token revoke`).
     pub presenter_kind: String,
     pub presenter_client_id: Option<String>,
     pub foreign_client: bool,
     /// `client_request`, `foreign_client_report`, `anonymous_report`,
-    /// `admin_bulk`, `client_deleted` or `secret_scanning`.
+    /// `admin_bulk`, `client_deleted`, `secret_scanning` or `operator_request`.
     pub reason: String,
     pub request_id: String,
     pub revoked_at: DateTime<Utc>,
@@ -125,4 +126,34 @@ pub struct ActionPage {
     pub items: Vec<AdminAction>,
     /// Pass as `after` for the next page; `null` on the last.
     pub next: Option<i64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::presenter::PRESENTER_KINDS;
+    use crate::domain::revocation::RevocationReason;
+
+    /// The document names every presenter kind a record can carry (the
+    /// closed set the database checks) and the operator's reason.
+    #[test]
+    fn the_record_schema_names_every_presenter_kind() {
+        let schema =
+            serde_json::to_value(<RevocationRecordView as utoipa::PartialSchema>::schema())
+                .unwrap_or_default();
+        let described = |field: &str| {
+            schema["properties"][field]["description"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        };
+        for kind in PRESENTER_KINDS {
+            assert!(
+                described("presenter_kind").contains(&format!("`{kind}`")),
+                "{kind}"
+            );
+        }
+        let operator = RevocationReason::OperatorRequest.as_str();
+        assert!(described("reason").contains(&format!("`{operator}`")));
+    }
 }

@@ -230,6 +230,15 @@ impl TestDatabase {
         rows.unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 
+    /// The values of a one-column text query, in its order.
+    pub async fn texts(&self, sql: &str) -> Vec<String> {
+        let rows = match &self.raw {
+            Raw::Postgres(pool) => sqlx::query_scalar(sql).fetch_all(pool).await,
+            Raw::Sqlite(pool) => sqlx::query_scalar(sql).fetch_all(pool).await,
+        };
+        rows.unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
     /// Every revocation record, oldest first.
     pub async fn audit_records(&self) -> Vec<AuditRecord> {
         let rows: Result<Vec<AuditRow>, _> = match &self.raw {
