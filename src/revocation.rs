@@ -1,13 +1,15 @@
-//! The revocation use case: what happens once a presenter is authenticated.
+//! The revocation use cases: a presented token revoked for its presenter
+//! ([`TokenRevocation`]), and the revocations every path shares ([`Revoker`]).
 
 use std::sync::Arc;
 
+use crate::auth::{Acted, AuthError, Authenticator, Credentials, Purpose};
 use crate::domain::audit::{BulkRevocation, GrantFilter};
 use crate::domain::clock::Clock;
 use crate::domain::minted::{Shape, TokenFormat};
 use crate::domain::presenter::Presenter;
 use crate::domain::revocation::{
-    ForeignPolicy, RevocationOutcome, RevocationReason, RevocationRequest,
+    AnonymousPolicy, ForeignPolicy, RevocationOutcome, RevocationReason, RevocationRequest,
 };
 use crate::domain::token::{PresentedToken, TokenHash};
 use crate::events::Events;
@@ -148,3 +150,66 @@ impl Revoker {
 
 /// Grants revoked per transaction by [`Revoker::revoke_grants`].
 pub const BULK_BATCH: u32 = 500;
+
+/// Why a presented token's revocation was not even attempted.
+#[derive(Debug, thiserror::Error)]
+pub enum PresentedRevocationError {
+    /// `policy.anonymous = "reject"` and no credentials came with it.
+    #[error("anonymous presenters are not accepted")]
+    AnonymousRejected,
+    /// The presenter did not authenticate, or the store could not be asked.
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+}
+
+/// RFC 7009 §2.1: a token presented by a client, or by anyone under the
+/// anonymous policy. Authenticates the presenter, applies the policies and
+/// revokes; when the presenter turns out rotated or disabled since its
+/// credentials were cached, revokes once more after a fresh verification.
+#[derive(Clone)]
+pub struct TokenRevocation {
+    revoker: Revoker,
+    authenticator: Authenticator,
+    anonymous_policy: AnonymousPolicy,
+}
+
+impl TokenRevocation {
+    #[must_use]
+    pub const fn new(
+        revoker: Revoker,
+        authenticator: Authenticator,
+        anonymous_policy: AnonymousPolicy,
+    ) -> Self {
+        Self {
+            revoker,
+            authenticator,
+            anonymous_policy,
+        }
+    }
+
+    /// Revokes the grant behind `token` for whoever `credentials` name.
+    /// `ForeignRejected` and a second `StalePresenter` are outcomes, for the
+    /// caller to answer.
+    pub async fn revoke(
+        &self,
+        credentials: &Credentials,
+        token: &PresentedToken,
+        request_id: &str,
+    ) -> Result<Acted<RevocationOutcome>, PresentedRevocationError> {
+        if matches!(credentials, Credentials::None)
+            && self.anonymous_policy == AnonymousPolicy::Reject
+        {
+            return Err(PresentedRevocationError::AnonymousRejected);
+        }
+        let revoker = &self.revoker;
+        Ok(self
+            .authenticator
+            .as_current_presenter(
+                credentials,
+                Purpose::Revoke,
+                |outcome| *outcome == RevocationOutcome::StalePresenter,
+                |presenter| async move { revoker.revoke(&presenter, token, request_id).await },
+            )
+            .await?)
+    }
+}

@@ -24,11 +24,12 @@ use crate::http::admin::AdminState;
 use crate::http::guard::Guard;
 use crate::http::peer::TrustedProxies;
 use crate::http::{self, AppState, Edge, Services};
+use crate::introspection::Introspector;
 use crate::introspection::cache::AnswerCache;
 use crate::limits::{LimitSettings, Limiter};
 use crate::metrics::Metrics;
 use crate::retention::Retention;
-use crate::revocation::Revoker;
+use crate::revocation::{Revoker, TokenRevocation};
 use crate::scanning::Scanners;
 use crate::storage::{
     self, ContractSteps, MigrationReport, PoolSettings, Readiness, Store, StoreError,
@@ -192,10 +193,24 @@ impl Server {
         let outbound = Dispatcher::client().map_err(StartupError::HttpClient)?;
         let dispatcher =
             webhook_dispatcher(settings, &store, &clock, &events, &outbound, &metrics)?;
+        let token_revocation = TokenRevocation::new(
+            revoker.clone(),
+            authenticator.clone(),
+            settings.policy.anonymous,
+        );
+        let introspector = Introspector::new(
+            store.clone(),
+            authenticator.clone(),
+            format.clone(),
+            clock.clone(),
+            events.clone(),
+        );
         let services = Services {
             store: store.clone(),
             authenticator,
             revoker,
+            token_revocation,
+            introspector,
             metrics: metrics.clone(),
             limiter: limiter.clone(),
             backlog: Arc::new(Backlog::from_settings(settings, &store, &events, &clock)),

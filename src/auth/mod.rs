@@ -5,8 +5,10 @@
 mod cache;
 mod client;
 pub mod concurrency;
+mod current;
 mod password;
 
 pub use cache::CredentialCache;
 pub use client::{AuthError, Authenticator, Credentials, FailureReason, Purpose};
+pub use current::Acted;
 pub use password::{SecretVerifier, hash_secret};

@@ -22,8 +22,7 @@ use super::AppState;
 use super::error::{NO_STORE, OAuthError};
 use super::peer::ClientAddress;
 use super::token_request::{self, Asked, rejected};
-use crate::auth::Purpose;
-use crate::domain::presenter::Presenter;
+use crate::auth::Acted;
 use crate::domain::token::TokenKind;
 use crate::introspection::Answer;
 
@@ -56,7 +55,7 @@ const INACTIVE: Introspected<'static> = Introspected {
     token_type: None,
 };
 
-/// The introspection endpoint.
+/// The introspection endpoint: parse → admit → introspect → answer.
 #[tracing::instrument(name = "introspect", skip_all, fields(client.id = field::Empty, presenter = field::Empty, hint = field::Empty, outcome = field::Empty))]
 pub async fn introspect(
     State(app): State<AppState>,
@@ -65,7 +64,11 @@ pub async fn introspect(
     uri: Uri,
     body: Body,
 ) -> Response {
-    match handle(&app, caller, &headers, &uri, body).await {
+    let answer = match token_request::parse(&app, &headers, &uri, body).await {
+        Ok(asked) => admit_and_introspect(&app, caller, &asked).await,
+        Err(error) => Err(error),
+    };
+    match answer {
         Ok(answer) => {
             let outcome = match &answer {
                 Answer::Active { cached: false, .. } => "active",
@@ -75,22 +78,7 @@ pub async fn introspect(
             Span::current().record("outcome", outcome);
             tracing::info!(outcome, "introspection");
             app.metrics.introspection(outcome);
-            let body = match &answer {
-                Answer::Active { state, .. } => Introspected {
-                    active: true,
-                    client_id: Some(state.client_id.as_str()),
-                    sub: Some(&state.subject),
-                    scope: state.scope.as_deref(),
-                    exp: Some(state.expires_at.timestamp()),
-                    iat: Some(state.issued_at.timestamp()),
-                    token_type: Some(match state.kind {
-                        TokenKind::Access => "Bearer",
-                        TokenKind::Refresh => "refresh_token",
-                    }),
-                },
-                Answer::Inactive | Answer::StalePresenter => INACTIVE,
-            };
-            (StatusCode::OK, NO_STORE, Json(body)).into_response()
+            (StatusCode::OK, NO_STORE, Json(claims(&answer))).into_response()
         }
         Err(error) => {
             app.metrics.introspection(error.code());
@@ -99,42 +87,48 @@ pub async fn introspect(
     }
 }
 
-async fn handle(
+/// The limits, then the use case within the deadline; a presenter that
+/// changed again between a fresh verification and the lookup is refused.
+async fn admit_and_introspect(
     app: &AppState,
     caller: ClientAddress,
-    headers: &HeaderMap,
-    uri: &Uri,
-    body: Body,
+    asked: &Asked<'_>,
 ) -> Result<Answer, OAuthError> {
-    let Asked {
-        token,
-        credentials,
-        challenge,
-    } = token_request::parse(app, headers, uri, body).await?;
-    token_request::admit(app, caller, &credentials)?;
-    let token = &token;
-    let work = token_request::as_current_presenter(
+    token_request::admit(app, caller, &asked.credentials)?;
+    let introspected = token_request::within_deadline(
         app,
-        caller,
-        &credentials,
-        challenge,
-        Purpose::Introspect,
-        |answer| matches!(answer, Answer::StalePresenter),
-        |presenter: Presenter| async move {
-            let answer = app
-                .introspector
-                .introspect(&presenter, token)
-                .await
-                .map_err(|error| app.unavailable(&error))?;
-            Ok((presenter, answer))
-        },
-    );
-    let answer = token_request::within_deadline(app, work).await?;
+        app.introspector
+            .introspect_for(&asked.credentials, &asked.token),
+    )
+    .await?;
+    let Acted { presenter, answer } =
+        introspected.map_err(|error| token_request::refused(app, caller, asked, error))?;
+    token_request::record_presenter(&presenter);
     if matches!(answer, Answer::StalePresenter) {
         return Err(rejected(
-            OAuthError::invalid_client(challenge),
+            OAuthError::invalid_client(asked.challenge),
             "client credentials changed during the request",
         ));
     }
     Ok(answer)
+}
+
+/// RFC 7662 §2.2: the claims of an active token; `active: false` alone
+/// otherwise.
+fn claims(answer: &Answer) -> Introspected<'_> {
+    match answer {
+        Answer::Active { state, .. } => Introspected {
+            active: true,
+            client_id: Some(state.client_id.as_str()),
+            sub: Some(&state.subject),
+            scope: state.scope.as_deref(),
+            exp: Some(state.expires_at.timestamp()),
+            iat: Some(state.issued_at.timestamp()),
+            token_type: Some(match state.kind {
+                TokenKind::Access => "Bearer",
+                TokenKind::Refresh => "refresh_token",
+            }),
+        },
+        Answer::Inactive | Answer::StalePresenter => INACTIVE,
+    }
 }

@@ -41,7 +41,7 @@ use crate::events::Events;
 use crate::introspection::Introspector;
 use crate::limits::Limiter;
 use crate::metrics::Metrics;
-use crate::revocation::Revoker;
+use crate::revocation::{Revoker, TokenRevocation};
 use crate::scanning::Scanners;
 use crate::storage::{Store, StoreError};
 
@@ -51,6 +51,8 @@ pub struct Services {
     pub store: Arc<dyn Store>,
     pub authenticator: Authenticator,
     pub revoker: Revoker,
+    pub token_revocation: TokenRevocation,
+    pub introspector: Introspector,
     pub metrics: Arc<Metrics>,
     pub limiter: Arc<Limiter>,
     pub clock: Arc<dyn Clock>,
@@ -69,10 +71,13 @@ pub struct AppState(Arc<Shared>);
 pub struct Shared {
     pub store: Arc<dyn Store>,
     pub authenticator: Authenticator,
+    /// Revocations the secret-scanning endpoints ask for.
     pub revoker: Revoker,
+    pub token_revocation: TokenRevocation,
     pub introspector: Introspector,
     pub metrics: Arc<Metrics>,
     pub limiter: Arc<Limiter>,
+    /// Whether the public scanner reports are taken.
     pub anonymous_policy: AnonymousPolicy,
     pub issuer: String,
     pub body_limit: usize,
@@ -100,12 +105,8 @@ impl AppState {
             store: services.store.clone(),
             authenticator: services.authenticator.clone(),
             revoker: services.revoker.clone(),
-            introspector: Introspector::new(
-                services.store.clone(),
-                services.format.clone(),
-                services.clock.clone(),
-                services.events.clone(),
-            ),
+            token_revocation: services.token_revocation.clone(),
+            introspector: services.introspector.clone(),
             metrics: services.metrics.clone(),
             limiter: services.limiter.clone(),
             anonymous_policy: settings.policy.anonymous,

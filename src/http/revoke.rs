@@ -16,11 +16,11 @@ use super::error::{NO_STORE, OAuthError};
 use super::observe::RequestId;
 use super::peer::ClientAddress;
 use super::token_request::{self, Asked, rejected};
-use crate::auth::{Credentials, Purpose};
-use crate::domain::presenter::Presenter;
-use crate::domain::revocation::{AnonymousPolicy, RevocationOutcome};
+use crate::auth::Acted;
+use crate::domain::revocation::RevocationOutcome;
+use crate::revocation::PresentedRevocationError;
 
-/// The revocation endpoint.
+/// The revocation endpoint: parse → admit → revoke → answer.
 #[tracing::instrument(name = "revoke", skip_all, fields(client.id = field::Empty, presenter = field::Empty, hint = field::Empty, outcome = field::Empty))]
 pub async fn revoke(
     State(app): State<AppState>,
@@ -30,73 +30,53 @@ pub async fn revoke(
     uri: Uri,
     body: Body,
 ) -> Response {
-    let mut presenter_kind = "none";
-    match handle(
-        &app,
-        &request_id,
-        caller,
-        &headers,
-        &uri,
-        body,
-        &mut presenter_kind,
-    )
-    .await
-    {
+    let asked = match token_request::parse(&app, &headers, &uri, body).await {
+        Ok(asked) => asked,
+        Err(error) => return refuse(&app, "none", error),
+    };
+    let presenter_kind = asked.credentials.kind_label();
+    match admit_and_revoke(&app, caller, &request_id, &asked).await {
         Ok(outcome) => {
             Span::current().record("outcome", outcome.label());
             tracing::info!(outcome = outcome.label(), "revocation");
             app.metrics.revocation(outcome.label(), presenter_kind);
             (StatusCode::OK, NO_STORE).into_response()
         }
-        Err(error) => {
-            app.metrics.revocation(error.code(), presenter_kind);
-            error.into_response()
-        }
+        Err(error) => refuse(&app, presenter_kind, error),
     }
 }
 
-async fn handle(
+fn refuse(app: &AppState, presenter_kind: &'static str, error: OAuthError) -> Response {
+    app.metrics.revocation(error.code(), presenter_kind);
+    error.into_response()
+}
+
+/// The limits, then the use case within the deadline, then its outcome as
+/// `200` or a refusal.
+async fn admit_and_revoke(
     app: &AppState,
-    request_id: &RequestId,
     caller: ClientAddress,
-    headers: &HeaderMap,
-    uri: &Uri,
-    body: Body,
-    presenter_kind: &mut &'static str,
+    request_id: &RequestId,
+    asked: &Asked<'_>,
 ) -> Result<RevocationOutcome, OAuthError> {
-    let Asked {
-        token,
-        credentials,
-        challenge,
-    } = token_request::parse(app, headers, uri, body).await?;
-    *presenter_kind = credentials.kind_label();
-    token_request::admit(app, caller, &credentials)?;
-    if matches!(credentials, Credentials::None) && app.anonymous_policy == AnonymousPolicy::Reject {
-        return Err(rejected(
+    token_request::admit(app, caller, &asked.credentials)?;
+    let revoked = token_request::within_deadline(
+        app,
+        app.token_revocation
+            .revoke(&asked.credentials, &asked.token, request_id.as_str()),
+    )
+    .await?;
+    let Acted {
+        presenter,
+        answer: outcome,
+    } = revoked.map_err(|error| match error {
+        PresentedRevocationError::AnonymousRejected => rejected(
             OAuthError::invalid_client(None),
             "anonymous presenters are not accepted",
-        ));
-    }
-
-    let token = &token;
-    let work = token_request::as_current_presenter(
-        app,
-        caller,
-        &credentials,
-        challenge,
-        Purpose::Revoke,
-        |outcome| *outcome == RevocationOutcome::StalePresenter,
-        |presenter: Presenter| async move {
-            let outcome = app
-                .revoker
-                .revoke(&presenter, token, request_id.as_str())
-                .await
-                .map_err(|error| app.unavailable(&error))?;
-            Ok((presenter, outcome))
-        },
-    );
-    let outcome = token_request::within_deadline(app, work).await?;
-
+        ),
+        PresentedRevocationError::Auth(error) => token_request::refused(app, caller, asked, error),
+    })?;
+    token_request::record_presenter(&presenter);
     match outcome {
         RevocationOutcome::ForeignRejected => Err(rejected(
             OAuthError::unauthorized_client(
@@ -106,7 +86,7 @@ async fn handle(
         )),
         // Changed again between a fresh verification and the revocation.
         RevocationOutcome::StalePresenter => Err(rejected(
-            OAuthError::invalid_client(challenge),
+            OAuthError::invalid_client(asked.challenge),
             "client credentials changed during the request",
         )),
         RevocationOutcome::Revoked { .. }

@@ -15,7 +15,7 @@ use super::credentials::{self, Authorization};
 use super::error::OAuthError;
 use super::form::{Duplicate, Form};
 use super::peer::ClientAddress;
-use crate::auth::{AuthError, Credentials, Purpose};
+use crate::auth::{AuthError, Credentials};
 use crate::domain::presenter::Presenter;
 use crate::domain::token::{PresentedToken, TokenTypeHint};
 
@@ -90,87 +90,55 @@ pub fn admit(
         })
 }
 
-/// Authenticates the presenter; a failure is counted (metrics, lockout) and
-/// answered `401 invalid_client`, a store fault `503`.
-pub async fn authenticate(
+/// The answer to a presenter the use case could not serve: a failed
+/// authentication is counted (metrics, lockout) and answered `401
+/// invalid_client`, a store fault `503`.
+pub fn refused(
     app: &AppState,
     caller: ClientAddress,
-    credentials: &Credentials,
-    challenge: Option<&str>,
-    purpose: Purpose,
-) -> Result<Presenter, OAuthError> {
-    let presenter = app
-        .authenticator
-        .authenticate_for(credentials, purpose)
-        .await
-        .map_err(|error| match error {
-            AuthError::InvalidClient(reason) => {
-                app.metrics.client_auth_failure(reason.metric_label());
-                tracing::info!(
-                    auth_failure = reason.label(),
-                    "client authentication failed"
-                );
-                // Only a guessed secret is brute force; a lockout
-                // refuses only requests that carry one.
-                if credentials.carries_secret() {
-                    app.limiter
-                        .failed_authentication(caller.ip, credentials.client_id());
-                }
-                rejected(
-                    OAuthError::invalid_client(challenge),
-                    "client authentication failed",
-                )
+    asked: &Asked<'_>,
+    error: AuthError,
+) -> OAuthError {
+    match error {
+        AuthError::InvalidClient(reason) => {
+            app.metrics.client_auth_failure(reason.metric_label());
+            tracing::info!(
+                auth_failure = reason.label(),
+                "client authentication failed"
+            );
+            // Only a guessed secret is brute force; a lockout refuses only
+            // requests that carry one.
+            if asked.credentials.carries_secret() {
+                app.limiter
+                    .failed_authentication(caller.ip, asked.credentials.client_id());
             }
-            AuthError::Store(error) => app.unavailable(&error),
-        })?;
+            rejected(
+                OAuthError::invalid_client(asked.challenge),
+                "client authentication failed",
+            )
+        }
+        AuthError::Store(error) => app.unavailable(&error),
+    }
+}
+
+/// Names the presenter on the request span.
+pub fn record_presenter(presenter: &Presenter) {
     let span = Span::current();
     span.record("presenter", presenter.kind_label());
     if let Some(id) = presenter.client_id() {
         span.record("client.id", id.as_str());
     }
-    Ok(presenter)
-}
-
-/// Authenticates the presenter and runs `act` for it. A presenter may come
-/// from the credential cache, and `act`'s statement checks it is still
-/// current; when `act` answers that it is not (`is_stale`: rotated or
-/// disabled since, possibly through another instance), its cached
-/// credentials are forgotten and `act` runs once more after a fresh
-/// verification. Its second answer stands, stale or not.
-pub async fn as_current_presenter<T, Act, Done>(
-    app: &AppState,
-    caller: ClientAddress,
-    credentials: &Credentials,
-    challenge: Option<&str>,
-    purpose: Purpose,
-    is_stale: impl Fn(&T) -> bool,
-    act: Act,
-) -> Result<T, OAuthError>
-where
-    Act: Fn(Presenter) -> Done,
-    Done: std::future::Future<Output = Result<(Presenter, T), OAuthError>>,
-{
-    let presenter = authenticate(app, caller, credentials, challenge, purpose).await?;
-    let (presenter, answer) = act(presenter).await?;
-    if !is_stale(&answer) {
-        return Ok(answer);
-    }
-    app.authenticator.forget(&presenter);
-    let presenter = authenticate(app, caller, credentials, challenge, purpose).await?;
-    Ok(act(presenter).await?.1)
 }
 
 /// Bounds the database part of a request by the deadline (`503` past it).
 pub async fn within_deadline<T>(
     app: &AppState,
-    work: impl std::future::Future<Output = Result<T, OAuthError>>,
+    work: impl std::future::Future<Output = T>,
 ) -> Result<T, OAuthError> {
-    tokio::time::timeout(app.deadline, work)
-        .await
-        .map_err(|_| {
-            tracing::warn!("request exceeded its deadline");
-            OAuthError::temporarily_unavailable(app.retry_after_secs)
-        })?
+    tokio::time::timeout(app.deadline, work).await.map_err(|_| {
+        tracing::warn!("request exceeded its deadline");
+        OAuthError::temporarily_unavailable(app.retry_after_secs)
+    })
 }
 
 /// `application/x-www-form-urlencoded`, with any parameters (docs/behaviour.md, Revocation, accepts

@@ -5,6 +5,7 @@ pub mod cache;
 
 use std::sync::Arc;
 
+use crate::auth::{Acted, AuthError, Authenticator, Credentials, Purpose};
 use crate::domain::clock::Clock;
 use crate::domain::introspection::{Introspection, TokenState};
 use crate::domain::minted::{Shape, TokenFormat};
@@ -29,6 +30,7 @@ pub enum Answer {
 #[derive(Clone)]
 pub struct Introspector {
     store: Arc<dyn Store>,
+    authenticator: Authenticator,
     format: TokenFormat,
     clock: Arc<dyn Clock>,
     events: Events,
@@ -38,16 +40,38 @@ impl Introspector {
     #[must_use]
     pub fn new(
         store: Arc<dyn Store>,
+        authenticator: Authenticator,
         format: TokenFormat,
         clock: Arc<dyn Clock>,
         events: Events,
     ) -> Self {
         Self {
             store,
+            authenticator,
             format,
             clock,
             events,
         }
+    }
+
+    /// RFC 7662 §2.1: introspects `token` for the resource server
+    /// `credentials` name. When the presenter turns out rotated, disabled or
+    /// unmarked since its credentials were cached, asks once more after a
+    /// fresh verification; a second `StalePresenter` is for the caller to
+    /// answer.
+    pub async fn introspect_for(
+        &self,
+        credentials: &Credentials,
+        token: &PresentedToken,
+    ) -> Result<Acted<Answer>, AuthError> {
+        self.authenticator
+            .as_current_presenter(
+                credentials,
+                Purpose::Introspect,
+                |answer| matches!(answer, Answer::StalePresenter),
+                |presenter| async move { self.introspect(&presenter, token).await },
+            )
+            .await
     }
 
     /// Introspects `token` for `presenter`. A live token's answer comes
