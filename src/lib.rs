@@ -25,7 +25,7 @@
 //!   request ids.
 //! - [`config`]: settings, their layering and validation.
 //! - [`server`], [`tls`], [`transport`], [`telemetry`]: startup, TLS, the
-//!   connection bound and lingering close, and logging.
+//!   connection bound and lingering close, and logging and span export.
 //! - [`cli`]: the `rescind` commands (`src/main.rs` only dispatches).
 
 pub mod auth;

@@ -1,11 +1,12 @@
 //! The `rescind` binary: parse the command line, load the configuration, start
-//! logging, and hand over to the library.
+//! logging (and span export, for `serve`), and hand over to the library.
 
 use std::process::ExitCode;
 
 use clap::Parser as _;
-use rescind::cli::{self, Cli};
+use rescind::cli::{self, Cli, Command};
 use rescind::config::Settings;
+use rescind::telemetry::{self, SpanExport};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -16,7 +17,6 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    rescind::telemetry::init(&settings.log);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -27,7 +27,25 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(cli::run(cli.command, settings)) {
+    // Only the server makes request spans worth exporting.
+    let export = if matches!(cli.command, Command::Serve) {
+        match SpanExport::start(&settings.tracing, runtime.handle().clone()) {
+            Ok(export) => export,
+            Err(error) => {
+                eprintln!("rescind: {error}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        None
+    };
+    telemetry::init(&settings.log, export.as_ref());
+    let result = runtime.block_on(cli::run(cli.command, settings));
+    // The runtime still runs: the last batch of spans is sent on it.
+    if let Some(export) = &export {
+        export.shutdown();
+    }
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("rescind: {error}");

@@ -45,6 +45,7 @@ pub struct Settings {
     pub events: EventSettings,
     pub secret_scanning: SecretScanningSettings,
     pub log: LogSettings,
+    pub tracing: TracingSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -416,6 +417,45 @@ pub struct LogSettings {
     pub format: LogFormat,
 }
 
+/// Export of request spans to an OpenTelemetry collector, over OTLP/HTTP
+/// with protobuf bodies (`telemetry::otlp`). Off unless `endpoint` is set.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TracingSettings {
+    /// The collector's traces URL, `http(s)://host:4318/v1/traces`; one
+    /// without a path gets `/v1/traces`. Unset or empty: nothing exported.
+    pub endpoint: Option<String>,
+    /// The `service.name` the spans are exported under.
+    pub service_name: String,
+    /// The share of traces that start here (no `traceparent`) that are
+    /// exported, 0 to 1. A caller's `traceparent` decides for its own.
+    pub sample_ratio: f64,
+}
+
+impl Default for TracingSettings {
+    fn default() -> Self {
+        Self {
+            endpoint: None,
+            service_name: "rescind".to_owned(),
+            sample_ratio: 1.0,
+        }
+    }
+}
+
+impl TracingSettings {
+    /// Where spans are sent: `endpoint` (validated at load), with
+    /// `/v1/traces` when it names no path; `None` when export is off.
+    #[must_use]
+    pub fn traces_url(&self) -> Option<reqwest::Url> {
+        let endpoint = self.endpoint.as_deref().filter(|url| !url.is_empty())?;
+        let mut url = reqwest::Url::parse(endpoint).ok()?;
+        if url.path() == "/" {
+            url.set_path("/v1/traces");
+        }
+        Some(url)
+    }
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Self {
@@ -436,6 +476,7 @@ impl Default for Settings {
             events: EventSettings::default(),
             secret_scanning: SecretScanningSettings::default(),
             log: LogSettings::default(),
+            tracing: TracingSettings::default(),
         }
     }
 }

@@ -2,7 +2,10 @@
 //!
 //! Hand-written instead of `tower_http::trace` because its default span
 //! records the URI, which may carry a token in its query (docs/behaviour.md, Logging and redaction, forbids
-//! logging it). Here the span holds method, matched route and request id only.
+//! logging it). Here the span holds method, matched route, request id,
+//! client address and status, never the URI. With trace export on, the same
+//! span is exported, a child of the caller's span when the request names one
+//! in `traceparent`.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -104,13 +107,20 @@ pub async fn observe(
         request_id = request_id.as_str(),
         client_ip = field::Empty,
         forwarded_proto = field::Empty,
+        status = field::Empty,
     );
+    if let Some(traceparent) = single_header(&request, crate::telemetry::TRACEPARENT) {
+        crate::telemetry::continue_trace(&span, traceparent);
+    }
     let started = Instant::now();
     async move {
         let mut response = next.run(request).await;
         let status = response.status().as_u16();
         let elapsed = started.elapsed().as_secs_f64();
         tracing::info!(status, latency_ms = elapsed * 1000.0, "request finished");
+        // After the line above, which says it already. As an i64: the
+        // span exporter writes other integers as text.
+        Span::current().record("status", i64::from(status));
         let route = response
             .extensions()
             .get::<MatchedPath>()
@@ -131,6 +141,15 @@ pub async fn observe(
     }
     .instrument(span)
     .await
+}
+
+/// The value of `name` when the request has it exactly once, as text.
+fn single_header<'r>(request: &'r Request, name: &str) -> Option<&'r str> {
+    let mut values = request.headers().get_all(name).iter();
+    match (values.next(), values.next()) {
+        (Some(value), None) => value.to_str().ok(),
+        _ => None,
+    }
 }
 
 /// Route layer: records the matched route (a template, never the URI) in

@@ -35,6 +35,7 @@ mod rotation_race;
 mod scanning;
 mod timing;
 mod tls;
+mod traces;
 mod transport;
 mod upgrade;
 mod webhooks;

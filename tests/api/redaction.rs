@@ -1,12 +1,13 @@
 //! No token, secret, `Authorization` header or request URI in any log line,
 //! at any level (docs/behaviour.md, Logging and redaction). The real binary runs at `trace`, so the logs of
-//! hyper, sqlx and rustls are checked too.
+//! hyper, sqlx and rustls are checked too, and the spans it exports as well.
 
 use reqwest::header::HeaderMap;
 use rescind::domain::client::ClientKind;
 use rescind::provisioning::MintedGrant;
 
 use crate::helpers::child::{ChildServer, Logs};
+use crate::helpers::collector::Collector;
 use crate::helpers::{Backend, TestApp, basic_header, encode, header_map};
 use crate::on_both_backends;
 
@@ -17,7 +18,13 @@ async fn nothing_secret_reaches_the_logs_at_trace_level(backend: Backend) {
     seeder.create_client("spa", ClientKind::Public).await;
     let revoked = seeder.grant("web").await;
     let foreign = seeder.grant("spa").await;
-    let server = ChildServer::start(&seeder, Logs::Captured("trace")).await;
+    let (collector, endpoint) = Collector::start().await;
+    let server = ChildServer::start_with(
+        &seeder,
+        Logs::Captured("trace"),
+        &[("RESCIND_TRACING__ENDPOINT", &endpoint)],
+    )
+    .await;
 
     let basic = basic_header("web", &secret);
     let cases = public_requests(&secret, &revoked, &foreign, &basic);
@@ -30,11 +37,18 @@ async fn nothing_secret_reaches_the_logs_at_trace_level(backend: Backend) {
         "the requests did reach the store"
     );
     let logs = server.stop();
+    let exported = collector
+        .wait_for(std::time::Duration::from_secs(10), |spans| {
+            spans.iter().any(|s| s.span.name == "introspect")
+        })
+        .await;
 
     assert!(
         logs.contains("outcome") && logs.contains("request_id"),
         "the logs were captured"
     );
+    assert!(!exported.is_empty(), "the spans were exported");
+    let spans = collector.raw();
     let basic = basic.get("authorization").and_then(|v| v.to_str().ok());
     let basic = basic.unwrap_or_default();
     for (what, value) in [
@@ -54,6 +68,7 @@ async fn nothing_secret_reaches_the_logs_at_trace_level(backend: Backend) {
         ),
     ] {
         assert_absent(&logs, "logs", what, value);
+        assert_absent(&spans, "exported spans", what, value);
     }
 }
 

@@ -104,11 +104,7 @@ impl KeyServer {
                 }
             }),
         );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .unwrap_or_else(|e| panic!("bind: {e}"));
-        let address = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
-        tokio::spawn(async move { axum::serve(listener, router).await });
+        let address = crate::helpers::serve_on_loopback(router).await;
         (server, format!("http://{address}/keys"))
     }
 

@@ -17,7 +17,7 @@ use rescind::domain::client::ClientKind;
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-use crate::helpers::{Backend, TestApp, assert_revocation_ok, with_admin};
+use crate::helpers::{Backend, TestApp, assert_revocation_ok, serve_on_loopback, with_admin};
 use crate::on_both_backends;
 
 const SECRET: &str = "webhook-secret-0123456789abcdefghijklmnop";
@@ -46,13 +46,7 @@ impl Receiver {
         let router = axum::Router::new()
             .route("/hook", axum::routing::post(receive))
             .with_state(receiver.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .unwrap_or_else(|e| panic!("bind: {e}"));
-        let address = listener
-            .local_addr()
-            .unwrap_or_else(|e| panic!("address: {e}"));
-        tokio::spawn(async move { axum::serve(listener, router).await });
+        let address = serve_on_loopback(router).await;
         (receiver, format!("http://{address}/hook"))
     }
 

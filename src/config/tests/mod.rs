@@ -303,6 +303,77 @@ fn other_bad_values_name_their_key() {
 }
 
 #[test]
+fn trace_export_is_off_by_default_and_when_the_endpoint_is_empty() {
+    assert_eq!(Settings::default().tracing.traces_url(), None);
+    Jail::expect_with(|jail| {
+        let loaded = load_in(jail, None).map_err(|e| jailed(&e))?;
+        assert_eq!(loaded.tracing.endpoint, None);
+        assert_eq!(loaded.tracing.traces_url(), None);
+        jail.set_env("RESCIND_TRACING__ENDPOINT", "");
+        let loaded = Settings::load(None).map_err(|e| jailed(&e))?;
+        assert_eq!(loaded.tracing.traces_url(), None);
+        Ok(())
+    });
+}
+
+#[test]
+fn trace_export_is_configured_from_the_environment() {
+    Jail::expect_with(|jail| {
+        jail.clear_env();
+        jail.set_env("RESCIND_TRACING__ENDPOINT", "http://collector:4318");
+        jail.set_env("RESCIND_TRACING__SERVICE_NAME", "rescind-eu");
+        jail.set_env("RESCIND_TRACING__SAMPLE_RATIO", "0.25");
+        let loaded = Settings::load(None).map_err(|e| jailed(&e))?;
+        // A URL without a path gets the OTLP traces path ...
+        assert_eq!(
+            loaded.tracing.traces_url().map(String::from).as_deref(),
+            Some("http://collector:4318/v1/traces")
+        );
+        assert_eq!(loaded.tracing.service_name, "rescind-eu");
+        assert!((loaded.tracing.sample_ratio - 0.25).abs() < f64::EPSILON);
+        // ... and one with a path is taken as it is.
+        jail.set_env(
+            "RESCIND_TRACING__ENDPOINT",
+            "https://otel.example/otlp/v1/traces",
+        );
+        jail.set_env("RESCIND_TRACING__SAMPLE_RATIO", "1");
+        let loaded = Settings::load(None).map_err(|e| jailed(&e))?;
+        assert_eq!(
+            loaded.tracing.traces_url().map(String::from).as_deref(),
+            Some("https://otel.example/otlp/v1/traces")
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn bad_trace_export_settings_name_their_key() {
+    for endpoint in [
+        "collector:4318",
+        "ftp://collector/v1/traces",
+        "unix:///run/otel.sock",
+        "http://user:password@collector:4318/v1/traces",
+        "http://collector:4318/v1/traces?token=x",
+    ] {
+        assert_eq!(
+            rejection(|s| s.tracing.endpoint = Some(endpoint.to_owned())).as_deref(),
+            Some("tracing.endpoint"),
+            "{endpoint}"
+        );
+    }
+    for ratio in [-0.1, 1.5, f64::NAN] {
+        assert_eq!(
+            rejection(|s| s.tracing.sample_ratio = ratio).as_deref(),
+            Some("tracing.sample_ratio")
+        );
+    }
+    assert_eq!(
+        rejection(|s| s.tracing.service_name = String::new()).as_deref(),
+        Some("tracing.service_name")
+    );
+}
+
+#[test]
 fn durations_past_ten_years_are_refused_by_name_so_no_clock_addition_overflows() {
     let huge = std::time::Duration::from_secs(u64::MAX / 4);
     assert_eq!(
@@ -404,6 +475,7 @@ fn every_key() -> std::collections::BTreeSet<String> {
     all.auth.argon2_concurrency = Some(1);
     all.admin.listen = Some(SocketAddr::from(([127, 0, 0, 1], 9443)));
     all.admin.token_hash = Some("hash".into());
+    all.tracing.endpoint = Some("http://collector:4318".to_owned());
     key_paths(&figment::Figment::from(
         figment::providers::Serialized::defaults(all),
     ))

@@ -13,7 +13,7 @@ use crate::domain::minted::TokenFormat;
 use crate::domain::origin::check_origin;
 
 pub use self::outbound::MIN_WEBHOOK_SECRET;
-use self::outbound::{events, scanner_keys};
+use self::outbound::{events, scanner_keys, tracing_export};
 
 /// A configuration that cannot be used, naming the offending key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,6 +95,7 @@ pub(super) fn settings(settings: &Settings) -> Result<(), ConfigError> {
     events(settings)?;
     scanner_keys("secret_scanning.github", &settings.secret_scanning.github)?;
     scanner_keys("secret_scanning.gitlab", &settings.secret_scanning.gitlab)?;
+    tracing_export(&settings.tracing)?;
     if settings.auth.argon2_concurrency == Some(0) {
         return Err(ConfigError::new(
             "auth.argon2_concurrency",

@@ -1,12 +1,13 @@
 //! The checks of what Rescind calls out to: webhook endpoints, the
-//! secret-scanning partners' key URLs, and every outbound URL's form.
+//! secret-scanning partners' key URLs, the OTLP collector, and every
+//! outbound URL's form.
 
 use std::time::Duration;
 
 use secrecy::ExposeSecret;
 
 use super::ConfigError;
-use crate::config::{ScannerKeySettings, Settings};
+use crate::config::{ScannerKeySettings, Settings, TracingSettings};
 
 pub(super) fn events(settings: &Settings) -> Result<(), ConfigError> {
     let events = &settings.events;
@@ -116,4 +117,40 @@ pub(crate) fn outbound_url(key: &str, url: &str) -> Result<(), ConfigError> {
             "must be an https URL (http only to a loopback address)",
         )),
     }
+}
+
+/// The OTLP collector: `http` or `https` (collectors usually listen in plain
+/// HTTP beside the server, and spans carry no secret), with a host, and
+/// without user information, query or fragment, which would end in logs or
+/// be dropped.
+pub(super) fn tracing_export(tracing: &TracingSettings) -> Result<(), ConfigError> {
+    if let Some(endpoint) = tracing.endpoint.as_deref().filter(|url| !url.is_empty()) {
+        let bad = |why: &str| Err(ConfigError::new("tracing.endpoint", why));
+        let Ok(url) = reqwest::Url::parse(endpoint) else {
+            return bad("is not a URL");
+        };
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
+            return bad("must be an http or https URL with a host");
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return bad("must not carry user information");
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return bad("must not have a query or fragment");
+        }
+    }
+    let name = &tracing.service_name;
+    if name.is_empty() || name.len() > 255 || name.chars().any(char::is_control) {
+        return Err(ConfigError::new(
+            "tracing.service_name",
+            "must be 1-255 characters without control characters",
+        ));
+    }
+    if !(0.0..=1.0).contains(&tracing.sample_ratio) {
+        return Err(ConfigError::new(
+            "tracing.sample_ratio",
+            "must be between 0 and 1",
+        ));
+    }
+    Ok(())
 }

@@ -3,6 +3,7 @@
 
 pub mod child;
 pub mod cluster;
+pub mod collector;
 pub mod command;
 pub mod database;
 pub mod raw;
@@ -370,6 +371,19 @@ impl Drop for TestApp {
             let _ = shutdown.send(());
         }
     }
+}
+
+/// Serves `router` on 127.0.0.1, port 0, for the rest of the test (a
+/// webhook receiver, a key server, a collector); returns its address.
+pub async fn serve_on_loopback(router: axum::Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("bind: {e}"));
+    let address = listener
+        .local_addr()
+        .unwrap_or_else(|e| panic!("address: {e}"));
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    address
 }
 
 /// A loopback port that was free a moment ago.
