@@ -3,6 +3,7 @@
     reason = "figment::Jail closures must return figment::Error"
 )]
 
+use std::net::SocketAddr;
 use std::path::Path;
 
 use figment::Jail;
