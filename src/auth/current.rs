@@ -35,13 +35,26 @@ impl Authenticator {
         Done: Future<Output = Result<T, StoreError>>,
     {
         let presenter = self.authenticate_for(credentials, purpose).await?;
+        record(&presenter);
         let answer = act(presenter.clone()).await?;
         if !is_stale(&answer) {
             return Ok(Acted { presenter, answer });
         }
         self.forget(&presenter);
         let presenter = self.authenticate_for(credentials, purpose).await?;
+        record(&presenter);
         let answer = act(presenter.clone()).await?;
         Ok(Acted { presenter, answer })
+    }
+}
+
+/// Names the presenter on the current span (the request's `presenter` and
+/// `client.id` fields), as soon as it is known, so that a request that then
+/// fails on the database still says whose it was.
+fn record(presenter: &Presenter) {
+    let span = tracing::Span::current();
+    span.record("presenter", presenter.kind_label());
+    if let Some(id) = presenter.client_id() {
+        span.record("client.id", id.as_str());
     }
 }

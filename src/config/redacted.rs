@@ -44,10 +44,15 @@ pub fn database_url<S: Serializer>(
 }
 
 /// The URL with the password of its user information, and any `password`
-/// query parameter, replaced.
+/// query parameter, replaced. A text that does not parse as a URL is
+/// replaced whole: where its parts begin is then anyone's guess (a password
+/// with an unencoded `/` or `?` would otherwise be printed).
 pub fn redact_url(url: &str) -> String {
+    if reqwest::Url::parse(url).is_err() {
+        return REDACTED.to_owned();
+    }
     let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let (authority, tail) = rest.split_at(authority_end);
     let authority = match authority.rsplit_once('@') {
         Some((userinfo, host)) => match userinfo.split_once(':') {
@@ -95,6 +100,10 @@ mod tests {
             ),
             ("postgres://db/rescind", "postgres://db/rescind"),
             ("sqlite://./data/rescind.db", "sqlite://./data/rescind.db"),
+            ("sqlite:rescind.db?mode=rwc", "sqlite:rescind.db?mode=rwc"),
+            // Unencoded `/` or `?` in the password: not a URL, all redacted.
+            ("postgres://u:pa/ss@db/r", "<redacted>"),
+            ("postgres://u:pa?ss@db/r", "<redacted>"),
         ] {
             assert_eq!(redact_url(url), expected);
         }

@@ -101,9 +101,8 @@ async fn admit_and_introspect(
             .introspect_for(&asked.credentials, &asked.token),
     )
     .await?;
-    let Acted { presenter, answer } =
+    let Acted { answer, .. } =
         introspected.map_err(|error| token_request::refused(app, caller, asked, error))?;
-    token_request::record_presenter(&presenter);
     if matches!(answer, Answer::StalePresenter) {
         return Err(rejected(
             OAuthError::invalid_client(asked.challenge),

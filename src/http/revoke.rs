@@ -67,8 +67,7 @@ async fn admit_and_revoke(
     )
     .await?;
     let Acted {
-        presenter,
-        answer: outcome,
+        answer: outcome, ..
     } = revoked.map_err(|error| match error {
         PresentedRevocationError::AnonymousRejected => rejected(
             OAuthError::invalid_client(None),
@@ -76,7 +75,6 @@ async fn admit_and_revoke(
         ),
         PresentedRevocationError::Auth(error) => token_request::refused(app, caller, asked, error),
     })?;
-    token_request::record_presenter(&presenter);
     match outcome {
         RevocationOutcome::ForeignRejected => Err(rejected(
             OAuthError::unauthorized_client(

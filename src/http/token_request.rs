@@ -16,7 +16,6 @@ use super::error::OAuthError;
 use super::form::{Duplicate, Form};
 use super::peer::ClientAddress;
 use crate::auth::{AuthError, Credentials};
-use crate::domain::presenter::Presenter;
 use crate::domain::token::{PresentedToken, TokenTypeHint};
 
 /// The OAuth parameters that must never travel in a URL (docs/behaviour.md, Revocation).
@@ -118,15 +117,6 @@ pub fn refused(
             )
         }
         AuthError::Store(error) => app.unavailable(&error),
-    }
-}
-
-/// Names the presenter on the request span.
-pub fn record_presenter(presenter: &Presenter) {
-    let span = Span::current();
-    span.record("presenter", presenter.kind_label());
-    if let Some(id) = presenter.client_id() {
-        span.record("client.id", id.as_str());
     }
 }
 

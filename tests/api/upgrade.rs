@@ -279,3 +279,39 @@ async fn data_written_by_the_previous_release_survives_the_upgrade(backend: Back
 }
 
 on_both_backends!(data_written_by_the_previous_release_survives_the_upgrade);
+
+/// Migration 9 needs a moment of ACCESS EXCLUSIVE on the audit table, and
+/// while it waits for that lock every later revocation queues behind it. A
+/// transaction holding the table (here a long audit read) makes the step
+/// give up after its half-second lock timeout instead of waiting up to the
+/// statement timeout; once the reader is gone, the step runs.
+#[tokio::test]
+async fn postgres_migration_9_gives_up_quickly_behind_a_long_transaction() {
+    use sqlx::Connection as _;
+    let db = TestDatabase::create_empty(Backend::Postgres).await;
+    db.migrate_up_to(BEFORE_OPERATOR_PRESENTER).await;
+    let mut reader = db.postgres_connection().await;
+    let mut open = reader.begin().await.unwrap_or_else(|e| panic!("{e}"));
+    sqlx::query("SELECT count(*) FROM revocations")
+        .execute(&mut *open)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    let started = std::time::Instant::now();
+    let refused = rescind(db.url(), db.data_dir(), &["migrate"], None).await;
+    let waited = started.elapsed();
+    assert!(!refused.status.success(), "migrated past a held lock");
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("lock timeout"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    assert!(
+        waited < std::time::Duration::from_secs(3),
+        "waited {waited:?} for the lock"
+    );
+
+    open.rollback().await.unwrap_or_else(|e| panic!("{e}"));
+    let migrated = json_line(&rescind(db.url(), db.data_dir(), &["migrate"], None).await);
+    assert_eq!(migrated["applied"][0], json!(BEFORE_OPERATOR_PRESENTER + 1));
+}
