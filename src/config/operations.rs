@@ -73,8 +73,8 @@ pub struct TracingSettings {
     pub endpoint: Option<String>,
     /// The `service.name` the spans are exported under.
     pub service_name: String,
-    /// The share of traces that start here (no `traceparent`) that are
-    /// exported, 0 to 1. A caller's `traceparent` decides for its own.
+    /// The share of traces that start here that are exported, 0 to 1. A
+    /// trusted proxy's `traceparent` decides for its request.
     pub sample_ratio: f64,
 }
 

@@ -109,7 +109,11 @@ pub async fn observe(
         forwarded_proto = field::Empty,
         status = field::Empty,
     );
-    if let Some(traceparent) = single_header(&request, crate::telemetry::TRACEPARENT) {
+    // A caller's trace context, like its request id, only from a trusted
+    // proxy: anyone else could pick which requests are exported (its
+    // sampled flag decides for its request) and into which trace.
+    if from_proxy && let Some(traceparent) = single_header(&request, crate::telemetry::TRACEPARENT)
+    {
         crate::telemetry::continue_trace(&span, traceparent);
     }
     let started = Instant::now();

@@ -56,6 +56,9 @@ async fn a_revocation_is_exported_in_the_callers_trace_once_the_server_stops(bac
         &[
             ("RESCIND_TRACING__ENDPOINT", &endpoint),
             ("RESCIND_TRACING__SERVICE_NAME", "rescind-under-test"),
+            // The test client stands for the load balancer, whose trace
+            // context is trusted.
+            ("RESCIND_SERVER__TRUSTED_PROXIES", "[\"127.0.0.1\"]"),
             // No batch is due while the test runs: what arrives is what the
             // server sends as it stops.
             ("OTEL_BSP_SCHEDULE_DELAY", "600000"),
@@ -158,6 +161,58 @@ async fn a_revocation_is_exported_in_the_callers_trace_once_the_server_stops(bac
     }
     assert!(!logs.contains(&traceparent), "the traceparent was logged");
     assert!(!logs.contains(TRACE_ID), "the trace id was logged");
+}
+
+/// A caller that is not a trusted proxy cannot choose whether its request
+/// is exported, nor into which trace: its `traceparent` is ignored, the
+/// request starts a trace of its own and the sampling ratio decides.
+#[tokio::test]
+async fn an_untrusted_callers_trace_context_is_ignored() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let secret = app.confidential_client("backend").await;
+    let (collector, endpoint) = Collector::start().await;
+    let server = ChildServer::start_with(
+        &app,
+        Logs::Discarded,
+        &[
+            ("RESCIND_TRACING__ENDPOINT", &endpoint),
+            ("OTEL_BSP_SCHEDULE_DELAY", "600000"),
+        ],
+    )
+    .await;
+    let sampled = revoke(
+        &server,
+        &secret,
+        "unknown-token",
+        &format!("00-{TRACE_ID}-{PARENT_SPAN_ID}-01"),
+    )
+    .await;
+    let unsampled = revoke(
+        &server,
+        &secret,
+        "unknown-token",
+        &format!("00-{UNSAMPLED_TRACE_ID}-{PARENT_SPAN_ID}-00"),
+    )
+    .await;
+    server.stop();
+    let spans = collector
+        .wait_for(Duration::from_secs(10), |spans| {
+            [&sampled, &unsampled].iter().all(|id| {
+                find(spans, "request", |s| {
+                    s.attribute("request_id").as_ref() == Some(id)
+                })
+                .is_some()
+            })
+        })
+        .await;
+    for (id, caller_trace) in [(&sampled, TRACE_ID), (&unsampled, UNSAMPLED_TRACE_ID)] {
+        let request = find(&spans, "request", |s| {
+            s.attribute("request_id").as_ref() == Some(id)
+        })
+        .unwrap_or_else(|| panic!("request {id} was not exported"));
+        assert_ne!(request.trace_id(), caller_trace);
+        assert_eq!(request.parent_span_id(), "");
+    }
 }
 
 on_both_backends!(a_revocation_is_exported_in_the_callers_trace_once_the_server_stops);
