@@ -21,7 +21,7 @@ macro_rules! impl_store {
         events_after = $events_after:expr $(,)?
     ) => {
         #[async_trait::async_trait]
-        impl $crate::storage::Store for $store {
+        impl $crate::storage::Maintenance for $store {
             async fn migrate(
                 &self,
                 contract: migrations::ContractSteps,
@@ -35,14 +35,56 @@ macro_rules! impl_store {
                 Ok(plan.report(&self.applied_migrations().await?))
             }
 
-            async fn close(&self) {
-                self.pool.close().await;
-            }
-
             async fn readiness(&self) -> Result<Readiness, StoreError> {
                 Ok(migrations::compatibility(&self.applied_migrations().await?))
             }
 
+            async fn purge(
+                &self,
+                plan: &$crate::domain::audit::PurgePlan,
+            ) -> Result<Option<$crate::domain::audit::PurgeCounts>, StoreError> {
+                let plan = *plan;
+                self.with_retention_lock(move |connection| {
+                    Box::pin(async move {
+                        let mut counts = $crate::domain::audit::PurgeCounts::default();
+                        // Audit first: a grant whose record goes may then go too.
+                        if let Some(before) = plan.audit_before {
+                            counts.revocations =
+                                purge_all(connection, rows::PURGE_REVOCATIONS, before, plan.batch)
+                                    .await?;
+                            counts.admin_actions =
+                                purge_all(connection, rows::PURGE_ADMIN_ACTIONS, before, plan.batch)
+                                    .await?;
+                            counts.events =
+                                purge_all(connection, rows::PURGE_EVENTS, before, plan.batch)
+                                    .await?;
+                        }
+                        let before = plan.tokens_expired_before;
+                        counts.tokens =
+                            purge_all(connection, rows::PURGE_TOKENS, before, plan.batch).await?;
+                        counts.grants =
+                            purge_all(connection, rows::PURGE_GRANTS, before, plan.batch).await?;
+                        Ok(counts)
+                    })
+                })
+                .await
+            }
+
+            fn pool_usage(&self) -> $crate::storage::PoolUsage {
+                let idle = u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX);
+                $crate::storage::PoolUsage {
+                    size: self.pool.size(),
+                    idle,
+                }
+            }
+
+            async fn close(&self) {
+                self.pool.close().await;
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::storage::ClientStore for $store {
             async fn find_client(&self, id: &ClientId) -> Result<Option<Client>, StoreError> {
                 let sql = format!(
                     "SELECT {} FROM clients WHERE id = $1 AND deleted_at IS NULL",
@@ -206,7 +248,10 @@ macro_rules! impl_store {
                 }
                 Ok(origins)
             }
+        }
 
+        #[async_trait::async_trait]
+        impl $crate::storage::GrantStore for $store {
             async fn issue_grants(&self, grants: &[NewGrant]) -> Result<(), StoreError> {
                 let mut tx = self.begin_write().await?;
                 for chunk in grants.chunks(rows::INSERT_BATCH) {
@@ -278,6 +323,23 @@ macro_rules! impl_store {
                 }
                 tx.commit().await?;
                 Ok(TokenAddition::Added)
+            }
+
+            async fn find_token(
+                &self,
+                hash: &TokenHash,
+            ) -> Result<Option<TokenRecord>, StoreError> {
+                Ok(self.lookup(hash).await?.map(|found| found.record))
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::storage::RevocationStore for $store {
+            async fn revoke_by_token_hash(
+                &self,
+                request: &RevocationRequest<'_>,
+            ) -> Result<RevocationOutcome, StoreError> {
+                self.revoke(request).await
             }
 
             async fn revoke_grants(
@@ -352,6 +414,68 @@ macro_rules! impl_store {
                 Ok(claimed.len() as u64)
             }
 
+            async fn stored_token_hashes(
+                &self,
+                hashes: &[TokenHash],
+            ) -> Result<Vec<TokenHash>, StoreError> {
+                let mut stored = Vec::new();
+                for chunk in hashes.chunks(rows::LOOKUP_BATCH) {
+                    let mut select: sqlx::QueryBuilder<'_, $db> =
+                        sqlx::QueryBuilder::new("SELECT token_hash FROM tokens WHERE token_hash IN (");
+                    let mut list = select.separated(", ");
+                    for hash in chunk {
+                        list.push_bind(&hash.as_bytes()[..]);
+                    }
+                    select.push(")");
+                    // One text per batch size: not worth a prepared statement.
+                    let found: Vec<Vec<u8>> = select
+                        .build_query_scalar()
+                        .persistent(false)
+                        .fetch_all(&self.pool)
+                        .await?;
+                    for bytes in found {
+                        stored.push(
+                            TokenHash::from_stored(&bytes)
+                                .ok_or(StoreError::Corrupt("token hash"))?,
+                        );
+                    }
+                }
+                Ok(stored)
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::storage::IntrospectionStore for $store {
+            async fn introspect(
+                &self,
+                hash: &TokenHash,
+                presenter: &$crate::domain::presenter::Presenter,
+            ) -> Result<$crate::domain::introspection::Introspection, StoreError> {
+                let (id, revision) = rows::presenter_columns(presenter);
+                let row: rows::IntrospectRow = sqlx::query_as(rows::INTROSPECT_SELECT)
+                    .bind(&hash.as_bytes()[..])
+                    .bind(id)
+                    .bind(revision)
+                    .fetch_one(&self.pool)
+                    .await?;
+                rows::introspection_from_row(row)
+            }
+
+            async fn resource_server_is_current(
+                &self,
+                presenter: &$crate::domain::presenter::Presenter,
+            ) -> Result<bool, StoreError> {
+                let (id, revision) = rows::presenter_columns(presenter);
+                Ok(sqlx::query_scalar(rows::RESOURCE_SERVER_CURRENT)
+                    .bind(id)
+                    .bind(revision)
+                    .fetch_one(&self.pool)
+                    .await?)
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::storage::AuditStore for $store {
             async fn revocation_records(
                 &self,
                 query: &$crate::domain::audit::RevocationQuery,
@@ -437,73 +561,10 @@ macro_rules! impl_store {
                     sql.build_query_as().fetch_all(&self.pool).await?;
                 found.into_iter().map(rows::admin_action_from_row).collect()
             }
+        }
 
-            async fn purge(
-                &self,
-                plan: &$crate::domain::audit::PurgePlan,
-            ) -> Result<Option<$crate::domain::audit::PurgeCounts>, StoreError> {
-                let plan = *plan;
-                self.with_retention_lock(move |connection| {
-                    Box::pin(async move {
-                        let mut counts = $crate::domain::audit::PurgeCounts::default();
-                        // Audit first: a grant whose record goes may then go too.
-                        if let Some(before) = plan.audit_before {
-                            counts.revocations =
-                                purge_all(connection, rows::PURGE_REVOCATIONS, before, plan.batch)
-                                    .await?;
-                            counts.admin_actions =
-                                purge_all(connection, rows::PURGE_ADMIN_ACTIONS, before, plan.batch)
-                                    .await?;
-                            counts.events =
-                                purge_all(connection, rows::PURGE_EVENTS, before, plan.batch)
-                                    .await?;
-                        }
-                        let before = plan.tokens_expired_before;
-                        counts.tokens =
-                            purge_all(connection, rows::PURGE_TOKENS, before, plan.batch).await?;
-                        counts.grants =
-                            purge_all(connection, rows::PURGE_GRANTS, before, plan.batch).await?;
-                        Ok(counts)
-                    })
-                })
-                .await
-            }
-
-            fn pool_usage(&self) -> $crate::storage::PoolUsage {
-                let idle = u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX);
-                $crate::storage::PoolUsage {
-                    size: self.pool.size(),
-                    idle,
-                }
-            }
-
-            async fn introspect(
-                &self,
-                hash: &TokenHash,
-                presenter: &$crate::domain::presenter::Presenter,
-            ) -> Result<$crate::domain::introspection::Introspection, StoreError> {
-                let (id, revision) = rows::presenter_columns(presenter);
-                let row: rows::IntrospectRow = sqlx::query_as(rows::INTROSPECT_SELECT)
-                    .bind(&hash.as_bytes()[..])
-                    .bind(id)
-                    .bind(revision)
-                    .fetch_one(&self.pool)
-                    .await?;
-                rows::introspection_from_row(row)
-            }
-
-            async fn resource_server_is_current(
-                &self,
-                presenter: &$crate::domain::presenter::Presenter,
-            ) -> Result<bool, StoreError> {
-                let (id, revision) = rows::presenter_columns(presenter);
-                Ok(sqlx::query_scalar(rows::RESOURCE_SERVER_CURRENT)
-                    .bind(id)
-                    .bind(revision)
-                    .fetch_one(&self.pool)
-                    .await?)
-            }
-
+        #[async_trait::async_trait]
+        impl $crate::storage::EventStore for $store {
             async fn events_after(
                 &self,
                 after: $crate::domain::event::EventPosition,
@@ -529,22 +590,6 @@ macro_rules! impl_store {
                     .await?)
             }
 
-            async fn webhook_backlog(
-                &self,
-                scan: u32,
-            ) -> Result<Vec<$crate::domain::webhook::EndpointBacklog>, StoreError> {
-                let pending: Vec<(String, i64, Option<DateTime<Utc>>)> =
-                    sqlx::query_as(rows::PENDING_BACKLOG)
-                        .bind(i64::from(scan))
-                        .fetch_all(&self.pool)
-                        .await?;
-                let cursors: Vec<(String, Option<DateTime<Utc>>)> =
-                    sqlx::query_as(rows::CURSOR_BACKLOG)
-                        .fetch_all(&self.pool)
-                        .await?;
-                Ok(rows::endpoint_backlogs(pending, cursors))
-            }
-
             async fn event_head(&self) -> Result<$crate::domain::event::EventPosition, StoreError> {
                 self.head_position(&self.pool).await
             }
@@ -558,7 +603,10 @@ macro_rules! impl_store {
             ) -> Result<Option<Box<dyn $crate::storage::ChangeFeed>>, StoreError> {
                 self.open_change_feed().await
             }
+        }
 
+        #[async_trait::async_trait]
+        impl $crate::storage::DeliveryStore for $store {
             async fn queue_deliveries(
                 &self,
                 endpoint: &str,
@@ -759,47 +807,20 @@ macro_rules! impl_store {
                 Ok(result.rows_affected() == 1)
             }
 
-            async fn stored_token_hashes(
+            async fn webhook_backlog(
                 &self,
-                hashes: &[TokenHash],
-            ) -> Result<Vec<TokenHash>, StoreError> {
-                let mut stored = Vec::new();
-                for chunk in hashes.chunks(rows::LOOKUP_BATCH) {
-                    let mut select: sqlx::QueryBuilder<'_, $db> =
-                        sqlx::QueryBuilder::new("SELECT token_hash FROM tokens WHERE token_hash IN (");
-                    let mut list = select.separated(", ");
-                    for hash in chunk {
-                        list.push_bind(&hash.as_bytes()[..]);
-                    }
-                    select.push(")");
-                    // One text per batch size: not worth a prepared statement.
-                    let found: Vec<Vec<u8>> = select
-                        .build_query_scalar()
-                        .persistent(false)
+                scan: u32,
+            ) -> Result<Vec<$crate::domain::webhook::EndpointBacklog>, StoreError> {
+                let pending: Vec<(String, i64, Option<DateTime<Utc>>)> =
+                    sqlx::query_as(rows::PENDING_BACKLOG)
+                        .bind(i64::from(scan))
                         .fetch_all(&self.pool)
                         .await?;
-                    for bytes in found {
-                        stored.push(
-                            TokenHash::from_stored(&bytes)
-                                .ok_or(StoreError::Corrupt("token hash"))?,
-                        );
-                    }
-                }
-                Ok(stored)
-            }
-
-            async fn find_token(
-                &self,
-                hash: &TokenHash,
-            ) -> Result<Option<TokenRecord>, StoreError> {
-                Ok(self.lookup(hash).await?.map(|found| found.record))
-            }
-
-            async fn revoke_by_token_hash(
-                &self,
-                request: &RevocationRequest<'_>,
-            ) -> Result<RevocationOutcome, StoreError> {
-                self.revoke(request).await
+                let cursors: Vec<(String, Option<DateTime<Utc>>)> =
+                    sqlx::query_as(rows::CURSOR_BACKLOG)
+                        .fetch_all(&self.pool)
+                        .await?;
+                Ok(rows::endpoint_backlogs(pending, cursors))
             }
         }
 
