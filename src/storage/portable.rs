@@ -94,7 +94,7 @@ macro_rules! impl_store {
                     .bind(id.as_str())
                     .fetch_optional(&self.pool)
                     .await?;
-                row.map(rows::client_from_row).transpose()
+                row.map(Client::try_from).transpose()
             }
 
             async fn insert_client(&self, client: &Client) -> Result<(), StoreError> {
@@ -182,7 +182,7 @@ macro_rules! impl_store {
                     .push(rows::CLIENT_COLUMNS);
                 let row: Option<rows::ClientRow> =
                     sql.build_query_as().fetch_optional(&self.pool).await?;
-                row.map(rows::client_from_row).transpose()
+                row.map(Client::try_from).transpose()
             }
 
             async fn delete_client(
@@ -230,7 +230,7 @@ macro_rules! impl_store {
                     .bind(i64::from(limit))
                     .fetch_all(&self.pool)
                     .await?;
-                found.into_iter().map(rows::client_from_row).collect()
+                found.into_iter().map(Client::try_from).collect()
             }
 
             async fn public_client_origins(&self) -> Result<Vec<String>, StoreError> {
@@ -458,7 +458,7 @@ macro_rules! impl_store {
                     .bind(revision)
                     .fetch_one(&self.pool)
                     .await?;
-                rows::introspection_from_row(row)
+                $crate::domain::introspection::Introspection::try_from(row)
             }
 
             async fn resource_server_is_current(
@@ -503,7 +503,7 @@ macro_rules! impl_store {
                 sql.push(" ORDER BY r.id LIMIT ").push_bind(i64::from(page.limit));
                 let found: Vec<rows::RevocationRow> =
                     sql.build_query_as().fetch_all(&self.pool).await?;
-                found.into_iter().map(rows::revocation_from_row).collect()
+                found.into_iter().map($crate::domain::audit::RevocationRecord::try_from).collect()
             }
 
             async fn begin_admin_action(
@@ -543,10 +543,8 @@ macro_rules! impl_store {
                 query: &$crate::domain::audit::ActionQuery,
                 page: $crate::domain::audit::Page,
             ) -> Result<Vec<$crate::domain::audit::AdminAction>, StoreError> {
-                let mut sql: sqlx::QueryBuilder<'_, $db> = sqlx::QueryBuilder::new(
-                    "SELECT id, action, target, request_id, peer, status, started_at, finished_at \
-                     FROM admin_actions WHERE TRUE",
-                );
+                let mut sql: sqlx::QueryBuilder<'_, $db> =
+                    sqlx::QueryBuilder::new(rows::ADMIN_ACTION_SELECT);
                 if let Some(since) = query.since {
                     sql.push(" AND started_at >= ").push_bind(since);
                 }
@@ -559,7 +557,7 @@ macro_rules! impl_store {
                 sql.push(" ORDER BY id LIMIT ").push_bind(i64::from(page.limit));
                 let found: Vec<rows::AdminActionRow> =
                     sql.build_query_as().fetch_all(&self.pool).await?;
-                found.into_iter().map(rows::admin_action_from_row).collect()
+                found.into_iter().map($crate::domain::audit::AdminAction::try_from).collect()
             }
         }
 
@@ -625,14 +623,14 @@ macro_rules! impl_store {
                 .execute(&mut *tx)
                 .await?;
                 // Locked until commit: two instances queue one endpoint in turn.
-                let (txid, id): (i64, i64) = sqlx::query_as(concat!(
+                let cursor: rows::CursorRow = sqlx::query_as(concat!(
                     "SELECT txid, event_id FROM webhook_cursors WHERE endpoint = $1",
                     $row_lock
                 ))
                 .bind(endpoint)
                 .fetch_one(&mut *tx)
                 .await?;
-                let cursor = $crate::domain::event::EventPosition { txid, id };
+                let cursor = $crate::domain::event::EventPosition::from(cursor);
                 let found: Vec<rows::EventRow> = sqlx::query_as($events_after)
                     .bind(cursor.txid)
                     .bind(cursor.id)
@@ -717,7 +715,7 @@ macro_rules! impl_store {
                 }
                 let deliveries = claimed
                     .into_iter()
-                    .map(rows::delivery_from_row)
+                    .map($crate::domain::webhook::WebhookDelivery::try_from)
                     .collect::<Result<Vec<_>, _>>()?;
                 let mut select: sqlx::QueryBuilder<'_, $db> =
                     sqlx::QueryBuilder::new(rows::EVENTS_BY_ID);
@@ -791,7 +789,7 @@ macro_rules! impl_store {
                 sql.push(" ORDER BY id LIMIT ").push_bind(i64::from(page.limit));
                 let found: Vec<rows::DeliveryRow> =
                     sql.build_query_as().fetch_all(&self.pool).await?;
-                found.into_iter().map(rows::delivery_from_row).collect()
+                found.into_iter().map($crate::domain::webhook::WebhookDelivery::try_from).collect()
             }
 
             async fn retry_delivery(&self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError> {
@@ -811,12 +809,12 @@ macro_rules! impl_store {
                 &self,
                 scan: u32,
             ) -> Result<Vec<$crate::domain::webhook::EndpointBacklog>, StoreError> {
-                let pending: Vec<(String, i64, Option<DateTime<Utc>>)> =
+                let pending: Vec<rows::PendingRow> =
                     sqlx::query_as(rows::PENDING_BACKLOG)
                         .bind(i64::from(scan))
                         .fetch_all(&self.pool)
                         .await?;
-                let cursors: Vec<(String, Option<DateTime<Utc>>)> =
+                let cursors: Vec<rows::CursorBacklogRow> =
                     sqlx::query_as(rows::CURSOR_BACKLOG)
                         .fetch_all(&self.pool)
                         .await?;
@@ -855,7 +853,7 @@ macro_rules! impl_store {
                     .bind(&hash.as_bytes()[..])
                     .fetch_optional(&self.pool)
                     .await?;
-                row.map(rows::token_from_row).transpose()
+                row.map(rows::FoundToken::try_from).transpose()
             }
         }
     };

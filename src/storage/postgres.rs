@@ -60,12 +60,9 @@ pub const REVOKE_STATEMENT: &str = concat!(
        FROM claimed c, sighting s\
      ) \
      SELECT s.current, s.kind, s.grant_id, s.client_id, s.expires_at, s.revoked_at, \
-       s.grant_revoked, EXISTS (SELECT 1 FROM claimed) \
+       s.grant_revoked, EXISTS (SELECT 1 FROM claimed) AS claimed \
      FROM sighting s"
 );
-
-/// The column of [`REVOKE_STATEMENT`]'s result after the sighting's.
-const CLAIMED_COLUMN: usize = 7;
 
 /// The advisory lock key of the retention task ("rescind" + 1).
 pub const RETENTION_LOCK: i64 = 0x7265_7363_696e_6401;
@@ -142,8 +139,8 @@ impl PostgresStore {
             .fetch_one(&self.pool)
             .await?;
         // The sighting's columns, then whether the grant was claimed.
-        let sighting = rows::sighting_from_row(rows::SightingRow::from_row(&row)?)?;
-        let claimed: bool = row.try_get(CLAIMED_COLUMN)?;
+        let sighting = rows::Sighting::try_from(rows::SightingRow::from_row(&row)?)?;
+        let claimed: bool = row.try_get("claimed")?;
         match (rows::decide(sighting, request), claimed) {
             (rows::Decision::Revoke(plan), true) => Ok(RevocationOutcome::Revoked {
                 grant_id: plan.grant_id,

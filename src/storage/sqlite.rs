@@ -63,7 +63,7 @@ impl SqliteStore {
             .bind(revision)
             .fetch_one(&self.pool)
             .await?;
-        let plan = match rows::decide(rows::sighting_from_row(row)?, request) {
+        let plan = match rows::decide(rows::Sighting::try_from(row)?, request) {
             rows::Decision::Answer(outcome) => return Ok(outcome),
             rows::Decision::Revoke(plan) => plan,
         };
