@@ -6,10 +6,15 @@
 //! revoking, [`ClientStore`] for authenticating, ...); [`Store`] is all of
 //! them, what [`open`] returns and the composition root hands out, each
 //! `Arc<dyn Store>` coercing to the narrower `Arc<dyn ClientStore>` and so
-//! on. Dialect stays inside the backend files; both pass the same contract
-//! tests (`tests/api`).
+//! on.
+//!
+//! Each concern's file holds its trait, its SQL, its row structs and one
+//! implementation for both backends, generic over `backend::Backend`;
+//! `postgres.rs` and `sqlite.rs` hold the dialect, as plain code. Both pass
+//! the same contract tests (`tests/api`).
 
 mod audit;
+mod backend;
 mod clients;
 mod deliveries;
 mod events;
@@ -17,11 +22,10 @@ mod grants;
 mod introspection;
 mod maintenance;
 mod migrations;
-mod portable;
 pub mod postgres;
 mod revocation;
-mod rows;
 pub mod sqlite;
+mod statement;
 
 use std::sync::Arc;
 use std::time::Duration;

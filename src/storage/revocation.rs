@@ -2,11 +2,21 @@
 //! operator.
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::{ColumnIndex, Encode, Executor, Type};
+use uuid::Uuid;
 
 use super::StoreError;
+use super::backend::{Backend, Column, Connection, Db, DbRow, Param, row_struct};
+use super::grants::{FoundToken, TokenRow};
+use super::statement::Statement;
 use crate::domain::audit::BulkRevocation;
-use crate::domain::revocation::{RevocationOutcome, RevocationRequest};
-use crate::domain::token::TokenHash;
+use crate::domain::grant::GrantId;
+use crate::domain::presenter::Presenter;
+use crate::domain::revocation::{
+    ForeignPolicy, RevocationOutcome, RevocationReason, RevocationRequest,
+};
+use crate::domain::token::{TokenHash, TokenKind};
 
 /// What the revocation use case writes: a revoked grant, all of its tokens,
 /// one audit record and one outbox event, always together.
@@ -36,4 +46,282 @@ pub trait RevocationStore: Send + Sync {
     /// without a round trip for each of the others.
     async fn stored_token_hashes(&self, hashes: &[TokenHash])
     -> Result<Vec<TokenHash>, StoreError>;
+}
+
+/// Hashes looked up per statement by `stored_token_hashes`.
+const LOOKUP_BATCH: usize = 1000;
+
+/// The read half of a revocation, the same on both backends: whether the
+/// presenter is still the client it was authenticated as, and the presented
+/// token with its grant. One row always comes back, with the token columns
+/// `NULL` when no token has the hash. `$1` is the token hash, `$2` the
+/// presenter's client id (`NULL` when anonymous), `$3` its revision.
+macro_rules! sighting_select {
+    () => {
+        "SELECT p.current, t.kind, t.grant_id, g.client_id, t.expires_at, t.revoked_at, \
+         g.revoked_at IS NOT NULL AS grant_revoked \
+         FROM (SELECT $2 IS NULL OR EXISTS (SELECT 1 FROM clients c WHERE c.id = $2 \
+               AND c.credentials_revision = $3 AND NOT c.disabled) AS current) p \
+         LEFT JOIN tokens t ON t.token_hash = $1 \
+         LEFT JOIN grants g ON g.id = t.grant_id"
+    };
+}
+pub(crate) use sighting_select;
+
+row_struct! {
+    /// A row of [`sighting_select`]: the token columns are `NULL` when no
+    /// token has the hash.
+    pub struct SightingRow {
+        current: bool,
+        kind: Option<String>,
+        grant_id: Option<Uuid>,
+        client_id: Option<String>,
+        expires_at: Option<DateTime<Utc>>,
+        revoked_at: Option<DateTime<Utc>>,
+        grant_revoked: Option<bool>,
+    }
+}
+
+/// What the read half of a revocation saw.
+pub struct Sighting {
+    /// `false` when the presenting client was disabled or re-keyed after it
+    /// authenticated (its cached credentials are stale).
+    pub presenter_current: bool,
+    pub found: Option<FoundToken>,
+}
+
+impl TryFrom<SightingRow> for Sighting {
+    type Error = StoreError;
+
+    fn try_from(row: SightingRow) -> Result<Self, StoreError> {
+        let found = match (
+            row.kind,
+            row.grant_id,
+            row.client_id,
+            row.expires_at,
+            row.grant_revoked,
+        ) {
+            (
+                Some(kind),
+                Some(grant_id),
+                Some(client_id),
+                Some(expires_at),
+                Some(grant_revoked),
+            ) => Some(FoundToken::try_from(TokenRow {
+                kind,
+                grant_id,
+                client_id,
+                expires_at,
+                revoked_at: row.revoked_at,
+                grant_revoked,
+            })?),
+            (None, None, None, None, _) => None,
+            _ => return Err(StoreError::Corrupt("token without its grant")),
+        };
+        Ok(Self {
+            presenter_current: row.current,
+            found,
+        })
+    }
+}
+
+/// A presenter as the `$2` (client id) and `$3` (revision) of the
+/// presenter check, both `NULL` when anonymous.
+pub fn presenter_columns(presenter: &Presenter) -> (Option<&str>, Option<i64>) {
+    match presenter {
+        Presenter::Anonymous => (None, None),
+        Presenter::Client { id, revision, .. } => (Some(id.as_str()), Some(*revision)),
+    }
+}
+
+/// What to do after looking the presented token up.
+pub enum Decision {
+    /// Answer now; nothing to write.
+    Answer(RevocationOutcome),
+    /// Revoke this grant in one transaction.
+    Revoke(PlannedRevocation),
+}
+
+pub struct PlannedRevocation {
+    pub grant_id: GrantId,
+    pub presented_kind: TokenKind,
+    pub foreign: bool,
+    pub reason: RevocationReason,
+}
+
+/// The policy part of a revocation, the same on every backend
+/// (docs/behaviour.md, Revocation and Policies). PostgreSQL evaluates the
+/// same rules inside its single statement; this function then names the
+/// outcome.
+pub fn decide(sighting: Sighting, request: &RevocationRequest<'_>) -> Decision {
+    if !sighting.presenter_current {
+        return Decision::Answer(RevocationOutcome::StalePresenter);
+    }
+    let Some(found) = sighting.found else {
+        return Decision::Answer(RevocationOutcome::Unknown);
+    };
+    if found.grant_revoked {
+        return Decision::Answer(RevocationOutcome::AlreadyRevoked);
+    }
+    let foreign = request.presenter.is_foreign_to(&found.record.client_id);
+    if foreign && request.foreign_policy == ForeignPolicy::Reject {
+        return Decision::Answer(RevocationOutcome::ForeignRejected);
+    }
+    Decision::Revoke(PlannedRevocation {
+        grant_id: found.record.grant_id,
+        presented_kind: found.record.kind,
+        foreign,
+        reason: request.reason(foreign),
+    })
+}
+
+/// The kinds of the tokens of grant `$grant` as the event's `token_kinds`
+/// (`access,refresh`): one scan of the grant's tokens, in SQL both backends
+/// run.
+macro_rules! token_kinds_of_grant {
+    ($grant:literal) => {
+        concat!(
+            "(SELECT CASE max(CASE WHEN k.kind = 'access' THEN 1 ELSE 0 END) \
+               + 2 * max(CASE WHEN k.kind = 'refresh' THEN 1 ELSE 0 END) \
+             WHEN 3 THEN 'access,refresh' WHEN 1 THEN 'access' WHEN 2 THEN 'refresh' \
+             ELSE '' END FROM tokens k WHERE k.grant_id = ",
+            $grant,
+            ")"
+        )
+    };
+}
+pub(crate) use token_kinds_of_grant;
+
+/// The start of the event insert for revoked grants, both backends: the
+/// presenter kind is bound next, then `) FROM grants g WHERE g.id IN (…)`.
+pub const EVENTS_FOR_GRANTS: &str = concat!(
+    "INSERT INTO revocation_events (grant_id, client_id, subject, token_kinds, presenter_kind, \
+     reason, revoked_at) SELECT g.id, g.client_id, g.subject, ",
+    token_kinds_of_grant!("g.id"),
+    ", "
+);
+/// Follows the bound presenter kind in [`EVENTS_FOR_GRANTS`].
+pub const EVENTS_FOR_GRANTS_TAIL: &str =
+    ", g.revocation_reason, g.revoked_at FROM grants g WHERE g.id IN (";
+
+#[async_trait]
+impl<B: Backend> RevocationStore for B
+where
+    for<'c> &'c mut Connection<B>: Executor<'c, Database = Db<B>>,
+    for<'q> &'q str: Encode<'q, Db<B>> + Type<Db<B>>,
+    for<'q> &'q [u8]: Encode<'q, Db<B>> + Type<Db<B>>,
+    bool: Param<Db<B>>,
+    i64: Param<Db<B>>,
+    Uuid: Param<Db<B>> + Column<Db<B>>,
+    Vec<u8>: Column<Db<B>>,
+    DateTime<Utc>: Param<Db<B>>,
+    usize: ColumnIndex<DbRow<B>>,
+{
+    async fn revoke_by_token_hash(
+        &self,
+        request: &RevocationRequest<'_>,
+    ) -> Result<RevocationOutcome, StoreError> {
+        self.revoke(request).await
+    }
+
+    async fn revoke_grants(&self, request: &BulkRevocation<'_>) -> Result<u64, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let mut claim = Statement::<Db<B>>::new("UPDATE grants SET revoked_at = ");
+        claim
+            .push_bind(request.now)
+            .push(", revocation_reason = ")
+            .push_bind(request.reason.as_str())
+            .push(
+                " WHERE revoked_at IS NULL AND id IN \
+                 (SELECT id FROM grants WHERE revoked_at IS NULL",
+            );
+        if let Some(client_id) = request.filter.client_id() {
+            claim
+                .push(" AND client_id = ")
+                .push_bind(client_id.as_str());
+        }
+        if let Some(subject) = request.filter.subject() {
+            claim.push(" AND subject = ").push_bind(subject);
+        }
+        // Batches pass each other's locked grants by; the caller's last
+        // batch waits for them (see `BulkRevocation`). In id order, so two
+        // bulk revocations waiting for locks take them in the same order and
+        // cannot deadlock.
+        claim
+            .push(" ORDER BY id LIMIT ")
+            .push_bind(i64::from(request.batch_size))
+            .push(if request.wait_for_locked {
+                B::ROW_LOCK
+            } else {
+                B::SKIP_LOCKED
+            })
+            .push(") RETURNING id");
+        let (sql, arguments) = claim.into_parts()?;
+        let claimed: Vec<Uuid> = sqlx::query_scalar_with(&sql, arguments)
+            .fetch_all(&mut *tx)
+            .await?;
+        if claimed.is_empty() {
+            tx.rollback().await?;
+            return Ok(0);
+        }
+        // On PostgreSQL the claim's trigger has revoked the tokens already
+        // (migration 5) and this finds none; SQLite needs it.
+        let mut tokens = Statement::<Db<B>>::new("UPDATE tokens SET revoked_at = ");
+        tokens
+            .push_bind(request.now)
+            .push(" WHERE revoked_at IS NULL AND grant_id IN (")
+            .push_list(&claimed)
+            .push(")");
+        let (sql, arguments) = tokens.into_parts()?;
+        sqlx::query_with(&sql, arguments).execute(&mut *tx).await?;
+        let mut audit = Statement::<Db<B>>::new(
+            "INSERT INTO revocations (grant_id, presenter_kind, foreign_client, reason, \
+             request_id, revoked_at) ",
+        );
+        audit.push_values(&claimed, |row, id| {
+            row.bind(id)
+                .bind("admin")
+                .bind(false)
+                .bind(request.reason.as_str())
+                .bind(request.request_id)
+                .bind(request.now);
+        });
+        let (sql, arguments) = audit.into_parts()?;
+        sqlx::query_with(&sql, arguments).execute(&mut *tx).await?;
+        let mut events = Statement::<Db<B>>::new(EVENTS_FOR_GRANTS);
+        events
+            .push_bind("admin")
+            .push(EVENTS_FOR_GRANTS_TAIL)
+            .push_list(&claimed)
+            .push(")");
+        let (sql, arguments) = events.into_parts()?;
+        sqlx::query_with(&sql, arguments).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(claimed.len() as u64)
+    }
+
+    async fn stored_token_hashes(
+        &self,
+        hashes: &[TokenHash],
+    ) -> Result<Vec<TokenHash>, StoreError> {
+        let mut stored = Vec::new();
+        for chunk in hashes.chunks(LOOKUP_BATCH) {
+            let mut select =
+                Statement::<Db<B>>::new("SELECT token_hash FROM tokens WHERE token_hash IN (");
+            select
+                .push_list(chunk.iter().map(|hash| &hash.as_bytes()[..]))
+                .push(")");
+            let (sql, arguments) = select.into_parts()?;
+            // One text per batch size: not worth a prepared statement.
+            let found: Vec<Vec<u8>> = sqlx::query_scalar_with(&sql, arguments)
+                .persistent(false)
+                .fetch_all(self.pool())
+                .await?;
+            for bytes in found {
+                stored
+                    .push(TokenHash::from_stored(&bytes).ok_or(StoreError::Corrupt("token hash"))?);
+            }
+        }
+        Ok(stored)
+    }
 }
