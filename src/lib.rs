@@ -9,7 +9,8 @@
 //! → `storage` → `domain`. Only `http` knows axum; only `storage` knows sqlx.
 //!
 //! - [`domain`]: pure types (client ids, secrets, token hashes, the minted
-//!   token format, policies, outcomes) and the injectable clock. No I/O.
+//!   token format, policies, outcomes), the revocation rule and the
+//!   injectable clock. No I/O.
 //! - [`storage`]: one trait per concern (clients, grants, revocation,
 //!   introspection, audit, outbox, webhook deliveries, maintenance), one
 //!   transaction per method, each implemented once for PostgreSQL and SQLite

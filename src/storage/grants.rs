@@ -42,42 +42,31 @@ pub trait GrantStore: Send + Sync {
 const INSERT_BATCH: usize = 1000;
 
 /// A token with its grant, by hash.
-const TOKEN_LOOKUP: &str = "SELECT t.kind, t.grant_id, g.client_id, t.expires_at, t.revoked_at, \
-     g.revoked_at IS NOT NULL AS grant_revoked \
+const TOKEN_LOOKUP: &str = "SELECT t.kind, t.grant_id, g.client_id, t.expires_at, t.revoked_at \
      FROM tokens t JOIN grants g ON g.id = t.grant_id WHERE t.token_hash = $1";
 
 row_struct! {
     /// A row of [`TOKEN_LOOKUP`].
     pub struct TokenRow {
-        pub(super) kind: String,
-        pub(super) grant_id: Uuid,
-        pub(super) client_id: String,
-        pub(super) expires_at: DateTime<Utc>,
-        pub(super) revoked_at: Option<DateTime<Utc>>,
-        pub(super) grant_revoked: bool,
+        kind: String,
+        grant_id: Uuid,
+        client_id: String,
+        expires_at: DateTime<Utc>,
+        revoked_at: Option<DateTime<Utc>>,
     }
 }
 
-/// A token as the revocation and inspection paths see it.
-pub struct FoundToken {
-    pub record: TokenRecord,
-    pub grant_revoked: bool,
-}
-
-impl TryFrom<TokenRow> for FoundToken {
+impl TryFrom<TokenRow> for TokenRecord {
     type Error = StoreError;
 
     fn try_from(row: TokenRow) -> Result<Self, StoreError> {
         Ok(Self {
-            record: TokenRecord {
-                kind: TokenKind::from_stored(&row.kind).ok_or(StoreError::Corrupt("token kind"))?,
-                grant_id: GrantId::from_uuid(row.grant_id),
-                client_id: ClientId::parse(&row.client_id)
-                    .map_err(|_| StoreError::Corrupt("grant client id"))?,
-                expires_at: row.expires_at,
-                revoked_at: row.revoked_at,
-            },
-            grant_revoked: row.grant_revoked,
+            kind: TokenKind::from_stored(&row.kind).ok_or(StoreError::Corrupt("token kind"))?,
+            grant_id: GrantId::from_uuid(row.grant_id),
+            client_id: ClientId::parse(&row.client_id)
+                .map_err(|_| StoreError::Corrupt("grant client id"))?,
+            expires_at: row.expires_at,
+            revoked_at: row.revoked_at,
         })
     }
 }
@@ -160,10 +149,7 @@ where
             .bind(&hash.as_bytes()[..])
             .fetch_optional(self.pool())
             .await?;
-        Ok(row
-            .map(FoundToken::try_from)
-            .transpose()?
-            .map(|found| found.record))
+        row.map(TokenRecord::try_from).transpose()
     }
 }
 

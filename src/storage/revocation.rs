@@ -8,14 +8,13 @@ use uuid::Uuid;
 
 use super::StoreError;
 use super::backend::{Backend, Column, Connection, Db, DbRow, Param, row_struct};
-use super::grants::{FoundToken, TokenRow};
 use super::statement::Statement;
 use crate::domain::audit::BulkRevocation;
+use crate::domain::client::ClientId;
 use crate::domain::grant::GrantId;
 use crate::domain::presenter::Presenter;
-use crate::domain::revocation::{
-    ForeignPolicy, RevocationOutcome, RevocationReason, RevocationRequest,
-};
+use crate::domain::revocation::{RevocationOutcome, RevocationRequest};
+use crate::domain::revocation_rule::{SightedToken, Sighting};
 use crate::domain::token::{TokenHash, TokenKind};
 
 /// What the revocation use case writes: a revoked grant, all of its tokens,
@@ -58,7 +57,7 @@ const LOOKUP_BATCH: usize = 1000;
 /// presenter's client id (`NULL` when anonymous), `$3` its revision.
 macro_rules! sighting_select {
     () => {
-        "SELECT p.current, t.kind, t.grant_id, g.client_id, t.expires_at, t.revoked_at, \
+        "SELECT p.current, t.kind, t.grant_id, g.client_id, \
          g.revoked_at IS NOT NULL AS grant_revoked \
          FROM (SELECT $2 IS NULL OR EXISTS (SELECT 1 FROM clients c WHERE c.id = $2 \
                AND c.credentials_revision = $3 AND NOT c.disabled) AS current) p \
@@ -76,51 +75,30 @@ row_struct! {
         kind: Option<String>,
         grant_id: Option<Uuid>,
         client_id: Option<String>,
-        expires_at: Option<DateTime<Utc>>,
-        revoked_at: Option<DateTime<Utc>>,
         grant_revoked: Option<bool>,
     }
-}
-
-/// What the read half of a revocation saw.
-pub struct Sighting {
-    /// `false` when the presenting client was disabled or re-keyed after it
-    /// authenticated (its cached credentials are stale).
-    pub presenter_current: bool,
-    pub found: Option<FoundToken>,
 }
 
 impl TryFrom<SightingRow> for Sighting {
     type Error = StoreError;
 
     fn try_from(row: SightingRow) -> Result<Self, StoreError> {
-        let found = match (
-            row.kind,
-            row.grant_id,
-            row.client_id,
-            row.expires_at,
-            row.grant_revoked,
-        ) {
-            (
-                Some(kind),
-                Some(grant_id),
-                Some(client_id),
-                Some(expires_at),
-                Some(grant_revoked),
-            ) => Some(FoundToken::try_from(TokenRow {
-                kind,
-                grant_id,
-                client_id,
-                expires_at,
-                revoked_at: row.revoked_at,
-                grant_revoked,
-            })?),
-            (None, None, None, None, _) => None,
+        let token = match (row.kind, row.grant_id, row.client_id, row.grant_revoked) {
+            (Some(kind), Some(grant_id), Some(client_id), Some(grant_revoked)) => {
+                Some(SightedToken {
+                    grant_id: GrantId::from_uuid(grant_id),
+                    client_id: ClientId::parse(&client_id)
+                        .map_err(|_| StoreError::Corrupt("grant client id"))?,
+                    kind: TokenKind::from_stored(&kind).ok_or(StoreError::Corrupt("token kind"))?,
+                    grant_revoked,
+                })
+            }
+            (None, None, None, _) => None,
             _ => return Err(StoreError::Corrupt("token without its grant")),
         };
         Ok(Self {
             presenter_current: row.current,
-            found,
+            token,
         })
     }
 }
@@ -132,47 +110,6 @@ pub fn presenter_columns(presenter: &Presenter) -> (Option<&str>, Option<i64>) {
         Presenter::Anonymous => (None, None),
         Presenter::Client { id, revision, .. } => (Some(id.as_str()), Some(*revision)),
     }
-}
-
-/// What to do after looking the presented token up.
-pub enum Decision {
-    /// Answer now; nothing to write.
-    Answer(RevocationOutcome),
-    /// Revoke this grant in one transaction.
-    Revoke(PlannedRevocation),
-}
-
-pub struct PlannedRevocation {
-    pub grant_id: GrantId,
-    pub presented_kind: TokenKind,
-    pub foreign: bool,
-    pub reason: RevocationReason,
-}
-
-/// The policy part of a revocation, the same on every backend
-/// (docs/behaviour.md, Revocation and Policies). PostgreSQL evaluates the
-/// same rules inside its single statement; this function then names the
-/// outcome.
-pub fn decide(sighting: Sighting, request: &RevocationRequest<'_>) -> Decision {
-    if !sighting.presenter_current {
-        return Decision::Answer(RevocationOutcome::StalePresenter);
-    }
-    let Some(found) = sighting.found else {
-        return Decision::Answer(RevocationOutcome::Unknown);
-    };
-    if found.grant_revoked {
-        return Decision::Answer(RevocationOutcome::AlreadyRevoked);
-    }
-    let foreign = request.presenter.is_foreign_to(&found.record.client_id);
-    if foreign && request.foreign_policy == ForeignPolicy::Reject {
-        return Decision::Answer(RevocationOutcome::ForeignRejected);
-    }
-    Decision::Revoke(PlannedRevocation {
-        grant_id: found.record.grant_id,
-        presented_kind: found.record.kind,
-        foreign,
-        reason: request.reason(foreign),
-    })
 }
 
 /// The kinds of the tokens of grant `$grant` as the event's `token_kinds`

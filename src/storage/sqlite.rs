@@ -11,10 +11,11 @@ use sqlx::{Sqlite, SqliteConnection, Transaction};
 
 use super::backend::{Backend, RowsAffected};
 use super::migrations::{self, Applied, Dialect};
-use super::revocation::{self, Decision, Sighting, SightingRow, decide, presenter_columns};
+use super::revocation::{self, SightingRow, presenter_columns};
 use super::{ChangeFeed, PoolSettings, StoreError, events};
 use crate::domain::event::EventPosition;
 use crate::domain::revocation::{RevocationOutcome, RevocationRequest};
+use crate::domain::revocation_rule::{Decision, Sighting, decide};
 
 /// A pool of connections to one SQLite file.
 #[derive(Debug, Clone)]
@@ -119,7 +120,7 @@ impl Backend for SqliteStore {
             .bind(revision)
             .fetch_one(&self.pool)
             .await?;
-        let plan = match decide(Sighting::try_from(row)?, request) {
+        let plan = match decide(&Sighting::try_from(row)?, request) {
             Decision::Answer(outcome) => return Ok(outcome),
             Decision::Revoke(plan) => plan,
         };
