@@ -9,9 +9,12 @@
 //! → `storage` → `domain`. Only `http` knows axum; only `storage` knows sqlx.
 //!
 //! - [`domain`]: pure types (client ids, secrets, token hashes, the minted
-//!   token format, policies, outcomes) and the injectable clock. No I/O.
-//! - [`storage`]: the [`storage::Store`] trait, one transaction per method,
-//!   with PostgreSQL and SQLite backends and their migrations.
+//!   token format, policies, outcomes), the revocation rule and the
+//!   injectable clock. No I/O.
+//! - [`storage`]: one trait per concern (clients, grants, revocation,
+//!   introspection, audit, outbox, webhook deliveries, maintenance), one
+//!   transaction per method, each implemented once for PostgreSQL and SQLite
+//!   over a dialect trait; the backends and their migrations.
 //! - [`auth`]: client authentication; argon2id off the async runtime.
 //! - [`revocation`], [`introspection`]: the revocation and introspection use cases.
 //! - [`events`]: revocation events: the outbox follower, the coalesced

@@ -13,7 +13,7 @@ use crate::domain::revocation::RevocationReason;
 use crate::domain::secret::{ClientSecret, SecretHash};
 use crate::domain::token::{TokenHash, TokenKind};
 use crate::revocation::Revoker;
-use crate::storage::{ClientDeletion, Store, StoreError};
+use crate::storage::{ClientDeletion, ClientStore, GrantStore, StoreError};
 
 /// Why a provisioning operation was refused.
 #[derive(Debug, thiserror::Error)]
@@ -74,7 +74,7 @@ impl NewClient {
 /// Registers a client. A confidential client gets a generated secret, which
 /// is returned here and never again (only its argon2id hash is stored).
 pub async fn create_client(
-    store: &dyn Store,
+    store: &dyn ClientStore,
     new: NewClient,
     now: DateTime<Utc>,
 ) -> Result<Option<ClientSecret>, ProvisioningError> {
@@ -124,7 +124,7 @@ pub async fn create_client(
 /// or [`ClientSecret::generate`]). With `grace`, the replaced secret keeps
 /// working that much longer (returned: when it stops); without, it stops now.
 pub async fn set_secret(
-    store: &dyn Store,
+    store: &dyn ClientStore,
     id: &ClientId,
     secret: &ClientSecret,
     grace: Option<std::time::Duration>,
@@ -171,7 +171,7 @@ async fn hash_off_runtime(secret: &ClientSecret) -> Result<SecretHash, Provision
 /// server: introspection tells who a token belongs to, so its caller must
 /// prove who it is.
 pub async fn update_client(
-    store: &dyn Store,
+    store: &dyn ClientStore,
     id: &ClientId,
     update: &ClientUpdate,
     now: DateTime<Utc>,
@@ -214,7 +214,7 @@ pub async fn update_client(
 /// is finished by calling this again: a deleted client with live grants left
 /// gets them revoked; one with none left is unknown.
 pub async fn delete_client(
-    store: &dyn Store,
+    store: &dyn ClientStore,
     revoker: &Revoker,
     id: &ClientId,
     request_id: &str,
@@ -254,7 +254,10 @@ pub const MAX_CLIENT_ORIGINS: usize = 100;
 
 /// Stores a grant handed over by another authorisation server, with the
 /// hashes of its tokens. The client must exist and be enabled.
-pub async fn register_grant(store: &dyn Store, grant: &NewGrant) -> Result<(), ProvisioningError> {
+pub async fn register_grant(
+    store: &(impl ClientStore + GrantStore + ?Sized),
+    grant: &NewGrant,
+) -> Result<(), ProvisioningError> {
     check_client_may_receive_grants(store, &grant.client_id).await?;
     match store.issue_grants(std::slice::from_ref(grant)).await {
         Err(StoreError::Conflict) => Err(ProvisioningError::DuplicateToken),
@@ -264,7 +267,7 @@ pub async fn register_grant(store: &dyn Store, grant: &NewGrant) -> Result<(), P
 
 /// Adds tokens to a live grant (refresh rotation). A revoked grant gets none.
 pub async fn add_tokens(
-    store: &dyn Store,
+    store: &dyn GrantStore,
     grant_id: GrantId,
     tokens: &[NewToken],
     now: DateTime<Utc>,
@@ -364,7 +367,7 @@ impl MintedGrant {
 
 /// Checks the template's client may receive grants (exists, enabled).
 pub async fn check_client_may_receive_grants(
-    store: &dyn Store,
+    store: &(impl ClientStore + ?Sized),
     id: &ClientId,
 ) -> Result<(), ProvisioningError> {
     match store.find_client(id).await? {
@@ -377,7 +380,7 @@ pub async fn check_client_may_receive_grants(
 /// Mints `count` grants of one access and one refresh token each, and stores
 /// them in one transaction. Returns the values, in order, only once stored.
 pub async fn issue_grants(
-    store: &dyn Store,
+    store: &dyn GrantStore,
     format: &TokenFormat,
     template: &GrantTemplate,
     count: usize,

@@ -10,14 +10,14 @@ use crate::config::RetentionSettings;
 use crate::domain::audit::{PurgeCounts, PurgePlan};
 use crate::domain::clock::Clock;
 use crate::metrics::Metrics;
-use crate::storage::{Store, StoreError};
+use crate::storage::{Maintenance, StoreError};
 
 /// Rows per delete statement.
 pub const PURGE_BATCH: u32 = 1000;
 
 /// What the task needs.
 pub struct Retention {
-    pub store: Arc<dyn Store>,
+    pub store: Arc<dyn Maintenance>,
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,
     pub settings: RetentionSettings,

@@ -13,12 +13,12 @@ use crate::domain::revocation::{
 };
 use crate::domain::token::{PresentedToken, TokenHash};
 use crate::events::Events;
-use crate::storage::{Store, StoreError};
+use crate::storage::{RevocationStore, StoreError};
 
 /// Revokes grants by presented token.
 #[derive(Clone)]
 pub struct Revoker {
-    store: Arc<dyn Store>,
+    store: Arc<dyn RevocationStore>,
     format: TokenFormat,
     foreign_policy: ForeignPolicy,
     clock: Arc<dyn Clock>,
@@ -28,7 +28,7 @@ pub struct Revoker {
 impl Revoker {
     #[must_use]
     pub fn new(
-        store: Arc<dyn Store>,
+        store: Arc<dyn RevocationStore>,
         format: TokenFormat,
         foreign_policy: ForeignPolicy,
         clock: Arc<dyn Clock>,

@@ -150,6 +150,55 @@ pub fn log_migration(report: &MigrationReport) {
     }
 }
 
+/// The use cases the token endpoints, the scanners and the admin API
+/// share, built here and nowhere else.
+struct UseCases {
+    revoker: Revoker,
+    authenticator: Authenticator,
+    token_revocation: TokenRevocation,
+    introspector: Introspector,
+}
+
+impl UseCases {
+    fn build(
+        settings: &Settings,
+        store: &Arc<dyn Store>,
+        verifier: &SecretVerifier,
+        clock: &Arc<dyn Clock>,
+        events: &Events,
+        format: &TokenFormat,
+    ) -> Self {
+        let revoker = Revoker::new(
+            store.clone(),
+            format.clone(),
+            settings.policy.foreign,
+            clock.clone(),
+            events.clone(),
+        );
+        let cache = CredentialCache::new(settings.auth.cache_ttl, settings.auth.cache_capacity);
+        let authenticator =
+            Authenticator::new(store.clone(), verifier.clone(), cache, clock.clone());
+        let token_revocation = TokenRevocation::new(
+            revoker.clone(),
+            authenticator.clone(),
+            settings.policy.anonymous,
+        );
+        let introspector = Introspector::new(
+            store.clone(),
+            authenticator.clone(),
+            format.clone(),
+            clock.clone(),
+            events.clone(),
+        );
+        Self {
+            revoker,
+            authenticator,
+            token_revocation,
+            introspector,
+        }
+    }
+}
+
 impl Server {
     /// Builds the services and the public router over `store`, and prepares
     /// TLS. The admin listener is added with [`Self::with_admin`].
@@ -172,16 +221,12 @@ impl Server {
             settings.introspection.cache_ttl,
             settings.introspection.cache_capacity,
         ));
-        let revoker = Revoker::new(
-            store.clone(),
-            format.clone(),
-            settings.policy.foreign,
-            clock.clone(),
-            events.clone(),
-        );
-        let cache = CredentialCache::new(settings.auth.cache_ttl, settings.auth.cache_capacity);
-        let authenticator =
-            Authenticator::new(store.clone(), verifier.clone(), cache, clock.clone());
+        let UseCases {
+            revoker,
+            authenticator,
+            token_revocation,
+            introspector,
+        } = UseCases::build(settings, &store, &verifier, &clock, &events, &format);
         let limiter = Arc::new(limiter(settings));
         let metrics = Arc::new(Metrics::new());
         let retention = Retention {
@@ -193,18 +238,6 @@ impl Server {
         let outbound = Dispatcher::client().map_err(StartupError::HttpClient)?;
         let dispatcher =
             webhook_dispatcher(settings, &store, &clock, &events, &outbound, &metrics)?;
-        let token_revocation = TokenRevocation::new(
-            revoker.clone(),
-            authenticator.clone(),
-            settings.policy.anonymous,
-        );
-        let introspector = Introspector::new(
-            store.clone(),
-            authenticator.clone(),
-            format.clone(),
-            clock.clone(),
-            events.clone(),
-        );
         let services = Services {
             store: store.clone(),
             authenticator,
@@ -213,7 +246,13 @@ impl Server {
             introspector,
             metrics: metrics.clone(),
             limiter: limiter.clone(),
-            backlog: Arc::new(Backlog::from_settings(settings, &store, &events, &clock)),
+            backlog: Arc::new(Backlog::from_settings(
+                settings,
+                store.clone(),
+                store.clone(),
+                &events,
+                &clock,
+            )),
             clock,
             format,
             events: events.clone(),

@@ -8,7 +8,7 @@ use crate::domain::client::{ClientId, ClientKind};
 use crate::domain::clock::Clock;
 use crate::domain::presenter::Presenter;
 use crate::domain::secret::ClientSecret;
-use crate::storage::{Store, StoreError};
+use crate::storage::{ClientStore, StoreError};
 
 /// What a caller presented, already taken apart by the HTTP layer. The
 /// identifier is still raw: parsing it is part of authenticating.
@@ -133,7 +133,7 @@ impl Purpose {
 /// Authenticates clients against the store, remembering recent successes.
 #[derive(Clone)]
 pub struct Authenticator {
-    store: Arc<dyn Store>,
+    store: Arc<dyn ClientStore>,
     verifier: SecretVerifier,
     cache: Arc<CredentialCache>,
     clock: Arc<dyn Clock>,
@@ -142,7 +142,7 @@ pub struct Authenticator {
 impl Authenticator {
     #[must_use]
     pub fn new(
-        store: Arc<dyn Store>,
+        store: Arc<dyn ClientStore>,
         verifier: SecretVerifier,
         cache: CredentialCache,
         clock: Arc<dyn Clock>,

@@ -12,7 +12,7 @@ use crate::domain::clock::{Clock as _, SystemClock};
 use crate::domain::secret::ClientSecret;
 use crate::provisioning::{self, ClientView, NewClient};
 use crate::server;
-use crate::storage::Store;
+use crate::storage::ClientStore;
 
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
@@ -169,7 +169,7 @@ pub async fn run(command: ClientCommand, settings: &Settings) -> Result<(), CliE
 }
 
 async fn set_disabled(
-    store: &dyn Store,
+    store: &dyn ClientStore,
     id: &str,
     disabled: bool,
     now: DateTime<Utc>,

@@ -23,7 +23,7 @@ use crate::events::Events;
 use crate::introspection::cache::AnswerCache;
 use crate::revocation::Revoker;
 use crate::server::{self, Server, StartupError};
-use crate::storage::{Store, StoreError};
+use crate::storage::{EventStore, Store, StoreError};
 
 /// Rescind: an OAuth 2.0 token revocation server (RFC 7009, RFC 8414).
 #[derive(Debug, Parser)]
@@ -217,7 +217,7 @@ fn request_id() -> String {
 /// Tells running instances at once that revocations were committed, so
 /// they drop cached introspection answers without waiting for their next
 /// poll of the outbox (which finds the events anyway).
-async fn notify_instances(store: &dyn Store) {
+async fn notify_instances(store: &dyn EventStore) {
     if let Err(error) = store.notify_changes().await {
         tracing::warn!(%error, "cannot notify the running instances; they poll the outbox");
     }

@@ -14,6 +14,7 @@ pub mod minted;
 pub mod origin;
 pub mod presenter;
 pub mod revocation;
+pub mod revocation_rule;
 pub mod secret;
 pub mod token;
 pub mod webhook;

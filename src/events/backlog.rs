@@ -21,14 +21,15 @@ use crate::config::Settings;
 use crate::domain::clock::Clock;
 use crate::domain::event::EventPosition;
 use crate::metrics::{Consumer, Metrics};
-use crate::storage::{Store, StoreError};
+use crate::storage::{DeliveryStore, EventStore, StoreError};
 
 /// Pending deliveries read per scrape at most: the count stops there.
 pub const PENDING_SCAN: u32 = 10_000;
 
 /// Reads the backlog into the metrics.
 pub struct Backlog {
-    pub store: Arc<dyn Store>,
+    pub outbox: Arc<dyn EventStore>,
+    pub deliveries: Arc<dyn DeliveryStore>,
     pub events: Events,
     pub clock: Arc<dyn Clock>,
     /// The configured webhook endpoints' names (the only label values).
@@ -44,12 +45,14 @@ impl Backlog {
     #[must_use]
     pub fn from_settings(
         settings: &Settings,
-        store: &Arc<dyn Store>,
+        outbox: Arc<dyn EventStore>,
+        deliveries: Arc<dyn DeliveryStore>,
         events: &Events,
         clock: &Arc<dyn Clock>,
     ) -> Self {
         Self {
-            store: store.clone(),
+            outbox,
+            deliveries,
             events: events.clone(),
             clock: clock.clone(),
             endpoints: settings
@@ -102,7 +105,7 @@ impl Backlog {
             lags.lags.push((Owner::Subscribers, lag));
         }
         if !self.endpoints.is_empty() {
-            let found = self.store.webhook_backlog(PENDING_SCAN).await?;
+            let found = self.deliveries.webhook_backlog(PENDING_SCAN).await?;
             for name in &self.endpoints {
                 let backlog = found.iter().find(|backlog| &backlog.endpoint == name);
                 let oldest = backlog.and_then(crate::domain::webhook::EndpointBacklog::oldest);
@@ -120,7 +123,7 @@ impl Backlog {
         position: EventPosition,
         now: DateTime<Utc>,
     ) -> Result<f64, StoreError> {
-        Ok(age(self.store.next_event_time(position).await?, now))
+        Ok(age(self.outbox.next_event_time(position).await?, now))
     }
 }
 

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use super::Events;
 use crate::domain::event::EventPosition;
-use crate::storage::{Store, StoreError};
+use crate::storage::{EventStore, StoreError};
 
 /// Events read per query.
 const PAGE: u32 = 500;
@@ -19,7 +19,7 @@ const FEED_RETRY: Duration = Duration::from_secs(1);
 
 /// Follows the outbox forever: woken by change notices from other
 /// instances, or every `poll` otherwise.
-pub async fn run(events: Events, store: Arc<dyn Store>, poll: Duration) {
+pub async fn run(events: Events, store: Arc<dyn EventStore>, poll: Duration) {
     // One task for both: stopping the follower (server shutdown) also closes
     // its `LISTEN` connection.
     tokio::join!(
@@ -28,7 +28,7 @@ pub async fn run(events: Events, store: Arc<dyn Store>, poll: Duration) {
     );
 }
 
-async fn follow(events: Events, store: Arc<dyn Store>, poll: Duration) {
+async fn follow(events: Events, store: Arc<dyn EventStore>, poll: Duration) {
     let mut follower = Follower {
         events,
         store,
@@ -53,7 +53,7 @@ async fn follow(events: Events, store: Arc<dyn Store>, poll: Duration) {
 
 struct Follower {
     events: Events,
-    store: Arc<dyn Store>,
+    store: Arc<dyn EventStore>,
     /// After the last settled event passed on; `None` until the first read.
     position: Option<EventPosition>,
     clients_mark: Option<i64>,
@@ -105,7 +105,7 @@ impl Follower {
 
 /// Wakes the follower on every change notice from another instance, for as
 /// long as the store offers a feed (PostgreSQL), reopening it when lost.
-async fn listen_for_notices(events: Events, store: Arc<dyn Store>) {
+async fn listen_for_notices(events: Events, store: Arc<dyn EventStore>) {
     loop {
         match store.change_feed().await {
             Ok(None) => return,

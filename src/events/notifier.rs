@@ -6,13 +6,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::Events;
-use crate::storage::Store;
+use crate::storage::EventStore;
 
 /// The shortest time between two notices from this instance.
 pub const COALESCE: Duration = Duration::from_millis(50);
 
 /// Sends a notice after each burst of local revocations, forever.
-pub async fn run(events: Events, store: Arc<dyn Store>) {
+pub async fn run(events: Events, store: Arc<dyn EventStore>) {
     loop {
         // A wake-up while a notice is being sent is kept (one permit), so
         // the revocations it stands for get the next notice.

@@ -26,7 +26,7 @@ use crate::domain::event::RevocationEvent;
 use crate::domain::token::lower_hex;
 use crate::domain::webhook::{AttemptOutcome, Backoff, WebhookDelivery};
 use crate::metrics::Metrics;
-use crate::storage::{Store, StoreError};
+use crate::storage::{DeliveryStore, StoreError};
 
 /// Deliveries claimed per round.
 const CLAIM: u32 = 32;
@@ -49,7 +49,7 @@ pub struct Endpoint {
 /// Sends this instance's share of the deliveries.
 pub struct Dispatcher {
     pub events: Events,
-    pub store: Arc<dyn Store>,
+    pub store: Arc<dyn DeliveryStore>,
     pub clock: Arc<dyn Clock>,
     pub endpoints: Vec<Endpoint>,
     pub issuer: String,

@@ -23,7 +23,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
-use crate::storage::Store;
+use crate::storage::ClientStore;
 
 /// How stale the pooled per-client origins may be.
 pub const REFRESH_AFTER: Duration = Duration::from_secs(10);
@@ -33,7 +33,7 @@ pub const REFRESH_AFTER: Duration = Duration::from_secs(10);
 pub struct CorsPolicy {
     configured: HashSet<String>,
     registered: Arc<Registered>,
-    store: Arc<dyn Store>,
+    store: Arc<dyn ClientStore>,
 }
 
 /// The pooled origins of public clients, and when they were read.
@@ -46,7 +46,7 @@ struct Registered {
 impl CorsPolicy {
     /// `origins` were validated by configuration (no `null`, no `*`).
     #[must_use]
-    pub fn new(origins: &[String], store: Arc<dyn Store>) -> Self {
+    pub fn new(origins: &[String], store: Arc<dyn ClientStore>) -> Self {
         Self {
             configured: origins
                 .iter()

@@ -12,7 +12,7 @@ use crate::domain::minted::{Shape, TokenFormat};
 use crate::domain::presenter::Presenter;
 use crate::domain::token::PresentedToken;
 use crate::events::Events;
-use crate::storage::{Store, StoreError};
+use crate::storage::{IntrospectionStore, StoreError};
 
 /// The answer to one introspection.
 #[derive(Debug, Clone)]
@@ -29,7 +29,7 @@ pub enum Answer {
 /// Looks presented tokens up for resource servers.
 #[derive(Clone)]
 pub struct Introspector {
-    store: Arc<dyn Store>,
+    store: Arc<dyn IntrospectionStore>,
     authenticator: Authenticator,
     format: TokenFormat,
     clock: Arc<dyn Clock>,
@@ -39,7 +39,7 @@ pub struct Introspector {
 impl Introspector {
     #[must_use]
     pub fn new(
-        store: Arc<dyn Store>,
+        store: Arc<dyn IntrospectionStore>,
         authenticator: Authenticator,
         format: TokenFormat,
         clock: Arc<dyn Clock>,

@@ -3,18 +3,17 @@
 use std::str::FromStr as _;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
-use sqlx::{Connection as _, FromRow as _, Postgres, Row as _, Transaction};
+use futures_util::future::BoxFuture;
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgQueryResult};
+use sqlx::{Connection as _, FromRow as _, PgConnection, Postgres, Row as _, Transaction};
 
-use super::portable::impl_store;
-use super::{ChangeFeed, PoolSettings, Readiness, StoreError, migrations, rows};
-use crate::domain::client::{Client, ClientId};
+use super::backend::{Backend, RowsAffected};
+use super::migrations::{self, Applied, Dialect};
+use super::revocation::{self, SightingRow, presenter_columns};
+use super::{ChangeFeed, PoolSettings, StoreError, events};
 use crate::domain::event::EventPosition;
-use crate::domain::grant::{NewGrant, TokenRecord};
 use crate::domain::revocation::{ForeignPolicy, RevocationOutcome, RevocationRequest};
-use crate::domain::secret::SecretHash;
-use crate::domain::token::TokenHash;
+use crate::domain::revocation_rule::{Decision, Sighting, decide};
 
 /// A whole revocation in one statement, so revoking a live token costs one
 /// round trip: the sighting (presenter still current? which token and grant?),
@@ -28,7 +27,9 @@ use crate::domain::token::TokenHash;
 /// snapshot and one transaction (autocommit); the claim's
 /// `WHERE revoked_at IS NULL` is re-checked after a row-lock wait, so of two
 /// concurrent revocations of one grant exactly one claims it. The claim
-/// applies [`rows::decide`]'s rules; the result row feeds that function.
+/// applies the revocation rule ([`decide`]) as an optimisation, and the
+/// result row feeds that function; `tests/api/revocation_rule.rs` holds the
+/// two to the same answers on random cases.
 ///
 /// `$1` token hash, `$2` presenter client id (`NULL`: no client), `$3` its
 /// revision, `$4` now, `$5` the reason when the token is the presenter's own,
@@ -38,7 +39,7 @@ use crate::domain::token::TokenHash;
 /// this very statement under `pgbench` to measure the database's ceiling.
 pub const REVOKE_STATEMENT: &str = concat!(
     "WITH sighting AS (",
-    rows::sighting_select!(),
+    revocation::sighting_select!(),
     "), claimed AS (\
        UPDATE grants g SET revoked_at = $4, \
          revocation_reason = CASE WHEN (s.client_id <> $2) IS TRUE THEN $6 ELSE $5 END \
@@ -51,7 +52,7 @@ pub const REVOKE_STATEMENT: &str = concat!(
        INSERT INTO revocation_events (grant_id, client_id, subject, token_kinds, \
          presenter_kind, reason, revoked_at) \
        SELECT c.id, c.client_id, c.subject, ",
-    rows::token_kinds_of_grant!("c.id"),
+    revocation::token_kinds_of_grant!("c.id"),
     ", $8, c.revocation_reason, $4 FROM claimed c\
      ), audit AS (\
        INSERT INTO revocations (grant_id, presented_token_hash, presented_kind, presenter_kind, \
@@ -59,13 +60,10 @@ pub const REVOKE_STATEMENT: &str = concat!(
        SELECT c.id, $1, s.kind, $8, $2, c.foreign_client, c.revocation_reason, $9, $4, $10 \
        FROM claimed c, sighting s\
      ) \
-     SELECT s.current, s.kind, s.grant_id, s.client_id, s.expires_at, s.revoked_at, \
-       s.grant_revoked, EXISTS (SELECT 1 FROM claimed) \
+     SELECT s.current, s.kind, s.grant_id, s.client_id, s.grant_revoked, \
+       EXISTS (SELECT 1 FROM claimed) AS claimed \
      FROM sighting s"
 );
-
-/// The column of [`REVOKE_STATEMENT`]'s result after the sighting's.
-const CLAIMED_COLUMN: usize = 7;
 
 /// The advisory lock key of the retention task ("rescind" + 1).
 pub const RETENTION_LOCK: i64 = 0x7265_7363_696e_6401;
@@ -115,57 +113,58 @@ impl PostgresStore {
             .connect_lazy_with(options);
         Ok(Self { pool })
     }
+}
+
+impl Backend for PostgresStore {
+    type Db = Postgres;
+
+    const ROW_LOCK: &'static str = " FOR UPDATE";
+    const SKIP_LOCKED: &'static str = " FOR UPDATE SKIP LOCKED";
+    const EVENTS_AFTER: &'static str = EVENTS_AFTER;
+    const DIALECT: Dialect = Dialect::Postgres;
+
+    fn pool(&self) -> &PgPool {
+        &self.pool
+    }
 
     /// READ COMMITTED is enough for grant issuing; revocation is one statement.
     async fn begin_write(&self) -> Result<Transaction<'static, Postgres>, StoreError> {
         Ok(self.pool.begin().await?)
     }
 
-    async fn revoke(
-        &self,
-        request: &RevocationRequest<'_>,
-    ) -> Result<RevocationOutcome, StoreError> {
-        let (presenter_id, revision) = rows::presenter_binding(request);
-        let own = request.reason(false);
-        let foreign = request.reason(true);
-        let row = sqlx::query(REVOKE_STATEMENT)
-            .bind(&request.token_hash.as_bytes()[..])
-            .bind(presenter_id)
-            .bind(revision)
-            .bind(request.now)
-            .bind(own.as_str())
-            .bind(foreign.as_str())
-            .bind(request.foreign_policy == ForeignPolicy::Revoke)
-            .bind(request.presenter.kind_label())
-            .bind(request.request_id)
-            .bind(request.found_at)
-            .fetch_one(&self.pool)
-            .await?;
-        // The sighting's columns, then whether the grant was claimed.
-        let sighting = rows::sighting_from_row(rows::SightingRow::from_row(&row)?)?;
-        let claimed: bool = row.try_get(CLAIMED_COLUMN)?;
-        match (rows::decide(sighting, request), claimed) {
-            (rows::Decision::Revoke(plan), true) => Ok(RevocationOutcome::Revoked {
-                grant_id: plan.grant_id,
-                foreign: plan.foreign,
-            }),
-            // Another revocation of the same grant committed first.
-            (rows::Decision::Revoke(_), false) => Ok(RevocationOutcome::AlreadyRevoked),
-            (rows::Decision::Answer(outcome), false) => Ok(outcome),
-            (rows::Decision::Answer(_), true) => Err(StoreError::Corrupt(
-                "the revocation statement and the revocation policy disagree",
-            )),
+    /// Every event of a transaction older than all running ones is settled:
+    /// a reader starts just past them.
+    async fn head_position(connection: &mut PgConnection) -> Result<EventPosition, StoreError> {
+        let xmin: i64 =
+            sqlx::query_scalar("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+                .fetch_one(connection)
+                .await?;
+        Ok(EventPosition {
+            txid: xmin - 1,
+            id: i64::MAX,
+        })
+    }
+
+    async fn applied_migrations(&self) -> Result<Vec<Applied>, StoreError> {
+        let applied = sqlx::query_as(migrations::APPLIED)
+            .fetch_all(&self.pool)
+            .await;
+        match applied {
+            Ok(rows) => Ok(rows.into_iter().map(Applied::from_row).collect()),
+            // undefined_table: the bookkeeping table does not exist, nothing is applied.
+            Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some("42P01") => {
+                Ok(Vec::new())
+            }
+            Err(error) => Err(error.into()),
         }
     }
 
     /// Runs `work` on one connection holding the session advisory lock
     /// [`RETENTION_LOCK`], so one instance at a time purges; `None` when
     /// another holds it. The lock goes with the connection if it breaks.
-    async fn with_retention_lock<T>(
+    async fn with_retention_lock<T: Send>(
         &self,
-        work: impl for<'c> FnOnce(
-            &'c mut sqlx::PgConnection,
-        ) -> futures_util::future::BoxFuture<'c, Result<T, StoreError>>,
+        work: impl for<'c> FnOnce(&'c mut PgConnection) -> BoxFuture<'c, Result<T, StoreError>> + Send,
     ) -> Result<Option<T>, StoreError> {
         let mut connection = self.pool.acquire().await?;
         let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
@@ -188,65 +187,42 @@ impl PostgresStore {
         outcome.map(Some)
     }
 
-    const DIALECT: migrations::Dialect = migrations::Dialect::Postgres;
-
-    async fn applied_migrations(&self) -> Result<Vec<migrations::Applied>, StoreError> {
-        let applied = sqlx::query_as(migrations::APPLIED)
-            .fetch_all(&self.pool)
-            .await;
-        match applied {
-            Ok(rows) => Ok(rows
-                .into_iter()
-                .map(migrations::Applied::from_row)
-                .collect()),
-            // undefined_table: the bookkeeping table does not exist, nothing is applied.
-            Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some("42P01") => {
-                Ok(Vec::new())
-            }
-            Err(error) => Err(error.into()),
-        }
-    }
-}
-
-/// The outbox read: an event is settled when its transaction is older than
-/// every transaction still running (`pg_snapshot_xmin`), since only those
-/// could still commit events that sort before it (migration 7).
-const EVENTS_AFTER: &str = rows::events_after_select!(
-    settled = "e.txid < x.xmin",
-    from = " CROSS JOIN (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin) x"
-);
-
-/// The channel of change notices between instances.
-const CHANGES_CHANNEL: &str = "rescind_changes";
-
-/// A dedicated `LISTEN` connection, re-established by sqlx after a loss.
-struct PgChangeFeed(PgListener);
-
-#[async_trait::async_trait]
-impl ChangeFeed for PgChangeFeed {
-    async fn changed(&mut self) -> Result<(), StoreError> {
-        // `None`: the connection was lost (and notices with it); the next
-        // call reconnects. Either way the caller reads the outbox now.
-        self.0.try_recv().await?;
-        Ok(())
-    }
-}
-
-impl PostgresStore {
-    /// Every event of a transaction older than all running ones is settled:
-    /// a reader starts just past them.
-    async fn head_position<'e>(
+    /// One round trip: [`REVOKE_STATEMENT`].
+    async fn revoke(
         &self,
-        executor: impl sqlx::PgExecutor<'e>,
-    ) -> Result<EventPosition, StoreError> {
-        let xmin: i64 =
-            sqlx::query_scalar("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
-                .fetch_one(executor)
-                .await?;
-        Ok(EventPosition {
-            txid: xmin - 1,
-            id: i64::MAX,
-        })
+        request: &RevocationRequest<'_>,
+    ) -> Result<RevocationOutcome, StoreError> {
+        let (presenter_id, revision) = presenter_columns(request.presenter);
+        let own = request.reason(false);
+        let foreign = request.reason(true);
+        let row = sqlx::query(REVOKE_STATEMENT)
+            .bind(&request.token_hash.as_bytes()[..])
+            .bind(presenter_id)
+            .bind(revision)
+            .bind(request.now)
+            .bind(own.as_str())
+            .bind(foreign.as_str())
+            .bind(request.foreign_policy == ForeignPolicy::Revoke)
+            .bind(request.presenter.kind_label())
+            .bind(request.request_id)
+            .bind(request.found_at)
+            .fetch_one(&self.pool)
+            .await?;
+        // The sighting's columns, then whether the grant was claimed.
+        let sighting = Sighting::try_from(SightingRow::from_row(&row)?)?;
+        let claimed: bool = row.try_get("claimed")?;
+        match (decide(&sighting, request), claimed) {
+            (Decision::Revoke(plan), true) => Ok(RevocationOutcome::Revoked {
+                grant_id: plan.grant_id,
+                foreign: plan.foreign,
+            }),
+            // Another revocation of the same grant committed first.
+            (Decision::Revoke(_), false) => Ok(RevocationOutcome::AlreadyRevoked),
+            (Decision::Answer(outcome), false) => Ok(outcome),
+            (Decision::Answer(_), true) => Err(StoreError::Corrupt(
+                "the revocation statement and the revocation policy disagree",
+            )),
+        }
     }
 
     async fn send_change_notice(&self) -> Result<(), StoreError> {
@@ -272,10 +248,32 @@ impl PostgresStore {
     }
 }
 
-impl_store!(
-    PostgresStore,
-    Postgres,
-    row_lock = " FOR UPDATE",
-    skip_locked = " FOR UPDATE SKIP LOCKED",
-    events_after = EVENTS_AFTER,
+impl RowsAffected for PgQueryResult {
+    fn rows_affected(&self) -> u64 {
+        PgQueryResult::rows_affected(self)
+    }
+}
+
+/// The outbox read: an event is settled when its transaction is older than
+/// every transaction still running (`pg_snapshot_xmin`), since only those
+/// could still commit events that sort before it (migration 7).
+const EVENTS_AFTER: &str = events::events_after_select!(
+    settled = "e.txid < x.xmin",
+    from = " CROSS JOIN (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin) x"
 );
+
+/// The channel of change notices between instances.
+const CHANGES_CHANNEL: &str = "rescind_changes";
+
+/// A dedicated `LISTEN` connection, re-established by sqlx after a loss.
+struct PgChangeFeed(PgListener);
+
+#[async_trait::async_trait]
+impl ChangeFeed for PgChangeFeed {
+    async fn changed(&mut self) -> Result<(), StoreError> {
+        // `None`: the connection was lost (and notices with it); the next
+        // call reconnects. Either way the caller reads the outbox now.
+        self.0.try_recv().await?;
+        Ok(())
+    }
+}

@@ -2,20 +2,20 @@
 
 use std::str::FromStr as _;
 
-use chrono::{DateTime, Utc};
+use futures_util::future::BoxFuture;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteQueryResult,
+    SqliteSynchronous,
 };
-use sqlx::{Sqlite, Transaction};
+use sqlx::{Sqlite, SqliteConnection, Transaction};
 
-use super::portable::impl_store;
-use super::{ChangeFeed, PoolSettings, Readiness, StoreError, migrations, rows};
-use crate::domain::client::{Client, ClientId};
+use super::backend::{Backend, RowsAffected};
+use super::migrations::{self, Applied, Dialect};
+use super::revocation::{self, SightingRow, presenter_columns};
+use super::{ChangeFeed, PoolSettings, StoreError, events};
 use crate::domain::event::EventPosition;
-use crate::domain::grant::{NewGrant, TokenRecord};
 use crate::domain::revocation::{RevocationOutcome, RevocationRequest};
-use crate::domain::secret::SecretHash;
-use crate::domain::token::TokenHash;
+use crate::domain::revocation_rule::{Decision, Sighting, decide};
 
 /// A pool of connections to one SQLite file.
 #[derive(Debug, Clone)]
@@ -42,11 +42,68 @@ impl SqliteStore {
             .await?;
         Ok(Self { pool })
     }
+}
+
+impl RowsAffected for SqliteQueryResult {
+    fn rows_affected(&self) -> u64 {
+        SqliteQueryResult::rows_affected(self)
+    }
+}
+
+/// The outbox read: SQLite's single writer commits ids in order, so every
+/// visible event is settled.
+const EVENTS_AFTER: &str = events::events_after_select!(settled = "e.id IS NOT NULL", from = "");
+
+impl Backend for SqliteStore {
+    type Db = Sqlite;
+
+    const ROW_LOCK: &'static str = "";
+    const SKIP_LOCKED: &'static str = "";
+    const EVENTS_AFTER: &'static str = EVENTS_AFTER;
+    const DIALECT: Dialect = Dialect::Sqlite;
+
+    fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
 
     /// `BEGIN IMMEDIATE` takes the write lock up front, so a transaction never
     /// fails half way when upgrading a read lock, and waits `busy_timeout` for it.
     async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    /// Just past the newest event.
+    async fn head_position(connection: &mut SqliteConnection) -> Result<EventPosition, StoreError> {
+        let id: i64 = sqlx::query_scalar("SELECT coalesce(max(id), 0) FROM revocation_events")
+            .fetch_one(connection)
+            .await?;
+        Ok(EventPosition { txid: 0, id })
+    }
+
+    async fn applied_migrations(&self) -> Result<Vec<Applied>, StoreError> {
+        let table: Option<String> = sqlx::query_scalar(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        if table.is_none() {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query_as(migrations::APPLIED)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.into_iter().map(Applied::from_row).collect())
+    }
+
+    /// SQLite serves one instance, and its single writer serialises the
+    /// deletes: `work` runs on a pooled connection, no lock needed.
+    async fn with_retention_lock<T: Send>(
+        &self,
+        work: impl for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T, StoreError>>
+        + Send,
+    ) -> Result<Option<T>, StoreError> {
+        let mut connection = self.pool.acquire().await?;
+        work(&mut connection).await.map(Some)
     }
 
     /// The read half (presenter check and token lookup) runs outside the
@@ -56,16 +113,16 @@ impl SqliteStore {
         &self,
         request: &RevocationRequest<'_>,
     ) -> Result<RevocationOutcome, StoreError> {
-        let (presenter_id, revision) = rows::presenter_binding(request);
-        let row: rows::SightingRow = sqlx::query_as(rows::sighting_select!())
+        let (presenter_id, revision) = presenter_columns(request.presenter);
+        let row: SightingRow = sqlx::query_as(revocation::sighting_select!())
             .bind(&request.token_hash.as_bytes()[..])
             .bind(presenter_id)
             .bind(revision)
             .fetch_one(&self.pool)
             .await?;
-        let plan = match rows::decide(rows::sighting_from_row(row)?, request) {
-            rows::Decision::Answer(outcome) => return Ok(outcome),
-            rows::Decision::Revoke(plan) => plan,
+        let plan = match decide(&Sighting::try_from(row)?, request) {
+            Decision::Answer(outcome) => return Ok(outcome),
+            Decision::Revoke(plan) => plan,
         };
         let mut tx = self.begin_write().await?;
         let claimed = sqlx::query(
@@ -105,8 +162,8 @@ impl SqliteStore {
         .await?;
         let event = format!(
             "{}$1{}$2)",
-            rows::EVENTS_FOR_GRANTS,
-            rows::EVENTS_FOR_GRANTS_TAIL
+            revocation::EVENTS_FOR_GRANTS,
+            revocation::EVENTS_FOR_GRANTS_TAIL
         );
         sqlx::query(&event)
             .bind(request.presenter.kind_label())
@@ -120,71 +177,12 @@ impl SqliteStore {
         })
     }
 
-    /// SQLite serves one instance, and its single writer serialises the
-    /// deletes: `work` runs on a pooled connection, no lock needed.
-    async fn with_retention_lock<T>(
-        &self,
-        work: impl for<'c> FnOnce(
-            &'c mut sqlx::SqliteConnection,
-        ) -> futures_util::future::BoxFuture<'c, Result<T, StoreError>>,
-    ) -> Result<Option<T>, StoreError> {
-        let mut connection = self.pool.acquire().await?;
-        work(&mut connection).await.map(Some)
-    }
-
-    const DIALECT: migrations::Dialect = migrations::Dialect::Sqlite;
-
-    async fn applied_migrations(&self) -> Result<Vec<migrations::Applied>, StoreError> {
-        let table: Option<String> = sqlx::query_scalar(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
-        )
-        .fetch_optional(&self.pool)
-        .await?;
-        if table.is_none() {
-            return Ok(Vec::new());
-        }
-        let rows = sqlx::query_as(migrations::APPLIED)
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows
-            .into_iter()
-            .map(migrations::Applied::from_row)
-            .collect())
-    }
-}
-
-/// The outbox read: SQLite's single writer commits ids in order, so every
-/// visible event is settled.
-const EVENTS_AFTER: &str = rows::events_after_select!(settled = "e.id IS NOT NULL", from = "");
-
-impl SqliteStore {
-    /// Just past the newest event.
-    async fn head_position<'e>(
-        &self,
-        executor: impl sqlx::SqliteExecutor<'e>,
-    ) -> Result<EventPosition, StoreError> {
-        let id: i64 = sqlx::query_scalar("SELECT coalesce(max(id), 0) FROM revocation_events")
-            .fetch_one(executor)
-            .await?;
-        Ok(EventPosition { txid: 0, id })
-    }
-
     /// One instance: its follower is woken in process.
-    #[allow(clippy::unused_async)] // the macro awaits each backend's
     async fn send_change_notice(&self) -> Result<(), StoreError> {
         Ok(())
     }
 
-    #[allow(clippy::unused_async)]
     async fn open_change_feed(&self) -> Result<Option<Box<dyn ChangeFeed>>, StoreError> {
         Ok(None)
     }
 }
-
-impl_store!(
-    SqliteStore,
-    Sqlite,
-    row_lock = "",
-    skip_locked = "",
-    events_after = EVENTS_AFTER,
-);

@@ -30,6 +30,7 @@ mod redaction;
 mod request_validation;
 mod retention;
 mod revocation;
+mod revocation_rule;
 mod rolling_upgrade;
 mod rotation_race;
 mod scanning;

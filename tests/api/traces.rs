@@ -36,6 +36,26 @@ async fn revoke(server: &ChildServer, secret: &str, token: &str, traceparent: &s
         .to_owned()
 }
 
+/// Neither the tokens, the client secret nor the Basic credentials of
+/// client `backend` appear in `raw` (what the collector received).
+fn assert_no_secret_in(raw: &str, tokens: &[&str], secret: &str) {
+    let basic = basic_header("backend", secret);
+    let basic = basic
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    for token in tokens {
+        assert!(!raw.contains(token), "a token was exported");
+    }
+    for (what, value) in [
+        ("client secret", secret),
+        ("Basic credentials", basic.trim_start_matches("Basic ")),
+        ("Authorization header", "authorization"),
+    ] {
+        assert!(!raw.contains(value), "the {what} was exported");
+    }
+}
+
 /// The span named `name` that `matches`.
 fn find<'a>(
     spans: &'a [Exported],
@@ -144,21 +164,11 @@ async fn a_revocation_is_exported_in_the_callers_trace_once_the_server_stops(bac
     assert_eq!(fresh.parent_span_id(), "");
 
     // No secret in what was sent, nor the caller's header in the logs.
-    let raw = collector.raw();
-    let basic = basic_header("backend", &secret);
-    let basic = basic
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    for (what, value) in [
-        ("access token", grant.access_token.as_str()),
-        ("refresh token", grant.refresh_token.as_str()),
-        ("client secret", secret.as_str()),
-        ("Basic credentials", basic.trim_start_matches("Basic ")),
-        ("Authorization header", "authorization"),
-    ] {
-        assert!(!raw.contains(value), "the {what} was exported");
-    }
+    assert_no_secret_in(
+        &collector.raw(),
+        &[&grant.access_token, &grant.refresh_token],
+        &secret,
+    );
     assert!(!logs.contains(&traceparent), "the traceparent was logged");
     assert!(!logs.contains(TRACE_ID), "the trace id was logged");
 }

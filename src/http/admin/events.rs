@@ -25,7 +25,7 @@ use crate::domain::audit::Page;
 use crate::domain::event::{EventPosition, RevocationEvent};
 use crate::domain::webhook::{DeliveryQuery, DeliveryState, WebhookDelivery};
 use crate::events::{SubscriberPlace, set};
-use crate::storage::Store;
+use crate::storage::EventStore;
 
 /// Events read from the outbox per query while catching up.
 const CATCH_UP_PAGE: u32 = 500;
@@ -73,7 +73,7 @@ pub async fn stream(State(admin): State<AdminState>, headers: HeaderMap) -> Resp
         Ok(Some(position)) => Some(position),
         Ok(None) => None,
     };
-    let store = admin.services.store.clone();
+    let store: Arc<dyn EventStore> = admin.services.store.clone();
     let start = match start {
         Some(position) => position,
         None => match store.event_head().await {
@@ -101,7 +101,7 @@ pub async fn stream(State(admin): State<AdminState>, headers: HeaderMap) -> Resp
 struct Feed {
     /// Where this subscriber stands, for the outbox lag metric.
     place: SubscriberPlace,
-    store: Arc<dyn Store>,
+    store: Arc<dyn EventStore>,
     issuer: String,
     position: EventPosition,
     live: broadcast::Receiver<Arc<RevocationEvent>>,

@@ -8,7 +8,7 @@ use std::str::FromStr as _;
 use std::time::Duration;
 
 use rescind::storage::postgres::PostgresStore;
-use rescind::storage::{Dialect, PoolSettings, Store};
+use rescind::storage::{Dialect, Maintenance as _, PoolSettings};
 use sqlx::Connection as _;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};

@@ -1,0 +1,171 @@
+//! Keeping the database fit to serve: schema, health, retention, the pool.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::{Database, Executor, IntoArguments};
+
+use super::StoreError;
+use super::backend::{Backend, Connection, Db, Param, RowsAffected};
+use super::migrations::{self, ContractSteps, MigrationReport};
+use crate::domain::audit::{PurgeCounts, PurgePlan};
+
+/// What operators and the background tasks run on the database itself,
+/// rather than on its data's meaning.
+#[async_trait]
+pub trait Maintenance: Send + Sync {
+    /// Applies pending migrations (one transaction each unless a step says
+    /// otherwise, under the backend's lock), contract steps only when
+    /// `contract` allows them. Migrations the database knows and this binary
+    /// does not (a newer release's) are left alone, never an error.
+    async fn migrate(&self, contract: ContractSteps) -> Result<MigrationReport, StoreError>;
+
+    /// Checks the database answers and its schema is one this binary runs on.
+    async fn readiness(&self) -> Result<Readiness, StoreError>;
+
+    /// Deletes what `plan` names, a batch per statement (each its own
+    /// transaction, so a long purge never holds locks for long), while
+    /// holding the retention lock: `Ok(None)` when another instance holds it
+    /// (PostgreSQL advisory lock; SQLite's single writer needs none).
+    async fn purge(&self, plan: &PurgePlan) -> Result<Option<PurgeCounts>, StoreError>;
+
+    /// The connection pool's current size and idle connections (metrics).
+    fn pool_usage(&self) -> PoolUsage;
+
+    /// Closes every pooled connection (graceful shutdown, tests dropping a database).
+    async fn close(&self);
+}
+
+/// The result of a readiness probe (`/health/ready`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Readiness {
+    Ready,
+    /// Reachable, but the schema is older than this binary needs.
+    MigrationsPending {
+        applied: Option<i64>,
+        expected: i64,
+    },
+    /// Reachable, but a newer release applied a contract step (`contracted`)
+    /// that this binary, which knows steps up to `supported`, cannot run on.
+    SchemaIncompatible {
+        applied: Option<i64>,
+        contracted: i64,
+        supported: i64,
+    },
+}
+
+/// How many connections a pool holds, and how many of them are idle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolUsage {
+    pub size: u32,
+    pub idle: u32,
+}
+
+/// The retention deletes, each of one batch: `$1` the cutoff, `$2` the batch.
+///
+/// A live grant's tokens are kept while any of them has not expired (before
+/// `$1`): presenting an expired or superseded token of a live grant must
+/// still revoke it (a logout with an old access token). They go together
+/// once every one has, when the grant can no longer be used.
+const PURGE_TOKENS: &str = "DELETE FROM tokens WHERE token_hash IN \
+     (SELECT t.token_hash FROM tokens t JOIN grants g ON g.id = t.grant_id \
+      WHERE t.expires_at < $1 AND (g.revoked_at IS NOT NULL OR NOT EXISTS \
+        (SELECT 1 FROM tokens u WHERE u.grant_id = g.id AND u.expires_at >= $1)) \
+      LIMIT $2)";
+/// Grants with no token left and no revocation record: nothing refers to them.
+const PURGE_GRANTS: &str = "DELETE FROM grants WHERE id IN (SELECT g.id FROM grants g \
+     WHERE g.created_at < $1 \
+     AND NOT EXISTS (SELECT 1 FROM tokens t WHERE t.grant_id = g.id) \
+     AND NOT EXISTS (SELECT 1 FROM revocations r WHERE r.grant_id = g.id) LIMIT $2)";
+const PURGE_REVOCATIONS: &str = "DELETE FROM revocations WHERE id IN \
+     (SELECT id FROM revocations WHERE revoked_at < $1 LIMIT $2)";
+const PURGE_EVENTS: &str = "DELETE FROM revocation_events WHERE id IN \
+     (SELECT id FROM revocation_events WHERE revoked_at < $1 LIMIT $2)";
+const PURGE_ADMIN_ACTIONS: &str = "DELETE FROM admin_actions WHERE id IN \
+     (SELECT id FROM admin_actions WHERE started_at < $1 LIMIT $2)";
+
+#[async_trait]
+impl<B: Backend> Maintenance for B
+where
+    for<'c> &'c mut Connection<B>: Executor<'c, Database = Db<B>>,
+    i64: Param<Db<B>>,
+    DateTime<Utc>: Param<Db<B>>,
+{
+    async fn migrate(&self, contract: ContractSteps) -> Result<MigrationReport, StoreError> {
+        let plan = B::DIALECT.plan(&self.applied_migrations().await?, contract);
+        B::DIALECT
+            .migrator(plan.through)
+            .run(self.pool())
+            .await
+            .map_err(StoreError::from_migration)?;
+        Ok(plan.report(&self.applied_migrations().await?))
+    }
+
+    async fn readiness(&self) -> Result<Readiness, StoreError> {
+        Ok(migrations::compatibility(&self.applied_migrations().await?))
+    }
+
+    async fn purge(&self, plan: &PurgePlan) -> Result<Option<PurgeCounts>, StoreError> {
+        let plan = *plan;
+        self.with_retention_lock(move |connection| {
+            Box::pin(async move {
+                let mut counts = PurgeCounts::default();
+                let batch = plan.batch;
+                // Audit first: a grant whose record goes may then go too.
+                if let Some(before) = plan.audit_before {
+                    counts.revocations =
+                        purge_all::<Db<B>>(connection, PURGE_REVOCATIONS, before, batch).await?;
+                    counts.admin_actions =
+                        purge_all::<Db<B>>(connection, PURGE_ADMIN_ACTIONS, before, batch).await?;
+                    counts.events =
+                        purge_all::<Db<B>>(connection, PURGE_EVENTS, before, batch).await?;
+                }
+                let before = plan.tokens_expired_before;
+                counts.tokens = purge_all::<Db<B>>(connection, PURGE_TOKENS, before, batch).await?;
+                counts.grants = purge_all::<Db<B>>(connection, PURGE_GRANTS, before, batch).await?;
+                Ok(counts)
+            })
+        })
+        .await
+    }
+
+    fn pool_usage(&self) -> PoolUsage {
+        let idle = u32::try_from(self.pool().num_idle()).unwrap_or(u32::MAX);
+        PoolUsage {
+            size: self.pool().size(),
+            idle,
+        }
+    }
+
+    async fn close(&self) {
+        self.pool().close().await;
+    }
+}
+
+/// Runs one retention delete in batches until a batch comes back short.
+async fn purge_all<DB>(
+    connection: &mut DB::Connection,
+    sql: &'static str,
+    before: DateTime<Utc>,
+    batch: u32,
+) -> Result<u64, StoreError>
+where
+    DB: Database<QueryResult: RowsAffected>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    i64: Param<DB>,
+    DateTime<Utc>: Param<DB>,
+{
+    let mut deleted = 0;
+    loop {
+        let done = sqlx::query(sql)
+            .bind(before)
+            .bind(i64::from(batch))
+            .execute(&mut *connection)
+            .await?
+            .rows_affected();
+        deleted += done;
+        if done < u64::from(batch) {
+            return Ok(deleted);
+        }
+    }
+}
