@@ -16,7 +16,8 @@
 //!   transaction per method, each implemented once for PostgreSQL and SQLite
 //!   over a dialect trait; the backends and their migrations.
 //! - [`auth`]: client authentication; argon2id off the async runtime.
-//! - [`revocation`], [`introspection`]: the revocation and introspection use cases.
+//! - [`revocation`], [`introspection`]: the revocation and introspection use
+//!   cases, each with the stale-presenter retry of its endpoint.
 //! - [`events`]: revocation events: the outbox follower, the coalesced
 //!   `NOTIFY`, the event payload, webhook delivery.
 //! - [`scanning`]: secret-scanning partners: signing keys, signature checks,
@@ -29,6 +30,8 @@
 //! - [`config`]: settings, their layering and validation.
 //! - [`server`], [`tls`], [`transport`], [`telemetry`]: startup, TLS, the
 //!   connection bound and lingering close, and logging and span export.
+//! - [`private_files`]: the data folder and key files, readable by the
+//!   server's own user only.
 //! - [`cli`]: the `rescind` commands (`src/main.rs` only dispatches).
 
 pub mod auth;
