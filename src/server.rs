@@ -14,7 +14,7 @@ use hyper_util::rt::TokioTimer;
 
 use crate::auth::{self, Authenticator, CredentialCache, SecretVerifier};
 use crate::config::Settings;
-use crate::domain::clock::{Clock, SystemClock};
+use crate::domain::clock::Clock;
 use crate::domain::minted::TokenFormat;
 use crate::domain::webhook::Backoff;
 use crate::events::backlog::Backlog;
@@ -201,18 +201,20 @@ impl UseCases {
 
 impl Server {
     /// Builds the services and the public router over `store`, and prepares
-    /// TLS. The admin listener is added with [`Self::with_admin`].
+    /// TLS. The admin listener is added with [`Self::with_admin`]. Every
+    /// use case reads the time from `clock` (the wall clock in production;
+    /// tests pass one they can move).
     pub fn build(
         settings: &Settings,
         store: Arc<dyn Store>,
         listener: std::net::TcpListener,
+        clock: Arc<dyn Clock>,
     ) -> Result<Self, StartupError> {
         tls::install_crypto_provider();
         listener
             .set_nonblocking(true)
             .map_err(StartupError::Listener)?;
         let verifier = secret_verifier(settings)?;
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let format = TokenFormat::new(
             &settings.tokens.access_prefix,
             &settings.tokens.refresh_prefix,

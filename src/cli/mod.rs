@@ -162,7 +162,7 @@ async fn serve(settings: &Settings) -> Result<(), CliError> {
     let listener = std::net::TcpListener::bind(settings.server.listen).map_err(|e| {
         CliError::Usage(format!("cannot listen on {}: {e}", settings.server.listen))
     })?;
-    let mut server = Server::build(settings, store.clone(), listener)?;
+    let mut server = Server::build(settings, store.clone(), listener, Arc::new(SystemClock))?;
     if let Some(admin) = settings.admin.listen {
         let listener = std::net::TcpListener::bind(admin)
             .map_err(|e| CliError::Usage(format!("cannot listen on {admin}: {e}")))?;

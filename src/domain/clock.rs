@@ -21,3 +21,45 @@ impl Clock for SystemClock {
         Utc::now()
     }
 }
+
+/// The wall clock moved forward by an offset that can grow: a server
+/// built with it runs in real time, and a test skips ahead (past a grace
+/// period, a token's expiry) with [`Self::advance`] instead of sleeping.
+#[derive(Debug, Default)]
+pub struct AdjustableClock {
+    /// How far ahead of the wall clock, in microseconds.
+    ahead_micros: std::sync::atomic::AtomicI64,
+}
+
+impl AdjustableClock {
+    /// Moves this clock `by` further ahead.
+    pub fn advance(&self, by: std::time::Duration) {
+        let micros = i64::try_from(by.as_micros()).unwrap_or(i64::MAX);
+        self.ahead_micros
+            .fetch_add(micros, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl Clock for AdjustableClock {
+    fn now(&self) -> DateTime<Utc> {
+        let ahead = self.ahead_micros.load(std::sync::atomic::Ordering::Relaxed);
+        SystemClock.now() + chrono::Duration::microseconds(ahead)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_adjustable_clock_runs_with_the_wall_clock_and_skips_ahead() {
+        let clock = AdjustableClock::default();
+        let before = SystemClock.now();
+        let start = clock.now();
+        assert!(start >= before);
+        clock.advance(std::time::Duration::from_secs(3600));
+        let later = clock.now();
+        assert!(later - start >= chrono::Duration::seconds(3600));
+        assert!(later - start < chrono::Duration::seconds(3660));
+    }
+}

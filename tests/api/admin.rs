@@ -415,7 +415,7 @@ async fn a_rotated_secret_keeps_working_for_its_grace_period_only(backend: Backe
         .unwrap_or_default()
         .to_owned();
     let grant = app.grant("web").await;
-    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    app.clock.advance(std::time::Duration::from_millis(1200));
     assert_oauth_error(
         app.revoke_basic("web", &newest, &[("token", &grant.access_token)])
             .await,

@@ -354,9 +354,10 @@ async fn a_short_secret_file_is_refused_at_start_naming_its_key(backend: Backend
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
-    let refused = rescind::server::Server::build(&settings, store.clone(), listener)
-        .err()
-        .map(|error| error.to_string());
+    let refused =
+        rescind::server::Server::build(&settings, store.clone(), listener, system_clock())
+            .err()
+            .map(|error| error.to_string());
     assert_eq!(
         refused.as_deref(),
         Some(
@@ -366,7 +367,7 @@ async fn a_short_secret_file_is_refused_at_start_naming_its_key(backend: Backend
     // 32 bytes (and the trailing newline, which is not part of it) start.
     std::fs::write(&short, "exactly-32-bytes-long-secret-txt\n").unwrap_or_else(|e| panic!("{e}"));
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
-    assert!(rescind::server::Server::build(&settings, store, listener).is_ok());
+    assert!(rescind::server::Server::build(&settings, store, listener, system_clock()).is_ok());
 }
 
 on_both_backends!(
@@ -375,3 +376,7 @@ on_both_backends!(
     a_delivery_that_keeps_failing_is_dead_until_retried,
     the_event_stream_sends_new_events_and_resumes_after_the_last_seen,
 );
+
+fn system_clock() -> std::sync::Arc<dyn rescind::domain::clock::Clock> {
+    std::sync::Arc::new(rescind::domain::clock::SystemClock)
+}

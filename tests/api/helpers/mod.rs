@@ -18,7 +18,7 @@ use std::time::Duration;
 use reqwest::header::HeaderMap;
 use rescind::config::{Settings, TlsMode};
 use rescind::domain::client::{ClientId, ClientKind};
-use rescind::domain::clock::{Clock as _, SystemClock};
+use rescind::domain::clock::{AdjustableClock, Clock as _, SystemClock};
 use rescind::domain::minted::TokenFormat;
 use rescind::domain::secret::ClientSecret;
 use rescind::provisioning::{self, GrantTemplate, MintedGrant};
@@ -72,6 +72,8 @@ pub struct TestApp {
     pub store: Arc<dyn Store>,
     pub db: Arc<TestDatabase>,
     pub settings: Settings,
+    /// The server's clock: the wall clock, which a test can move ahead.
+    pub clock: Arc<AdjustableClock>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
@@ -146,7 +148,8 @@ impl TestApp {
             .unwrap_or_else(|e| panic!("cannot open store: {e}"));
         let listener = std::net::TcpListener::bind(settings.server.listen)
             .unwrap_or_else(|e| panic!("bind: {e}"));
-        let mut server = Server::build(&settings, store.clone(), listener)
+        let clock = Arc::new(AdjustableClock::default());
+        let mut server = Server::build(&settings, store.clone(), listener, clock.clone())
             .unwrap_or_else(|e| panic!("build: {e}"));
         if let Some(admin) = settings.admin.listen {
             let listener =
@@ -173,6 +176,7 @@ impl TestApp {
             http: http_client(None),
             store,
             db,
+            clock,
             settings,
             shutdown: Some(shutdown),
             server: Some(server),
