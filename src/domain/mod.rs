@@ -15,5 +15,6 @@ pub mod origin;
 pub mod presenter;
 pub mod revocation;
 pub mod secret;
+pub mod security_event;
 pub mod token;
 pub mod webhook;
