@@ -9,8 +9,8 @@
 //! → `storage` → `domain`. Only `http` knows axum; only `storage` knows sqlx.
 //!
 //! - [`domain`]: pure types (client ids, secrets, token hashes, the minted
-//!   token format, policies, outcomes), the revocation rule and the
-//!   injectable clock. No I/O.
+//!   token format, policies, outcomes, security events), the revocation rule
+//!   and the injectable clock. No I/O.
 //! - [`storage`]: one trait per concern (clients, grants, revocation,
 //!   introspection, audit, outbox, webhook deliveries, maintenance), one
 //!   transaction per method, each implemented once for PostgreSQL and SQLite
@@ -21,7 +21,9 @@
 //! - [`events`]: revocation events: the outbox follower, the coalesced
 //!   `NOTIFY`, the event payload, webhook delivery.
 //! - [`scanning`]: secret-scanning partners: signing keys, signature checks,
-//!   reports.
+//!   reports. [`key_fetch`]: others' public keys from a file or URL, cached.
+//! - [`signing`]: Rescind's signing keys and the Security Event Tokens it
+//!   signs. [`logout`]: validating back-channel logout tokens.
 //! - [`provisioning`]: registering clients and minting grants.
 //! - [`retention`]: the periodic purge of expired tokens and old audit records.
 //! - [`limits`], [`metrics`]: abuse control and Prometheus metrics.
@@ -41,7 +43,9 @@ pub mod domain;
 pub mod events;
 pub mod http;
 pub mod introspection;
+pub mod key_fetch;
 pub mod limits;
+pub mod logout;
 pub mod metrics;
 pub mod private_files;
 pub mod provisioning;
@@ -49,6 +53,7 @@ pub mod retention;
 pub mod revocation;
 pub mod scanning;
 pub mod server;
+pub mod signing;
 pub mod storage;
 pub mod telemetry;
 pub mod tls;

@@ -2,9 +2,9 @@
 //! (SQLite database with token and secret hashes), created `0700` when
 //! missing, and the self-signed TLS key's folder and key, created `0700` and
 //! `0600`, checked again at every start, and never written through a
-//! symbolic link someone else planted. An existing data folder is left as it
-//! is: a volume mounted with a group for the container (Kubernetes'
-//! `fsGroup`) must keep working.
+//! symbolic link someone else planted (the signing keys' folder and files
+//! likewise). An existing data folder is left as it is: a volume mounted
+//! with a group for the container (Kubernetes' `fsGroup`) must keep working.
 
 use std::fs;
 use std::io::Write as _;
@@ -126,6 +126,18 @@ pub fn write_new_private(path: &Path, contents: &[u8]) -> Result<(), PrivateFile
         .open(path)
         .and_then(|mut file| file.write_all(contents))
         .map_err(PrivateFileError::io(path))
+}
+
+/// Replaces `path` with a private file holding `contents`, atomically: the
+/// new contents are written beside it (`<name>.new`, as
+/// [`write_new_private`] writes) and renamed over it, so a reader or a crash
+/// sees the old file or the new one, never half of either.
+pub fn replace_private(path: &Path, contents: &[u8]) -> Result<(), PrivateFileError> {
+    let mut staged = path.as_os_str().to_owned();
+    staged.push(".new");
+    let staged = PathBuf::from(staged);
+    write_new_private(&staged, contents)?;
+    fs::rename(&staged, path).map_err(PrivateFileError::io(path))
 }
 
 #[cfg(all(test, unix))]

@@ -16,5 +16,6 @@ pub mod presenter;
 pub mod revocation;
 pub mod revocation_rule;
 pub mod secret;
+pub mod security_event;
 pub mod token;
 pub mod webhook;

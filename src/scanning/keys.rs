@@ -7,14 +7,14 @@
 //! accepted, as those programs sign with ECDSA P-256 SHA-256.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
-use tokio::sync::Mutex;
+
+use crate::key_fetch::{FetchedKeys, KeyDocument};
+pub use crate::key_fetch::{KeyError, KeySource, REFETCH_AT_MOST_EVERY};
 
 /// The DER prefix of every P-256 `SubjectPublicKeyInfo`: the algorithm
 /// (id-ecPublicKey, prime256v1) and the BIT STRING header, before the 65-byte
@@ -24,26 +24,9 @@ const P256_SPKI_PREFIX: [u8; 26] = [
     0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
 ];
 
-/// The keys are fetched at most this often (or every `refresh`, if shorter),
-/// whatever the requests: an attacker sending made-up key identifiers cannot
-/// make us hammer the key URL.
-pub const REFETCH_AT_MOST_EVERY: Duration = Duration::from_secs(60);
-
-/// Where the keys come from.
-#[derive(Debug, Clone)]
-pub enum KeySource {
-    File(PathBuf),
-    Url(reqwest::Url),
-}
-
-/// Why keys could not be loaded.
-#[derive(Debug, thiserror::Error)]
-pub enum KeyError {
-    #[error("cannot read the keys: {0}")]
-    Read(String),
-    #[error("the keys document is not valid: {0}")]
-    Invalid(&'static str),
-}
+/// The largest keys document accepted: the programs publish a few keys of
+/// a few hundred bytes each.
+pub const MAX_DOCUMENT_BYTES: usize = 1024 * 1024;
 
 #[derive(Deserialize)]
 struct Document {
@@ -88,29 +71,23 @@ fn p256_point_from_pem(pem: &str) -> Result<Vec<u8>, KeyError> {
     }
 }
 
-/// The keys of one scanner, cached.
+/// The keys of one scanner, cached (identifier → uncompressed P-256 point).
 pub struct ScannerKeys {
-    source: KeySource,
-    refresh: Duration,
-    client: reqwest::Client,
-    cached: Mutex<Cached>,
-}
-
-#[derive(Default)]
-struct Cached {
-    keys: Arc<HashMap<String, Vec<u8>>>,
-    loaded_at: Option<Instant>,
-    attempted_at: Option<Instant>,
+    keys: FetchedKeys<HashMap<String, Vec<u8>>>,
 }
 
 impl ScannerKeys {
     #[must_use]
     pub fn new(source: KeySource, refresh: Duration, client: reqwest::Client) -> Self {
-        Self {
+        let document = KeyDocument {
             source,
             refresh,
-            client,
-            cached: Mutex::new(Cached::default()),
+            max_bytes: MAX_DOCUMENT_BYTES,
+            parse: parse_keys,
+            label: "secret scanner",
+        };
+        Self {
+            keys: FetchedKeys::new(document, client),
         }
     }
 
@@ -119,50 +96,11 @@ impl ScannerKeys {
     /// last attempt is long enough ago. A failed refresh keeps the keys
     /// already held.
     pub async fn key(&self, identifier: &str) -> Option<Vec<u8>> {
-        let mut cached = self.cached.lock().await;
-        let stale = cached
-            .loaded_at
-            .is_none_or(|loaded| loaded.elapsed() >= self.refresh);
-        let unknown = !cached.keys.contains_key(identifier);
-        let gap = self.refresh.min(REFETCH_AT_MOST_EVERY);
-        let allowed = cached
-            .attempted_at
-            .is_none_or(|attempted| attempted.elapsed() >= gap);
-        if (stale || unknown) && allowed {
-            cached.attempted_at = Some(Instant::now());
-            match self.load().await {
-                Ok(keys) => {
-                    cached.keys = Arc::new(keys);
-                    cached.loaded_at = Some(Instant::now());
-                }
-                Err(error) => tracing::warn!(%error, "cannot load secret scanner keys"),
-            }
-        }
-        cached.keys.get(identifier).cloned()
-    }
-
-    async fn load(&self) -> Result<HashMap<String, Vec<u8>>, KeyError> {
-        let text = match &self.source {
-            KeySource::File(path) => tokio::fs::read(path)
-                .await
-                .map_err(|error| KeyError::Read(error.to_string()))?,
-            KeySource::Url(url) => {
-                let response = self
-                    .client
-                    .get(url.clone())
-                    .timeout(Duration::from_secs(10))
-                    .send()
-                    .await
-                    .and_then(reqwest::Response::error_for_status)
-                    .map_err(|error| KeyError::Read(error.without_url().to_string()))?;
-                response
-                    .bytes()
-                    .await
-                    .map_err(|error| KeyError::Read(error.without_url().to_string()))?
-                    .to_vec()
-            }
-        };
-        parse_keys(&text)
+        self.keys
+            .current(|keys| keys.contains_key(identifier))
+            .await?
+            .get(identifier)
+            .cloned()
     }
 }
 

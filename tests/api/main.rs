@@ -17,6 +17,7 @@ mod health;
 mod healthcheck;
 mod hostile;
 mod introspection;
+mod jose;
 mod kubernetes;
 mod lifecycle;
 mod limits;
