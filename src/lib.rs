@@ -36,6 +36,7 @@
 //!   server's own user only.
 //! - [`cli`]: the `rescind` commands (`src/main.rs` only dispatches).
 
+pub mod administration;
 pub mod auth;
 pub mod cli;
 pub mod config;

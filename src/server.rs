@@ -12,6 +12,7 @@ use axum_server::Handle;
 use axum_server::tls_rustls::RustlsConfig;
 use hyper_util::rt::TokioTimer;
 
+use crate::administration::Administration;
 use crate::auth::{self, Authenticator, CredentialCache, SecretVerifier};
 use crate::config::Settings;
 use crate::domain::clock::Clock;
@@ -153,10 +154,14 @@ pub fn log_migration(report: &MigrationReport) {
 /// The use cases the token endpoints, the scanners and the admin API
 /// share, built here and nowhere else.
 struct UseCases {
+    /// This instance's event handling, with the introspection answer cache
+    /// registered as its hook.
+    events: Events,
     revoker: Revoker,
     authenticator: Authenticator,
     token_revocation: TokenRevocation,
     introspector: Introspector,
+    administration: Administration,
 }
 
 impl UseCases {
@@ -165,9 +170,14 @@ impl UseCases {
         store: &Arc<dyn Store>,
         verifier: &SecretVerifier,
         clock: &Arc<dyn Clock>,
-        events: &Events,
         format: &TokenFormat,
     ) -> Self {
+        let answers = Arc::new(AnswerCache::new(
+            settings.introspection.cache_ttl,
+            settings.introspection.cache_capacity,
+            clock.clone(),
+        ));
+        let events = Events::new(vec![answers.clone()]);
         let revoker = Revoker::new(
             store.clone(),
             format.clone(),
@@ -175,7 +185,11 @@ impl UseCases {
             clock.clone(),
             events.clone(),
         );
-        let cache = CredentialCache::new(settings.auth.cache_ttl, settings.auth.cache_capacity);
+        let cache = CredentialCache::new(
+            settings.auth.cache_ttl,
+            settings.auth.cache_capacity,
+            clock.clone(),
+        );
         let authenticator =
             Authenticator::new(store.clone(), verifier.clone(), cache, clock.clone());
         let token_revocation = TokenRevocation::new(
@@ -188,13 +202,22 @@ impl UseCases {
             authenticator.clone(),
             format.clone(),
             clock.clone(),
+            answers,
+            events.clone(),
+        );
+        let administration = Administration::new(
+            store.clone(),
+            revoker.clone(),
+            format.clone(),
             events.clone(),
         );
         Self {
+            events,
             revoker,
             authenticator,
             token_revocation,
             introspector,
+            administration,
         }
     }
 }
@@ -219,16 +242,14 @@ impl Server {
             &settings.tokens.access_prefix,
             &settings.tokens.refresh_prefix,
         )?;
-        let events = Events::new(AnswerCache::new(
-            settings.introspection.cache_ttl,
-            settings.introspection.cache_capacity,
-        ));
         let UseCases {
+            events,
             revoker,
             authenticator,
             token_revocation,
             introspector,
-        } = UseCases::build(settings, &store, &verifier, &clock, &events, &format);
+            administration,
+        } = UseCases::build(settings, &store, &verifier, &clock, &format);
         let limiter = Arc::new(limiter(settings));
         let metrics = Arc::new(Metrics::new());
         let retention = Retention {
@@ -241,7 +262,7 @@ impl Server {
         let dispatcher =
             webhook_dispatcher(settings, &store, &clock, &events, &outbound, &metrics)?;
         let services = Services {
-            store: store.clone(),
+            administration,
             authenticator,
             revoker,
             token_revocation,

@@ -26,6 +26,7 @@ use sha2::Sha256;
 use subtle::ConstantTimeEq as _;
 
 use crate::domain::client::{ClientId, ClientKind};
+use crate::domain::clock::Clock;
 use crate::domain::presenter::Presenter;
 use crate::domain::secret::ClientSecret;
 
@@ -43,6 +44,8 @@ struct Entry {
 
 /// A bounded map from client id to its last verified credentials.
 pub struct CredentialCache {
+    /// Entries' ages are read from its monotonic reading.
+    clock: Arc<dyn Clock>,
     /// One SHA-256 block: HMAC uses a key of this size as it is.
     key: [u8; 64],
     ttl: Duration,
@@ -83,16 +86,22 @@ impl Drop for Turn<'_> {
 impl CredentialCache {
     /// A cache keeping entries for `ttl` (zero disables it), at most `capacity`.
     #[must_use]
-    pub fn new(ttl: Duration, capacity: usize) -> Self {
+    pub fn new(ttl: Duration, capacity: usize, clock: Arc<dyn Clock>) -> Self {
         let mut key = [0; 64];
         rand::rngs::OsRng.fill_bytes(&mut key);
         Self {
+            clock,
             key,
             ttl,
             capacity,
             entries: Mutex::new(HashMap::new()),
             in_flight: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Whether `entry` was verified within the time to live at `now`.
+    fn is_fresh(&self, entry: &Entry, now: Instant) -> bool {
+        now.saturating_duration_since(entry.verified_at) < self.ttl
     }
 
     /// Waits until no other request is verifying this very secret for this
@@ -126,7 +135,7 @@ impl CredentialCache {
         let presented = secret.map(|secret| self.fingerprint(secret));
         let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         let entry = entries.get(id)?;
-        let fresh = entry.verified_at.elapsed() < self.ttl;
+        let fresh = self.is_fresh(entry, self.clock.instant());
         let matches = match (&entry.fingerprint, &presented) {
             (Some(stored), Some(presented)) => bool::from(stored.ct_eq(presented)),
             (None, None) => true,
@@ -159,12 +168,12 @@ impl CredentialCache {
             revision: *revision,
             resource_server: *resource_server,
             fingerprint: secret.map(|secret| self.fingerprint(secret)),
-            verified_at: Instant::now(),
+            verified_at: self.clock.instant(),
         };
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         if entries.len() >= self.capacity && !entries.contains_key(id) {
-            let ttl = self.ttl;
-            entries.retain(|_, entry| entry.verified_at.elapsed() < ttl);
+            let now = self.clock.instant();
+            entries.retain(|_, entry| self.is_fresh(entry, now));
             if entries.len() >= self.capacity {
                 // Still full of live entries: this client pays argon2 until
                 // some expire. Only verified clients get in, so the bound is
@@ -195,6 +204,7 @@ impl CredentialCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::clock::{AdjustableClock, SystemClock};
 
     fn client(name: &str) -> ClientId {
         ClientId::parse(name).unwrap_or_else(|e| panic!("{e}"))
@@ -211,7 +221,7 @@ mod tests {
 
     #[test]
     fn only_the_verified_secret_is_recalled() {
-        let cache = CredentialCache::new(Duration::from_secs(60), 10);
+        let cache = CredentialCache::new(Duration::from_secs(60), 10, Arc::new(SystemClock));
         let id = client("backend");
         let secret = ClientSecret::new("s3cret".to_owned());
         cache.remember(&confidential(&id, 4), Some(&secret));
@@ -225,7 +235,7 @@ mod tests {
 
     #[test]
     fn a_public_client_is_recalled_without_a_secret_and_not_with_one() {
-        let cache = CredentialCache::new(Duration::from_secs(60), 10);
+        let cache = CredentialCache::new(Duration::from_secs(60), 10, Arc::new(SystemClock));
         let id = client("spa");
         let public = Presenter::Client {
             id: id.clone(),
@@ -244,12 +254,22 @@ mod tests {
         let secret = ClientSecret::new("s3cret".to_owned());
         let id = client("backend");
 
-        let expired = CredentialCache::new(Duration::from_nanos(1), 10);
-        expired.remember(&confidential(&id, 0), Some(&secret));
-        std::thread::sleep(Duration::from_millis(2));
-        assert_eq!(expired.recall(&id, Some(&secret)), None);
+        let clock = Arc::new(AdjustableClock::default());
+        let expiring = CredentialCache::new(Duration::from_secs(60), 10, clock.clone());
+        expiring.remember(&confidential(&id, 0), Some(&secret));
+        clock.advance(Duration::from_secs(59));
+        assert_eq!(
+            expiring.recall(&id, Some(&secret)),
+            Some(confidential(&id, 0))
+        );
+        clock.advance(Duration::from_secs(1));
+        assert_eq!(
+            expiring.recall(&id, Some(&secret)),
+            None,
+            "past its time to live"
+        );
 
-        let cache = CredentialCache::new(Duration::from_secs(60), 10);
+        let cache = CredentialCache::new(Duration::from_secs(60), 10, Arc::new(SystemClock));
         cache.remember(&confidential(&id, 0), Some(&secret));
         cache.forget(&confidential(&id, 0));
         assert_eq!(cache.recall(&id, Some(&secret)), None);
@@ -257,7 +277,7 @@ mod tests {
 
     #[tokio::test]
     async fn turns_for_one_secret_are_taken_one_at_a_time_and_then_forgotten() {
-        let cache = CredentialCache::new(Duration::from_secs(60), 10);
+        let cache = CredentialCache::new(Duration::from_secs(60), 10, Arc::new(SystemClock));
         let id = client("backend");
         let secret = ClientSecret::new("s3cret".to_owned());
         let other = ClientSecret::new("other".to_owned());
@@ -287,7 +307,7 @@ mod tests {
 
     #[test]
     fn a_zero_ttl_disables_the_cache() {
-        let cache = CredentialCache::new(Duration::ZERO, 10);
+        let cache = CredentialCache::new(Duration::ZERO, 10, Arc::new(SystemClock));
         let id = client("backend");
         let secret = ClientSecret::new("s3cret".to_owned());
         cache.remember(&confidential(&id, 0), Some(&secret));
@@ -296,7 +316,7 @@ mod tests {
 
     #[test]
     fn a_full_cache_admits_no_new_client_until_entries_expire() {
-        let cache = CredentialCache::new(Duration::from_secs(60), 2);
+        let cache = CredentialCache::new(Duration::from_secs(60), 2, Arc::new(SystemClock));
         let secret = ClientSecret::new("s3cret".to_owned());
         for name in ["a", "b", "c"] {
             cache.remember(&confidential(&client(name), 0), Some(&secret));

@@ -12,7 +12,6 @@ mod token;
 use secrecy::ExposeSecret as _;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
@@ -20,7 +19,6 @@ use crate::config::{ConfigError, Settings};
 use crate::domain::clock::SystemClock;
 use crate::domain::minted::TokenFormat;
 use crate::events::Events;
-use crate::introspection::cache::AnswerCache;
 use crate::revocation::Revoker;
 use crate::server::{self, Server, StartupError};
 use crate::storage::{EventStore, Store, StoreError};
@@ -188,8 +186,9 @@ async fn serve(settings: &Settings) -> Result<(), CliError> {
 /// revoke: the same batches, audit records and outbox events.
 fn revoker(settings: &Settings, store: &Arc<dyn Store>) -> Result<Revoker, CliError> {
     let format = token_format(settings)?;
-    // This process serves no introspection: an empty cache of its own.
-    let events = Events::new(AnswerCache::new(Duration::ZERO, 0));
+    // This process serves no introspection: nothing to tell of its
+    // revocations but the other instances (through the outbox).
+    let events = Events::new(Vec::new());
     Ok(Revoker::new(
         store.clone(),
         format,

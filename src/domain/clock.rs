@@ -1,11 +1,20 @@
 //! Time is passed in, never read from a global, so tests can move it.
 
+use std::time::Instant;
+
 use chrono::{DateTime, Utc};
 
 /// A source of the current time.
 pub trait Clock: Send + Sync {
     /// The current instant, in UTC.
     fn now(&self) -> DateTime<Utc>;
+
+    /// A monotonic reading, for lifetimes measured in this process (cache
+    /// entries): unlike [`Self::now`] it never goes back when the wall
+    /// clock is set back, so nothing cached outlives its time to live.
+    fn instant(&self) -> Instant {
+        Instant::now()
+    }
 }
 
 /// The wall clock. The only place allowed to call `Utc::now()` (see `clippy.toml`).
@@ -40,10 +49,20 @@ impl AdjustableClock {
     }
 }
 
+impl AdjustableClock {
+    fn ahead_micros(&self) -> i64 {
+        self.ahead_micros.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
 impl Clock for AdjustableClock {
     fn now(&self) -> DateTime<Utc> {
-        let ahead = self.ahead_micros.load(std::sync::atomic::Ordering::Relaxed);
-        SystemClock.now() + chrono::Duration::microseconds(ahead)
+        SystemClock.now() + chrono::Duration::microseconds(self.ahead_micros())
+    }
+
+    fn instant(&self) -> Instant {
+        let ahead = u64::try_from(self.ahead_micros()).unwrap_or(0);
+        Instant::now() + std::time::Duration::from_micros(ahead)
     }
 }
 
@@ -61,5 +80,15 @@ mod tests {
         let later = clock.now();
         assert!(later - start >= chrono::Duration::seconds(3600));
         assert!(later - start < chrono::Duration::seconds(3660));
+    }
+
+    #[test]
+    fn its_monotonic_reading_skips_ahead_with_it() {
+        let clock = AdjustableClock::default();
+        let start = clock.instant();
+        clock.advance(std::time::Duration::from_secs(60));
+        let later = clock.instant();
+        assert!(later - start >= std::time::Duration::from_secs(60));
+        assert!(later - start < std::time::Duration::from_secs(120));
     }
 }

@@ -7,7 +7,7 @@
 //! interoperability profile asks for) or an SSF complex subject naming a
 //! user, a session, an application and a tenant together. Pure types that
 //! serialize to the members of a Security Event Token's claims; the token is
-//! built and signed in `crate::signing`.
+//! built and signed by the signing module.
 
 use std::collections::BTreeMap;
 

@@ -60,8 +60,8 @@ struct Follower {
 }
 
 impl Follower {
-    /// Reads everything committed so far: drops cached answers for every
-    /// revoked grant (settled or not), passes settled events on, and moves
+    /// Reads everything committed so far: tells the hooks of every revoked
+    /// grant (settled or not), passes settled events on, and moves
     /// past them.
     async fn read(&mut self) -> Result<(), StoreError> {
         let mut position = match self.position {
@@ -76,11 +76,11 @@ impl Follower {
                 .clients_mark
                 .is_some_and(|mark| mark != page.clients_mark)
             {
-                self.events.answers().clear();
+                self.events.anything_changed();
             }
             self.clients_mark = Some(page.clients_mark);
             for event in &page.events {
-                self.events.answers().invalidate_grant(&event.grant_id);
+                self.events.grant_revoked(&event.grant_id);
             }
             if all_settled {
                 position = page.settled_position(position);

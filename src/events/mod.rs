@@ -1,9 +1,9 @@
-//! Revocation events on their way out of the outbox (migration 6): to this
-//! instance's introspection cache, to admin-listener subscribers (SSE), and
-//! to webhooks.
+//! Revocation events on their way out of the outbox (migration 6): to the
+//! [`RevocationHook`]s registered at start (the introspection answer cache),
+//! to admin-listener subscribers (SSE), and to webhooks.
 //!
 //! Each instance runs one [`follower`]: it reads the outbox by position,
-//! drops the cached answers of every revoked grant, and passes settled
+//! tells the hooks of every revoked grant, and passes settled
 //! events on to subscribers. It reads when a PostgreSQL `NOTIFY` from
 //! another instance wakes it (at most every [`follower::MIN_GAP`]) and every
 //! `events.poll_interval` otherwise, so a lost notice only delays it.
@@ -25,7 +25,6 @@ use tokio::sync::{Notify, broadcast};
 
 use crate::domain::event::{EventPosition, RevocationEvent};
 use crate::domain::grant::GrantId;
-use crate::introspection::cache::AnswerCache;
 
 use positions::Positions;
 pub use positions::SubscriberPlace;
@@ -39,6 +38,19 @@ pub const FRESHNESS: Duration = Duration::from_secs(1);
 /// from the outbox).
 const BROADCAST_CAPACITY: usize = 4096;
 
+/// Told of revocations as soon as this instance learns of them (its own at
+/// once, other instances' at the follower's next read), before subscribers
+/// and webhooks, and also of revocations not yet settled: for state that
+/// must not outlive a revoked grant, such as cached introspection answers.
+/// Events owns no such state; whoever does registers a hook.
+pub trait RevocationHook: Send + Sync {
+    /// Every token of `grant` is dead.
+    fn grant_revoked(&self, grant: &GrantId);
+    /// Anything may have changed: a batch of grants, or clients'
+    /// credentials.
+    fn anything_changed(&self);
+}
+
 /// The shared state of this instance's event handling.
 #[derive(Clone)]
 pub struct Events {
@@ -46,7 +58,7 @@ pub struct Events {
 }
 
 struct Inner {
-    answers: AnswerCache,
+    hooks: Vec<Arc<dyn RevocationHook>>,
     settled: broadcast::Sender<Arc<RevocationEvent>>,
     /// Wakes the follower.
     wake_follower: Notify,
@@ -61,12 +73,13 @@ struct Inner {
 }
 
 impl Events {
+    /// Event handling that tells `hooks` of every revocation.
     #[must_use]
-    pub fn new(answers: AnswerCache) -> Self {
+    pub fn new(hooks: Vec<Arc<dyn RevocationHook>>) -> Self {
         let (settled, _) = broadcast::channel(BROADCAST_CAPACITY);
         Self {
             inner: Arc::new(Inner {
-                answers,
+                hooks,
                 settled,
                 wake_follower: Notify::new(),
                 wake_notifier: Notify::new(),
@@ -77,10 +90,18 @@ impl Events {
         }
     }
 
-    /// The introspection answer cache.
-    #[must_use]
-    pub fn answers(&self) -> &AnswerCache {
-        &self.inner.answers
+    /// Tells every hook that `grant` was revoked.
+    pub(crate) fn grant_revoked(&self, grant: &GrantId) {
+        for hook in &self.inner.hooks {
+            hook.grant_revoked(grant);
+        }
+    }
+
+    /// Tells every hook that anything may have changed.
+    pub(crate) fn anything_changed(&self) {
+        for hook in &self.inner.hooks {
+            hook.anything_changed();
+        }
     }
 
     /// Whether the follower read the outbox within [`FRESHNESS`]: only then
@@ -109,15 +130,14 @@ impl Events {
     }
 
     /// This instance committed revocations: `grant` when it was one grant,
-    /// `None` for a batch. Drops this instance's cached answers at once and
-    /// wakes the notifier, which tells the other instances. The follower is
+    /// `None` for a batch. Tells the hooks at once and wakes the notifier, which tells the other instances. The follower is
     /// not woken: it would only find what was just done here (subscribers
     /// and webhooks get it at its next read, within `events.poll_interval`),
     /// and waking it per revocation costs a query per revocation under load.
     pub fn revoked_here(&self, grant: Option<&GrantId>) {
         match grant {
-            Some(grant) => self.inner.answers.invalidate_grant(grant),
-            None => self.inner.answers.clear(),
+            Some(grant) => self.grant_revoked(grant),
+            None => self.anything_changed(),
         }
         self.inner.wake_notifier.notify_one();
     }

@@ -23,7 +23,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
-use crate::storage::ClientStore;
+use crate::administration::Administration;
 
 /// How stale the pooled per-client origins may be.
 pub const REFRESH_AFTER: Duration = Duration::from_secs(10);
@@ -33,7 +33,7 @@ pub const REFRESH_AFTER: Duration = Duration::from_secs(10);
 pub struct CorsPolicy {
     configured: HashSet<String>,
     registered: Arc<Registered>,
-    store: Arc<dyn ClientStore>,
+    clients: Administration,
 }
 
 /// The pooled origins of public clients, and when they were read.
@@ -46,7 +46,7 @@ struct Registered {
 impl CorsPolicy {
     /// `origins` were validated by configuration (no `null`, no `*`).
     #[must_use]
-    pub fn new(origins: &[String], store: Arc<dyn ClientStore>) -> Self {
+    pub fn new(origins: &[String], clients: Administration) -> Self {
         Self {
             configured: origins
                 .iter()
@@ -56,7 +56,7 @@ impl CorsPolicy {
                 origins: RwLock::new(None),
                 refreshing: tokio::sync::Mutex::new(()),
             }),
-            store,
+            clients,
         }
     }
 
@@ -85,7 +85,7 @@ impl CorsPolicy {
         if let Some(fresh) = self.cached(true) {
             return fresh;
         }
-        let set = match self.store.public_client_origins().await {
+        let set = match self.clients.public_client_origins().await {
             Ok(origins) => Arc::new(
                 origins
                     .into_iter()

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::AppState;
 use super::error::NO_STORE;
-use crate::storage::Readiness;
+use crate::domain::health::Readiness;
 
 /// The process is up. Touches nothing else, so a database outage does not get
 /// healthy instances restarted.
@@ -21,7 +21,7 @@ pub async fn live() -> Response {
 /// otherwise, so a load balancer stops sending traffic. A newer release's
 /// expand steps keep an older instance ready, as a rolling upgrade needs.
 pub async fn ready(State(app): State<AppState>) -> Response {
-    let probe = tokio::time::timeout(app.deadline, app.store.readiness()).await;
+    let probe = tokio::time::timeout(app.deadline, app.administration.readiness()).await;
     let (status, body) = match probe {
         Ok(Ok(Readiness::Ready)) => (StatusCode::OK, json!({ "status": "ready" })),
         Ok(Ok(Readiness::MigrationsPending { applied, expected })) => (

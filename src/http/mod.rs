@@ -32,9 +32,11 @@ use self::error::{NO_STORE, OAuthError};
 use self::guard::Guard;
 use self::metadata::MetadataDocument;
 use self::peer::TrustedProxies;
+use crate::administration::Administration;
 use crate::auth::Authenticator;
 use crate::config::Settings;
 use crate::domain::clock::Clock;
+use crate::domain::fault::Fault;
 use crate::domain::minted::TokenFormat;
 use crate::domain::revocation::AnonymousPolicy;
 use crate::events::Events;
@@ -43,12 +45,11 @@ use crate::limits::Limiter;
 use crate::metrics::Metrics;
 use crate::revocation::{Revoker, TokenRevocation};
 use crate::scanning::Scanners;
-use crate::storage::{Store, StoreError};
 
 /// The services both listeners share, built once by the server.
 #[derive(Clone)]
 pub struct Services {
-    pub store: Arc<dyn Store>,
+    pub administration: Administration,
     pub authenticator: Authenticator,
     pub revoker: Revoker,
     pub token_revocation: TokenRevocation,
@@ -69,7 +70,8 @@ pub struct AppState(Arc<Shared>);
 
 /// The contents of [`AppState`].
 pub struct Shared {
-    pub store: Arc<dyn Store>,
+    /// Readiness and the stored CORS origins.
+    pub administration: Administration,
     pub authenticator: Authenticator,
     /// Revocations the secret-scanning endpoints ask for.
     pub revoker: Revoker,
@@ -102,7 +104,7 @@ impl AppState {
     #[must_use]
     pub fn new(settings: &Settings, services: &Services) -> Self {
         Self(Arc::new(Shared {
-            store: services.store.clone(),
+            administration: services.administration.clone(),
             authenticator: services.authenticator.clone(),
             revoker: services.revoker.clone(),
             token_revocation: services.token_revocation.clone(),
@@ -117,23 +119,22 @@ impl AppState {
             deadline: settings.database.timeout * 2,
             retry_after_secs: settings.server.retry_after.as_secs(),
             metadata: MetadataDocument::new(settings),
-            cors: CorsPolicy::new(&settings.cors.allowed_origins, services.store.clone()),
+            cors: CorsPolicy::new(
+                &settings.cors.allowed_origins,
+                services.administration.clone(),
+            ),
             scanners: services.scanners.clone(),
         }))
     }
 
-    /// Maps a store fault to `503` and logs it once, here at the boundary.
-    /// Exhaustive, so a new fault does not compile until it gets its answer:
-    /// a database fault is never a `500` and never a `200` (docs/behaviour.md, Answers every endpoint shares).
-    fn unavailable(&self, error: &StoreError) -> OAuthError {
-        match error {
-            StoreError::Unavailable(_) => tracing::warn!(error = %error, "database unavailable"),
-            StoreError::Conflict
-            | StoreError::MissingReference
-            | StoreError::Corrupt(_)
-            | StoreError::Migration(_) => {
-                tracing::error!(error = %error, "unexpected store fault");
-            }
+    /// Maps a store fault to `503` and logs it once, here at the boundary: a
+    /// database fault is never a `500` and never a `200` (docs/behaviour.md,
+    /// Answers every endpoint shares).
+    fn unavailable(&self, error: &impl Fault) -> OAuthError {
+        if error.is_outage() {
+            tracing::warn!(error = %error, "database unavailable");
+        } else {
+            tracing::error!(error = %error, "unexpected store fault");
         }
         OAuthError::temporarily_unavailable(self.retry_after_secs)
     }

@@ -3,22 +3,26 @@
 //!
 //! An answer is dropped when its grant's revocation event arrives (any
 //! instance's, through the event follower), when any client's credentials
-//! change, and after its time to live. The introspector uses the cache only
+//! change, and after its time to live: it registers as a
+//! [`RevocationHook`] of the instance's events. The introspector uses the cache only
 //! while the follower has read the outbox within the last second
 //! ([`crate::events::Events::is_current`]): that is what bounds how long
 //! another instance's revocation can go unnoticed.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use crate::domain::clock::Clock;
 use crate::domain::grant::GrantId;
 use crate::domain::introspection::TokenState;
 use crate::domain::token::TokenHash;
+use crate::events::RevocationHook;
 
 /// A cache of live tokens' states, keyed by token hash.
 pub struct AnswerCache {
+    clock: Arc<dyn Clock>,
     ttl: Duration,
     capacity: usize,
     entries: Mutex<Entries>,
@@ -46,8 +50,9 @@ pub struct Generation(u64);
 impl AnswerCache {
     /// A cache keeping answers `ttl` (zero: keeps none), `capacity` at most.
     #[must_use]
-    pub fn new(ttl: Duration, capacity: usize) -> Self {
+    pub fn new(ttl: Duration, capacity: usize, clock: Arc<dyn Clock>) -> Self {
         Self {
+            clock,
             ttl,
             capacity,
             entries: Mutex::new(Entries::default()),
@@ -63,7 +68,7 @@ impl AnswerCache {
     pub fn get(&self, hash: &TokenHash) -> Option<TokenState> {
         let entries = self.entries();
         let cached = entries.by_token.get(hash)?;
-        (cached.until > Instant::now()).then(|| cached.state.clone())
+        (cached.until > self.clock.instant()).then(|| cached.state.clone())
     }
 
     /// Call before reading the database; pass to [`Self::insert`].
@@ -77,7 +82,7 @@ impl AnswerCache {
         if self.ttl.is_zero() {
             return;
         }
-        let now = Instant::now();
+        let now = self.clock.instant();
         let mut entries = self.entries();
         // Checked under the lock that invalidations take too.
         if self.generation() != generation {
@@ -142,12 +147,24 @@ impl Entries {
     }
 }
 
+/// Revoked grants' answers go at once; a batch or a client change drops all.
+impl RevocationHook for AnswerCache {
+    fn grant_revoked(&self, grant: &GrantId) {
+        self.invalidate_grant(grant);
+    }
+
+    fn anything_changed(&self) {
+        self.clear();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::{DateTime, Utc};
 
     use super::*;
     use crate::domain::client::ClientId;
+    use crate::domain::clock::{AdjustableClock, SystemClock};
     use crate::domain::token::TokenKind;
 
     fn state(grant: GrantId) -> TokenState {
@@ -171,7 +188,7 @@ mod tests {
 
     #[test]
     fn a_grant_revocation_drops_its_tokens_only() {
-        let cache = AnswerCache::new(Duration::from_secs(60), 10);
+        let cache = AnswerCache::new(Duration::from_secs(60), 10, Arc::new(SystemClock));
         let (revoked, kept) = (GrantId::generate(), GrantId::generate());
         cache.insert(cache.generation(), hash("a1"), state(revoked));
         cache.insert(cache.generation(), hash("r1"), state(revoked));
@@ -186,7 +203,7 @@ mod tests {
 
     #[test]
     fn an_answer_read_before_an_invalidation_is_not_stored() {
-        let cache = AnswerCache::new(Duration::from_secs(60), 10);
+        let cache = AnswerCache::new(Duration::from_secs(60), 10, Arc::new(SystemClock));
         let grant = GrantId::generate();
         let before = cache.generation();
         cache.invalidate_grant(&grant);
@@ -196,17 +213,20 @@ mod tests {
 
     #[test]
     fn expired_answers_go_and_a_full_cache_of_fresh_ones_stores_no_more() {
-        let cache = AnswerCache::new(Duration::from_millis(30), 2);
+        let clock = Arc::new(AdjustableClock::default());
+        let cache = AnswerCache::new(Duration::from_secs(30), 2, clock.clone());
         cache.insert(cache.generation(), hash("a1"), state(GrantId::generate()));
         cache.insert(cache.generation(), hash("a2"), state(GrantId::generate()));
         cache.insert(cache.generation(), hash("a3"), state(GrantId::generate()));
         assert_eq!(cache.len(), 2);
         assert!(cache.get(&hash("a3")).is_none());
-        std::thread::sleep(Duration::from_millis(40));
+        clock.advance(Duration::from_secs(29));
+        assert!(cache.get(&hash("a1")).is_some(), "within its time to live");
+        clock.advance(Duration::from_secs(1));
         assert!(cache.get(&hash("a1")).is_none(), "past its time to live");
         cache.insert(cache.generation(), hash("a3"), state(GrantId::generate()));
         assert_eq!(cache.len(), 1, "expired answers made room");
-        let off = AnswerCache::new(Duration::ZERO, 2);
+        let off = AnswerCache::new(Duration::ZERO, 2, Arc::new(SystemClock));
         off.insert(off.generation(), hash("a1"), state(GrantId::generate()));
         assert!(off.is_empty());
     }

@@ -13,6 +13,7 @@ use crate::domain::presenter::Presenter;
 use crate::domain::token::PresentedToken;
 use crate::events::Events;
 use crate::storage::{IntrospectionStore, StoreError};
+use cache::AnswerCache;
 
 /// The answer to one introspection.
 #[derive(Debug, Clone)]
@@ -33,6 +34,8 @@ pub struct Introspector {
     authenticator: Authenticator,
     format: TokenFormat,
     clock: Arc<dyn Clock>,
+    /// Read while `events` is current; emptied by it as a registered hook.
+    answers: Arc<AnswerCache>,
     events: Events,
 }
 
@@ -43,6 +46,7 @@ impl Introspector {
         authenticator: Authenticator,
         format: TokenFormat,
         clock: Arc<dyn Clock>,
+        answers: Arc<AnswerCache>,
         events: Events,
     ) -> Self {
         Self {
@@ -50,6 +54,7 @@ impl Introspector {
             authenticator,
             format,
             clock,
+            answers,
             events,
         }
     }
@@ -87,7 +92,7 @@ impl Introspector {
         token: &PresentedToken,
     ) -> Result<Answer, StoreError> {
         let hash = token.hash();
-        let answers = self.events.answers();
+        let answers = &self.answers;
         if self.events.is_current()
             && let Some(state) = answers.get(&hash)
         {

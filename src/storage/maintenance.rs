@@ -8,6 +8,7 @@ use super::StoreError;
 use super::backend::{Backend, Connection, Db, Param, RowsAffected};
 use super::migrations::{self, ContractSteps, MigrationReport};
 use crate::domain::audit::{PurgeCounts, PurgePlan};
+use crate::domain::health::{PoolUsage, Readiness};
 
 /// What operators and the background tasks run on the database itself,
 /// rather than on its data's meaning.
@@ -33,31 +34,6 @@ pub trait Maintenance: Send + Sync {
 
     /// Closes every pooled connection (graceful shutdown, tests dropping a database).
     async fn close(&self);
-}
-
-/// The result of a readiness probe (`/health/ready`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Readiness {
-    Ready,
-    /// Reachable, but the schema is older than this binary needs.
-    MigrationsPending {
-        applied: Option<i64>,
-        expected: i64,
-    },
-    /// Reachable, but a newer release applied a contract step (`contracted`)
-    /// that this binary, which knows steps up to `supported`, cannot run on.
-    SchemaIncompatible {
-        applied: Option<i64>,
-        contracted: i64,
-        supported: i64,
-    },
-}
-
-/// How many connections a pool holds, and how many of them are idle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PoolUsage {
-    pub size: u32,
-    pub idle: u32,
 }
 
 /// The retention deletes, each of one batch: `$1` the cutoff, `$2` the batch.

@@ -32,13 +32,14 @@ pub use migrations::Dialect;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use crate::domain::health::{PoolUsage, Readiness};
 pub use audit::AuditStore;
 pub use clients::{ClientDeletion, ClientStore};
 pub use deliveries::DeliveryStore;
 pub use events::{ChangeFeed, EventStore};
 pub use grants::GrantStore;
 pub use introspection::IntrospectionStore;
-pub use maintenance::{Maintenance, PoolUsage, Readiness};
+pub use maintenance::Maintenance;
 pub use migrations::{ContractSteps, LATEST_VERSION as LATEST_MIGRATION, MigrationReport};
 pub use revocation::RevocationStore;
 
@@ -70,6 +71,20 @@ impl StoreError {
         match error {
             sqlx::migrate::MigrateError::Execute(inner) => Self::from(inner),
             other => Self::Migration(other),
+        }
+    }
+}
+
+/// Exhaustive, so a new fault does not compile until it is classed: a
+/// database fault is never a `500` and never a `200`, and only an outage is
+/// logged as one that passes.
+impl crate::domain::fault::Fault for StoreError {
+    fn is_outage(&self) -> bool {
+        match self {
+            Self::Unavailable(_) => true,
+            Self::Conflict | Self::MissingReference | Self::Corrupt(_) | Self::Migration(_) => {
+                false
+            }
         }
     }
 }

@@ -67,7 +67,7 @@ pub async fn revocations(State(admin): State<AdminState>, uri: Uri) -> Response 
             };
             let records = admin
                 .services
-                .store
+                .administration
                 .revocation_records(&query, page)
                 .await
                 .map_err(|error| admin.unavailable(&error))?;
@@ -116,7 +116,7 @@ pub async fn actions(State(admin): State<AdminState>, uri: Uri) -> Response {
             };
             let actions = admin
                 .services
-                .store
+                .administration
                 .admin_actions(&query, page)
                 .await
                 .map_err(|error| admin.unavailable(&error))?;

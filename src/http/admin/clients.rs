@@ -80,7 +80,6 @@ pub async fn create(State(admin): State<AdminState>, body: Body) -> Response {
             KindField::Public => ClientKind::Public,
         };
         let now = admin.services.clock.now();
-        let store = admin.services.store.as_ref();
         let registration = provisioning::NewClient {
             id: id.clone(),
             kind,
@@ -88,7 +87,10 @@ pub async fn create(State(admin): State<AdminState>, body: Body) -> Response {
             allowed_origins: new.allowed_origins,
             resource_server: new.resource_server,
         };
-        let secret = provisioning::create_client(store, registration, now)
+        let secret = admin
+            .services
+            .administration
+            .create_client(registration, now)
             .await
             .map_err(|error| admin.refused(error))?;
         let client = found(&admin, &id).await?;
@@ -156,7 +158,7 @@ pub async fn list(State(admin): State<AdminState>, uri: Uri) -> Response {
         let after = query.after.as_deref().map(parse_client_id).transpose()?;
         let page = admin
             .services
-            .store
+            .administration
             .list_clients(after.as_ref(), limit)
             .await
             .map_err(|error| admin.unavailable(&error))?;
@@ -227,7 +229,10 @@ pub async fn update(
             resource_server: changes.resource_server,
         };
         let now = admin.services.clock.now();
-        let client = provisioning::update_client(admin.services.store.as_ref(), &id, &update, now)
+        let client = admin
+            .services
+            .administration
+            .update_client(&id, &update, now)
             .await
             .map_err(|error| admin.refused(error))?;
         Ok::<_, AdminError>(Json(ClientView::of(&client, now)))
@@ -278,10 +283,12 @@ pub async fn rotate_secret(
             .transpose()?;
         let secret = ClientSecret::generate();
         let now = admin.services.clock.now();
-        let previous_until =
-            provisioning::set_secret(admin.services.store.as_ref(), &id, &secret, grace, now)
-                .await
-                .map_err(|error| admin.refused(error))?;
+        let previous_until = admin
+            .services
+            .administration
+            .set_secret(&id, &secret, grace, now)
+            .await
+            .map_err(|error| admin.refused(error))?;
         Ok(Json(SecretRotated {
             client_id: id.as_str().to_owned(),
             client_secret: secret.expose().to_owned(),
@@ -308,15 +315,11 @@ pub async fn delete(
     let outcome = async {
         let id = parse_client_id(&id)?;
         let services = &admin.services;
-        let revoked = provisioning::delete_client(
-            services.store.as_ref(),
-            &services.revoker,
-            &id,
-            request_id.as_str(),
-            services.clock.now(),
-        )
-        .await
-        .map_err(|error| admin.refused(error))?;
+        let revoked = services
+            .administration
+            .delete_client(&id, request_id.as_str(), services.clock.now())
+            .await
+            .map_err(|error| admin.refused(error))?;
         Ok::<_, AdminError>(Json(ClientDeleted {
             client_id: id.as_str().to_owned(),
             revoked_grants: revoked,
@@ -336,7 +339,7 @@ async fn found(
 ) -> Result<crate::domain::client::Client, AdminError> {
     admin
         .services
-        .store
+        .administration
         .find_client(id)
         .await
         .map_err(|error| admin.unavailable(&error))?

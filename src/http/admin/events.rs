@@ -21,11 +21,11 @@ use super::error::AdminError;
 use super::schema;
 use super::views::ErrorBody;
 use super::{AdminState, answer};
+use crate::administration::Administration;
 use crate::domain::audit::Page;
 use crate::domain::event::{EventPosition, RevocationEvent};
 use crate::domain::webhook::{DeliveryQuery, DeliveryState, WebhookDelivery};
 use crate::events::{SubscriberPlace, set};
-use crate::storage::EventStore;
 
 /// Events read from the outbox per query while catching up.
 const CATCH_UP_PAGE: u32 = 500;
@@ -73,10 +73,10 @@ pub async fn stream(State(admin): State<AdminState>, headers: HeaderMap) -> Resp
         Ok(Some(position)) => Some(position),
         Ok(None) => None,
     };
-    let store: Arc<dyn EventStore> = admin.services.store.clone();
+    let outbox = admin.services.administration.clone();
     let start = match start {
         Some(position) => position,
-        None => match store.event_head().await {
+        None => match outbox.event_head().await {
             Ok(position) => position,
             Err(error) => return admin.unavailable(&error).into_response(),
         },
@@ -84,7 +84,7 @@ pub async fn stream(State(admin): State<AdminState>, headers: HeaderMap) -> Resp
     let place = admin.services.events.subscriber_place(start);
     let feed = Feed {
         place,
-        store,
+        outbox,
         issuer: admin.public.issuer.clone(),
         position: start,
         live,
@@ -101,7 +101,7 @@ pub async fn stream(State(admin): State<AdminState>, headers: HeaderMap) -> Resp
 struct Feed {
     /// Where this subscriber stands, for the outbox lag metric.
     place: SubscriberPlace,
-    store: Arc<dyn EventStore>,
+    outbox: Administration,
     issuer: String,
     position: EventPosition,
     live: broadcast::Receiver<Arc<RevocationEvent>>,
@@ -132,7 +132,7 @@ impl Feed {
             }
             if self.catching_up {
                 let page = self
-                    .store
+                    .outbox
                     .events_after(self.position, CATCH_UP_PAGE)
                     .await
                     .ok()?;
@@ -209,7 +209,7 @@ pub async fn deliveries(State(admin): State<AdminState>, uri: Uri) -> Response {
             };
             let items = admin
                 .services
-                .store
+                .administration
                 .webhook_deliveries(&query, page)
                 .await
                 .map_err(|error| admin.unavailable(&error))?;
@@ -245,14 +245,13 @@ pub async fn retry(State(admin): State<AdminState>, Path(id): Path<String>) -> R
                 .map_err(|_| AdminError::invalid_request("a delivery id is an integer"))?;
             let retried = admin
                 .services
-                .store
+                .administration
                 .retry_delivery(id, admin.services.clock.now())
                 .await
                 .map_err(|error| admin.unavailable(&error))?;
             if !retried {
                 return Err(AdminError::not_found("no dead delivery has this id"));
             }
-            admin.services.events.wake_dispatcher();
             Ok(Json(DeliveryRetried {
                 id,
                 state: DeliveryState::Pending,

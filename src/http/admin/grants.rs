@@ -22,7 +22,7 @@ use crate::domain::grant::{GrantId, NewGrant, NewToken};
 use crate::domain::revocation::RevocationReason;
 use crate::domain::token::{TokenHash, TokenKind};
 use crate::http::observe::RequestId;
-use crate::provisioning::{self, GrantTemplate};
+use crate::provisioning::GrantTemplate;
 
 /// One token: exactly one of `token` and `token_hash` (a `null` one counts
 /// as absent).
@@ -142,7 +142,10 @@ pub async fn register(State(admin): State<AdminState>, body: Body) -> Response {
                 created_at: admin.services.clock.now(),
                 tokens: tokens(registration.tokens)?,
             };
-            provisioning::register_grant(admin.services.store.as_ref(), &grant)
+            admin
+                .services
+                .administration
+                .register_grant(&grant)
                 .await
                 .map_err(|error| admin.refused(error))?;
             Ok(created(&TokensStored {
@@ -185,14 +188,12 @@ pub async fn add_tokens(
                 .map_err(|_| AdminError::invalid_request("the grant id must be a UUID"))?;
             let additions: TokenAdditions = body::json(body).await?;
             let new_tokens = tokens(additions.tokens)?;
-            provisioning::add_tokens(
-                admin.services.store.as_ref(),
-                grant_id,
-                &new_tokens,
-                admin.services.clock.now(),
-            )
-            .await
-            .map_err(|error| admin.refused(error))?;
+            admin
+                .services
+                .administration
+                .add_tokens(grant_id, &new_tokens, admin.services.clock.now())
+                .await
+                .map_err(|error| admin.refused(error))?;
             Ok(created(&TokensStored {
                 grant_id: grant_id.to_string(),
                 tokens: new_tokens.len(),
@@ -253,11 +254,7 @@ pub async fn issue(State(admin): State<AdminState>, body: Body) -> Response {
                     "count must be between 1 and 1000",
                 ));
             }
-            let store = admin.services.store.as_ref();
             let failed = |error| admin.refused(error);
-            provisioning::check_client_may_receive_grants(store, &client_id)
-                .await
-                .map_err(failed)?;
             let template = GrantTemplate {
                 client_id,
                 subject: request.subject,
@@ -267,15 +264,12 @@ pub async fn issue(State(admin): State<AdminState>, body: Body) -> Response {
                     .refresh_ttl
                     .map_or(admin.refresh_ttl_secs, u64::from),
             };
-            let minted = provisioning::issue_grants(
-                store,
-                &admin.services.format,
-                &template,
-                count as usize,
-                admin.services.clock.now(),
-            )
-            .await
-            .map_err(failed)?;
+            let minted = admin
+                .services
+                .administration
+                .issue_grants(&template, count as usize, admin.services.clock.now())
+                .await
+                .map_err(failed)?;
             let grants = minted
                 .iter()
                 .map(|grant| grant.view(template.access_ttl_secs))

@@ -101,7 +101,7 @@ impl AdminState {
         AdminError::from_provisioning(error, self.retry_after_secs)
     }
 
-    fn unavailable(&self, error: &crate::storage::StoreError) -> AdminError {
+    fn unavailable(&self, error: &impl std::error::Error) -> AdminError {
         tracing::warn!(error = %error, "admin call: database unavailable");
         AdminError::Unavailable {
             retry_after_secs: self.retry_after_secs,
@@ -173,7 +173,7 @@ async fn metrics(State(admin): State<AdminState>) -> Response {
     let services = &admin.services;
     services.metrics.sample(
         services.authenticator.verifier().queue_depth(),
-        services.store.pool_usage(),
+        services.administration.pool_usage(),
     );
     services.backlog.sample(&services.metrics).await;
     (
@@ -229,18 +229,18 @@ async fn require_bearer(
         // adds little an attacker could use); refusals by the rate limit
         // above are not, or a locked-out caller could write rows for free.
         let status = StatusCode::UNAUTHORIZED.as_u16();
-        let recorded = match begin_record(&admin, &mut request, &request_id, caller).await {
+        match begin_record(&admin, &mut request, &request_id, caller).await {
             Ok((id, _)) => {
-                admin
+                let finished = admin
                     .services
-                    .store
-                    .finish_admin_action(id, status, admin.services.clock.now())
-                    .await
+                    .administration
+                    .finish_action(id, status, admin.services.clock.now())
+                    .await;
+                if let Err(error) = finished {
+                    tracing::warn!(error = %error, "cannot record a refused admin call");
+                }
             }
-            Err(error) => Err(error),
-        };
-        if let Err(error) = recorded {
-            tracing::warn!(error = %error, "cannot record a refused admin call");
+            Err(error) => tracing::warn!(error = %error, "cannot record a refused admin call"),
         }
         return AdminError::Unauthorized.into_response();
     }
@@ -253,7 +253,7 @@ async fn begin_record(
     request: &mut Request,
     request_id: &RequestId,
     caller: ClientAddress,
-) -> Result<(i64, String), crate::storage::StoreError> {
+) -> Result<(i64, String), impl std::error::Error + use<>> {
     let (action, target) = describe(request).await;
     let peer = caller.ip.to_string();
     let record = NewAdminAction {
@@ -263,8 +263,8 @@ async fn begin_record(
         peer: Some(&peer),
         started_at: admin.services.clock.now(),
     };
-    let id = admin.services.store.begin_admin_action(&record).await?;
-    Ok((id, action))
+    let begun = admin.services.administration.begin_action(&record).await;
+    begun.map(|id| (id, action))
 }
 
 /// The call's action (method and route template) and the client or grant id
@@ -311,8 +311,8 @@ async fn record_action(
     let status = response.status().as_u16();
     if let Err(error) = admin
         .services
-        .store
-        .finish_admin_action(id, status, admin.services.clock.now())
+        .administration
+        .finish_action(id, status, admin.services.clock.now())
         .await
     {
         tracing::error!(error = %error, action_id = id, "cannot record the admin call's status");
