@@ -5,33 +5,43 @@
 //!
 //! # Layout
 //!
-//! Dependencies point one way: `http` → `auth` / `revocation` / `provisioning`
-//! → `storage` → `domain`. Only `http` knows axum; only `storage` knows sqlx.
+//! Calls run one way: `http` (and `cli`) → the use cases → the storage
+//! traits → `domain`. Only `http` knows axum; only `storage` knows sqlx;
+//! `server` builds everything once and wires it together. No two modules
+//! import each other.
 //!
 //! - [`domain`]: pure types (client ids, secrets, token hashes, the minted
-//!   token format, policies, outcomes, security events), the revocation rule
-//!   and the injectable clock. No I/O.
+//!   token format, policies, outcomes, security events, health), the
+//!   revocation rule, the injectable clock and the `Fault` a dependency's
+//!   failure is seen as. No I/O.
 //! - [`storage`]: one trait per concern (clients, grants, revocation,
 //!   introspection, audit, outbox, webhook deliveries, maintenance), one
 //!   transaction per method, each implemented once for PostgreSQL and SQLite
 //!   over a dialect trait; the backends and their migrations.
-//! - [`auth`]: client authentication; argon2id off the async runtime.
-//! - [`revocation`], [`introspection`]: the revocation and introspection use
-//!   cases, each with the stale-presenter retry of its endpoint.
-//! - [`events`]: revocation events: the outbox follower, the coalesced
-//!   `NOTIFY`, the event payload, webhook delivery.
-//! - [`scanning`]: secret-scanning partners: signing keys, signature checks,
-//!   reports. [`key_fetch`]: others' public keys from a file or URL, cached.
+//! - The use cases, each taking only the storage traits it needs:
+//!   - [`auth`]: client authentication, argon2id off the async runtime, the
+//!     verified-credential cache, the stale-presenter retry.
+//!   - [`revocation`]: revoking a presented token's grant, and in bulk.
+//!   - [`introspection`]: what a resource server learns, with its answer
+//!     cache (emptied through an [`events::RevocationHook`]).
+//!   - [`scanning`]: secret-scanning partners' signed reports.
+//!   - [`provisioning`]: registering clients and minting grants (CLI and
+//!     admin API); [`administration`]: the operator's use cases as the
+//!     admin API and health endpoints reach them.
+//!   - [`retention`]: the periodic purge of expired tokens and old records.
+//! - [`events`]: revocation events out of the outbox: the follower that
+//!   tells the hooks, the coalesced `NOTIFY`, the payload, webhook delivery.
 //! - [`signing`]: Rescind's signing keys and the Security Event Tokens it
 //!   signs. [`logout`]: validating back-channel logout tokens.
-//! - [`provisioning`]: registering clients and minting grants.
-//! - [`retention`]: the periodic purge of expired tokens and old audit records.
+//!   [`key_fetch`]: others' public keys from a file or URL, cached.
 //! - [`limits`], [`metrics`]: abuse control and Prometheus metrics.
 //! - [`http`]: routes, request parsing, the `OAuthError` wire type, CORS,
-//!   request ids.
+//!   request ids, trusted proxies, load shedding; [`http::admin`] the admin
+//!   API.
 //! - [`config`]: settings, their layering and validation.
-//! - [`server`], [`tls`], [`transport`], [`telemetry`]: startup, TLS, the
-//!   connection bound and lingering close, and logging and span export.
+//! - [`server`]: opening the store, building the use cases and layers,
+//!   serving the listeners. [`tls`], [`transport`], [`telemetry`]: TLS, the
+//!   connection bound and lingering close, logging and span export.
 //! - [`private_files`]: the data folder and key files, readable by the
 //!   server's own user only.
 //! - [`cli`]: the `rescind` commands (`src/main.rs` only dispatches).

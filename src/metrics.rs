@@ -386,7 +386,7 @@ impl Metrics {
     }
 
     /// Sets the gauges sampled at scrape time.
-    pub fn sample(&self, argon2_queue: usize, pool: crate::storage::PoolUsage) {
+    pub fn sample(&self, argon2_queue: usize, pool: crate::domain::health::PoolUsage) {
         self.argon2_queue
             .set(i64::try_from(argon2_queue).unwrap_or(i64::MAX));
         self.pool_connections.set(i64::from(pool.size));

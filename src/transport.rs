@@ -16,7 +16,7 @@
 //!   away, up to [`LINGER_BYTES`] and [`LINGER_TIME`].
 //!
 //! The header-read timeout, which also closes a connection that sends
-//! nothing, is hyper's (see `server.rs`); this module only counts.
+//! nothing, is hyper's (see `server/listen.rs`); this module only counts.
 
 use std::collections::VecDeque;
 use std::io;

@@ -184,7 +184,7 @@ async fn connect(address: SocketAddr) -> TcpStream {
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// HTTP/1.1 only (see `serve` in src/server.rs for why), checked with a
+/// HTTP/1.1 only (see `serve` in src/server/listen.rs for why), checked with a
 /// real HTTP/2 client: prior knowledge on the plain listener and over TLS
 /// gets no HTTP/2 answer, and a TLS client offering only `h2` is refused.
 async fn http2_is_not_served(backend: Backend) {
