@@ -1,3 +1,4 @@
+use super::pins::{PINS, statements_of};
 use super::*;
 
 fn versions(sources: &[Source]) -> Vec<i64> {
