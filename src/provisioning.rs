@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use crate::auth::hash_secret;
 use crate::domain::audit::{ClientUpdate, GrantFilter, TokenAddition};
 use crate::domain::client::{Client, ClientId, ClientKind};
-use crate::domain::grant::{GrantId, NewGrant, NewToken};
+use crate::domain::grant::{GrantId, GrantOrigin, NewGrant, NewToken};
 use crate::domain::minted::TokenFormat;
 use crate::domain::origin::check_origin;
 use crate::domain::revocation::RevocationReason;
@@ -340,6 +340,8 @@ pub struct GrantTemplate {
     pub client_id: ClientId,
     pub subject: String,
     pub scope: Option<String>,
+    /// The login session and device every minted grant carries.
+    pub origin: GrantOrigin,
     pub access_ttl_secs: u64,
     pub refresh_ttl_secs: u64,
 }
@@ -398,6 +400,7 @@ pub async fn issue_grants(
             client_id: template.client_id.clone(),
             subject: template.subject.clone(),
             scope: template.scope.clone(),
+            origin: template.origin.clone(),
             created_at: now,
             tokens: vec![
                 new_token(

@@ -40,6 +40,14 @@ pub enum TokenCommand {
         subject: String,
         #[arg(long)]
         scope: Option<String>,
+        /// The authorisation server's login session (OpenID Connect `sid`)
+        /// the grants belong to: 1 to 255 visible ASCII characters.
+        #[arg(long = "session", value_name = "SID")]
+        session: Option<String>,
+        /// The device the grants are given to (a Matrix device id, an
+        /// install): 1 to 255 visible ASCII characters.
+        #[arg(long = "device", value_name = "ID")]
+        device: Option<String>,
         /// Access token lifetime in seconds (default: the configured one).
         #[arg(long, value_name = "SECS")]
         access_ttl: Option<u32>,
@@ -66,17 +74,21 @@ pub async fn run(command: TokenCommand, settings: &Settings) -> Result<(), CliEr
             client,
             subject,
             scope,
+            session,
+            device,
             access_ttl,
             refresh_ttl,
             count,
         } => {
             let client_id = parse_id(&client)?;
+            let origin = super::grant::parse_origin(session.as_deref(), device.as_deref())?;
             let access_ttl = access_ttl.map_or(settings.tokens.access_ttl.as_secs(), u64::from);
             let refresh_ttl = refresh_ttl.map_or(settings.tokens.refresh_ttl.as_secs(), u64::from);
             let template = GrantTemplate {
                 client_id,
                 subject,
                 scope,
+                origin,
                 access_ttl_secs: access_ttl,
                 refresh_ttl_secs: refresh_ttl,
             };
@@ -144,10 +156,13 @@ async fn inspect(settings: &Settings) -> Result<(), CliError> {
             "kind": record.kind.as_str(),
             "grant_id": record.grant_id.to_string(),
             "client_id": record.client_id.as_str(),
+            "session_id": record.origin.session_id.as_ref().map(ToString::to_string),
+            "device_id": record.origin.device_id.as_ref().map(ToString::to_string),
             "revoked_at": record.revoked_at.map(|at| at.to_rfc3339()),
         }),
         None => json!({
-            "found": false, "active": false, "kind": null, "grant_id": null, "client_id": null, "revoked_at": null,
+            "found": false, "active": false, "kind": null, "grant_id": null, "client_id": null,
+            "session_id": null, "device_id": null, "revoked_at": null,
         }),
     };
     print_json(&report)

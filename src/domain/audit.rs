@@ -5,34 +5,69 @@
 use chrono::{DateTime, Utc};
 
 use super::client::ClientId;
-use super::grant::GrantId;
+use super::grant::{GrantId, GrantOrigin};
 use super::revocation::RevocationReason;
+use super::session::{DeviceId, SessionId};
 use super::token::TokenKind;
 
-/// The grants a bulk revocation targets: every live grant of a subject, of a
-/// client, or of a subject at one client. Never "everything": at least one
-/// field is set ([`GrantFilter::new`] refuses an empty filter).
+/// The grants a bulk revocation targets: every live grant matching all the
+/// fields set (a subject, a client, a login session, a device, or any
+/// combination). Never "everything": at least one field is set
+/// ([`GrantFilter::matching`] refuses an empty filter).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GrantFilter {
-    client_id: Option<ClientId>,
-    subject: Option<String>,
+pub struct GrantFilter(GrantCriteria);
+
+/// What a [`GrantFilter`] matches; `None` matches any value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GrantCriteria {
+    pub client_id: Option<ClientId>,
+    pub subject: Option<String>,
+    pub session_id: Option<SessionId>,
+    pub device_id: Option<DeviceId>,
 }
 
 impl GrantFilter {
-    /// `None` when both are missing.
+    /// By client, subject or both; `None` when both are missing.
     #[must_use]
     pub fn new(client_id: Option<ClientId>, subject: Option<String>) -> Option<Self> {
-        (client_id.is_some() || subject.is_some()).then_some(Self { client_id, subject })
+        Self::matching(GrantCriteria {
+            client_id,
+            subject,
+            ..GrantCriteria::default()
+        })
+    }
+
+    /// `None` when no field is set.
+    #[must_use]
+    pub fn matching(criteria: GrantCriteria) -> Option<Self> {
+        let GrantCriteria {
+            client_id,
+            subject,
+            session_id,
+            device_id,
+        } = &criteria;
+        (client_id.is_some() || subject.is_some() || session_id.is_some() || device_id.is_some())
+            .then_some(Self(criteria))
     }
 
     #[must_use]
     pub const fn client_id(&self) -> Option<&ClientId> {
-        self.client_id.as_ref()
+        self.0.client_id.as_ref()
     }
 
     #[must_use]
     pub fn subject(&self) -> Option<&str> {
-        self.subject.as_deref()
+        self.0.subject.as_deref()
+    }
+
+    #[must_use]
+    pub const fn session_id(&self) -> Option<&SessionId> {
+        self.0.session_id.as_ref()
+    }
+
+    #[must_use]
+    pub const fn device_id(&self) -> Option<&DeviceId> {
+        self.0.device_id.as_ref()
     }
 }
 
@@ -87,6 +122,8 @@ pub struct RevocationRecord {
     pub grant_id: GrantId,
     pub client_id: ClientId,
     pub subject: String,
+    /// The session and device the grant was given in.
+    pub origin: GrantOrigin,
     /// `None` for an operator's revocation, which presents no token.
     pub presented_kind: Option<TokenKind>,
     pub presenter_kind: String,

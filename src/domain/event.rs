@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 
-use super::grant::GrantId;
+use super::grant::{GrantId, GrantOrigin};
 
 /// A reader's place in the outbox. Events are read in `(txid, id)` order:
 /// on PostgreSQL `txid` is the writing transaction's id, which makes the
@@ -60,9 +60,11 @@ pub struct RevocationEvent {
     pub grant_id: GrantId,
     pub client_id: String,
     pub subject: String,
+    /// The session and device the grant was given in.
+    pub origin: GrantOrigin,
     /// `access`, `refresh`: the kinds of the tokens the grant held.
     pub token_kinds: Vec<String>,
-    /// `client`, `anonymous` or `admin`.
+    /// A presenter kind ([`super::presenter::PRESENTER_KINDS`]).
     pub presenter_kind: String,
     pub reason: String,
     pub revoked_at: DateTime<Utc>,

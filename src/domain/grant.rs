@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::client::ClientId;
+use super::session::{DeviceId, SessionId};
 use super::token::{TokenHash, TokenKind};
 
 /// A grant's identifier: a random UUID, public (it appears in CLI output and
@@ -57,8 +58,26 @@ pub struct NewGrant {
     pub client_id: ClientId,
     pub subject: String,
     pub scope: Option<String>,
+    /// Where the grant was given; see [`GrantOrigin`].
+    pub origin: GrantOrigin,
     pub created_at: DateTime<Utc>,
     pub tokens: Vec<NewToken>,
+}
+
+/// The login session and device a grant was given in, each optional: what
+/// a logout (by session) or a lost device (by device) revokes grants by.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GrantOrigin {
+    pub session_id: Option<SessionId>,
+    pub device_id: Option<DeviceId>,
+}
+
+impl GrantOrigin {
+    /// Neither is known: nothing to store.
+    #[must_use]
+    pub const fn is_empty(&self) -> bool {
+        self.session_id.is_none() && self.device_id.is_none()
+    }
 }
 
 /// What the store knows of one token, for `token inspect`.
@@ -67,6 +86,8 @@ pub struct TokenRecord {
     pub kind: TokenKind,
     pub grant_id: GrantId,
     pub client_id: ClientId,
+    /// The session and device its grant was given in.
+    pub origin: GrantOrigin,
     pub expires_at: DateTime<Utc>,
     /// The token's own revocation time (set with its grant's).
     pub revoked_at: Option<DateTime<Utc>>,

@@ -19,5 +19,6 @@ pub mod revocation;
 pub mod revocation_rule;
 pub mod secret;
 pub mod security_event;
+pub mod session;
 pub mod token;
 pub mod webhook;

@@ -12,15 +12,21 @@ pub const ADMIN_KIND: &str = "admin";
 /// The presenter kind of [`Presenter::Operator`].
 pub const OPERATOR_KIND: &str = "operator";
 
+/// The presenter kind of a revocation an authorisation server asked for
+/// with an OpenID Connect back-channel logout token: every grant of the
+/// logged-out session.
+pub const BACKCHANNEL_LOGOUT_KIND: &str = "backchannel_logout";
+
 /// Every presenter kind a revocation record and its event carry: a closed
 /// set, which the database's check on `revocations.presenter_kind` mirrors
 /// (a kind added here needs a migration widening it).
-pub const PRESENTER_KINDS: [&str; 5] = [
+pub const PRESENTER_KINDS: [&str; 6] = [
     ClientKind::Confidential.as_str(),
     ClientKind::Public.as_str(),
     ANONYMOUS_KIND,
     ADMIN_KIND,
     OPERATOR_KIND,
+    BACKCHANNEL_LOGOUT_KIND,
 ];
 
 /// Who asks for a revocation: the authenticated caller of the revocation

@@ -28,6 +28,8 @@ pub fn payload(event: &RevocationEvent, issuer: &str) -> Value {
                 "grant_id": event.grant_id.to_string(),
                 "client_id": event.client_id,
                 "subject": event.subject,
+                "session_id": event.origin.session_id.as_ref().map(ToString::to_string),
+                "device_id": event.origin.device_id.as_ref().map(ToString::to_string),
                 "token_kinds": event.token_kinds,
                 "presenter_kind": event.presenter_kind,
                 "reason": event.reason,

@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::StoreError;
 use super::backend::{Backend, Column, Connection, Db, DbRow, Param, row_struct};
+use super::grants::grant_origin;
 use super::statement::Statement;
 use crate::domain::audit::{
     ActionQuery, AdminAction, NewAdminAction, Page, RevocationQuery, RevocationRecord,
@@ -49,9 +50,13 @@ pub trait AuditStore: Send + Sync {
 }
 
 /// Revocation records with their grant's owner; filters are appended.
+/// The grant's session and device come from its origin row, which lives as
+/// long as the grant, and a grant with a revocation record is never purged.
 const REVOCATION_SELECT: &str = "SELECT r.id, r.grant_id, g.client_id, g.subject, \
-     r.presented_kind, r.presenter_kind, r.presenter_client_id, r.foreign_client, r.reason, \
-     r.request_id, r.revoked_at, r.source_url FROM revocations r JOIN grants g ON g.id = r.grant_id WHERE TRUE";
+     o.session_id, o.device_id, r.presented_kind, r.presenter_kind, r.presenter_client_id, \
+     r.foreign_client, r.reason, r.request_id, r.revoked_at, r.source_url \
+     FROM revocations r JOIN grants g ON g.id = r.grant_id \
+     LEFT JOIN grant_origins o ON o.grant_id = g.id WHERE TRUE";
 
 row_struct! {
     /// A row of [`REVOCATION_SELECT`].
@@ -60,6 +65,8 @@ row_struct! {
         grant_id: Uuid,
         client_id: String,
         subject: String,
+        session_id: Option<String>,
+        device_id: Option<String>,
         presented_kind: Option<String>,
         presenter_kind: String,
         presenter_client_id: Option<String>,
@@ -81,6 +88,7 @@ impl TryFrom<RevocationRow> for RevocationRecord {
             client_id: ClientId::parse(&row.client_id)
                 .map_err(|_| StoreError::Corrupt("grant client id"))?,
             subject: row.subject,
+            origin: grant_origin(row.session_id.as_deref(), row.device_id.as_deref())?,
             presented_kind: row
                 .presented_kind
                 .map(|kind| {

@@ -77,7 +77,7 @@ pub trait DeliveryStore: Send + Sync {
 
 /// Events by id, for the deliveries just claimed.
 const EVENTS_BY_ID: &str = "SELECT e.id, e.txid, e.grant_id, e.client_id, e.subject, \
-     e.token_kinds, e.presenter_kind, e.reason, e.revoked_at, TRUE AS settled, \
+     e.session_id, e.device_id, e.token_kinds, e.presenter_kind, e.reason, e.revoked_at, TRUE AS settled, \
      CAST(0 AS BIGINT) AS clients \
      FROM revocation_events e WHERE e.id IN (";
 

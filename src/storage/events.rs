@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use super::StoreError;
 use super::backend::{Backend, Column, Connection, Db, DbRow, Param, row_struct};
+use super::grants::grant_origin;
 use crate::domain::event::{EventPage, EventPosition, RevocationEvent};
 use crate::domain::grant::GrantId;
 
@@ -57,8 +58,8 @@ pub trait ChangeFeed: Send {
 macro_rules! events_after_select {
     (settled = $settled:literal, from = $from:literal) => {
         concat!(
-            "SELECT e.id, e.txid, e.grant_id, e.client_id, e.subject, e.token_kinds, \
-             e.presenter_kind, e.reason, e.revoked_at, ",
+            "SELECT e.id, e.txid, e.grant_id, e.client_id, e.subject, e.session_id, \
+             e.device_id, e.token_kinds, e.presenter_kind, e.reason, e.revoked_at, ",
             $settled,
             " AS settled, m.clients FROM change_marks m",
             $from,
@@ -82,6 +83,8 @@ row_struct! {
         grant_id: Option<Uuid>,
         client_id: Option<String>,
         subject: Option<String>,
+        session_id: Option<String>,
+        device_id: Option<String>,
         token_kinds: Option<String>,
         presenter_kind: Option<String>,
         reason: Option<String>,
@@ -138,6 +141,7 @@ pub fn event_page_from_rows(rows: Vec<EventRow>) -> Result<EventPage, StoreError
             grant_id: GrantId::from_uuid(grant_id),
             client_id,
             subject,
+            origin: grant_origin(row.session_id.as_deref(), row.device_id.as_deref())?,
             token_kinds: kinds
                 .split(',')
                 .filter(|kind| !kind.is_empty())

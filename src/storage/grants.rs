@@ -11,7 +11,8 @@ use super::backend::{Backend, Column, Connection, Db, DbRow, Param, row_struct};
 use super::statement::Statement;
 use crate::domain::audit::TokenAddition;
 use crate::domain::client::ClientId;
-use crate::domain::grant::{GrantId, NewGrant, NewToken, TokenRecord};
+use crate::domain::grant::{GrantId, GrantOrigin, NewGrant, NewToken, TokenRecord};
+use crate::domain::session::{DeviceId, SessionId};
 use crate::domain::token::{TokenHash, TokenKind};
 
 /// Issued grants and their tokens, stored by hash only.
@@ -42,8 +43,9 @@ pub trait GrantStore: Send + Sync {
 const INSERT_BATCH: usize = 1000;
 
 /// A token with its grant, by hash.
-const TOKEN_LOOKUP: &str = "SELECT t.kind, t.grant_id, g.client_id, t.expires_at, t.revoked_at \
-     FROM tokens t JOIN grants g ON g.id = t.grant_id WHERE t.token_hash = $1";
+const TOKEN_LOOKUP: &str = "SELECT t.kind, t.grant_id, g.client_id, o.session_id, o.device_id, \
+     t.expires_at, t.revoked_at FROM tokens t JOIN grants g ON g.id = t.grant_id \
+     LEFT JOIN grant_origins o ON o.grant_id = g.id WHERE t.token_hash = $1";
 
 row_struct! {
     /// A row of [`TOKEN_LOOKUP`].
@@ -51,6 +53,8 @@ row_struct! {
         kind: String,
         grant_id: Uuid,
         client_id: String,
+        session_id: Option<String>,
+        device_id: Option<String>,
         expires_at: DateTime<Utc>,
         revoked_at: Option<DateTime<Utc>>,
     }
@@ -65,6 +69,7 @@ impl TryFrom<TokenRow> for TokenRecord {
             grant_id: GrantId::from_uuid(row.grant_id),
             client_id: ClientId::parse(&row.client_id)
                 .map_err(|_| StoreError::Corrupt("grant client id"))?,
+            origin: grant_origin(row.session_id.as_deref(), row.device_id.as_deref())?,
             expires_at: row.expires_at,
             revoked_at: row.revoked_at,
         })
@@ -108,6 +113,23 @@ where
             });
             let (sql, arguments) = insert_tokens::<Db<B>>(tokens).into_parts()?;
             sqlx::query_with(&sql, arguments).execute(&mut *tx).await?;
+
+            let labelled: Vec<&NewGrant> = chunk
+                .iter()
+                .filter(|grant| !grant.origin.is_empty())
+                .collect();
+            if !labelled.is_empty() {
+                let mut origins = Statement::<Db<B>>::new(
+                    "INSERT INTO grant_origins (grant_id, session_id, device_id) ",
+                );
+                origins.push_values(labelled, |row, grant| {
+                    row.bind(grant.id.as_uuid())
+                        .bind(grant.origin.session_id.as_ref().map(SessionId::as_str))
+                        .bind(grant.origin.device_id.as_ref().map(DeviceId::as_str));
+                });
+                let (sql, arguments) = origins.into_parts()?;
+                sqlx::query_with(&sql, arguments).execute(&mut *tx).await?;
+            }
         }
         tx.commit().await?;
         Ok(())
@@ -151,6 +173,24 @@ where
             .await?;
         row.map(TokenRecord::try_from).transpose()
     }
+}
+
+/// A grant's origin as stored: labels the database holds were checked on
+/// the way in, so one that no longer parses is corruption.
+pub fn grant_origin(
+    session_id: Option<&str>,
+    device_id: Option<&str>,
+) -> Result<GrantOrigin, StoreError> {
+    Ok(GrantOrigin {
+        session_id: session_id
+            .map(SessionId::parse)
+            .transpose()
+            .map_err(|_| StoreError::Corrupt("grant session id"))?,
+        device_id: device_id
+            .map(DeviceId::parse)
+            .transpose()
+            .map_err(|_| StoreError::Corrupt("grant device id"))?,
+    })
 }
 
 /// Inserts tokens, each with its grant and creation time.

@@ -17,8 +17,8 @@ use crate::domain::revocation_rule::{Decision, Sighting, decide};
 
 /// A whole revocation in one statement, so revoking a live token costs one
 /// round trip: the sighting (presenter still current? which token and grant?),
-/// the claim of the grant row, the revocation event (outbox) and the audit
-/// record. Claiming the grant fires
+/// the claim of the grant row, the revocation event (outbox, with the
+/// grant's session and device) and the audit record. Claiming the grant fires
 /// the `grants_revoke_tokens` trigger (migration 5), which revokes every live
 /// token of the grant with a snapshot taken after the claim: a token that a
 /// refresh rotation committed while this statement waited for the row is
@@ -49,11 +49,12 @@ pub const REVOKE_STATEMENT: &str = concat!(
        RETURNING g.id, g.client_id, g.subject, g.revocation_reason, \
          (s.client_id <> $2) IS TRUE AS foreign_client\
      ), event AS (\
-       INSERT INTO revocation_events (grant_id, client_id, subject, token_kinds, \
-         presenter_kind, reason, revoked_at) \
-       SELECT c.id, c.client_id, c.subject, ",
+       INSERT INTO revocation_events (grant_id, client_id, subject, session_id, device_id, \
+         token_kinds, presenter_kind, reason, revoked_at) \
+       SELECT c.id, c.client_id, c.subject, o.session_id, o.device_id, ",
     revocation::token_kinds_of_grant!("c.id"),
-    ", $8, c.revocation_reason, $4 FROM claimed c\
+    ", $8, c.revocation_reason, $4 FROM claimed c \
+       LEFT JOIN grant_origins o ON o.grant_id = c.id\
      ), audit AS (\
        INSERT INTO revocations (grant_id, presented_token_hash, presented_kind, presenter_kind, \
          presenter_client_id, foreign_client, reason, request_id, revoked_at, source_url) \

@@ -133,14 +133,15 @@ pub(crate) use token_kinds_of_grant;
 /// The start of the event insert for revoked grants, both backends: the
 /// presenter kind is bound next, then `) FROM grants g WHERE g.id IN (…)`.
 pub const EVENTS_FOR_GRANTS: &str = concat!(
-    "INSERT INTO revocation_events (grant_id, client_id, subject, token_kinds, presenter_kind, \
-     reason, revoked_at) SELECT g.id, g.client_id, g.subject, ",
+    "INSERT INTO revocation_events (grant_id, client_id, subject, session_id, device_id, \
+     token_kinds, presenter_kind, reason, revoked_at) \
+     SELECT g.id, g.client_id, g.subject, o.session_id, o.device_id, ",
     token_kinds_of_grant!("g.id"),
     ", "
 );
 /// Follows the bound presenter kind in [`EVENTS_FOR_GRANTS`].
-pub const EVENTS_FOR_GRANTS_TAIL: &str =
-    ", g.revocation_reason, g.revoked_at FROM grants g WHERE g.id IN (";
+pub const EVENTS_FOR_GRANTS_TAIL: &str = ", g.revocation_reason, g.revoked_at FROM grants g \
+     LEFT JOIN grant_origins o ON o.grant_id = g.id WHERE g.id IN (";
 
 #[async_trait]
 impl<B: Backend> RevocationStore for B
@@ -180,6 +181,20 @@ where
         }
         if let Some(subject) = request.filter.subject() {
             claim.push(" AND subject = ").push_bind(subject);
+        }
+        // A semi-join on the labels' own indexes (grant_origins is keyed by
+        // grant): the lock below stays on grants rows alone.
+        if let Some(session_id) = request.filter.session_id() {
+            claim
+                .push(" AND id IN (SELECT grant_id FROM grant_origins WHERE session_id = ")
+                .push_bind(session_id.as_str())
+                .push(")");
+        }
+        if let Some(device_id) = request.filter.device_id() {
+            claim
+                .push(" AND id IN (SELECT grant_id FROM grant_origins WHERE device_id = ")
+                .push_bind(device_id.as_str())
+                .push(")");
         }
         // Batches pass each other's locked grants by; the caller's last
         // batch waits for them (see `BulkRevocation`). In id order, so two

@@ -8,7 +8,7 @@ use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng as _};
 use rescind::domain::audit::{BulkRevocation, GrantFilter, Page, RevocationQuery};
 use rescind::domain::client::{ClientId, ClientKind};
-use rescind::domain::grant::{GrantId, NewGrant, NewToken};
+use rescind::domain::grant::{GrantId, GrantOrigin, NewGrant, NewToken};
 use rescind::domain::presenter::Presenter;
 use rescind::domain::revocation::{ForeignPolicy, RevocationReason, RevocationRequest};
 use rescind::domain::revocation_rule::{Decision, SightedToken, Sighting, decide};
@@ -153,6 +153,7 @@ async fn store_grant(app: &TestApp, case: &Case, n: usize) -> (GrantId, TokenHas
         client_id: client("owner"),
         subject: subject.clone(),
         scope: None,
+        origin: GrantOrigin::default(),
         created_at,
         tokens: vec![NewToken {
             hash,

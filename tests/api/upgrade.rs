@@ -62,15 +62,20 @@ async fn revocations_schema(db: &TestDatabase, backend: Backend) -> Vec<String> 
     shape
 }
 
-/// Migration 9's only change: `operator` among the presenter kinds (and, on
-/// PostgreSQL, the check added without a validating scan).
-fn without_operator_presenter(shape: &[String]) -> Vec<String> {
+/// Migrations 9's and 10's only change to the audit table: `operator` and
+/// `backchannel_logout` among the presenter kinds (and, on PostgreSQL, the
+/// check added without a validating scan).
+fn without_new_presenters(shape: &[String]) -> Vec<String> {
     shape
         .iter()
         .map(|line| {
-            line.replace(",'operator'::text", "")
-                .replace(",'operator'", "")
-                .replace("NOTVALID", "")
+            let mut line = line.replace("NOTVALID", "");
+            for kind in ["operator", "backchannel_logout"] {
+                line = line
+                    .replace(&format!(",'{kind}'::text"), "")
+                    .replace(&format!(",'{kind}'"), "");
+            }
+            line
         })
         .collect()
 }
@@ -195,7 +200,7 @@ async fn data_written_by_the_previous_release_survives_the_upgrade(backend: Back
     let shape_before = revocations_schema(&db, backend).await;
 
     // This release starts on it and migrates (4: operations, 5: trigger, …,
-    // 9: the operator presenter).
+    // 9: the operator presenter, 10: sessions and devices).
     let app = TestApp::spawn_on(db, with_admin).await;
     assert_eq!(
         revocation_rows(&app.db, backend).await,
@@ -205,7 +210,7 @@ async fn data_written_by_the_previous_release_survives_the_upgrade(backend: Back
     let shape_after = revocations_schema(&app.db, backend).await;
     assert_ne!(shape_after, shape_before, "the presenter check changed");
     assert_eq!(
-        without_operator_presenter(&shape_after),
+        without_new_presenters(&shape_after),
         shape_before,
         "columns, foreign key, checks, indexes and triggers kept"
     );
@@ -280,19 +285,19 @@ async fn data_written_by_the_previous_release_survives_the_upgrade(backend: Back
 
 on_both_backends!(data_written_by_the_previous_release_survives_the_upgrade);
 
-/// Migration 9 needs a moment of ACCESS EXCLUSIVE on the audit table, and
-/// while it waits for that lock every later revocation queues behind it. A
-/// transaction holding the table (here a long audit read) makes the step
-/// give up after its half-second lock timeout instead of waiting up to the
-/// statement timeout; once the reader is gone, the step runs.
-#[tokio::test]
-async fn postgres_migration_9_gives_up_quickly_behind_a_long_transaction() {
+/// Migrations 9 and 10 need a moment of ACCESS EXCLUSIVE on a table every
+/// revocation writes, and while one waits for that lock every later
+/// revocation queues behind it. A transaction holding the table (here a
+/// long read) makes the step give up after its half-second lock timeout
+/// instead of waiting up to the statement timeout; once the reader is
+/// gone, the step runs.
+async fn assert_postgres_step_gives_up_quickly_behind_a_reader_of(step: i64, table: &str) {
     use sqlx::Connection as _;
     let db = TestDatabase::create_empty(Backend::Postgres).await;
-    db.migrate_up_to(BEFORE_OPERATOR_PRESENTER).await;
+    db.migrate_up_to(step - 1).await;
     let mut reader = db.postgres_connection().await;
     let mut open = reader.begin().await.unwrap_or_else(|e| panic!("{e}"));
-    sqlx::query("SELECT count(*) FROM revocations")
+    sqlx::query(&format!("SELECT count(*) FROM {table}"))
         .execute(&mut *open)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -313,5 +318,19 @@ async fn postgres_migration_9_gives_up_quickly_behind_a_long_transaction() {
 
     open.rollback().await.unwrap_or_else(|e| panic!("{e}"));
     let migrated = json_line(&rescind(db.url(), db.data_dir(), &["migrate"], None).await);
-    assert_eq!(migrated["applied"][0], json!(BEFORE_OPERATOR_PRESENTER + 1));
+    assert_eq!(migrated["applied"][0], json!(step));
+}
+
+#[tokio::test]
+async fn postgres_migration_9_gives_up_quickly_behind_a_long_transaction() {
+    assert_postgres_step_gives_up_quickly_behind_a_reader_of(
+        BEFORE_OPERATOR_PRESENTER + 1,
+        "revocations",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn postgres_migration_10_gives_up_quickly_behind_a_long_transaction() {
+    assert_postgres_step_gives_up_quickly_behind_a_reader_of(10, "revocation_events").await;
 }

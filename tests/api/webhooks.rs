@@ -307,7 +307,7 @@ async fn the_event_stream_sends_new_events_and_resumes_after_the_last_seen(backe
 }
 
 /// Reads the stream until one whole event arrived: its id and its data.
-async fn next_sse_event(stream: &mut reqwest::Response) -> (String, Value) {
+pub async fn next_sse_event(stream: &mut reqwest::Response) -> (String, Value) {
     let mut text = String::new();
     loop {
         if let Some(end) = text.find("\n\n") {

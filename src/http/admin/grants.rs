@@ -17,9 +17,10 @@ use super::error::AdminError;
 use super::schema::{self, MAX_MINT, MAX_SCOPE, MAX_SUBJECT, MAX_TOKEN, MAX_TOKENS};
 use super::views::{BulkRevoked, ErrorBody, MintedGrants, TokensStored};
 use super::{AdminState, answer, created};
-use crate::domain::audit::GrantFilter;
-use crate::domain::grant::{GrantId, NewGrant, NewToken};
+use crate::domain::audit::{GrantCriteria, GrantFilter};
+use crate::domain::grant::{GrantId, GrantOrigin, NewGrant, NewToken};
 use crate::domain::revocation::RevocationReason;
+use crate::domain::session::{DeviceId, LabelError, SessionId};
 use crate::domain::token::{TokenHash, TokenKind};
 use crate::http::observe::RequestId;
 use crate::provisioning::GrantTemplate;
@@ -107,9 +108,41 @@ pub struct GrantRegistration {
     /// 1 to 4096 characters without control characters.
     #[schema(schema_with = schema::optional_scope)]
     scope: Option<String>,
+    /// The authorisation server's login session (OpenID Connect `sid`): 1 to
+    /// 255 visible ASCII characters.
+    #[schema(schema_with = schema::optional_label)]
+    session_id: Option<String>,
+    /// The device the grant is given to (a Matrix device id, an install):
+    /// 1 to 255 visible ASCII characters.
+    #[schema(schema_with = schema::optional_label)]
+    device_id: Option<String>,
     /// 1 to 1000 tokens.
     #[schema(min_items = 1, max_items = 1000)]
     tokens: Vec<TokenField>,
+}
+
+/// The login session and device a grant is given in, from their fields (a
+/// `null` one counts as absent).
+fn grant_origin(
+    session_id: Option<&str>,
+    device_id: Option<&str>,
+) -> Result<GrantOrigin, AdminError> {
+    Ok(GrantOrigin {
+        session_id: parse_label("session_id", session_id, SessionId::parse)?,
+        device_id: parse_label("device_id", device_id, DeviceId::parse)?,
+    })
+}
+
+/// A label field, `None` when absent; refused with the field's name and the
+/// rule it broke (never its value).
+fn parse_label<T>(
+    field: &'static str,
+    raw: Option<&str>,
+    parse: fn(&str) -> Result<T, LabelError>,
+) -> Result<Option<T>, AdminError> {
+    raw.map(parse)
+        .transpose()
+        .map_err(|why| AdminError::invalid_request(format!("{field} {why}")))
 }
 
 /// Store a grant handed over by another authorisation server, with its
@@ -139,6 +172,10 @@ pub async fn register(State(admin): State<AdminState>, body: Body) -> Response {
                 client_id,
                 subject: registration.subject,
                 scope: registration.scope,
+                origin: grant_origin(
+                    registration.session_id.as_deref(),
+                    registration.device_id.as_deref(),
+                )?,
                 created_at: admin.services.clock.now(),
                 tokens: tokens(registration.tokens)?,
             };
@@ -214,6 +251,14 @@ pub struct MintRequest {
     /// 1 to 4096 characters without control characters.
     #[schema(schema_with = schema::optional_scope)]
     scope: Option<String>,
+    /// The authorisation server's login session (OpenID Connect `sid`): 1 to
+    /// 255 visible ASCII characters.
+    #[schema(schema_with = schema::optional_label)]
+    session_id: Option<String>,
+    /// The device the grant is given to (a Matrix device id, an install):
+    /// 1 to 255 visible ASCII characters.
+    #[schema(schema_with = schema::optional_label)]
+    device_id: Option<String>,
     /// Seconds; the configured `tokens.access_ttl` when absent.
     #[serde(default, deserialize_with = "body::whole_u32")]
     #[schema(schema_with = schema::optional_ttl)]
@@ -248,6 +293,7 @@ pub async fn issue(State(admin): State<AdminState>, body: Body) -> Response {
             if let Some(scope) = &request.scope {
                 check_text("scope", scope, MAX_SCOPE)?;
             }
+            let origin = grant_origin(request.session_id.as_deref(), request.device_id.as_deref())?;
             let count = request.count.unwrap_or(1);
             if !(1..=MAX_MINT).contains(&count) {
                 return Err(AdminError::invalid_request(
@@ -259,6 +305,7 @@ pub async fn issue(State(admin): State<AdminState>, body: Body) -> Response {
                 client_id,
                 subject: request.subject,
                 scope: request.scope,
+                origin,
                 access_ttl_secs: request.access_ttl.map_or(admin.access_ttl_secs, u64::from),
                 refresh_ttl_secs: request
                     .refresh_ttl
@@ -280,7 +327,8 @@ pub async fn issue(State(admin): State<AdminState>, body: Body) -> Response {
     )
 }
 
-/// At least one of the two (a `null` one counts as absent).
+/// At least one field (a `null` one counts as absent); a grant must match
+/// every field given.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BulkRequest {
@@ -289,16 +337,23 @@ pub struct BulkRequest {
     subject: Option<String>,
     #[schema(schema_with = schema::optional_client_id)]
     client_id: Option<String>,
+    /// Grants given in this login session (OpenID Connect `sid`).
+    #[schema(schema_with = schema::optional_label)]
+    session_id: Option<String>,
+    /// Grants given to this device.
+    #[schema(schema_with = schema::optional_label)]
+    device_id: Option<String>,
 }
 
-/// Revoke every live grant of a subject, of a client, or of a subject at
-/// one client: in batches of 500 (one transaction each), one audit record
+/// Revoke every live grant of a subject, of a client, of a login session,
+/// of a device, or of any combination (a grant must match them all): in
+/// batches of 500 (one transaction each), one audit record
 /// per grant (presenter `admin`, reason `admin_bulk`). Safe to repeat.
 #[utoipa::path(post, path = "/admin/revocations", operation_id = "revoke_grants", tag = "revocations",
     request_body = BulkRequest,
     responses(
         (status = 200, description = "Revoked", body = BulkRevoked),
-        (status = 400, description = "Neither subject nor client_id", body = ErrorBody),
+        (status = 400, description = "No field given, or a field is invalid", body = ErrorBody),
         (status = 503, description = "The database failed; batches already committed stay revoked", body = ErrorBody),
     ),
     security(("bearer" = [])))]
@@ -318,8 +373,17 @@ pub async fn revoke_all(
                 .as_deref()
                 .map(parse_client_id)
                 .transpose()?;
-            let filter = GrantFilter::new(client_id, request.subject).ok_or_else(|| {
-                AdminError::invalid_request("name a subject, a client_id, or both")
+            let origin = grant_origin(request.session_id.as_deref(), request.device_id.as_deref())?;
+            let filter = GrantFilter::matching(GrantCriteria {
+                client_id,
+                subject: request.subject,
+                session_id: origin.session_id,
+                device_id: origin.device_id,
+            })
+            .ok_or_else(|| {
+                AdminError::invalid_request(
+                    "name a subject, a client_id, a session_id, a device_id, or several",
+                )
             })?;
             let revoked = admin
                 .services

@@ -125,11 +125,17 @@ fn cross_field_rules() -> [(&'static str, &'static str, Value); 3] {
             "oneOf",
             json!([present("token"), present("token_hash")]),
         ),
-        // A subject, a client, or both: never every grant.
+        // A subject, a client, a session, a device, or several: never
+        // every grant.
         (
             "BulkRequest",
             "anyOf",
-            json!([present("subject"), present("client_id")]),
+            json!([
+                present("subject"),
+                present("client_id"),
+                present("session_id"),
+                present("device_id")
+            ]),
         ),
         // Origins for public clients only, the introspection right for
         // confidential ones only (`kind` is `confidential` when absent).

@@ -12,10 +12,15 @@ use utoipa::openapi::schema::{ArrayBuilder, Object, ObjectBuilder, SchemaType, T
 
 use crate::domain::client::ClientId;
 use crate::domain::origin::MAX_ORIGIN_LEN;
+use crate::domain::session::MAX_LABEL_LEN;
 use crate::provisioning::MAX_CLIENT_ORIGINS;
 
 /// A client id (RFC 6749 Appendix A `VSCHAR`), as [`ClientId::parse`] checks it.
 pub const CLIENT_ID_PATTERN: &str = "^[ -~]{1,255}$";
+
+/// A grant's session or device id, as [`crate::domain::session`] checks it:
+/// 1 to 255 visible ASCII characters.
+pub const LABEL_PATTERN: &str = "^[!-~]{1,255}$";
 
 /// An origin as [`crate::domain::origin::check_origin`] checks it:
 /// `http(s)://` and a host of printable ASCII without space, `/`, `?`, `#`,
@@ -132,6 +137,19 @@ pub fn optional_client_id() -> Object {
 #[must_use]
 pub fn subject() -> Object {
     text(MAX_SUBJECT).build()
+}
+
+/// A login session or device id, or `null` for none.
+#[must_use]
+pub fn optional_label() -> Object {
+    nullable(
+        string()
+            .min_length(Some(1))
+            .max_length(Some(MAX_LABEL_LEN))
+            .pattern(Some(LABEL_PATTERN)),
+        Type::String,
+    )
+    .build()
 }
 
 /// A subject, or `null` for none.
@@ -267,6 +285,7 @@ mod tests {
     use super::*;
     use crate::domain::event::EventPosition;
     use crate::domain::origin::check_origin;
+    use crate::domain::session::SessionId;
 
     fn pattern(source: &str) -> Regex {
         Regex::new(source).unwrap_or_else(|e| panic!("{source}: {e}"))
@@ -314,6 +333,8 @@ mod tests {
         ) {
             let client_id = pattern(CLIENT_ID_PATTERN);
             prop_assert_eq!(client_id.is_match(&text), ClientId::parse(&text).is_ok(), "{:?}", text);
+            let label = pattern(LABEL_PATTERN);
+            prop_assert_eq!(label.is_match(&text), SessionId::parse(&text).is_ok(), "{:?}", text);
             let free = pattern(TEXT_PATTERN);
             let no_control = !text.chars().any(char::is_control);
             prop_assert_eq!(free.is_match(&text), no_control, "{:?}", text);

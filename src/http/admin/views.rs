@@ -79,10 +79,15 @@ pub struct RevocationRecordView {
     /// The grant's client.
     pub client_id: String,
     pub subject: String,
+    /// The login session the grant was given in (OpenID Connect `sid`).
+    pub session_id: Option<String>,
+    /// The device the grant was given to.
+    pub device_id: Option<String>,
     /// `access` or `refresh`; `null` for an operator's bulk revocation.
     pub presented_kind: Option<&'static str>,
     /// `confidential`, `public`, `anonymous`, `admin` (bulk revocation,
-    /// client deletion) or `operator` (`rescind token revoke`).
+    /// client deletion), `operator` (`rescind token revoke`) or
+    /// `backchannel_logout` (an authorisation server's logout token).
     pub presenter_kind: String,
     pub presenter_client_id: Option<String>,
     pub foreign_client: bool,
@@ -102,6 +107,8 @@ impl From<&RevocationRecord> for RevocationRecordView {
             grant_id: record.grant_id.to_string(),
             client_id: record.client_id.as_str().to_owned(),
             subject: record.subject.clone(),
+            session_id: record.origin.session_id.as_ref().map(ToString::to_string),
+            device_id: record.origin.device_id.as_ref().map(ToString::to_string),
             presented_kind: record.presented_kind.map(TokenKind::as_str),
             presenter_kind: record.presenter_kind.clone(),
             presenter_client_id: record.presenter_client_id.clone(),

@@ -346,6 +346,7 @@ impl TestApp {
             client_id: ClientId::parse(client).unwrap_or_else(|e| panic!("bad client id: {e}")),
             subject: "alice".to_owned(),
             scope: Some("openid".to_owned()),
+            origin: rescind::domain::grant::GrantOrigin::default(),
             access_ttl_secs: ttl_secs,
             refresh_ttl_secs: ttl_secs,
         };
@@ -427,13 +428,14 @@ pub async fn insert_grant(
         u64,
     )],
 ) {
-    use rescind::domain::grant::{GrantId, NewGrant};
+    use rescind::domain::grant::{GrantId, GrantOrigin, NewGrant};
     let created_at = tokens.iter().map(|token| token.2).min().unwrap_or_else(now);
     let grant = NewGrant {
         id: GrantId::generate(),
         client_id: ClientId::parse(client).unwrap_or_else(|e| panic!("{e}")),
         subject: "bob".to_owned(),
         scope: None,
+        origin: GrantOrigin::default(),
         created_at,
         tokens: tokens
             .iter()
