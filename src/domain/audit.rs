@@ -6,6 +6,8 @@ use chrono::{DateTime, Utc};
 
 use super::client::ClientId;
 use super::grant::{GrantId, GrantOrigin};
+use super::presenter::PresenterKind;
+use super::recorded::Recorded;
 use super::revocation::RevocationReason;
 use super::session::{DeviceId, SessionId};
 use super::token::TokenKind;
@@ -126,10 +128,10 @@ pub struct RevocationRecord {
     pub origin: GrantOrigin,
     /// `None` for an operator's revocation, which presents no token.
     pub presented_kind: Option<TokenKind>,
-    pub presenter_kind: String,
+    pub presenter_kind: Recorded<PresenterKind>,
     pub presenter_client_id: Option<String>,
     pub foreign_client: bool,
-    pub reason: String,
+    pub reason: Recorded<RevocationReason>,
     pub request_id: String,
     pub revoked_at: DateTime<Utc>,
     /// Where a secret scanner found the token (reason `secret_scanning`).

@@ -6,6 +6,9 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 
 use super::grant::{GrantId, GrantOrigin};
+use super::presenter::PresenterKind;
+use super::recorded::Recorded;
+use super::revocation::RevocationReason;
 
 /// A reader's place in the outbox. Events are read in `(txid, id)` order:
 /// on PostgreSQL `txid` is the writing transaction's id, which makes the
@@ -64,9 +67,8 @@ pub struct RevocationEvent {
     pub origin: GrantOrigin,
     /// `access`, `refresh`: the kinds of the tokens the grant held.
     pub token_kinds: Vec<String>,
-    /// A presenter kind ([`super::presenter::PRESENTER_KINDS`]).
-    pub presenter_kind: String,
-    pub reason: String,
+    pub presenter_kind: Recorded<PresenterKind>,
+    pub reason: Recorded<RevocationReason>,
     pub revoked_at: DateTime<Utc>,
 }
 

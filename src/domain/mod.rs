@@ -15,6 +15,7 @@ pub mod introspection;
 pub mod minted;
 pub mod origin;
 pub mod presenter;
+pub mod recorded;
 pub mod revocation;
 pub mod revocation_rule;
 pub mod secret;

@@ -1,6 +1,7 @@
 //! Who presented a token for revocation.
 
 use super::client::{ClientId, ClientKind};
+use super::recorded::Label;
 
 /// The presenter kind of [`Presenter::Anonymous`].
 pub const ANONYMOUS_KIND: &str = "anonymous";
@@ -17,16 +18,60 @@ pub const OPERATOR_KIND: &str = "operator";
 /// logged-out session.
 pub const BACKCHANNEL_LOGOUT_KIND: &str = "backchannel_logout";
 
-/// Every presenter kind a revocation record and its event carry: a closed
-/// set, which the database's check on `revocations.presenter_kind` mirrors
-/// (a kind added here needs a migration widening it).
+/// Who asked for a revocation, as its audit record and event name it: a
+/// closed set, which the database's check on `revocations.presenter_kind`
+/// mirrors (a kind added here needs a migration widening it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PresenterKind {
+    Confidential,
+    Public,
+    Anonymous,
+    /// An operator through the admin API (bulk revocation, client deletion).
+    Admin,
+    /// An operator at the command line (`rescind token revoke`).
+    Operator,
+    /// An authorisation server's back-channel logout token.
+    BackchannelLogout,
+}
+
+impl Label for PresenterKind {
+    const ALL: &'static [Self] = &[
+        Self::Confidential,
+        Self::Public,
+        Self::Anonymous,
+        Self::Admin,
+        Self::Operator,
+        Self::BackchannelLogout,
+    ];
+
+    fn as_str(self) -> &'static str {
+        self.name()
+    }
+}
+
+impl PresenterKind {
+    /// The stored name.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Confidential => ClientKind::Confidential.as_str(),
+            Self::Public => ClientKind::Public.as_str(),
+            Self::Anonymous => ANONYMOUS_KIND,
+            Self::Admin => ADMIN_KIND,
+            Self::Operator => OPERATOR_KIND,
+            Self::BackchannelLogout => BACKCHANNEL_LOGOUT_KIND,
+        }
+    }
+}
+
+/// Every presenter kind's stored name.
 pub const PRESENTER_KINDS: [&str; 6] = [
-    ClientKind::Confidential.as_str(),
-    ClientKind::Public.as_str(),
-    ANONYMOUS_KIND,
-    ADMIN_KIND,
-    OPERATOR_KIND,
-    BACKCHANNEL_LOGOUT_KIND,
+    PresenterKind::Confidential.name(),
+    PresenterKind::Public.name(),
+    PresenterKind::Anonymous.name(),
+    PresenterKind::Admin.name(),
+    PresenterKind::Operator.name(),
+    PresenterKind::BackchannelLogout.name(),
 ];
 
 /// Who asks for a revocation: the authenticated caller of the revocation
@@ -56,10 +101,23 @@ impl Presenter {
     /// The label used in logs and audit records.
     #[must_use]
     pub const fn kind_label(&self) -> &'static str {
+        self.kind().name()
+    }
+
+    /// The kind its audit records name.
+    #[must_use]
+    pub const fn kind(&self) -> PresenterKind {
         match self {
-            Self::Anonymous => ANONYMOUS_KIND,
-            Self::Client { kind, .. } => kind.as_str(),
-            Self::Operator => OPERATOR_KIND,
+            Self::Anonymous => PresenterKind::Anonymous,
+            Self::Client {
+                kind: ClientKind::Confidential,
+                ..
+            } => PresenterKind::Confidential,
+            Self::Client {
+                kind: ClientKind::Public,
+                ..
+            } => PresenterKind::Public,
+            Self::Operator => PresenterKind::Operator,
         }
     }
 

@@ -48,7 +48,24 @@ pub enum RevocationReason {
     SecretScanning,
 }
 
+impl super::recorded::Label for RevocationReason {
+    const ALL: &'static [Self] = &[
+        Self::ClientRequest,
+        Self::ForeignClientReport,
+        Self::AnonymousReport,
+        Self::AdminBulk,
+        Self::OperatorRequest,
+        Self::ClientDeleted,
+        Self::SecretScanning,
+    ];
+
+    fn as_str(self) -> &'static str {
+        Self::as_str(self)
+    }
+}
+
 impl RevocationReason {
+    /// The stored name.
     #[must_use]
     pub const fn as_str(self) -> &'static str {
         match self {

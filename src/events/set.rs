@@ -31,8 +31,8 @@ pub fn payload(event: &RevocationEvent, issuer: &str) -> Value {
                 "session_id": event.origin.session_id.as_ref().map(ToString::to_string),
                 "device_id": event.origin.device_id.as_ref().map(ToString::to_string),
                 "token_kinds": event.token_kinds,
-                "presenter_kind": event.presenter_kind,
-                "reason": event.reason,
+                "presenter_kind": event.presenter_kind.as_str(),
+                "reason": event.reason.as_str(),
                 "revoked_at": event.revoked_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
             }
         }

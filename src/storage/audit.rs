@@ -14,6 +14,7 @@ use crate::domain::audit::{
 };
 use crate::domain::client::ClientId;
 use crate::domain::grant::GrantId;
+use crate::domain::recorded::Recorded;
 use crate::domain::token::TokenKind;
 
 /// Revocation records (written by [`super::RevocationStore`] with each
@@ -95,10 +96,10 @@ impl TryFrom<RevocationRow> for RevocationRecord {
                     TokenKind::from_stored(&kind).ok_or(StoreError::Corrupt("presented kind"))
                 })
                 .transpose()?,
-            presenter_kind: row.presenter_kind,
+            presenter_kind: Recorded::from_stored(&row.presenter_kind),
             presenter_client_id: row.presenter_client_id,
             foreign_client: row.foreign_client,
-            reason: row.reason,
+            reason: Recorded::from_stored(&row.reason),
             request_id: row.request_id,
             revoked_at: row.revoked_at,
             source_url: row.source_url,

@@ -11,6 +11,7 @@ use super::backend::{Backend, Column, Connection, Db, DbRow, Param, row_struct};
 use super::grants::grant_origin;
 use crate::domain::event::{EventPage, EventPosition, RevocationEvent};
 use crate::domain::grant::GrantId;
+use crate::domain::recorded::Recorded;
 
 /// The outbox: every revocation's transaction appends one event per grant
 /// (see [`super::RevocationStore`]); each instance's follower reads them in
@@ -147,8 +148,8 @@ pub fn event_page_from_rows(rows: Vec<EventRow>) -> Result<EventPage, StoreError
                 .filter(|kind| !kind.is_empty())
                 .map(str::to_owned)
                 .collect(),
-            presenter_kind,
-            reason,
+            presenter_kind: Recorded::from_stored(&presenter_kind),
+            reason: Recorded::from_stored(&reason),
             revoked_at,
         });
     }
