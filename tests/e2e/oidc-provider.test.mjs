@@ -5,6 +5,7 @@
 
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
+import { createHmac } from 'node:crypto';
 import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -109,6 +110,15 @@ async function introspect(token) {
   });
   assert.equal(response.status, 200);
   return response.json();
+}
+
+/** Rescind's ids of a subject's grants. */
+async function grantIds(subject) {
+  const run = promisify(execFile)(env('E2E_PSQL'), [
+    env('E2E_DATABASE_URL'), '-XAtq', '-v', 'ON_ERROR_STOP=1', '-v', `subject=${subject}`,
+  ]);
+  run.child.stdin.end("SELECT id FROM grants WHERE subject = :'subject';\n");
+  return (await run).stdout.split('\n').filter(Boolean);
 }
 
 async function storedGrants(subject) {
@@ -278,6 +288,31 @@ test('a refresh rotation is handed over as an addition to the grant', async () =
   assert.equal((await introspect(rotated.refresh_token)).active, false);
 });
 
+test('the AS ends a grant only for a delivery signed with the secret, within the replay window', async () => {
+  const config = await clientConfig();
+  let tokens = await signIn(config, 'erin');
+  const [grantId] = await grantIds('erin');
+  const body = JSON.stringify({
+    jti: 'forged', iss: rescindIssuer, txn: grantId,
+    events: { 'urn:rescind:event:grant-revoked': { grant_id: grantId, client_id: 'app', subject: 'erin', reason: 'admin_bulk' } },
+  });
+  const deliver = (timestamp, secret) => fetch(`${asIssuer}/rescind/events`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      'rescind-timestamp': String(timestamp),
+      'rescind-signature': `v1=${createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex')}`,
+    },
+    body,
+  });
+  const now = Math.floor(Date.now() / 1000);
+  assert.equal((await deliver(now, 'not the secret')).status, 401, 'a wrong signature is refused');
+  assert.equal((await deliver(now - 600, webhookSecret)).status, 401, 'a replay outside the window is refused');
+  tokens = await oauth.refreshTokenGrant(config, tokens.refresh_token);
+  assert.equal((await deliver(now, webhookSecret)).status, 204);
+  assert.equal(await refreshError(config, tokens.refresh_token), 'invalid_grant', 'a signed delivery ends the grant');
+});
+
 test('case 1: the client logs out at Rescind (RFC 7009, refresh token)', async () => {
   const config = await clientConfig();
   const tokens = await signIn(config, 'alice');
@@ -310,7 +345,7 @@ test('case 4: with Rescind down the token request fails, and no token goes out u
   } catch (error) {
     outcome = error;
   }
-  assert.equal(outcome.access_token, undefined, 'no token handed out');
+  assert.ok(!outcome?.access_token, 'no token handed out');
   // openid-client reports a 5xx as an unexpected answer, the Response as its cause.
   const answer = outcome.cause;
   assert.ok(answer instanceof Response, `the token request fails: ${outcome.message}`);
