@@ -17,7 +17,7 @@
 const HANDED_OVER = { AccessToken: 'access', RefreshToken: 'refresh' };
 
 /**
- * @param {import('./rescind.js').RescindAdmin} rescind
+ * @param {import('./rescind.js').Rescind} rescind
  * @returns {{ Adapter: Function, grants: Map<string, string>, revokeGrant: (grantId: string) => void }}
  */
 export function rescindAdapter(rescind) {
@@ -33,7 +33,7 @@ export function rescindAdapter(rescind) {
 
   const live = (entry) => entry && (entry.expiresAt === undefined || entry.expiresAt > Date.now());
 
-  /** Every record of a grant, whatever its model: what a revocation ends. */
+  /** Every record of a grant, whatever its model: what a revocation at Rescind ends here. */
   const revokeGrant = (grantId) => {
     for (const [name, store] of models) {
       for (const [id, entry] of store) {
@@ -96,8 +96,19 @@ export function rescindAdapter(rescind) {
       this.store.delete(id);
     }
 
+    /**
+     * The provider ends a grant on its own (a refresh token or code used
+     * twice, logout): called on each model's adapter. Rescind is told with
+     * one of the grant's tokens, which revokes the whole grant there.
+     */
     async revokeByGrantId(grantId) {
-      revokeGrant(grantId);
+      let presented;
+      for (const [id, entry] of this.store) {
+        if (entry.payload.grantId !== grantId) continue;
+        presented ??= { token: id, clientId: entry.payload.clientId };
+        this.store.delete(id);
+      }
+      if (presented && HANDED_OVER[this.name]) await rescind.revoke(presented.token, presented.clientId);
     }
   }
 

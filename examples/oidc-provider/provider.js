@@ -25,7 +25,7 @@ import { randomBytes } from 'node:crypto';
 import Provider from 'oidc-provider';
 
 import { rescindAdapter } from './adapter.js';
-import { RescindAdmin } from './rescind.js';
+import { Rescind } from './rescind.js';
 import { revocationWebhook } from './webhook.js';
 
 /** Where Rescind posts its revocation events: `url` of the [[events.webhooks]] table. */
@@ -40,7 +40,8 @@ function required(name) {
 const port = Number(process.env.PORT || 3000);
 const issuer = process.env.ISSUER || `http://localhost:${port}`;
 const rescindIssuer = (process.env.RESCIND_ISSUER || 'https://localhost:8443').replace(/\/+$/, '');
-const rescind = new RescindAdmin({
+const rescind = new Rescind({
+  issuer: rescindIssuer,
   adminUrl: process.env.RESCIND_ADMIN_URL || 'https://localhost:8444',
   adminToken: required('RESCIND_ADMIN_TOKEN'),
 });
@@ -93,7 +94,7 @@ const provider = new Provider(issuer, {
 // JWT), so Rescind can store them by hash.
 
 provider.on('server_error', (_ctx, error) => {
-  // The message only: it names no token (RescindAdmin's errors never do).
+  // The message only: it names no token (the Rescind class's errors never do).
   console.error(`token request failed: ${error.message}`);
 });
 

@@ -1,5 +1,6 @@
-// Rescind's admin API, as this authorisation server uses it: hand a token
-// over when it is issued, and register the clients tokens are issued to.
+// Rescind, as this authorisation server uses it: its admin API to hand a
+// token over when it is issued and to register the clients tokens are issued
+// to; its revocation endpoint when this server ends a grant itself.
 //
 // Only hashes leave this process: a token is sent as its SHA-256
 // (`token_hash`), which is all Rescind ever stores.
@@ -24,11 +25,33 @@ export function tokenHash(token) {
   return createHash('sha256').update(token).digest('hex');
 }
 
-export class RescindAdmin {
-  /** @param {{ adminUrl: string, adminToken: string }} options */
-  constructor({ adminUrl, adminToken }) {
+export class Rescind {
+  /** @param {{ issuer: string, adminUrl: string, adminToken: string }} options */
+  constructor({ issuer, adminUrl, adminToken }) {
+    this.revocationEndpoint = `${issuer.replace(/\/+$/, '')}/oauth2/revoke`;
     this.adminUrl = adminUrl.replace(/\/+$/, '');
     this.adminToken = adminToken;
+  }
+
+  /**
+   * Revokes the grant of `token` at Rescind, as its client logging out
+   * would (RFC 7009): for grants this server ends on its own, such as a
+   * refresh token used twice (a stolen copy), so that Rescind, and the
+   * resource servers asking it, stop accepting the grant's other tokens.
+   */
+  async revoke(token, clientId) {
+    let response;
+    try {
+      response = await fetch(this.revocationEndpoint, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ token, client_id: clientId }),
+        signal: AbortSignal.timeout(CALL_TIMEOUT_MS),
+      });
+    } catch (error) {
+      throw new RescindUnavailable(`Rescind's revocation endpoint cannot be reached: ${error.cause?.code ?? error.name}`);
+    }
+    if (response.status !== 200) throw new Error(`Rescind would not revoke the grant: ${response.status}`);
   }
 
   async call(method, path, body) {

@@ -288,6 +288,17 @@ test('a refresh rotation is handed over as an addition to the grant', async () =
   assert.equal((await introspect(rotated.refresh_token)).active, false);
 });
 
+test('a refresh token used twice ends the grant at Rescind too', async () => {
+  const config = await clientConfig();
+  const first = await signIn(config, 'frank');
+  const rotated = await oauth.refreshTokenGrant(config, first.refresh_token);
+  await assertLive(rotated);
+  // A stolen copy of the first refresh token: oidc-provider's reuse detection ends the grant.
+  assert.equal(await refreshError(config, first.refresh_token), 'invalid_grant');
+  assert.equal((await introspect(rotated.access_token)).active, false, 'the access token is dead at Rescind');
+  assert.equal((await introspect(rotated.refresh_token)).active, false);
+});
+
 test('the AS ends a grant only for a delivery signed with the secret, within the replay window', async () => {
   const config = await clientConfig();
   let tokens = await signIn(config, 'erin');
