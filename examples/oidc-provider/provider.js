@@ -8,7 +8,7 @@
 //   so a refresh after a revocation at Rescind fails.
 //
 // Configuration, from the environment:
-//   PORT                       where this server listens (3000)
+//   HOST, PORT                 where this server listens (127.0.0.1, 3000)
 //   ISSUER                     its issuer URL (http://localhost:$PORT)
 //   RESCIND_ISSUER             Rescind's issuer: its endpoints live under it (https://localhost:8443)
 //   RESCIND_ADMIN_URL          Rescind's admin listener (https://localhost:8444)
@@ -104,6 +104,6 @@ const oidc = provider.callback();
 await rescind.ensureClient({ clientId: client.client_id, name: client.client_name });
 
 createServer((req, res) => (req.url === WEBHOOK_PATH ? webhook(req, res) : oidc(req, res)))
-  .listen(port, '127.0.0.1', () => {
+  .listen(port, process.env.HOST || '127.0.0.1', () => {
     console.log(`oidc-provider listening on ${issuer}, revocation at ${rescindIssuer}`);
   });

@@ -3,7 +3,7 @@
 // its revocation on any Rescind instance.
 //
 // Configuration, from the environment:
-//   PORT                  where it listens (3002)
+//   HOST, PORT            where it listens (127.0.0.1, 3002)
 //   RESCIND_ISSUER        Rescind's issuer (https://localhost:8443)
 //   RS_CLIENT_ID          its client id at Rescind, a resource server
 //                         (`rescind client create --id rs --resource-server`)
@@ -55,6 +55,6 @@ createServer(async (req, res) => {
   }
   if (!info.active || info.token_type !== 'Bearer') return answer(res, 401, { error: 'invalid_token' }, challenge);
   return answer(res, 200, { sub: info.sub, client_id: info.client_id, scope: info.scope });
-}).listen(port, '127.0.0.1', () => {
-  console.log(`resource server listening on http://127.0.0.1:${port}/me`);
+}).listen(port, process.env.HOST || '127.0.0.1', () => {
+  console.log(`resource server listening on port ${port}, GET /me`);
 });

@@ -42,7 +42,7 @@ async function readBody(req) {
  *   `grants` maps Rescind's grant ids to this server's; `revokeGrant` ends one here.
  */
 export function revocationWebhook({ secret, grants, revokeGrant }) {
-  return async (req, res) => {
+  const handle = async (req, res) => {
     const answer = (status) => {
       res.writeHead(status, { 'content-type': 'text/plain' });
       res.end();
@@ -71,4 +71,10 @@ export function revocationWebhook({ secret, grants, revokeGrant }) {
     // A grant this server does not hold (another server's, or already gone) needs nothing.
     return answer(204);
   };
+  return (req, res) => handle(req, res).catch((error) => {
+    // Rescind retries what is not acknowledged.
+    console.error(`revocation webhook failed: ${error.message}`);
+    if (!res.headersSent) res.writeHead(500);
+    res.end();
+  });
 }
