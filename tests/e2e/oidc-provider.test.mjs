@@ -1,0 +1,378 @@
+// End to end: node-oidc-provider (examples/oidc-provider) beside the real
+// `rescind` binary on PostgreSQL, a resource server that introspects at
+// Rescind, and openid-client as the OAuth client. Real processes, real HTTP;
+// tests/e2e/run prepares the environment (E2E_* variables) and runs this.
+
+import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import { createHmac } from 'node:crypto';
+import { once } from 'node:events';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { promisify } from 'node:util';
+import * as oauth from 'openid-client';
+
+const env = (name) => {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} must be set (tests/e2e/run sets it)`);
+  return value;
+};
+
+const work = env('E2E_WORK');
+const rescindIssuer = `https://127.0.0.1:${env('E2E_PUBLIC_PORT')}`;
+const adminUrl = `https://127.0.0.1:${env('E2E_ADMIN_PORT')}`;
+const adminToken = env('E2E_ADMIN_TOKEN');
+const asPort = env('E2E_AS_PORT');
+const asIssuer = `http://127.0.0.1:${asPort}`;
+const rsUrl = `http://127.0.0.1:${env('E2E_RS_PORT')}/me`;
+const redirectUri = 'http://127.0.0.1:9/callback';
+const webhookSecret = env('E2E_WEBHOOK_SECRET');
+
+/** The environment without Rescind's configuration variables, which Rescind alone reads. */
+const baseEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('RESCIND_') && k !== 'DATABASE_URL'));
+
+const children = new Set();
+
+function start(name, command, args, childEnv) {
+  const child = spawn(command, args, { env: { ...baseEnv, ...childEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const log = [];
+  const keep = (chunk) => { log.push(chunk.toString()); };
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
+  child.exited = once(child, 'exit');
+  child.log = () => `--- ${name} output ---\n${log.join('')}`;
+  children.add(child);
+  return child;
+}
+
+async function stop(child) {
+  if (child.exitCode === null && child.signalCode === null) {
+    child.kill('SIGTERM');
+    await child.exited;
+  }
+  children.delete(child);
+}
+
+async function waitFor(what, url, child, limitMs = 30000) {
+  const deadline = Date.now() + limitMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`${what} exited\n${child.log()}`);
+    try {
+      const response = await fetch(url, { signal: AbortSignal.timeout(1000) });
+      if (response.ok) return;
+    } catch { /* not yet */ }
+    await new Promise((resolve) => { setTimeout(resolve, 100); });
+  }
+  throw new Error(`${what} not ready within ${limitMs} ms\n${child.log()}`);
+}
+
+// --- Rescind: the real binary on PostgreSQL, with the AS's webhook.
+const configFile = join(work, 'rescind.toml');
+writeFileSync(configFile, `
+[[events.webhooks]]
+name = "oidc-provider"
+url = "${asIssuer}/rescind/events"
+secret = "${webhookSecret}"
+retry_initial = "1s"
+`);
+
+let rescind;
+async function startRescind() {
+  rescind = start('rescind', env('E2E_RESCIND_BIN'), ['serve'], {
+    RESCIND_CONFIG: configFile,
+    RESCIND_DATA_DIR: join(work, 'data'),
+    RESCIND_ISSUER: rescindIssuer,
+    RESCIND_SERVER__LISTEN: `127.0.0.1:${env('E2E_PUBLIC_PORT')}`,
+    RESCIND_ADMIN__LISTEN: `127.0.0.1:${env('E2E_ADMIN_PORT')}`,
+    RESCIND_ADMIN__TOKEN_HASH: env('E2E_ADMIN_TOKEN_HASH'),
+    DATABASE_URL: env('E2E_DATABASE_URL'),
+    RESCIND_LOG__LEVEL: 'warn',
+  });
+  await waitFor('rescind', `${rescindIssuer}/health/ready`, rescind);
+}
+
+async function admin(method, path, body) {
+  const response = await fetch(`${adminUrl}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: response.status, body: await response.json() };
+}
+
+let rsBasic;
+async function introspect(token) {
+  const response = await fetch(`${rescindIssuer}/oauth2/introspect`, {
+    method: 'POST',
+    headers: { authorization: `Basic ${rsBasic}`, 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ token }),
+  });
+  assert.equal(response.status, 200);
+  return response.json();
+}
+
+/** Rescind's ids of a subject's grants. */
+async function grantIds(subject) {
+  const run = promisify(execFile)(env('E2E_PSQL'), [
+    env('E2E_DATABASE_URL'), '-XAtq', '-v', 'ON_ERROR_STOP=1', '-v', `subject=${subject}`,
+  ]);
+  run.child.stdin.end("SELECT id FROM grants WHERE subject = :'subject';\n");
+  return (await run).stdout.split('\n').filter(Boolean);
+}
+
+async function storedGrants(subject) {
+  // psql interpolates :'subject' (quoted) only in what it reads, not in -c.
+  const run = promisify(execFile)(env('E2E_PSQL'), [
+    env('E2E_DATABASE_URL'), '-XAtq', '-v', 'ON_ERROR_STOP=1', '-v', `subject=${subject}`,
+  ]);
+  run.child.stdin.end("SELECT count(*) FROM grants WHERE subject = :'subject';\n");
+  const { stdout } = await run;
+  return Number(stdout.trim());
+}
+
+before(async () => {
+  await startRescind();
+  const created = await admin('POST', '/admin/clients', { client_id: 'rs', resource_server: true, name: 'Resource server' });
+  assert.equal(created.status, 201);
+  rsBasic = Buffer.from(`rs:${encodeURIComponent(created.body.client_secret)}`).toString('base64');
+
+  const dir = env('E2E_EXAMPLE_DIR');
+  const provider = start('oidc-provider', process.execPath, [join(dir, 'provider.js')], {
+    PORT: asPort,
+    ISSUER: asIssuer,
+    RESCIND_ISSUER: rescindIssuer,
+    RESCIND_ADMIN_URL: adminUrl,
+    RESCIND_ADMIN_TOKEN: adminToken,
+    RESCIND_WEBHOOK_SECRET: webhookSecret,
+    CLIENT_REDIRECT_URI: redirectUri,
+  });
+  await waitFor('oidc-provider', `${asIssuer}/.well-known/openid-configuration`, provider);
+  const rs = start('resource server', process.execPath, [join(dir, 'resource-server.js')], {
+    PORT: env('E2E_RS_PORT'),
+    RESCIND_ISSUER: rescindIssuer,
+    RS_CLIENT_ID: 'rs',
+    RS_CLIENT_SECRET: created.body.client_secret,
+  });
+  // The resource server answers 401 to a request without a token once it is up.
+  const deadline = Date.now() + 30000;
+  for (;;) {
+    try {
+      if ((await fetch(rsUrl)).status === 401) break;
+    } catch { /* not yet */ }
+    if (Date.now() > deadline || rs.exitCode !== null) throw new Error(`resource server not ready\n${rs.log()}`);
+    await new Promise((resolve) => { setTimeout(resolve, 100); });
+  }
+});
+
+after(async () => {
+  for (const child of [...children]) await stop(child);
+});
+
+// --- The OAuth client: openid-client, authorization code with PKCE.
+async function clientConfig() {
+  return oauth.discovery(new URL(asIssuer), 'app', undefined, oauth.None(), {
+    // The AS listens on plain HTTP on loopback in this test; Rescind is HTTPS.
+    execute: [oauth.allowInsecureRequests],
+  });
+}
+
+/** The browser: follows redirects, keeps cookies, submits the development login and consent forms. */
+async function authorize(url, subject) {
+  const jar = new Map();
+  let request = { url: url.href, method: 'GET', body: undefined };
+  for (let step = 0; step < 20; step += 1) {
+    if (request.url.startsWith(redirectUri)) return new URL(request.url);
+    const response = await fetch(request.url, {
+      method: request.method,
+      redirect: 'manual',
+      body: request.body,
+      headers: {
+        cookie: [...jar].map(([name, value]) => `${name}=${value}`).join('; '),
+        ...(request.body ? { 'content-type': 'application/x-www-form-urlencoded' } : {}),
+      },
+    });
+    for (const cookie of response.headers.getSetCookie()) {
+      const [pair] = cookie.split(';');
+      const at = pair.indexOf('=');
+      jar.set(pair.slice(0, at), pair.slice(at + 1));
+    }
+    if (response.status >= 300 && response.status < 400) {
+      request = { url: new URL(response.headers.get('location'), request.url).href, method: 'GET' };
+      continue;
+    }
+    const html = await response.text();
+    assert.equal(response.status, 200, `the authorisation server answered ${response.status}: ${html}`);
+    const action = /<form[^>]*action="([^"]+)"/.exec(html)?.[1];
+    const prompt = /name="prompt" value="(\w+)"/.exec(html)?.[1];
+    assert.ok(action && prompt, 'a login or consent form');
+    const form = prompt === 'login' ? { prompt, login: subject, password: 'any' } : { prompt };
+    request = { url: new URL(action, request.url).href, method: 'POST', body: new URLSearchParams(form).toString() };
+  }
+  throw new Error('too many steps before the redirect back to the client');
+}
+
+/** A user signs in and consents; the client gets an access and a refresh token. */
+async function signIn(config, subject) {
+  const verifier = oauth.randomPKCECodeVerifier();
+  const state = oauth.randomState();
+  const url = oauth.buildAuthorizationUrl(config, {
+    redirect_uri: redirectUri,
+    scope: 'openid offline_access',
+    prompt: 'consent',
+    code_challenge: await oauth.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
+    state,
+  });
+  const callback = await authorize(url, subject);
+  const tokens = await oauth.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: state });
+  // Opaque, so that Rescind's hash is the only thing that makes it valid (a JWT has dots).
+  assert.ok(!tokens.access_token.includes('.') && !tokens.refresh_token.includes('.'), 'opaque tokens');
+  return tokens;
+}
+
+async function deliveredCount() {
+  const { status, body } = await admin('GET', '/admin/webhooks/deliveries?endpoint=oidc-provider&state=delivered&limit=1000');
+  assert.equal(status, 200);
+  return body.items.length;
+}
+
+async function refreshError(config, refreshToken) {
+  try {
+    await oauth.refreshTokenGrant(config, refreshToken);
+  } catch (error) {
+    return error.error ?? error.code;
+  }
+  return 'refreshed';
+}
+
+/** Once the grant is revoked at Rescind: dead at Rescind, at the resource server, and (within 1 s) at the AS. */
+async function assertGrantEnded(config, tokens, revokedAt, deliveredBefore) {
+  assert.equal((await introspect(tokens.access_token)).active, false, 'access token inactive at Rescind');
+  assert.equal((await introspect(tokens.refresh_token)).active, false, 'refresh token inactive at Rescind');
+  const rs = await fetch(rsUrl, { headers: { authorization: `Bearer ${tokens.access_token}` } });
+  assert.equal(rs.status, 401, 'the resource server refuses the access token');
+
+  // The AS hears the revocation through the webhook and ends the grant: a
+  // refresh is then an ordinary invalid_grant. (Without the webhook the
+  // refresh would still fail, as server_error, because Rescind refuses to
+  // add the rotated token to a revoked grant: not what this checks.)
+  while ((await deliveredCount()) <= deliveredBefore) {
+    assert.ok(Date.now() - revokedAt < 1000, 'the revocation webhook reached the AS within 1 s');
+    await new Promise((resolve) => { setTimeout(resolve, 20); });
+  }
+  assert.equal(await refreshError(config, tokens.refresh_token), 'invalid_grant');
+  const elapsed = Date.now() - revokedAt;
+  assert.ok(elapsed < 1000, `the AS refused the refresh token ${elapsed} ms after the revocation`);
+  console.log(`the AS refused the refresh token ${elapsed} ms after the revocation`);
+}
+
+async function assertLive(tokens) {
+  assert.equal((await introspect(tokens.access_token)).active, true);
+  assert.equal((await introspect(tokens.refresh_token)).active, true);
+  const rs = await fetch(rsUrl, { headers: { authorization: `Bearer ${tokens.access_token}` } });
+  assert.equal(rs.status, 200);
+}
+
+test('discovery names Rescind\'s revocation and introspection endpoints', async () => {
+  const metadata = (await clientConfig()).serverMetadata();
+  assert.equal(metadata.revocation_endpoint, `${rescindIssuer}/oauth2/revoke`);
+  assert.equal(metadata.introspection_endpoint, `${rescindIssuer}/oauth2/introspect`);
+});
+
+test('a refresh rotation is handed over as an addition to the grant', async () => {
+  const config = await clientConfig();
+  const first = await signIn(config, 'dave');
+  const rotated = await oauth.refreshTokenGrant(config, first.refresh_token);
+  assert.notEqual(rotated.refresh_token, first.refresh_token);
+  await assertLive(rotated);
+  assert.equal(await storedGrants('dave'), 1, 'one grant at Rescind, the rotated tokens added to it');
+  // Logging out with the first refresh token, superseded by rotation, still ends the grant.
+  await oauth.tokenRevocation(config, first.refresh_token, { token_type_hint: 'refresh_token' });
+  assert.equal((await introspect(rotated.access_token)).active, false);
+  assert.equal((await introspect(rotated.refresh_token)).active, false);
+});
+
+test('a refresh token used twice ends the grant at Rescind too', async () => {
+  const config = await clientConfig();
+  const first = await signIn(config, 'frank');
+  const rotated = await oauth.refreshTokenGrant(config, first.refresh_token);
+  await assertLive(rotated);
+  // A stolen copy of the first refresh token: oidc-provider's reuse detection ends the grant.
+  assert.equal(await refreshError(config, first.refresh_token), 'invalid_grant');
+  assert.equal((await introspect(rotated.access_token)).active, false, 'the access token is dead at Rescind');
+  assert.equal((await introspect(rotated.refresh_token)).active, false);
+});
+
+test('the AS ends a grant only for a delivery signed with the secret, within the replay window', async () => {
+  const config = await clientConfig();
+  let tokens = await signIn(config, 'erin');
+  const [grantId] = await grantIds('erin');
+  const body = JSON.stringify({
+    jti: 'forged', iss: rescindIssuer, txn: grantId,
+    events: { 'urn:rescind:event:grant-revoked': { grant_id: grantId, client_id: 'app', subject: 'erin', reason: 'admin_bulk' } },
+  });
+  const deliver = (timestamp, secret) => fetch(`${asIssuer}/rescind/events`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      'rescind-timestamp': String(timestamp),
+      'rescind-signature': `v1=${createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex')}`,
+    },
+    body,
+  });
+  const now = Math.floor(Date.now() / 1000);
+  assert.equal((await deliver(now, 'not the secret')).status, 401, 'a wrong signature is refused');
+  assert.equal((await deliver(now - 600, webhookSecret)).status, 401, 'a replay outside the window is refused');
+  tokens = await oauth.refreshTokenGrant(config, tokens.refresh_token);
+  assert.equal((await deliver(now, webhookSecret)).status, 204);
+  assert.equal(await refreshError(config, tokens.refresh_token), 'invalid_grant', 'a signed delivery ends the grant');
+});
+
+test('case 1: the client logs out at Rescind (RFC 7009, refresh token)', async () => {
+  const config = await clientConfig();
+  const tokens = await signIn(config, 'alice');
+  await assertLive(tokens);
+  const deliveredBefore = await deliveredCount();
+  await oauth.tokenRevocation(config, tokens.refresh_token, { token_type_hint: 'refresh_token' });
+  await assertGrantEnded(config, tokens, Date.now(), deliveredBefore);
+});
+
+test('case 3: a secret scanner reports the access token anonymously', async () => {
+  const config = await clientConfig();
+  const tokens = await signIn(config, 'bob');
+  await assertLive(tokens);
+  const deliveredBefore = await deliveredCount();
+  const report = await fetch(`${rescindIssuer}/credentials/revoke`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ credentials: [tokens.access_token] }),
+  });
+  assert.equal(report.status, 202);
+  await assertGrantEnded(config, tokens, Date.now(), deliveredBefore);
+});
+
+test('case 4: with Rescind down the token request fails, and no token goes out unknown to Rescind', async () => {
+  const config = await clientConfig();
+  await stop(rescind);
+  let outcome;
+  try {
+    outcome = await signIn(config, 'carol');
+  } catch (error) {
+    outcome = error;
+  }
+  assert.ok(!outcome?.access_token, 'no token handed out');
+  // openid-client reports a 5xx as an unexpected answer, the Response as its cause.
+  const answer = outcome.cause;
+  assert.ok(answer instanceof Response, `the token request fails: ${outcome.message}`);
+  assert.equal(new URL(answer.url).pathname, '/token');
+  assert.equal(answer.status, 500);
+  assert.equal((await answer.json()).error, 'server_error');
+
+  await startRescind();
+  assert.equal(await storedGrants('carol'), 0, 'Rescind stored nothing of the failed issuing');
+  // The client starts over (the code was consumed): now Rescind knows every token it gets.
+  const tokens = await signIn(config, 'carol');
+  await assertLive(tokens);
+  assert.equal(await storedGrants('carol'), 1);
+});
