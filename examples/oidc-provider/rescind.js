@@ -119,12 +119,9 @@ export class Rescind {
         client_id: grant.clientId,
         subject: grant.subject,
         ...(grant.scope ? { scope: grant.scope } : {}),
-        // SESSION HAND-OVER: the one place the OIDC session id (`sid`) goes
-        // to Rescind, once its admin API takes a `session` field (so that a
-        // back-channel logout revokes the session's grants). Until then
-        // `grant.session` is known here and not sent: the API refuses
-        // unknown fields. Add it as:
-        //   ...(grant.session ? { session: grant.session } : {}),
+        // The OIDC session id (`sid`): a back-channel logout for that
+        // session revokes this grant at Rescind.
+        ...(grant.session ? { session_id: grant.session } : {}),
         tokens,
       };
       const registered = await this.call('POST', '/admin/grants', registration);
