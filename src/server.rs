@@ -27,6 +27,7 @@ use crate::http::{self, AppState, Edge, Services};
 use crate::introspection::Introspector;
 use crate::introspection::cache::AnswerCache;
 use crate::limits::{LimitSettings, Limiter};
+use crate::logout::{ConfiguredUpstream, LogoutReceiver};
 use crate::metrics::Metrics;
 use crate::retention::Retention;
 use crate::revocation::{Revoker, TokenRevocation};
@@ -240,9 +241,11 @@ impl Server {
         let outbound = Dispatcher::client().map_err(StartupError::HttpClient)?;
         let dispatcher =
             webhook_dispatcher(settings, &store, &clock, &events, &outbound, &metrics)?;
+        let logout = logout_receiver(settings, &store, &revoker, &clock, &outbound);
         let services = Services {
             store: store.clone(),
             authenticator,
+            logout,
             revoker,
             token_revocation,
             introspector,
@@ -585,4 +588,29 @@ pub async fn shutdown_signal() {
         () = interrupt => {}
         () = terminate => {}
     }
+}
+
+/// The back-channel logout receiver, when `[[logout.upstream]]` names any
+/// authorisation server (validated settings: every entry builds).
+fn logout_receiver(
+    settings: &Settings,
+    store: &Arc<dyn Store>,
+    revoker: &Revoker,
+    clock: &Arc<dyn Clock>,
+    outbound: &reqwest::Client,
+) -> Option<Arc<LogoutReceiver>> {
+    let upstreams: Vec<ConfiguredUpstream> = settings
+        .logout
+        .upstream
+        .iter()
+        .filter_map(|upstream| ConfiguredUpstream::from_settings(upstream, outbound.clone()))
+        .collect();
+    (!upstreams.is_empty()).then(|| {
+        Arc::new(LogoutReceiver::new(
+            upstreams,
+            store.clone(),
+            revoker.clone(),
+            clock.clone(),
+        ))
+    })
 }

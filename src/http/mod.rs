@@ -9,6 +9,7 @@ pub mod form;
 pub mod guard;
 mod health;
 mod introspect;
+mod logout;
 mod metadata;
 pub mod observe;
 pub mod openapi;
@@ -40,6 +41,7 @@ use crate::domain::revocation::AnonymousPolicy;
 use crate::events::Events;
 use crate::introspection::Introspector;
 use crate::limits::Limiter;
+use crate::logout::LogoutReceiver;
 use crate::metrics::Metrics;
 use crate::revocation::{Revoker, TokenRevocation};
 use crate::scanning::Scanners;
@@ -59,6 +61,8 @@ pub struct Services {
     pub format: TokenFormat,
     pub events: Events,
     pub scanners: Scanners,
+    /// The back-channel logout receiver; `None` when no upstream is set.
+    pub logout: Option<Arc<LogoutReceiver>>,
     /// The outbox backlog, read when `/metrics` is scraped.
     pub backlog: Arc<crate::events::backlog::Backlog>,
 }
@@ -88,6 +92,7 @@ pub struct Shared {
     pub metadata: MetadataDocument,
     pub cors: CorsPolicy,
     pub scanners: Scanners,
+    pub logout: Option<Arc<LogoutReceiver>>,
 }
 
 impl std::ops::Deref for AppState {
@@ -119,6 +124,7 @@ impl AppState {
             metadata: MetadataDocument::new(settings),
             cors: CorsPolicy::new(&settings.cors.allowed_origins, services.store.clone()),
             scanners: services.scanners.clone(),
+            logout: services.logout.clone(),
         }))
     }
 
@@ -168,6 +174,10 @@ pub fn router(app: AppState, issuer_path: &str, edge: &Edge) -> Router {
         .route(
             &format!("{issuer_path}/credentials/revoke"),
             report(post(scanning::public_report)),
+        )
+        .route(
+            &format!("{issuer_path}/oauth2/backchannel-logout"),
+            report(post(logout::backchannel_logout)),
         )
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready))

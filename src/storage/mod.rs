@@ -20,6 +20,7 @@ mod deliveries;
 mod events;
 mod grants;
 mod introspection;
+mod logout;
 mod maintenance;
 mod migrations;
 pub mod postgres;
@@ -38,6 +39,7 @@ pub use deliveries::DeliveryStore;
 pub use events::{ChangeFeed, EventStore};
 pub use grants::GrantStore;
 pub use introspection::IntrospectionStore;
+pub use logout::LogoutStore;
 pub use maintenance::{Maintenance, PoolUsage, Readiness};
 pub use migrations::{ContractSteps, LATEST_VERSION as LATEST_MIGRATION, MigrationReport};
 pub use revocation::RevocationStore;
@@ -107,6 +109,7 @@ pub trait Store:
     + AuditStore
     + EventStore
     + DeliveryStore
+    + LogoutStore
     + Maintenance
     + 'static
 {
