@@ -18,8 +18,8 @@ use crate::helpers::{Backend, TestApp, assert_no_store, assert_oauth_error, now}
 use crate::jose::{case, python, with_changes};
 use crate::on_both_backends;
 
-const ISSUER: &str = "https://op.example";
-const AUDIENCE: &str = "rescind";
+pub const ISSUER: &str = "https://op.example";
+pub const AUDIENCE: &str = "rescind";
 const SESSION: &str = "08a5019c-17e1-4977-8f42-65a12843ea02";
 
 /// A valid logout token's claims, issued now, with these changes.
