@@ -279,6 +279,7 @@ impl Metrics {
             "revocations",
             "admin_actions",
             "revocation_events",
+            "logout_tokens",
         ] {
             self.retention_purged
                 .get_or_create(&ReasonLabels { reason })

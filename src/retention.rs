@@ -37,6 +37,7 @@ impl Retention {
                 now.checked_sub_signed(ChronoDuration::days(i64::from(self.settings.audit_days)))
                     .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC)
             }),
+            logout_tokens_before: now,
             batch: PURGE_BATCH,
         };
         let counts = self.store.purge(&plan).await?;
@@ -47,6 +48,7 @@ impl Retention {
                 ("revocations", counts.revocations),
                 ("admin_actions", counts.admin_actions),
                 ("revocation_events", counts.events),
+                ("logout_tokens", counts.logout_tokens),
             ] {
                 self.metrics.purged(what, rows);
             }
@@ -56,6 +58,7 @@ impl Retention {
                 revocations = counts.revocations,
                 admin_actions = counts.admin_actions,
                 events = counts.events,
+                logout_tokens = counts.logout_tokens,
                 "retention: purged"
             );
         } else {

@@ -46,6 +46,7 @@ pub async fn run(command: GrantCommand, settings: &Settings) -> Result<(), CliEr
             let origin = parse_origin(session.as_deref(), device.as_deref())?;
             let filter = GrantFilter::matching(GrantCriteria {
                 client_id,
+                clients: Vec::new(),
                 subject,
                 session_id: origin.session_id,
                 device_id: origin.device_id,

@@ -5,6 +5,7 @@
 //! `config/rescind.example.toml`; a test parses that file so it cannot drift.
 
 mod events;
+mod logout;
 mod operations;
 mod redacted;
 mod security;
@@ -23,6 +24,7 @@ pub use events::{
     EventSettings, IntrospectionSettings, ScannerKeySettings, SecretScanningSettings,
     WebhookSettings,
 };
+pub use logout::{LogoutSettings, UpstreamSettings};
 pub use operations::{
     DatabaseSettings, LogFormat, LogSettings, RetentionSettings, TracingSettings,
 };
@@ -55,6 +57,7 @@ pub struct Settings {
     pub introspection: IntrospectionSettings,
     pub events: EventSettings,
     pub secret_scanning: SecretScanningSettings,
+    pub logout: LogoutSettings,
     pub log: LogSettings,
     pub tracing: TracingSettings,
 }
@@ -78,6 +81,7 @@ impl Default for Settings {
             introspection: IntrospectionSettings::default(),
             events: EventSettings::default(),
             secret_scanning: SecretScanningSettings::default(),
+            logout: LogoutSettings::default(),
             log: LogSettings::default(),
             tracing: TracingSettings::default(),
         }

@@ -23,6 +23,8 @@ pub struct GrantFilter(GrantCriteria);
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GrantCriteria {
     pub client_id: Option<ClientId>,
+    /// Grants of any of these clients; empty: of any client.
+    pub clients: Vec<ClientId>,
     pub subject: Option<String>,
     pub session_id: Option<SessionId>,
     pub device_id: Option<DeviceId>,
@@ -44,17 +46,28 @@ impl GrantFilter {
     pub fn matching(criteria: GrantCriteria) -> Option<Self> {
         let GrantCriteria {
             client_id,
+            clients,
             subject,
             session_id,
             device_id,
         } = &criteria;
-        (client_id.is_some() || subject.is_some() || session_id.is_some() || device_id.is_some())
-            .then_some(Self(criteria))
+        (client_id.is_some()
+            || !clients.is_empty()
+            || subject.is_some()
+            || session_id.is_some()
+            || device_id.is_some())
+        .then_some(Self(criteria))
     }
 
     #[must_use]
     pub const fn client_id(&self) -> Option<&ClientId> {
         self.0.client_id.as_ref()
+    }
+
+    /// Any of these clients; empty: any client.
+    #[must_use]
+    pub fn clients(&self) -> &[ClientId] {
+        &self.0.clients
     }
 
     #[must_use]
@@ -195,6 +208,9 @@ pub struct PurgePlan {
     pub tokens_expired_before: DateTime<Utc>,
     /// Revocation and admin call records from before this; `None` keeps them.
     pub audit_before: Option<DateTime<Utc>>,
+    /// Logout token ids remembered until before this (now): a replay of
+    /// such a token is refused for its age anyway.
+    pub logout_tokens_before: DateTime<Utc>,
     pub batch: u32,
 }
 
@@ -206,4 +222,5 @@ pub struct PurgeCounts {
     pub revocations: u64,
     pub admin_actions: u64,
     pub events: u64,
+    pub logout_tokens: u64,
 }

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use super::grant::GrantId;
-use super::presenter::Presenter;
+use super::presenter::{ADMIN_KIND, BACKCHANNEL_LOGOUT_KIND, Presenter};
 use super::token::TokenHash;
 
 /// `policy.foreign` (docs/behaviour.md, Policies): what to do when an identified client presents
@@ -46,6 +46,9 @@ pub enum RevocationReason {
     /// A secret-scanning partner (GitHub, GitLab, a public bulk report)
     /// found the token in public; the audit record keeps where.
     SecretScanning,
+    /// An upstream authorisation server sent an OpenID Connect back-channel
+    /// logout token: every grant of the session (or subject) ends.
+    BackchannelLogout,
 }
 
 impl super::recorded::Label for RevocationReason {
@@ -76,6 +79,18 @@ impl RevocationReason {
             Self::OperatorRequest => "operator_request",
             Self::ClientDeleted => "client_deleted",
             Self::SecretScanning => "secret_scanning",
+            Self::BackchannelLogout => "backchannel_logout",
+        }
+    }
+
+    /// The presenter kind of a revocation of many grants for this reason,
+    /// which presents no token: the authorisation server's logout, or else
+    /// an operator (bulk revocation, client deletion).
+    #[must_use]
+    pub const fn bulk_presenter_kind(self) -> &'static str {
+        match self {
+            Self::BackchannelLogout => BACKCHANNEL_LOGOUT_KIND,
+            _ => ADMIN_KIND,
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod form;
 pub mod guard;
 mod health;
 mod introspect;
+mod logout;
 mod metadata;
 pub mod observe;
 pub mod openapi;
@@ -42,6 +43,7 @@ use crate::domain::revocation::AnonymousPolicy;
 use crate::events::Events;
 use crate::introspection::Introspector;
 use crate::limits::Limiter;
+use crate::logout::LogoutReceiver;
 use crate::metrics::Metrics;
 use crate::revocation::{Revoker, TokenRevocation};
 use crate::scanning::Scanners;
@@ -60,6 +62,8 @@ pub struct Services {
     pub format: TokenFormat,
     pub events: Events,
     pub scanners: Scanners,
+    /// The back-channel logout receiver; `None` when no upstream is set.
+    pub logout: Option<Arc<LogoutReceiver>>,
     /// The outbox backlog, read when `/metrics` is scraped.
     pub backlog: Arc<crate::events::backlog::Backlog>,
 }
@@ -90,6 +94,7 @@ pub struct Shared {
     pub metadata: MetadataDocument,
     pub cors: CorsPolicy,
     pub scanners: Scanners,
+    pub logout: Option<Arc<LogoutReceiver>>,
 }
 
 impl std::ops::Deref for AppState {
@@ -124,6 +129,7 @@ impl AppState {
                 services.administration.clone(),
             ),
             scanners: services.scanners.clone(),
+            logout: services.logout.clone(),
         }))
     }
 
@@ -169,6 +175,10 @@ pub fn router(app: AppState, issuer_path: &str, edge: &Edge) -> Router {
         .route(
             &format!("{issuer_path}/credentials/revoke"),
             report(post(scanning::public_report)),
+        )
+        .route(
+            &format!("{issuer_path}/oauth2/backchannel-logout"),
+            report(post(logout::backchannel_logout)),
         )
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready))

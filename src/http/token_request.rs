@@ -135,7 +135,7 @@ pub async fn within_deadline<T>(
 /// a `charset`). The body is decoded as UTF-8 whatever it claims: that is the
 /// only encoding RFC 6749 Appendix B defines, and other bytes are refused by
 /// the form decoder.
-fn require_form_content_type(headers: &HeaderMap) -> Result<(), OAuthError> {
+pub(super) fn require_form_content_type(headers: &HeaderMap) -> Result<(), OAuthError> {
     let wrong = || {
         OAuthError::invalid_request("the content type must be application/x-www-form-urlencoded")
     };

@@ -5,12 +5,14 @@
 //! issuer's public keys, bounded), [`keys`] (those keys fetched and
 //! cached), [`token`] (the validation rules, pure: the token, the
 //! upstream's settings, its keys and the time in, claims or the rule that
-//! failed out) and [`error`].
+//! failed out), [`receiver`] (the use case: validate, refuse a replay,
+//! revoke) and [`error`].
 
 pub mod algorithm;
 pub mod error;
 pub mod jwks;
 pub mod keys;
+pub mod receiver;
 pub mod token;
 
 use std::time::Duration;
@@ -19,6 +21,7 @@ pub use self::algorithm::LogoutAlgorithm;
 pub use self::error::{Claim, LogoutTokenError};
 pub use self::jwks::UpstreamKeySet;
 pub use self::keys::UpstreamKeys;
+pub use self::receiver::{ConfiguredUpstream, LogoutReceiver, LogoutRefusal};
 pub use self::token::{LogoutClaims, validate};
 
 /// What Rescind trusts of one upstream authorization server.
@@ -54,5 +57,18 @@ impl Upstream {
             max_age: DEFAULT_MAX_AGE,
             skew: DEFAULT_SKEW,
         }
+    }
+}
+
+#[cfg(test)]
+mod defaults {
+    use crate::config::UpstreamSettings;
+
+    /// The configuration's defaults are this module's.
+    #[test]
+    fn the_configured_defaults_are_the_validators() {
+        let settings = UpstreamSettings::default();
+        assert_eq!(settings.iat_skew, super::DEFAULT_SKEW);
+        assert_eq!(settings.max_age, super::DEFAULT_MAX_AGE);
     }
 }

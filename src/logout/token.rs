@@ -118,6 +118,20 @@ fn json_object(segment: &str) -> Option<Map<String, Value>> {
     }
 }
 
+/// The `iss` a token's payload names, unverified: only to pick the
+/// upstream whose keys and rules then validate it.
+#[must_use]
+pub fn unverified_issuer(token: &str) -> Option<String> {
+    if token.len() > MAX_TOKEN_BYTES {
+        return None;
+    }
+    let payload = json_object(token.split('.').nth(1)?)?;
+    match payload.get("iss") {
+        Some(Value::String(iss)) => Some(iss.clone()),
+        _ => None,
+    }
+}
+
 /// The claims, once the signature verifies. `jsonwebtoken` checks no claim
 /// here (every check of its own is off): time comes from `now`, and each
 /// rule has its own error.

@@ -34,7 +34,7 @@ pub use listen::shutdown_signal;
 pub use store::{log_migration, open_store};
 
 use listen::{Transport, forget_idle_limits, serve};
-use parts::{UseCases, edge, limiter, secret_verifier, webhook_dispatcher};
+use parts::{UseCases, edge, limiter, logout_receiver, secret_verifier, webhook_dispatcher};
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -134,9 +134,11 @@ impl Server {
         let outbound = Dispatcher::client().map_err(StartupError::HttpClient)?;
         let dispatcher =
             webhook_dispatcher(settings, &store, &clock, &events, &outbound, &metrics)?;
+        let logout = logout_receiver(settings, &store, &revoker, &clock, &outbound);
         let services = Services {
             administration,
             authenticator,
+            logout,
             revoker,
             token_revocation,
             introspector,

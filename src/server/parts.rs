@@ -19,6 +19,7 @@ use crate::http::peer::TrustedProxies;
 use crate::introspection::Introspector;
 use crate::introspection::cache::AnswerCache;
 use crate::limits::{LimitSettings, Limiter};
+use crate::logout::{ConfiguredUpstream, LogoutReceiver};
 use crate::metrics::Metrics;
 use crate::revocation::{Revoker, TokenRevocation};
 use crate::storage::Store;
@@ -196,4 +197,29 @@ pub(super) fn webhook_dispatcher(
         client: client.clone(),
         metrics: metrics.clone(),
     }))
+}
+
+/// The back-channel logout receiver, when `[[logout.upstream]]` names any
+/// authorisation server (validated settings: every entry builds).
+pub(super) fn logout_receiver(
+    settings: &Settings,
+    store: &Arc<dyn Store>,
+    revoker: &Revoker,
+    clock: &Arc<dyn Clock>,
+    outbound: &reqwest::Client,
+) -> Option<Arc<LogoutReceiver>> {
+    let upstreams: Vec<ConfiguredUpstream> = settings
+        .logout
+        .upstream
+        .iter()
+        .filter_map(|upstream| ConfiguredUpstream::from_settings(upstream, outbound.clone()))
+        .collect();
+    (!upstreams.is_empty()).then(|| {
+        Arc::new(LogoutReceiver::new(
+            upstreams,
+            store.clone(),
+            revoker.clone(),
+            clock.clone(),
+        ))
+    })
 }

@@ -56,6 +56,8 @@ const PURGE_REVOCATIONS: &str = "DELETE FROM revocations WHERE id IN \
      (SELECT id FROM revocations WHERE revoked_at < $1 LIMIT $2)";
 const PURGE_EVENTS: &str = "DELETE FROM revocation_events WHERE id IN \
      (SELECT id FROM revocation_events WHERE revoked_at < $1 LIMIT $2)";
+const PURGE_LOGOUT_TOKENS: &str = "DELETE FROM logout_tokens_seen WHERE (issuer, jti) IN \
+     (SELECT issuer, jti FROM logout_tokens_seen WHERE expires_at < $1 LIMIT $2)";
 const PURGE_ADMIN_ACTIONS: &str = "DELETE FROM admin_actions WHERE id IN \
      (SELECT id FROM admin_actions WHERE started_at < $1 LIMIT $2)";
 
@@ -98,6 +100,13 @@ where
                 let before = plan.tokens_expired_before;
                 counts.tokens = purge_all::<Db<B>>(connection, PURGE_TOKENS, before, batch).await?;
                 counts.grants = purge_all::<Db<B>>(connection, PURGE_GRANTS, before, batch).await?;
+                counts.logout_tokens = purge_all::<Db<B>>(
+                    connection,
+                    PURGE_LOGOUT_TOKENS,
+                    plan.logout_tokens_before,
+                    batch,
+                )
+                .await?;
                 Ok(counts)
             })
         })

@@ -20,6 +20,7 @@ mod deliveries;
 mod events;
 mod grants;
 mod introspection;
+mod logout;
 mod maintenance;
 mod migrations;
 pub mod postgres;
@@ -39,6 +40,7 @@ pub use deliveries::DeliveryStore;
 pub use events::{ChangeFeed, EventStore};
 pub use grants::GrantStore;
 pub use introspection::IntrospectionStore;
+pub use logout::LogoutStore;
 pub use maintenance::Maintenance;
 pub use migrations::{ContractSteps, LATEST_VERSION as LATEST_MIGRATION, MigrationReport};
 pub use revocation::RevocationStore;
@@ -122,6 +124,7 @@ pub trait Store:
     + AuditStore
     + EventStore
     + DeliveryStore
+    + LogoutStore
     + Maintenance
     + 'static
 {

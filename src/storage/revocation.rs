@@ -12,7 +12,7 @@ use super::statement::Statement;
 use crate::domain::audit::BulkRevocation;
 use crate::domain::client::ClientId;
 use crate::domain::grant::GrantId;
-use crate::domain::presenter::{ADMIN_KIND, Presenter};
+use crate::domain::presenter::Presenter;
 use crate::domain::revocation::{RevocationOutcome, RevocationRequest};
 use crate::domain::revocation_rule::{SightedToken, Sighting};
 use crate::domain::token::{TokenHash, TokenKind};
@@ -179,6 +179,12 @@ where
                 .push(" AND client_id = ")
                 .push_bind(client_id.as_str());
         }
+        if !request.filter.clients().is_empty() {
+            claim
+                .push(" AND client_id IN (")
+                .push_list(request.filter.clients().iter().map(ClientId::as_str))
+                .push(")");
+        }
         if let Some(subject) = request.filter.subject() {
             claim.push(" AND subject = ").push_bind(subject);
         }
@@ -231,9 +237,10 @@ where
             "INSERT INTO revocations (grant_id, presenter_kind, foreign_client, reason, \
              request_id, revoked_at) ",
         );
+        let presenter_kind = request.reason.bulk_presenter_kind();
         audit.push_values(&claimed, |row, id| {
             row.bind(id)
-                .bind(ADMIN_KIND)
+                .bind(presenter_kind)
                 .bind(false)
                 .bind(request.reason.as_str())
                 .bind(request.request_id)
@@ -243,7 +250,7 @@ where
         sqlx::query_with(&sql, arguments).execute(&mut *tx).await?;
         let mut events = Statement::<Db<B>>::new(EVENTS_FOR_GRANTS);
         events
-            .push_bind(ADMIN_KIND)
+            .push_bind(presenter_kind)
             .push(EVENTS_FOR_GRANTS_TAIL)
             .push_list(&claimed)
             .push(")");

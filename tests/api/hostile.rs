@@ -13,8 +13,13 @@ use crate::on_both_backends;
 
 /// A POST to the revocation endpoint with `body` as is.
 fn post(body: &[u8]) -> Vec<u8> {
+    post_to("/oauth2/revoke", body)
+}
+
+/// A form POST to `path` with `body` as is.
+fn post_to(path: &str, body: &[u8]) -> Vec<u8> {
     let mut request = format!(
-        "POST /oauth2/revoke HTTP/1.1\r\nHost: localhost\r\n\
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\n\
          Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n",
         body.len()
     )
@@ -119,6 +124,59 @@ fn cases() -> Vec<Case> {
     ]
 }
 
+/// Hostile requests to the back-channel logout endpoint: none revokes or
+/// remembers anything.
+fn logout_cases() -> Vec<Case> {
+    let logout = |body: &[u8]| post_to("/oauth2/backchannel-logout", body);
+    let huge_header = format!("{}.e30.c2ln", "e".repeat(12 * 1024));
+    let many_dots = format!("logout_token={}", ".".repeat(10_000));
+    vec![
+        Case {
+            name: "logout: a declared body of a gigabyte",
+            request: b"POST /oauth2/backchannel-logout HTTP/1.1\r\nHost: localhost\r\n\
+                Content-Type: application/x-www-form-urlencoded\r\n\
+                Content-Length: 1000000000\r\n\r\nlogout_token=x"
+                .to_vec(),
+            expected: &[413],
+        },
+        Case {
+            name: "logout: a one-megabyte token",
+            request: logout(format!("logout_token={}", "A".repeat(1 << 20)).as_bytes()),
+            expected: &[413],
+        },
+        Case {
+            name: "logout: the key a thousand times",
+            request: logout("logout_token=a&".repeat(1_000).as_bytes()),
+            expected: &[400],
+        },
+        Case {
+            name: "logout: invalid UTF-8",
+            request: logout(b"logout_token=\xff\xfe\xfd"),
+            expected: &[400],
+        },
+        Case {
+            name: "logout: a broken percent escape",
+            request: logout(b"logout_token=%zz"),
+            expected: &[400],
+        },
+        Case {
+            name: "logout: a NUL byte in the token",
+            request: logout(b"logout_token=a%00b.c.d"),
+            expected: &[400],
+        },
+        Case {
+            name: "logout: a 12 KiB header segment that is no JSON",
+            request: logout(format!("logout_token={huge_header}").as_bytes()),
+            expected: &[400],
+        },
+        Case {
+            name: "logout: ten thousand dots",
+            request: logout(many_dots.as_bytes()),
+            expected: &[400],
+        },
+    ]
+}
+
 /// Whether the server still answers a plain request.
 async fn still_up(app: &TestApp) -> bool {
     let answer = raw::send(
@@ -131,7 +189,31 @@ async fn still_up(app: &TestApp) -> bool {
 
 async fn every_hostile_request_gets_a_bounded_well_formed_answer(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    for case in cases() {
+    assert_each_bounded(&app, cases()).await;
+    assert_eq!(
+        app.db.live_tokens().await,
+        0,
+        "nothing was stored by any of them"
+    );
+}
+
+async fn every_hostile_logout_request_gets_a_bounded_well_formed_answer(backend: Backend) {
+    let folder = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    crate::logout::sign(folder.path(), &[]);
+    let app = TestApp::spawn_with(backend, crate::logout::with_upstream(folder.path())).await;
+    assert_each_bounded(&app, logout_cases()).await;
+    assert_eq!(
+        app.db
+            .count("SELECT count(*) FROM logout_tokens_seen")
+            .await,
+        0,
+        "nothing was remembered"
+    );
+}
+
+/// Sends each case: an expected answer, within 15 s, the server up after.
+async fn assert_each_bounded(app: &TestApp, cases: Vec<Case>) {
+    for case in cases {
         let started = Instant::now();
         let answer = raw::send(app.address, &case.request).await;
         assert!(
@@ -149,16 +231,11 @@ async fn every_hostile_request_gets_a_bounded_well_formed_answer(backend: Backen
             started.elapsed()
         );
         assert!(
-            still_up(&app).await,
+            still_up(app).await,
             "{}: the server stopped answering",
             case.name
         );
     }
-    assert_eq!(
-        app.db.live_tokens().await,
-        0,
-        "nothing was stored by any of them"
-    );
 }
 
 /// Two requests in one write: two answers, in order, on one connection.
@@ -233,5 +310,6 @@ async fn a_request_head_that_never_ends_is_cut_off() {
 
 on_both_backends!(
     every_hostile_request_gets_a_bounded_well_formed_answer,
+    every_hostile_logout_request_gets_a_bounded_well_formed_answer,
     pipelined_requests_are_answered_in_order,
 );

@@ -31,7 +31,7 @@ fn at(seconds: i64) -> DateTime<Utc> {
 }
 
 /// Runs tests/support/jose.py with `request`, answering its JSON.
-fn python(request: &Value) -> Value {
+pub fn python(request: &Value) -> Value {
     let Some(interpreter) = std::env::var_os("TEST_PYTHON") else {
         panic!(
             "TEST_PYTHON is not set: these tests compare with a pinned Python JOSE \
@@ -283,7 +283,11 @@ fn logout_claims() -> Value {
 }
 
 fn changed(changes: &[(&str, Option<Value>)]) -> Value {
-    let mut claims = logout_claims();
+    with_changes(logout_claims(), changes)
+}
+
+/// `claims` with each change: a value set, or (`None`) the claim removed.
+pub fn with_changes(mut claims: Value, changes: &[(&str, Option<Value>)]) -> Value {
     if let Some(object) = claims.as_object_mut() {
         for (name, value) in changes {
             match value {
@@ -297,7 +301,7 @@ fn changed(changes: &[(&str, Option<Value>)]) -> Value {
 
 /// A logout token case for jose.py: `claims` signed with `alg` by the key
 /// named `key`, the header naming `kid`, made in `form` (see jose.py).
-fn case(name: &str, key: &str, alg: &str, kid: &str, claims: &Value, form: Value) -> Value {
+pub fn case(name: &str, key: &str, alg: &str, kid: &str, claims: &Value, form: Value) -> Value {
     let mut case = json!({"name": name, "key": key, "alg": alg, "kid": kid, "claims": claims});
     if let (Some(case), Value::Object(form)) = (case.as_object_mut(), form) {
         case.extend(form);

@@ -21,6 +21,7 @@ mod jose;
 mod kubernetes;
 mod lifecycle;
 mod limits;
+mod logout;
 mod metadata;
 mod metrics;
 mod monitoring;

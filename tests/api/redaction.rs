@@ -9,7 +9,7 @@ use rescind::provisioning::MintedGrant;
 use crate::helpers::child::{ChildServer, Logs};
 use crate::helpers::collector::Collector;
 use crate::helpers::{Backend, TestApp, basic_header, encode, header_map};
-use crate::on_both_backends;
+use crate::{logout, on_both_backends};
 
 async fn nothing_secret_reaches_the_logs_at_trace_level(backend: Backend) {
     // The test app seeds the database; the binary under test serves it.
@@ -18,11 +18,31 @@ async fn nothing_secret_reaches_the_logs_at_trace_level(backend: Backend) {
     seeder.create_client("spa", ClientKind::Public).await;
     let revoked = seeder.grant("web").await;
     let foreign = seeder.grant("spa").await;
+    let folder = seeder.db.data_dir();
+    let logout_tokens = logout::sign(
+        folder,
+        &[
+            logout::signed("valid", &logout::claims(&[])),
+            logout::signed(
+                "refused",
+                &logout::claims(&[("aud", Some(serde_json::json!("someone-else")))]),
+            ),
+        ],
+    );
+    let upstream = format!(
+        "[{{issuer=\"{}\",audience=\"{}\",jwks_file=\"{}\"}}]",
+        logout::ISSUER,
+        logout::AUDIENCE,
+        folder.join("jwks.json").display()
+    );
     let (collector, endpoint) = Collector::start().await;
     let server = ChildServer::start_with(
         &seeder,
         Logs::Captured("trace"),
-        &[("RESCIND_TRACING__ENDPOINT", &endpoint)],
+        &[
+            ("RESCIND_TRACING__ENDPOINT", &endpoint),
+            ("RESCIND_LOGOUT__UPSTREAM", &upstream),
+        ],
     )
     .await;
 
@@ -30,6 +50,14 @@ async fn nothing_secret_reaches_the_logs_at_trace_level(backend: Backend) {
     let cases = public_requests(&secret, &revoked, &foreign, &basic);
     for (path, body, headers, status) in cases {
         assert_eq!(server.post(path, body, headers).await, status, "{path}");
+    }
+    let logout_token = |name: &str| logout_tokens[name].as_str().unwrap_or_default().to_owned();
+    for (name, status) in [("valid", 200), ("refused", 400)] {
+        let body = format!("logout_token={}", logout_token(name));
+        let answer = server
+            .post("/oauth2/backchannel-logout", body, HeaderMap::new())
+            .await;
+        assert_eq!(answer, status, "logout token {name}");
     }
     assert_eq!(
         seeder.db.live_tokens().await,
@@ -69,6 +97,15 @@ async fn nothing_secret_reaches_the_logs_at_trace_level(backend: Backend) {
     ] {
         assert_absent(&logs, "logs", what, value);
         assert_absent(&spans, "exported spans", what, value);
+    }
+    // Neither logout token, nor its signature or claims part alone.
+    for name in ["valid", "refused"] {
+        let token = logout_token(name);
+        let parts: Vec<&str> = token.split('.').collect();
+        for value in [token.as_str(), parts[1], parts[2]] {
+            assert_absent(&logs, "logs", "logout token", value);
+            assert_absent(&spans, "exported spans", "logout token", value);
+        }
     }
 }
 

@@ -79,6 +79,48 @@ async fn expired_tokens_empty_grants_and_old_records_are_purged(backend: Backend
     assert!(expired.grant_id != live.grant_id);
 }
 
+/// A logout token's id is remembered until its token expires, then
+/// deleted; an expired grant goes with its session and device labels.
+async fn expired_logout_token_ids_and_labels_of_purged_grants_go(backend: Backend) {
+    let app = TestApp::spawn_with(backend, purge_often).await;
+    app.create_client("spa", ClientKind::Public).await;
+    let template = rescind::provisioning::GrantTemplate {
+        client_id: rescind::domain::client::ClientId::parse("spa")
+            .unwrap_or_else(|e| panic!("{e}")),
+        subject: "alice".to_owned(),
+        scope: None,
+        origin: rescind::domain::grant::GrantOrigin {
+            session_id: rescind::domain::session::SessionId::parse("s-1").ok(),
+            device_id: None,
+        },
+        access_ttl_secs: 0,
+        refresh_ttl_secs: 0,
+    };
+    rescind::provisioning::issue_grants(
+        app.store.as_ref(),
+        &app.token_format(),
+        &template,
+        1,
+        crate::helpers::now(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    app.db
+        .execute(&format!(
+            "INSERT INTO logout_tokens_seen (issuer, jti, expires_at) VALUES \
+             ('https://op.example', 'old', {AN_OLD_TIME}), \
+             ('https://op.example', 'current', '2099-01-01 00:00:00+00:00')"
+        ))
+        .await;
+    eventually(&app, "SELECT count(*) FROM logout_tokens_seen", 1).await;
+    assert_eq!(
+        app.db.texts("SELECT jti FROM logout_tokens_seen").await,
+        ["current"]
+    );
+    eventually(&app, "SELECT count(*) FROM grants", 0).await;
+    eventually(&app, "SELECT count(*) FROM grant_origins", 0).await;
+}
+
 /// A live grant keeps every token while any of them can still be used: a
 /// logout with an expired access token still revokes the grant.
 async fn an_expired_token_of_a_live_grant_is_kept_and_still_revokes_it(backend: Backend) {
@@ -127,6 +169,7 @@ async fn postgres_one_instance_at_a_time_purges() {
 }
 
 on_both_backends!(
+    expired_logout_token_ids_and_labels_of_purged_grants_go,
     expired_tokens_empty_grants_and_old_records_are_purged,
     an_expired_token_of_a_live_grant_is_kept_and_still_revokes_it,
 );

@@ -95,6 +95,7 @@ pub(super) fn settings(settings: &Settings) -> Result<(), ConfigError> {
     events(settings)?;
     scanner_keys("secret_scanning.github", &settings.secret_scanning.github)?;
     scanner_keys("secret_scanning.gitlab", &settings.secret_scanning.gitlab)?;
+    outbound::logout_upstreams(&settings.logout.upstream)?;
     tracing_export(&settings.tracing)?;
     if settings.auth.argon2_concurrency == Some(0) {
         return Err(ConfigError::new(

@@ -1,13 +1,15 @@
 //! The checks of what Rescind calls out to: webhook endpoints, the
-//! secret-scanning partners' key URLs, the OTLP collector, and every
+//! secret-scanning partners' key URLs, the logout upstreams, the OTLP
+//! collector, and every
 //! outbound URL's form.
 
 use std::time::Duration;
 
 use secrecy::ExposeSecret;
 
-use super::ConfigError;
-use crate::config::{ScannerKeySettings, Settings, TracingSettings};
+use super::{ConfigError, MAX_DURATION};
+use crate::config::{ScannerKeySettings, Settings, TracingSettings, UpstreamSettings};
+use crate::domain::client::ClientId;
 
 pub(super) fn events(settings: &Settings) -> Result<(), ConfigError> {
     let events = &settings.events;
@@ -151,6 +153,62 @@ pub(super) fn tracing_export(tracing: &TracingSettings) -> Result<(), ConfigErro
             "tracing.sample_ratio",
             "must be between 0 and 1",
         ));
+    }
+    Ok(())
+}
+
+/// Each `[[logout.upstream]]`: an issuer (once), an audience, exactly one
+/// key source, valid client ids, durations of at least a second.
+pub(super) fn logout_upstreams(upstreams: &[UpstreamSettings]) -> Result<(), ConfigError> {
+    let mut issuers = std::collections::BTreeSet::new();
+    for (n, upstream) in upstreams.iter().enumerate() {
+        let key = |field: &str| format!("logout.upstream[{n}].{field}");
+        if upstream.issuer.is_empty() || !issuers.insert(upstream.issuer.as_str()) {
+            return Err(ConfigError::new(
+                key("issuer"),
+                "must be set, and name each issuer once",
+            ));
+        }
+        if upstream.audience.is_empty() {
+            return Err(ConfigError::new(
+                key("audience"),
+                "must be set: the client id Rescind is registered under there",
+            ));
+        }
+        match (&upstream.jwks_uri, &upstream.jwks_file) {
+            (Some(url), None) => outbound_url(&key("jwks_uri"), url)?,
+            (None, Some(_)) => {}
+            _ => {
+                return Err(ConfigError::new(
+                    key("jwks_uri"),
+                    "give jwks_uri or jwks_file, exactly one",
+                ));
+            }
+        }
+        if upstream
+            .clients
+            .iter()
+            .any(|client| ClientId::parse(client).is_err())
+        {
+            return Err(ConfigError::new(
+                key("clients"),
+                "holds something that is not a client id",
+            ));
+        }
+        for (field, value) in [("refresh", upstream.refresh), ("max_age", upstream.max_age)] {
+            if value < Duration::from_secs(1) || value > MAX_DURATION {
+                return Err(ConfigError::new(
+                    key(field),
+                    "must be between one second and 3650 days",
+                ));
+            }
+        }
+        if upstream.iat_skew > MAX_DURATION {
+            return Err(ConfigError::new(
+                key("iat_skew"),
+                "must be at most 3650 days",
+            ));
+        }
     }
     Ok(())
 }

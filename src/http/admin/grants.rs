@@ -376,6 +376,7 @@ pub async fn revoke_all(
             let origin = grant_origin(request.session_id.as_deref(), request.device_id.as_deref())?;
             let filter = GrantFilter::matching(GrantCriteria {
                 client_id,
+                clients: Vec::new(),
                 subject: request.subject,
                 session_id: origin.session_id,
                 device_id: origin.device_id,
