@@ -1,7 +1,7 @@
 //! Who presented a token for revocation.
 
 use super::client::{ClientId, ClientKind};
-use super::recorded::Label;
+use super::recorded::closed_set;
 
 /// The presenter kind of [`Presenter::Anonymous`].
 pub const ANONYMOUS_KIND: &str = "anonymous";
@@ -18,60 +18,31 @@ pub const OPERATOR_KIND: &str = "operator";
 /// logged-out session.
 pub const BACKCHANNEL_LOGOUT_KIND: &str = "backchannel_logout";
 
-/// Who asked for a revocation, as its audit record and event name it: a
-/// closed set, which the database's check on `revocations.presenter_kind`
-/// mirrors (a kind added here needs a migration widening it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PresenterKind {
-    Confidential,
-    Public,
-    Anonymous,
-    /// An operator through the admin API (bulk revocation, client deletion).
-    Admin,
-    /// An operator at the command line (`rescind token revoke`).
-    Operator,
-    /// An authorisation server's back-channel logout token.
-    BackchannelLogout,
-}
-
-impl Label for PresenterKind {
-    const ALL: &'static [Self] = &[
-        Self::Confidential,
-        Self::Public,
-        Self::Anonymous,
-        Self::Admin,
-        Self::Operator,
-        Self::BackchannelLogout,
-    ];
-
-    fn as_str(self) -> &'static str {
-        self.name()
-    }
-}
-
-impl PresenterKind {
-    /// The stored name.
-    #[must_use]
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::Confidential => ClientKind::Confidential.as_str(),
-            Self::Public => ClientKind::Public.as_str(),
-            Self::Anonymous => ANONYMOUS_KIND,
-            Self::Admin => ADMIN_KIND,
-            Self::Operator => OPERATOR_KIND,
-            Self::BackchannelLogout => BACKCHANNEL_LOGOUT_KIND,
-        }
+closed_set! {
+    /// Who asked for a revocation, as its audit record and event name it: a
+    /// closed set, which the database's check on `revocations.presenter_kind`
+    /// mirrors (a kind added here needs a migration widening it).
+    pub enum PresenterKind {
+        Confidential => ClientKind::Confidential.as_str(),
+        Public => ClientKind::Public.as_str(),
+        Anonymous => ANONYMOUS_KIND,
+        /// An operator through the admin API (bulk revocation, client deletion).
+        Admin => ADMIN_KIND,
+        /// An operator at the command line (`rescind token revoke`).
+        Operator => OPERATOR_KIND,
+        /// An authorisation server's back-channel logout token.
+        BackchannelLogout => BACKCHANNEL_LOGOUT_KIND,
     }
 }
 
 /// Every presenter kind's stored name.
 pub const PRESENTER_KINDS: [&str; 6] = [
-    PresenterKind::Confidential.name(),
-    PresenterKind::Public.name(),
-    PresenterKind::Anonymous.name(),
-    PresenterKind::Admin.name(),
-    PresenterKind::Operator.name(),
-    PresenterKind::BackchannelLogout.name(),
+    PresenterKind::Confidential.as_str(),
+    PresenterKind::Public.as_str(),
+    PresenterKind::Anonymous.as_str(),
+    PresenterKind::Admin.as_str(),
+    PresenterKind::Operator.as_str(),
+    PresenterKind::BackchannelLogout.as_str(),
 ];
 
 /// Who asks for a revocation: the authenticated caller of the revocation
@@ -101,7 +72,7 @@ impl Presenter {
     /// The label used in logs and audit records.
     #[must_use]
     pub const fn kind_label(&self) -> &'static str {
-        self.kind().name()
+        self.kind().as_str()
     }
 
     /// The kind its audit records name.

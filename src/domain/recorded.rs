@@ -6,6 +6,42 @@
 //! sets may have grown: such a value is kept as stored and passed on, never
 //! refused, so the older instance's event follower and audit reads go on.
 
+/// Declares a closed set: the enum, its stored names and [`Label::ALL`]
+/// from one list, so no member can be left out of `ALL`.
+macro_rules! closed_set {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident {
+            $($(#[$variant_meta:meta])* $variant:ident => $stored:expr,)+
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum $name {
+            $($(#[$variant_meta])* $variant,)+
+        }
+
+        impl $name {
+            /// The stored name.
+            #[must_use]
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $stored,)+
+                }
+            }
+        }
+
+        impl $crate::domain::recorded::Label for $name {
+            const ALL: &'static [Self] = &[$(Self::$variant,)+];
+
+            fn as_str(self) -> &'static str {
+                Self::as_str(self)
+            }
+        }
+    };
+}
+pub(crate) use closed_set;
+
 /// A member of a closed set with a stored name.
 pub trait Label: Copy + 'static {
     /// Every member, in a fixed order.

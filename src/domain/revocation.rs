@@ -3,7 +3,8 @@
 use chrono::{DateTime, Utc};
 
 use super::grant::GrantId;
-use super::presenter::{ADMIN_KIND, BACKCHANNEL_LOGOUT_KIND, Presenter};
+use super::presenter::{Presenter, PresenterKind};
+use super::recorded::closed_set;
 use super::token::TokenHash;
 
 /// `policy.foreign` (docs/behaviour.md, Policies): what to do when an identified client presents
@@ -27,71 +28,28 @@ pub enum AnonymousPolicy {
     Reject,
 }
 
-/// Why a grant was revoked, as written in the audit record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RevocationReason {
-    /// A client asked to revoke one of its tokens (RFC 7009), usually a logout.
-    ClientRequest,
-    /// Another client presented the token (`policy.foreign = "revoke"`).
-    ForeignClientReport,
-    /// An anonymous presenter reported the token (a secret scanner).
-    AnonymousReport,
-    /// An operator revoked every grant of a subject or client (admin API).
-    AdminBulk,
-    /// An operator revoked the grant of one token at the command line
-    /// (`rescind token revoke`).
-    OperatorRequest,
-    /// The grant's client was deleted through the admin API.
-    ClientDeleted,
-    /// A secret-scanning partner (GitHub, GitLab, a public bulk report)
-    /// found the token in public; the audit record keeps where.
-    SecretScanning,
-    /// An upstream authorisation server sent an OpenID Connect back-channel
-    /// logout token: every grant of the session (or subject) ends.
-    BackchannelLogout,
-}
-
-impl super::recorded::Label for RevocationReason {
-    const ALL: &'static [Self] = &[
-        Self::ClientRequest,
-        Self::ForeignClientReport,
-        Self::AnonymousReport,
-        Self::AdminBulk,
-        Self::OperatorRequest,
-        Self::ClientDeleted,
-        Self::SecretScanning,
-    ];
-
-    fn as_str(self) -> &'static str {
-        Self::as_str(self)
-    }
-}
-
-impl RevocationReason {
-    /// The stored name.
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::ClientRequest => "client_request",
-            Self::ForeignClientReport => "foreign_client_report",
-            Self::AnonymousReport => "anonymous_report",
-            Self::AdminBulk => "admin_bulk",
-            Self::OperatorRequest => "operator_request",
-            Self::ClientDeleted => "client_deleted",
-            Self::SecretScanning => "secret_scanning",
-            Self::BackchannelLogout => "backchannel_logout",
-        }
-    }
-
-    /// The presenter kind of a revocation of many grants for this reason,
-    /// which presents no token: the authorisation server's logout, or else
-    /// an operator (bulk revocation, client deletion).
-    #[must_use]
-    pub const fn bulk_presenter_kind(self) -> &'static str {
-        match self {
-            Self::BackchannelLogout => BACKCHANNEL_LOGOUT_KIND,
-            _ => ADMIN_KIND,
-        }
+closed_set! {
+    /// Why a grant was revoked, as written in the audit record.
+    pub enum RevocationReason {
+        /// A client asked to revoke one of its tokens (RFC 7009), usually a logout.
+        ClientRequest => "client_request",
+        /// Another client presented the token (`policy.foreign = "revoke"`).
+        ForeignClientReport => "foreign_client_report",
+        /// An anonymous presenter reported the token (a secret scanner).
+        AnonymousReport => "anonymous_report",
+        /// An operator revoked every grant of a subject or client (admin API).
+        AdminBulk => "admin_bulk",
+        /// An operator revoked the grant of one token at the command line
+        /// (`rescind token revoke`).
+        OperatorRequest => "operator_request",
+        /// The grant's client was deleted through the admin API.
+        ClientDeleted => "client_deleted",
+        /// A secret-scanning partner (GitHub, GitLab, a public bulk report)
+        /// found the token in public; the audit record keeps where.
+        SecretScanning => "secret_scanning",
+        /// An upstream authorisation server sent an OpenID Connect back-channel
+        /// logout token: every grant of the session (or subject) ends.
+        BackchannelLogout => "backchannel_logout",
     }
 }
 
@@ -151,6 +109,17 @@ impl RevocationOutcome {
 }
 
 impl RevocationReason {
+    /// The presenter kind of a revocation of many grants for this reason,
+    /// which presents no token: the authorisation server's logout, or else
+    /// an operator (bulk revocation, client deletion).
+    #[must_use]
+    pub const fn bulk_presenter_kind(self) -> &'static str {
+        match self {
+            Self::BackchannelLogout => PresenterKind::BackchannelLogout.as_str(),
+            _ => PresenterKind::Admin.as_str(),
+        }
+    }
+
     /// The reason implied by who presented the token and whether it was theirs.
     #[must_use]
     pub const fn for_presenter(presenter: &Presenter, foreign: bool) -> Self {
