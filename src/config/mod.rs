@@ -10,6 +10,7 @@ mod redacted;
 mod security;
 mod server;
 mod service_links;
+mod ssf;
 mod validate;
 
 use std::path::{Path, PathBuf};
@@ -30,6 +31,7 @@ pub use security::{AdminSettings, AuthSettings, PolicySettings, RateLimitSetting
 pub use server::{
     CorsSettings, ForwardedHeader, MetadataSettings, ServerSettings, TlsMode, TlsSettings,
 };
+pub use ssf::SsfSettings;
 pub use validate::{ConfigError, MAX_DURATION, MIN_WEBHOOK_SECRET, RESERVED_METADATA_KEYS};
 
 /// Everything Rescind can be configured with.
@@ -55,6 +57,7 @@ pub struct Settings {
     pub introspection: IntrospectionSettings,
     pub events: EventSettings,
     pub secret_scanning: SecretScanningSettings,
+    pub ssf: SsfSettings,
     pub log: LogSettings,
     pub tracing: TracingSettings,
 }
@@ -78,6 +81,7 @@ impl Default for Settings {
             introspection: IntrospectionSettings::default(),
             events: EventSettings::default(),
             secret_scanning: SecretScanningSettings::default(),
+            ssf: SsfSettings::default(),
             log: LogSettings::default(),
             tracing: TracingSettings::default(),
         }

@@ -48,7 +48,7 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use super::Readiness;
 
 /// The newest schema version this binary knows.
-pub const LATEST_VERSION: i64 = 9;
+pub const LATEST_VERSION: i64 = 11;
 
 /// The start of a contract step's description (and file name, after the
 /// version).
@@ -103,6 +103,11 @@ const POSTGRES: &[Source] = &[
         "operator presenter",
         include_str!("../../migrations/postgres/0009_operator_presenter.sql"),
     ),
+    (
+        11,
+        "shared signals",
+        include_str!("../../migrations/postgres/0011_shared_signals.sql"),
+    ),
 ];
 
 const SQLITE: &[Source] = &[
@@ -150,6 +155,11 @@ const SQLITE: &[Source] = &[
         9,
         "operator presenter",
         include_str!("../../migrations/sqlite/0009_operator_presenter.sql"),
+    ),
+    (
+        11,
+        "shared signals",
+        include_str!("../../migrations/sqlite/0011_shared_signals.sql"),
     ),
 ];
 

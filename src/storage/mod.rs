@@ -24,6 +24,7 @@ mod maintenance;
 mod migrations;
 pub mod postgres;
 mod revocation;
+mod shared_signals;
 pub mod sqlite;
 mod statement;
 
@@ -41,6 +42,7 @@ pub use introspection::IntrospectionStore;
 pub use maintenance::{Maintenance, PoolUsage, Readiness};
 pub use migrations::{ContractSteps, LATEST_VERSION as LATEST_MIGRATION, MigrationReport};
 pub use revocation::RevocationStore;
+pub use shared_signals::{SharedSignalsStore, TakenSets};
 
 /// A store fault. Not-found is never an error: `find_*` answers `Ok(None)`.
 #[derive(Debug, thiserror::Error)]
@@ -107,6 +109,7 @@ pub trait Store:
     + AuditStore
     + EventStore
     + DeliveryStore
+    + SharedSignalsStore
     + Maintenance
     + 'static
 {

@@ -96,6 +96,7 @@ pub(super) fn settings(settings: &Settings) -> Result<(), ConfigError> {
     scanner_keys("secret_scanning.github", &settings.secret_scanning.github)?;
     scanner_keys("secret_scanning.gitlab", &settings.secret_scanning.gitlab)?;
     tracing_export(&settings.tracing)?;
+    ssf(settings)?;
     if settings.auth.argon2_concurrency == Some(0) {
         return Err(ConfigError::new(
             "auth.argon2_concurrency",
@@ -107,6 +108,22 @@ pub(super) fn settings(settings: &Settings) -> Result<(), ConfigError> {
             "log.level",
             "is not a valid tracing filter (try \"info\")",
         ));
+    }
+    Ok(())
+}
+
+/// `[ssf]`: a poll waits a few seconds at most, for at least one waiter
+/// and one event.
+fn ssf(settings: &Settings) -> Result<(), ConfigError> {
+    let ssf = &settings.ssf;
+    if ssf.poll_wait > Duration::from_secs(60) {
+        return Err(ConfigError::new("ssf.poll_wait", "must be at most 60s"));
+    }
+    if ssf.max_poll_waiters == 0 {
+        return Err(ConfigError::new("ssf.max_poll_waiters", "must be at least 1"));
+    }
+    if !(1..=1000).contains(&ssf.max_events) {
+        return Err(ConfigError::new("ssf.max_events", "must be between 1 and 1000"));
     }
     Ok(())
 }
@@ -349,6 +366,8 @@ fn duration_settings(settings: &Settings) -> Vec<(String, Duration)> {
         ("retention.interval", settings.retention.interval),
         ("introspection.cache_ttl", settings.introspection.cache_ttl),
         ("events.poll_interval", settings.events.poll_interval),
+        ("ssf.rotation_overlap", settings.ssf.rotation_overlap),
+        ("ssf.poll_wait", settings.ssf.poll_wait),
         (
             "secret_scanning.github.refresh",
             settings.secret_scanning.github.refresh,
