@@ -31,6 +31,8 @@ use crate::metrics::Metrics;
 use crate::retention::Retention;
 use crate::revocation::{Revoker, TokenRevocation};
 use crate::scanning::Scanners;
+use crate::shared_signals::{PollBounds, Transmitter, TransmitterParts};
+use crate::signing::SigningKeySource;
 use crate::storage::{
     self, ContractSteps, MigrationReport, PoolSettings, Readiness, Store, StoreError,
 };
@@ -63,6 +65,8 @@ pub enum StartupError {
     ShortSecret(String),
     #[error("{0} is not a URL")]
     WebhookUrl(String),
+    #[error("cannot open the shared signals signing key: {0}")]
+    SigningKey(#[from] crate::signing::KeyStoreError),
     #[error("cannot build the outbound HTTP client: {0}")]
     HttpClient(#[source] reqwest::Error),
 }
@@ -199,6 +203,42 @@ impl UseCases {
     }
 }
 
+/// The Shared Signals transmitter when `ssf.enabled`, its signing keys
+/// opened (a key generated on first start) from the data folder.
+fn transmitter(
+    settings: &Settings,
+    store: &Arc<dyn Store>,
+    clock: &Arc<dyn Clock>,
+    events: &Events,
+    metrics: &Arc<Metrics>,
+) -> Result<Option<Transmitter>, StartupError> {
+    let ssf = &settings.ssf;
+    if !ssf.enabled {
+        return Ok(None);
+    }
+    let source = match &ssf.key_file {
+        Some(path) => SigningKeySource::File(path.clone()),
+        None => SigningKeySource::Generate(ssf.algorithm),
+    };
+    let keys = crate::signing::store::open(
+        &settings.data_dir.join(crate::signing::store::FOLDER),
+        &source,
+        ssf.rotation_overlap,
+        clock.now(),
+    )?;
+    Ok(Some(Transmitter::new(TransmitterParts {
+        store: store.clone(),
+        outbox: store.clone(),
+        keys: Arc::new(keys),
+        clock: clock.clone(),
+        events: events.clone(),
+        metrics: metrics.clone(),
+        issuer: settings.issuer.clone(),
+        issuer_base: settings.issuer_base().to_owned(),
+        bounds: PollBounds::from_settings(ssf),
+    })))
+}
+
 impl Server {
     /// Builds the services and the public router over `store`, and prepares
     /// TLS. The admin listener is added with [`Self::with_admin`]. Every
@@ -240,7 +280,9 @@ impl Server {
         let outbound = Dispatcher::client().map_err(StartupError::HttpClient)?;
         let dispatcher =
             webhook_dispatcher(settings, &store, &clock, &events, &outbound, &metrics)?;
+        let transmitter = transmitter(settings, &store, &clock, &events, &metrics)?;
         let services = Services {
+            transmitter,
             store: store.clone(),
             authenticator,
             revoker,

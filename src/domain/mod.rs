@@ -16,7 +16,7 @@ pub mod presenter;
 pub mod revocation;
 pub mod revocation_rule;
 pub mod secret;
-pub mod shared_signals;
 pub mod security_event;
+pub mod shared_signals;
 pub mod token;
 pub mod webhook;

@@ -15,6 +15,7 @@ pub mod openapi;
 pub mod peer;
 mod revoke;
 mod scanning;
+mod ssf;
 mod token_request;
 mod unread;
 
@@ -43,6 +44,7 @@ use crate::limits::Limiter;
 use crate::metrics::Metrics;
 use crate::revocation::{Revoker, TokenRevocation};
 use crate::scanning::Scanners;
+use crate::shared_signals::Transmitter;
 use crate::storage::{Store, StoreError};
 
 /// The services both listeners share, built once by the server.
@@ -61,6 +63,8 @@ pub struct Services {
     pub scanners: Scanners,
     /// The outbox backlog, read when `/metrics` is scraped.
     pub backlog: Arc<crate::events::backlog::Backlog>,
+    /// The Shared Signals transmitter, when `ssf.enabled`.
+    pub transmitter: Option<Transmitter>,
 }
 
 /// What every handler can reach. Cheap to clone (one `Arc`).
@@ -88,6 +92,9 @@ pub struct Shared {
     pub metadata: MetadataDocument,
     pub cors: CorsPolicy,
     pub scanners: Scanners,
+    pub transmitter: Option<Transmitter>,
+    /// The issuer without a trailing `/`.
+    pub issuer_base: String,
 }
 
 impl std::ops::Deref for AppState {
@@ -119,6 +126,8 @@ impl AppState {
             metadata: MetadataDocument::new(settings),
             cors: CorsPolicy::new(&settings.cors.allowed_origins, services.store.clone()),
             scanners: services.scanners.clone(),
+            transmitter: services.transmitter.clone(),
+            issuer_base: settings.issuer_base().to_owned(),
         }))
     }
 
@@ -183,6 +192,12 @@ pub fn router(app: AppState, issuer_path: &str, edge: &Edge) -> Router {
                 .fallback(|| async { OAuthError::method_not_allowed("GET, HEAD") }),
         );
     }
+    let router = ssf::routes(
+        router,
+        app.transmitter.as_ref(),
+        &app.issuer_base,
+        issuer_path,
+    );
     let router = router
         .fallback(|| async { OAuthError::not_found() })
         .route_layer(from_fn(observe::record_route))

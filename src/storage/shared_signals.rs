@@ -6,7 +6,9 @@ use chrono::{DateTime, Utc};
 use sqlx::{Encode, Executor, FromRow, Type};
 
 use super::StoreError;
-use super::backend::{Backend, Column, Connection, Db, DbRow, Param, RowsAffected as _, row_struct};
+use super::backend::{
+    Backend, Column, Connection, Db, DbRow, Param, RowsAffected as _, row_struct,
+};
 use super::statement::Statement;
 use crate::domain::event::EventPosition;
 use crate::domain::shared_signals::{QueuedSet, Receiver, ReceiverId, Stream, StreamStatus};

@@ -120,10 +120,16 @@ fn ssf(settings: &Settings) -> Result<(), ConfigError> {
         return Err(ConfigError::new("ssf.poll_wait", "must be at most 60s"));
     }
     if ssf.max_poll_waiters == 0 {
-        return Err(ConfigError::new("ssf.max_poll_waiters", "must be at least 1"));
+        return Err(ConfigError::new(
+            "ssf.max_poll_waiters",
+            "must be at least 1",
+        ));
     }
     if !(1..=1000).contains(&ssf.max_events) {
-        return Err(ConfigError::new("ssf.max_events", "must be between 1 and 1000"));
+        return Err(ConfigError::new(
+            "ssf.max_events",
+            "must be between 1 and 1000",
+        ));
     }
     Ok(())
 }
