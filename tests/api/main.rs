@@ -35,6 +35,7 @@ mod revocation_rule;
 mod rolling_upgrade;
 mod rotation_race;
 mod scanning;
+mod shared_signals;
 mod timing;
 mod tls;
 mod traces;
