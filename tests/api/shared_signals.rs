@@ -10,6 +10,9 @@ use rescind::domain::client::ClientKind;
 use rescind::signing::SigningAlgorithm;
 use serde_json::{Value, json};
 
+use sha2::{Digest as _, Sha256};
+
+use crate::helpers::command::{json_line, run};
 use crate::helpers::{Backend, ISSUER, TestApp, assert_revocation_ok, with_admin};
 use crate::jose::python;
 use crate::on_both_backends;
@@ -673,7 +676,106 @@ async fn a_path_issuer_serves_discovery_at_both_locations(backend: Backend) {
     assert!(jwks["keys"][0].get("d").is_none(), "public members only");
 }
 
+/// Receivers through the admin API and the command line: the credential
+/// shown once, stored only as its hash, a duplicate refused, removal final.
+async fn receivers_are_registered_listed_and_removed_by_the_operator(backend: Backend) {
+    let app = transmitter(backend).await;
+    let (status, created) = app
+        .admin_json(
+            app.admin(Method::POST, "/admin/ssf/receivers")
+                .json(&json!({"id": "rp"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(
+        created["audience"], "rp",
+        "the id when no audience is given"
+    );
+    let credential = created["credential"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(credential.len(), 43, "256 bits, base64url");
+    let hex = rescind::domain::token::lower_hex(&Sha256::digest(credential.as_bytes()));
+    let column = match backend {
+        Backend::Postgres => "encode(credential_hash, 'hex')",
+        Backend::Sqlite => "lower(hex(credential_hash))",
+    };
+    let stored = app
+        .db
+        .texts(&format!(
+            "SELECT {column} FROM ssf_receivers WHERE id = 'rp'"
+        ))
+        .await;
+    assert_eq!(stored, [hex], "the SHA-256 only");
+    let (status, _) = app
+        .admin_json(
+            app.admin(Method::POST, "/admin/ssf/receivers")
+                .json(&json!({"id": "rp"})),
+        )
+        .await;
+    assert_eq!(status, 409);
+    let (status, _) = app
+        .admin_json(
+            app.admin(Method::POST, "/admin/ssf/receivers")
+                .json(&json!({"id": "a b"})),
+        )
+        .await;
+    assert_eq!(status, 400);
+
+    let added = json_line(
+        &run(
+            &app,
+            &[
+                "receiver",
+                "add",
+                "--id",
+                "cli-rp",
+                "--audience",
+                "https://cli.example",
+            ],
+        )
+        .await,
+    );
+    assert_eq!(added["audience"], "https://cli.example");
+    let cli_credential = added["credential"].as_str().unwrap_or_default().to_owned();
+    let (status, _) = call(&app, Method::GET, "/ssf/streams", &cli_credential, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let listed = json_line(&run(&app, &["receiver", "list"]).await);
+    let (_, over_http) = app
+        .admin_json(app.admin(Method::GET, "/admin/ssf/receivers"))
+        .await;
+    for list in [&listed, &over_http] {
+        let ids: Vec<&str> = list["items"]
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|item| item["id"].as_str())
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert_eq!(ids, ["cli-rp", "rp"]);
+        assert!(
+            !list.to_string().contains(&credential) && !list.to_string().contains("credential")
+        );
+    }
+    json_line(&run(&app, &["receiver", "remove", "--id", "cli-rp"]).await);
+    let (status, _) = call(&app, Method::GET, "/ssf/streams", &cli_credential, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = app
+        .admin_json(app.admin(Method::DELETE, "/admin/ssf/receivers/rp"))
+        .await;
+    assert_eq!(status, 204);
+    let (status, _) = app
+        .admin_json(app.admin(Method::DELETE, "/admin/ssf/receivers/rp"))
+        .await;
+    assert_eq!(status, 404);
+    assert_eq!(app.db.count("SELECT count(*) FROM ssf_receivers").await, 0);
+}
+
 on_both_backends!(
+    receivers_are_registered_listed_and_removed_by_the_operator,
     discovery_and_polled_tokens_verify_independently,
     a_paused_stream_holds_its_events_and_a_disabled_one_drops_them,
     a_receiver_never_reaches_another_receiver_s_stream,
