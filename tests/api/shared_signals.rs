@@ -23,13 +23,17 @@ const CREDENTIAL_COMPROMISE: &str =
 const VERIFICATION: &str = "https://schemas.openid.net/secevent/ssf/event-type/verification";
 const POLL: &str = "urn:ietf:rfc:8936";
 
-/// A server with the transmitter on (ES256: a P-256 key is made at once)
-/// and the admin listener.
+/// A server with the transmitter on (ES256: a P-256 key is made at once;
+/// the RS256 default is tested once) and the admin listener.
 async fn transmitter(backend: Backend) -> TestApp {
+    transmitter_signing_with(backend, SigningAlgorithm::Es256).await
+}
+
+async fn transmitter_signing_with(backend: Backend, algorithm: SigningAlgorithm) -> TestApp {
     TestApp::spawn_with(backend, |settings| {
         with_admin(settings);
         settings.ssf.enabled = true;
-        settings.ssf.algorithm = SigningAlgorithm::Es256;
+        settings.ssf.algorithm = algorithm;
         settings.ssf.poll_wait = Duration::from_secs(2);
     })
     .await
@@ -216,7 +220,7 @@ fn check_claims(claims: &[Value], id: &str, logout: &str, leaked: &str) {
 }
 
 async fn discovery_and_polled_tokens_verify_independently(backend: Backend) {
-    let app = transmitter(backend).await;
+    let app = transmitter_signing_with(backend, SigningAlgorithm::default()).await;
     check_discovery(&app).await;
     let credential = receiver(&app, "rp").await;
     let audience = "https://rp.example";
