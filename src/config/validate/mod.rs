@@ -112,12 +112,21 @@ pub(super) fn settings(settings: &Settings) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// `[ssf]`: a poll waits a few seconds at most, for at least one waiter
-/// and one event.
+/// `[ssf]`: a poll waits a few seconds at most, less than a request may
+/// take, for at least one waiter and one event.
 fn ssf(settings: &Settings) -> Result<(), ConfigError> {
     let ssf = &settings.ssf;
     if ssf.poll_wait > Duration::from_secs(60) {
         return Err(ConfigError::new("ssf.poll_wait", "must be at most 60s"));
+    }
+    // A waiting poll must end before the request time bound cuts it off.
+    if !settings.server.request_timeout.is_zero()
+        && ssf.poll_wait >= settings.server.request_timeout
+    {
+        return Err(ConfigError::new(
+            "ssf.poll_wait",
+            "must be shorter than server.request_timeout",
+        ));
     }
     if ssf.max_poll_waiters == 0 {
         return Err(ConfigError::new(
