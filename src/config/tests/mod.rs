@@ -302,8 +302,17 @@ fn other_bad_values_name_their_key() {
         Some("log.level")
     );
     assert_eq!(
-        rejection(|s| s.ssf.poll_wait = s.server.request_timeout).as_deref(),
+        rejection(|s| {
+            s.ssf.enabled = true;
+            s.ssf.poll_wait = s.server.request_timeout;
+        })
+        .as_deref(),
         Some("ssf.poll_wait")
+    );
+    assert_eq!(
+        rejection(|s| s.server.request_timeout = s.ssf.poll_wait),
+        None,
+        "not while off"
     );
     assert_eq!(
         rejection(|s| s.ssf.max_poll_waiters = 0).as_deref(),

@@ -119,8 +119,10 @@ fn ssf(settings: &Settings) -> Result<(), ConfigError> {
     if ssf.poll_wait > Duration::from_secs(60) {
         return Err(ConfigError::new("ssf.poll_wait", "must be at most 60s"));
     }
-    // A waiting poll must end before the request time bound cuts it off.
-    if !settings.server.request_timeout.is_zero()
+    // A waiting poll must end before the request time bound cuts it off
+    // (not checked while off: a short request_timeout is fine then).
+    if ssf.enabled
+        && !settings.server.request_timeout.is_zero()
         && ssf.poll_wait >= settings.server.request_timeout
     {
         return Err(ConfigError::new(
