@@ -64,6 +64,7 @@ pub mod retention;
 pub mod revocation;
 pub mod scanning;
 pub mod server;
+pub mod shared_signals;
 pub mod signing;
 pub mod storage;
 pub mod telemetry;

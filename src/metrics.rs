@@ -77,9 +77,38 @@ struct ConsumerLabels {
     endpoint: String,
 }
 
+/// A Shared Signals delivery path (`poll`) and a stage of a token's way
+/// along it (`queued`, `delivered`, `acknowledged`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SsfLabels {
+    path: &'static str,
+    stage: &'static str,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct EndpointLabels {
     endpoint: String,
+}
+
+/// The counters of event delivery: webhook attempts, Shared Signals tokens.
+fn register_deliveries(
+    registry: &mut Registry,
+) -> (
+    Family<OutcomeLabels, Counter>,
+    Family<SsfLabels, Counter<u64, AtomicU64>>,
+) {
+    let webhook_attempts = registered(
+        registry,
+        "webhook_attempts",
+        "Webhook delivery attempts, by outcome (delivered, failed: retried later, dead)",
+    );
+    let ssf_sets = registered(
+        registry,
+        "ssf_sets",
+        "Shared Signals security event tokens, by delivery path (poll) and stage \
+         (queued, delivered: handed to the receiver, acknowledged)",
+    );
+    (webhook_attempts, ssf_sets)
 }
 
 /// Upper bounds of the request-duration buckets, in seconds: 0.5 ms to about
@@ -117,6 +146,7 @@ pub struct Metrics {
     pool_idle: Gauge<i64, std::sync::atomic::AtomicI64>,
     retention_purged: Family<ReasonLabels, Counter<u64, AtomicU64>>,
     webhook_attempts: Family<OutcomeLabels, Counter>,
+    ssf_sets: Family<SsfLabels, Counter<u64, AtomicU64>>,
     scanner_reports: Family<ReportLabels, Counter<u64, AtomicU64>>,
     outbox_lag: Family<ConsumerLabels, Gauge<f64, AtomicU64>>,
     webhook_pending: Family<EndpointLabels, Gauge>,
@@ -197,11 +227,7 @@ impl Metrics {
             "retention_purged_rows",
             "Rows deleted by the retention task, by what they were",
         );
-        let webhook_attempts: Family<OutcomeLabels, Counter> = registered(
-            &mut registry,
-            "webhook_attempts",
-            "Webhook delivery attempts, by outcome (delivered, failed: retried later, dead)",
-        );
+        let (webhook_attempts, ssf_sets) = register_deliveries(&mut registry);
         let scanner_reports: Family<ReportLabels, Counter<u64, AtomicU64>> = registered(
             &mut registry,
             "secret_scanning_reports",
@@ -225,6 +251,7 @@ impl Metrics {
             pool_idle,
             retention_purged,
             webhook_attempts,
+            ssf_sets,
             scanner_reports,
             outbox_lag,
             webhook_pending,
@@ -290,6 +317,14 @@ impl Metrics {
                 .get_or_create(&OutcomeLabels { outcome })
                 .inc_by(0);
         }
+        for stage in ["queued", "delivered", "acknowledged"] {
+            self.ssf_sets
+                .get_or_create(&SsfLabels {
+                    path: "poll",
+                    stage,
+                })
+                .inc_by(0);
+        }
         for scanner in ["github", "gitlab", "public"] {
             for label in ["true_positive", "false_positive"] {
                 self.scanner_reports
@@ -304,6 +339,15 @@ impl Metrics {
         self.webhook_attempts
             .get_or_create(&OutcomeLabels { outcome })
             .inc();
+    }
+
+    /// Counts `count` Shared Signals tokens reaching `stage` on `path`.
+    pub fn ssf_sets(&self, path: &'static str, stage: &'static str, count: u64) {
+        if count > 0 {
+            self.ssf_sets
+                .get_or_create(&SsfLabels { path, stage })
+                .inc_by(count);
+        }
     }
 
     /// Counts `count` tokens a scanner reported with `label`.

@@ -7,6 +7,7 @@ mod config;
 mod grant;
 mod healthcheck;
 mod migrate;
+mod receiver;
 mod token;
 
 use secrecy::ExposeSecret as _;
@@ -55,6 +56,9 @@ pub enum Command {
     /// Mint and inspect tokens.
     #[command(subcommand)]
     Token(token::TokenCommand),
+    /// Manage Shared Signals receivers (see docs/shared-signals.md).
+    #[command(subcommand)]
+    Receiver(receiver::ReceiverCommand),
     /// Admin API helpers.
     #[command(subcommand)]
     Admin(AdminCommand),
@@ -123,6 +127,7 @@ pub async fn run(command: Command, settings: Settings) -> Result<(), CliError> {
         Command::Client(command) => client::run(command, &settings).await,
         Command::Grant(command) => grant::run(command, &settings).await,
         Command::Token(command) => token::run(command, &settings).await,
+        Command::Receiver(command) => receiver::run(command, &settings).await,
         Command::Admin(AdminCommand::HashToken) => hash_admin_token(),
         Command::Config(ConfigCommand::Check) => config::check(&settings),
         Command::Healthcheck => healthcheck::run(&settings).await,

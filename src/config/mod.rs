@@ -11,6 +11,7 @@ mod redacted;
 mod security;
 mod server;
 mod service_links;
+mod ssf;
 mod validate;
 
 use std::path::{Path, PathBuf};
@@ -32,6 +33,7 @@ pub use security::{AdminSettings, AuthSettings, PolicySettings, RateLimitSetting
 pub use server::{
     CorsSettings, ForwardedHeader, MetadataSettings, ServerSettings, TlsMode, TlsSettings,
 };
+pub use ssf::SsfSettings;
 pub use validate::{ConfigError, MAX_DURATION, MIN_WEBHOOK_SECRET, RESERVED_METADATA_KEYS};
 
 /// Everything Rescind can be configured with.
@@ -58,6 +60,7 @@ pub struct Settings {
     pub events: EventSettings,
     pub secret_scanning: SecretScanningSettings,
     pub logout: LogoutSettings,
+    pub ssf: SsfSettings,
     pub log: LogSettings,
     pub tracing: TracingSettings,
 }
@@ -82,6 +85,7 @@ impl Default for Settings {
             events: EventSettings::default(),
             secret_scanning: SecretScanningSettings::default(),
             logout: LogoutSettings::default(),
+            ssf: SsfSettings::default(),
             log: LogSettings::default(),
             tracing: TracingSettings::default(),
         }

@@ -21,5 +21,6 @@ pub mod revocation_rule;
 pub mod secret;
 pub mod security_event;
 pub mod session;
+pub mod shared_signals;
 pub mod token;
 pub mod webhook;

@@ -55,6 +55,8 @@ pub enum Subject {
 #[serde(rename_all = "lowercase")]
 pub enum ComplexMember {
     User,
+    /// The device the session or credential is on.
+    Device,
     Session,
     /// The OAuth client the event concerns.
     Application,

@@ -96,6 +96,7 @@ impl Follower {
         }
         if self.position.is_some_and(|before| before != position) {
             self.events.wake_dispatcher();
+            self.events.wake_pollers();
         }
         self.position = Some(position);
         self.events.followed_to(position);

@@ -21,7 +21,7 @@ pub mod webhooks;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{Notify, broadcast};
+use tokio::sync::{Notify, broadcast, watch};
 
 use crate::domain::event::{EventPosition, RevocationEvent};
 use crate::domain::grant::GrantId;
@@ -66,6 +66,9 @@ struct Inner {
     wake_notifier: Notify,
     /// Wakes the webhook dispatcher.
     wake_dispatcher: Notify,
+    /// Moves when Shared Signals poll requests waiting for events should
+    /// look again (new events followed, a stream enabled or verified).
+    pollers: watch::Sender<u64>,
     /// When the last complete read of the outbox started.
     last_read: Mutex<Option<Instant>>,
     /// Where the follower and each subscriber stand (metrics).
@@ -84,6 +87,7 @@ impl Events {
                 wake_follower: Notify::new(),
                 wake_notifier: Notify::new(),
                 wake_dispatcher: Notify::new(),
+                pollers: watch::Sender::new(0),
                 last_read: Mutex::new(None),
                 positions: Positions::default(),
             }),
@@ -187,6 +191,20 @@ impl Events {
 
     pub(crate) async fn notifier_woken(&self) {
         self.inner.wake_notifier.notified().await;
+    }
+
+    /// Wakes every waiting poll request (each looks at its queue again).
+    pub fn wake_pollers(&self) {
+        self.inner
+            .pollers
+            .send_modify(|turn| *turn = turn.wrapping_add(1));
+    }
+
+    /// For a poll request about to wait: `changed()` is ready after the
+    /// next [`Self::wake_pollers`] from now on.
+    #[must_use]
+    pub fn poller_wakes(&self) -> watch::Receiver<u64> {
+        self.inner.pollers.subscribe()
     }
 
     pub(crate) fn wake_dispatcher(&self) {

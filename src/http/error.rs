@@ -26,6 +26,11 @@ pub enum ErrorCode {
     /// Rescind's own: a secret scanner's request is unsigned, or its
     /// signature does not verify against the scanner's keys.
     InvalidSignature,
+    /// RFC 6750 §3.1: a Shared Signals receiver's bearer credential is
+    /// missing, unknown or wrong.
+    InvalidToken,
+    /// Rescind's own: what a Shared Signals receiver asked to create exists.
+    Conflict,
 }
 
 /// An error answer. Descriptions are `&'static str`, so no request data (and
@@ -178,6 +183,30 @@ impl OAuthError {
         )
     }
 
+    /// `401 invalid_token` with `WWW-Authenticate: Bearer` (RFC 6750 §3).
+    #[must_use]
+    pub fn invalid_token() -> Self {
+        let mut error = Self::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::InvalidToken,
+            "a valid receiver bearer credential is required",
+        );
+        error.www_authenticate = Some(HeaderValue::from_static("Bearer error=\"invalid_token\""));
+        error
+    }
+
+    /// `404` for a Shared Signals stream the caller does not have.
+    #[must_use]
+    pub const fn no_such_stream() -> Self {
+        Self::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, "no such stream")
+    }
+
+    /// `409`: the receiver already has its one stream.
+    #[must_use]
+    pub const fn conflict(description: &'static str) -> Self {
+        Self::new(StatusCode::CONFLICT, ErrorCode::Conflict, description)
+    }
+
     /// `404` for an unknown path.
     #[must_use]
     pub const fn not_found() -> Self {
@@ -204,6 +233,8 @@ impl OAuthError {
             ErrorCode::ServerError => "server_error",
             ErrorCode::NotFound => "not_found",
             ErrorCode::InvalidSignature => "invalid_signature",
+            ErrorCode::InvalidToken => "invalid_token",
+            ErrorCode::Conflict => "conflict",
         }
     }
 }

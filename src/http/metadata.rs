@@ -95,13 +95,20 @@ pub async fn metadata(State(app): State<AppState>) -> Response {
 /// `/tenant1`, both the RFC 8414 §3 inserted form and the appended form.
 #[must_use]
 pub fn paths(issuer_path: &str) -> Vec<String> {
-    const WELL_KNOWN: &str = "/.well-known/oauth-authorization-server";
+    well_known_paths("/.well-known/oauth-authorization-server", issuer_path)
+}
+
+/// The paths a `/.well-known/…` document of an issuer with path
+/// `issuer_path` is served at: inserted between host and path (RFC 8414
+/// §3, which the Shared Signals Framework follows too), and appended.
+#[must_use]
+pub fn well_known_paths(well_known: &str, issuer_path: &str) -> Vec<String> {
     if issuer_path.is_empty() {
-        vec![WELL_KNOWN.to_owned()]
+        vec![well_known.to_owned()]
     } else {
         vec![
-            format!("{WELL_KNOWN}{issuer_path}"),
-            format!("{issuer_path}{WELL_KNOWN}"),
+            format!("{well_known}{issuer_path}"),
+            format!("{issuer_path}{well_known}"),
         ]
     }
 }

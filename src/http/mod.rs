@@ -16,6 +16,7 @@ pub mod openapi;
 pub mod peer;
 mod revoke;
 mod scanning;
+mod ssf;
 mod token_request;
 mod unread;
 
@@ -47,6 +48,7 @@ use crate::logout::LogoutReceiver;
 use crate::metrics::Metrics;
 use crate::revocation::{Revoker, TokenRevocation};
 use crate::scanning::Scanners;
+use crate::shared_signals::Transmitter;
 
 /// The services both listeners share, built once by the server.
 #[derive(Clone)]
@@ -66,6 +68,8 @@ pub struct Services {
     pub logout: Option<Arc<LogoutReceiver>>,
     /// The outbox backlog, read when `/metrics` is scraped.
     pub backlog: Arc<crate::events::backlog::Backlog>,
+    /// The Shared Signals transmitter, when `ssf.enabled`.
+    pub transmitter: Option<Transmitter>,
 }
 
 /// What every handler can reach. Cheap to clone (one `Arc`).
@@ -95,6 +99,9 @@ pub struct Shared {
     pub cors: CorsPolicy,
     pub scanners: Scanners,
     pub logout: Option<Arc<LogoutReceiver>>,
+    pub transmitter: Option<Transmitter>,
+    /// The issuer without a trailing `/`.
+    pub issuer_base: String,
 }
 
 impl std::ops::Deref for AppState {
@@ -130,6 +137,8 @@ impl AppState {
             ),
             scanners: services.scanners.clone(),
             logout: services.logout.clone(),
+            transmitter: services.transmitter.clone(),
+            issuer_base: settings.issuer_base().to_owned(),
         }))
     }
 
@@ -194,6 +203,12 @@ pub fn router(app: AppState, issuer_path: &str, edge: &Edge) -> Router {
                 .fallback(|| async { OAuthError::method_not_allowed("GET, HEAD") }),
         );
     }
+    let router = ssf::routes(
+        router,
+        app.transmitter.as_ref(),
+        &app.issuer_base,
+        issuer_path,
+    );
     let router = router
         .fallback(|| async { OAuthError::not_found() })
         .route_layer(from_fn(observe::record_route))

@@ -34,7 +34,9 @@ pub use listen::shutdown_signal;
 pub use store::{log_migration, open_store};
 
 use listen::{Transport, forget_idle_limits, serve};
-use parts::{UseCases, edge, limiter, logout_receiver, secret_verifier, webhook_dispatcher};
+use parts::{
+    UseCases, edge, limiter, logout_receiver, secret_verifier, transmitter, webhook_dispatcher,
+};
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -61,6 +63,8 @@ pub enum StartupError {
     ShortSecret(String),
     #[error("{0} is not a URL")]
     WebhookUrl(String),
+    #[error("cannot open the shared signals signing key: {0}")]
+    SigningKey(#[from] crate::signing::KeyStoreError),
     #[error("cannot build the outbound HTTP client: {0}")]
     HttpClient(#[source] reqwest::Error),
 }
@@ -135,7 +139,9 @@ impl Server {
         let dispatcher =
             webhook_dispatcher(settings, &store, &clock, &events, &outbound, &metrics)?;
         let logout = logout_receiver(settings, &store, &revoker, &clock, &outbound);
+        let transmitter = transmitter(settings, &store, &clock, &events, &metrics)?;
         let services = Services {
+            transmitter,
             administration,
             authenticator,
             logout,

@@ -22,6 +22,8 @@ use crate::limits::{LimitSettings, Limiter};
 use crate::logout::{ConfiguredUpstream, LogoutReceiver};
 use crate::metrics::Metrics;
 use crate::revocation::{Revoker, TokenRevocation};
+use crate::shared_signals::{PollBounds, Transmitter, TransmitterParts};
+use crate::signing::SigningKeySource;
 use crate::storage::Store;
 
 use super::StartupError;
@@ -222,4 +224,40 @@ pub(super) fn logout_receiver(
             clock.clone(),
         ))
     })
+}
+
+/// The Shared Signals transmitter when `ssf.enabled`, its signing keys
+/// opened (a key generated on first start) from the data folder.
+pub(super) fn transmitter(
+    settings: &Settings,
+    store: &Arc<dyn Store>,
+    clock: &Arc<dyn Clock>,
+    events: &Events,
+    metrics: &Arc<Metrics>,
+) -> Result<Option<Transmitter>, StartupError> {
+    let ssf = &settings.ssf;
+    if !ssf.enabled {
+        return Ok(None);
+    }
+    let source = match &ssf.key_file {
+        Some(path) => SigningKeySource::File(path.clone()),
+        None => SigningKeySource::Generate(ssf.algorithm),
+    };
+    let keys = crate::signing::store::open(
+        &settings.data_dir.join(crate::signing::store::FOLDER),
+        &source,
+        ssf.rotation_overlap,
+        clock.now(),
+    )?;
+    Ok(Some(Transmitter::new(TransmitterParts {
+        store: store.clone(),
+        outbox: store.clone(),
+        keys: Arc::new(keys),
+        clock: clock.clone(),
+        events: events.clone(),
+        metrics: metrics.clone(),
+        issuer: settings.issuer.clone(),
+        issuer_base: settings.issuer_base().to_owned(),
+        bounds: PollBounds::from_settings(ssf),
+    })))
 }

@@ -48,7 +48,7 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use super::Readiness;
 
 /// The newest schema version this binary knows.
-pub const LATEST_VERSION: i64 = 10;
+pub const LATEST_VERSION: i64 = 11;
 
 /// The start of a contract step's description (and file name, after the
 /// version).
@@ -108,6 +108,11 @@ const POSTGRES: &[Source] = &[
         "sessions and devices",
         include_str!("../../migrations/postgres/0010_sessions_and_devices.sql"),
     ),
+    (
+        11,
+        "shared signals",
+        include_str!("../../migrations/postgres/0011_shared_signals.sql"),
+    ),
 ];
 
 const SQLITE: &[Source] = &[
@@ -160,6 +165,11 @@ const SQLITE: &[Source] = &[
         10,
         "sessions and devices",
         include_str!("../../migrations/sqlite/0010_sessions_and_devices.sql"),
+    ),
+    (
+        11,
+        "shared signals",
+        include_str!("../../migrations/sqlite/0011_shared_signals.sql"),
     ),
 ];
 

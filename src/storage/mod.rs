@@ -25,6 +25,7 @@ mod maintenance;
 mod migrations;
 pub mod postgres;
 mod revocation;
+mod shared_signals;
 pub mod sqlite;
 mod statement;
 
@@ -44,6 +45,7 @@ pub use logout::LogoutStore;
 pub use maintenance::Maintenance;
 pub use migrations::{ContractSteps, LATEST_VERSION as LATEST_MIGRATION, MigrationReport};
 pub use revocation::RevocationStore;
+pub use shared_signals::{SharedSignalsStore, TakenSets};
 
 /// A store fault. Not-found is never an error: `find_*` answers `Ok(None)`.
 #[derive(Debug, thiserror::Error)]
@@ -125,6 +127,7 @@ pub trait Store:
     + EventStore
     + DeliveryStore
     + LogoutStore
+    + SharedSignalsStore
     + Maintenance
     + 'static
 {

@@ -308,8 +308,136 @@ async fn a_request_head_that_never_ends_is_cut_off() {
     assert!(still_up(&app).await);
 }
 
+/// A request to a Shared Signals endpoint, authenticated with `credential`
+/// when given, with `body` as is.
+fn ssf_request(line: &str, credential: Option<&str>, headers: &str, body: &[u8]) -> Vec<u8> {
+    let authorization = credential
+        .map(|credential| format!("Authorization: Bearer {credential}\r\n"))
+        .unwrap_or_default();
+    let mut request = format!(
+        "{line} HTTP/1.1\r\nHost: localhost\r\n{authorization}{headers}\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(body);
+    request
+}
+
+/// A server with the transmitter on, a receiver and its stream: the
+/// credential and the request line of the stream's poll endpoint.
+async fn ssf_app(backend: Backend) -> (TestApp, String, String) {
+    let app = TestApp::spawn_with(backend, |settings| {
+        settings.ssf.enabled = true;
+        settings.ssf.algorithm = rescind::signing::SigningAlgorithm::Es256;
+    })
+    .await;
+    let credential = app.ssf_receiver("rp").await;
+    let created = app
+        .http
+        .post(app.url("/ssf/streams"))
+        .bearer_auth(&credential)
+        .json(&serde_json::json!({"events_requested": []}))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let stream: serde_json::Value = created.json().await.unwrap_or_default();
+    let poll = format!(
+        "POST /ssf/poll/{}",
+        stream["stream_id"].as_str().unwrap_or_default()
+    );
+    (app, credential, poll)
+}
+
+/// The Shared Signals endpoints under hostile requests: each a bounded,
+/// well-formed answer, and an unauthenticated body is never read.
+async fn hostile_shared_signals_requests_get_bounded_answers(backend: Backend) {
+    let (app, credential, poll) = ssf_app(backend).await;
+    let credential = credential.as_str();
+    let nested = "[".repeat(10_000);
+    let megabyte = format!("{{\"ack\": [\"{}\"]}}", "a".repeat(1 << 20));
+    let long_path = format!("POST /ssf/poll/{}", "x".repeat(6000));
+    let cases: Vec<(&str, Vec<u8>, &[u16])> = vec![
+        (
+            "a declared gigabyte, authenticated",
+            b"POST /ssf/streams HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer "
+                .iter()
+                .chain(credential.as_bytes())
+                .chain(b"\r\nContent-Length: 1000000000\r\n\r\n{}")
+                .copied()
+                .collect(),
+            &[413],
+        ),
+        (
+            "a declared gigabyte, unauthenticated",
+            b"POST /ssf/streams HTTP/1.1\r\nHost: localhost\r\n\
+              Content-Length: 1000000000\r\n\r\n{}"
+                .to_vec(),
+            &[401],
+        ),
+        (
+            "a megabyte of ack",
+            ssf_request(&poll, Some(credential), "", megabyte.as_bytes()),
+            &[413],
+        ),
+        (
+            "JSON nested ten thousand deep",
+            ssf_request(&poll, Some(credential), "", nested.as_bytes()),
+            &[400],
+        ),
+        (
+            "a body that is not UTF-8",
+            ssf_request(&poll, Some(credential), "", b"{\"ack\": [\"\xff\xfe\"]}"),
+            &[400],
+        ),
+        (
+            "two Authorization headers",
+            ssf_request(
+                &poll,
+                Some(credential),
+                "Authorization: Bearer other\r\n",
+                b"{}",
+            ),
+            &[401],
+        ),
+        (
+            "a stream id of six thousand characters",
+            ssf_request(&long_path, Some(credential), "", b"{}"),
+            &[404, 414, 431],
+        ),
+        (
+            "a stream id that is not ASCII",
+            ssf_request("POST /ssf/poll/%C3%A9%00", Some(credential), "", b"{}"),
+            &[404, 400],
+        ),
+        (
+            "a query string on the status endpoint with unknown parameters",
+            ssf_request(
+                "GET /ssf/status?stream_id=a&stream_id=b&x=1",
+                Some(credential),
+                "",
+                b"",
+            ),
+            &[400],
+        ),
+    ];
+    for (name, request, expected) in cases {
+        let started = Instant::now();
+        let answer = raw::send(app.address, &request).await;
+        assert!(
+            expected.contains(&answer.status),
+            "{name}: answered {} (expected one of {expected:?}); body {:?}",
+            answer.status,
+            answer.body.chars().take(200).collect::<String>()
+        );
+        assert!(started.elapsed() < Duration::from_secs(15), "{name}");
+        assert!(still_up(&app).await, "{name}: the server stopped answering");
+    }
+}
+
 on_both_backends!(
     every_hostile_request_gets_a_bounded_well_formed_answer,
     every_hostile_logout_request_gets_a_bounded_well_formed_answer,
     pipelined_requests_are_answered_in_order,
+    hostile_shared_signals_requests_get_bounded_answers,
 );

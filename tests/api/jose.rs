@@ -31,7 +31,7 @@ fn at(seconds: i64) -> DateTime<Utc> {
 }
 
 /// Runs tests/support/jose.py with `request`, answering its JSON.
-pub fn python(request: &Value) -> Value {
+pub(crate) fn python(request: &Value) -> Value {
     let Some(interpreter) = std::env::var_os("TEST_PYTHON") else {
         panic!(
             "TEST_PYTHON is not set: these tests compare with a pinned Python JOSE \

@@ -37,6 +37,7 @@ mod rolling_upgrade;
 mod rotation_race;
 mod scanning;
 mod sessions;
+mod shared_signals;
 mod timing;
 mod tls;
 mod traces;

@@ -380,7 +380,55 @@ impl Admin {
     }
 }
 
+/// A Shared Signals receiver's credential, right or wrong, reaches no log
+/// line at `trace`.
+async fn no_receiver_credential_reaches_the_logs(backend: Backend) {
+    let seeder = TestApp::spawn(backend).await;
+    let credential = seeder.ssf_receiver("rp").await;
+    let server = ChildServer::start_with(
+        &seeder,
+        Logs::Captured("trace"),
+        &[
+            ("RESCIND_SSF__ENABLED", "true"),
+            ("RESCIND_SSF__ALGORITHM", "ES256"),
+        ],
+    )
+    .await;
+    let json = |credential: &str| {
+        header_map(&[
+            ("content-type", "application/json"),
+            ("authorization", &format!("Bearer {credential}")),
+        ])
+    };
+    let created = server
+        .http
+        .post(format!("{}/ssf/streams", server.base))
+        .headers(json(&credential))
+        .body(r#"{"events_requested": []}"#)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(created.status(), 201);
+    let stream: serde_json::Value = created.json().await.unwrap_or_default();
+    let poll = format!(
+        "/ssf/poll/{}",
+        stream["stream_id"].as_str().unwrap_or_default()
+    );
+    let body = r#"{"returnImmediately": true}"#.to_owned();
+    assert_eq!(
+        server.post(&poll, body.clone(), json(&credential)).await,
+        200
+    );
+    let wrong = "receiver-credential-not-to-log";
+    assert_eq!(server.post(&poll, body, json(wrong)).await, 401);
+    let logs = server.stop();
+    assert!(logs.contains("request_id"), "the logs were captured");
+    assert_absent(&logs, "logs", "receiver credential", &credential);
+    assert_absent(&logs, "logs", "wrong receiver credential", wrong);
+}
+
 on_both_backends!(
     nothing_secret_reaches_the_logs_at_trace_level,
     nothing_secret_leaks_from_the_admin_api,
+    no_receiver_credential_reaches_the_logs,
 );

@@ -133,10 +133,12 @@ async fn migrate_force_applies_every_step(backend: Backend) {
     let forced = json_line(&rescind(db.url(), db.data_dir(), &["migrate", "--force"], None).await);
     assert_eq!(forced["held_back"], json!([]));
     assert_eq!(forced["schema_version"], json!(LATEST_MIGRATION));
-    assert_eq!(
-        forced["applied"].as_array().map(Vec::len),
-        usize::try_from(LATEST_MIGRATION).ok()
-    );
+    // Every step file; versions may have gaps (branches number their steps
+    // apart), so the count is the files', not the latest version.
+    let steps = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres"))
+        .map(Iterator::count)
+        .ok();
+    assert_eq!(forced["applied"].as_array().map(Vec::len), steps);
 }
 
 on_both_backends!(

@@ -215,7 +215,44 @@ async fn at_introspection_a_right_secret_without_the_right_takes_a_wrong_secrets
     );
 }
 
+/// A Shared Signals call without a credential, with a wrong one (a real
+/// credential with its last character changed) and with an unknown one:
+/// one hash and one indexed read each.
+async fn missing_wrong_and_unknown_receiver_credentials_take_the_same_time(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |settings| {
+        settings.ssf.enabled = true;
+        settings.ssf.algorithm = rescind::signing::SigningAlgorithm::Es256;
+    })
+    .await;
+    let credential = app.ssf_receiver("rp").await;
+    let mut wrong = credential.clone();
+    let last = if wrong.pop() == Some('A') { 'B' } else { 'A' };
+    wrong.push(last);
+    let call = |presented: Option<&str>| {
+        let mut request = app.http.get(app.url("/ssf/streams"));
+        if let Some(presented) = presented {
+            request = request.bearer_auth(presented);
+        }
+        async move {
+            let status = request.send().await.map(|r| r.status().as_u16());
+            status.unwrap_or_default()
+        }
+    };
+    let unknown = "an-unknown-receiver-credential-of-43-chars-";
+    let (a, b) = alternate(samples(10), || call(Some(&wrong)), || call(Some(unknown))).await;
+    judge(
+        "wrong vs unknown receiver credential",
+        &mann_whitney(&a, &b),
+    );
+    let (a, b) = alternate(samples(10), || call(Some(&wrong)), || call(None)).await;
+    judge(
+        "wrong vs missing receiver credential",
+        &mann_whitney(&a, &b),
+    );
+}
+
 on_both_backends!(
+    missing_wrong_and_unknown_receiver_credentials_take_the_same_time,
     at_introspection_a_right_secret_without_the_right_takes_a_wrong_secrets_time,
     an_anonymous_caller_cannot_tell_a_revoked_token_from_an_unknown_one,
     an_unknown_client_and_a_wrong_secret_take_the_same_time,

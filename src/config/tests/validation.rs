@@ -96,6 +96,27 @@ fn other_bad_values_name_their_key() {
         rejection(|s| s.log.level = "[[".to_owned()).as_deref(),
         Some("log.level")
     );
+    assert_eq!(
+        rejection(|s| {
+            s.ssf.enabled = true;
+            s.ssf.poll_wait = s.server.request_timeout;
+        })
+        .as_deref(),
+        Some("ssf.poll_wait")
+    );
+    assert_eq!(
+        rejection(|s| s.server.request_timeout = s.ssf.poll_wait),
+        None,
+        "not while off"
+    );
+    assert_eq!(
+        rejection(|s| s.ssf.max_poll_waiters = 0).as_deref(),
+        Some("ssf.max_poll_waiters")
+    );
+    assert_eq!(
+        rejection(|s| s.ssf.max_events = 1001).as_deref(),
+        Some("ssf.max_events")
+    );
 }
 
 #[test]

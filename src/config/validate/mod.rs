@@ -97,6 +97,7 @@ pub(super) fn settings(settings: &Settings) -> Result<(), ConfigError> {
     scanner_keys("secret_scanning.gitlab", &settings.secret_scanning.gitlab)?;
     outbound::logout_upstreams(&settings.logout.upstream)?;
     tracing_export(&settings.tracing)?;
+    ssf(settings)?;
     if settings.auth.argon2_concurrency == Some(0) {
         return Err(ConfigError::new(
             "auth.argon2_concurrency",
@@ -107,6 +108,39 @@ pub(super) fn settings(settings: &Settings) -> Result<(), ConfigError> {
         return Err(ConfigError::new(
             "log.level",
             "is not a valid tracing filter (try \"info\")",
+        ));
+    }
+    Ok(())
+}
+
+/// `[ssf]`: a poll waits a few seconds at most, less than a request may
+/// take, for at least one waiter and one event.
+fn ssf(settings: &Settings) -> Result<(), ConfigError> {
+    let ssf = &settings.ssf;
+    if ssf.poll_wait > Duration::from_secs(60) {
+        return Err(ConfigError::new("ssf.poll_wait", "must be at most 60s"));
+    }
+    // A waiting poll must end before the request time bound cuts it off
+    // (not checked while off: a short request_timeout is fine then).
+    if ssf.enabled
+        && !settings.server.request_timeout.is_zero()
+        && ssf.poll_wait >= settings.server.request_timeout
+    {
+        return Err(ConfigError::new(
+            "ssf.poll_wait",
+            "must be shorter than server.request_timeout",
+        ));
+    }
+    if ssf.max_poll_waiters == 0 {
+        return Err(ConfigError::new(
+            "ssf.max_poll_waiters",
+            "must be at least 1",
+        ));
+    }
+    if !(1..=1000).contains(&ssf.max_events) {
+        return Err(ConfigError::new(
+            "ssf.max_events",
+            "must be between 1 and 1000",
         ));
     }
     Ok(())
@@ -350,6 +384,8 @@ fn duration_settings(settings: &Settings) -> Vec<(String, Duration)> {
         ("retention.interval", settings.retention.interval),
         ("introspection.cache_ttl", settings.introspection.cache_ttl),
         ("events.poll_interval", settings.events.poll_interval),
+        ("ssf.rotation_overlap", settings.ssf.rotation_overlap),
+        ("ssf.poll_wait", settings.ssf.poll_wait),
         (
             "secret_scanning.github.refresh",
             settings.secret_scanning.github.refresh,

@@ -9,7 +9,8 @@
 //! nothing changes unrecorded) and completed with its status after; a call
 //! refused for its token is recorded with `401`. Revocation events stream
 //! from `/admin/events`; webhook deliveries are read and retried under
-//! `/admin/webhooks`.
+//! `/admin/webhooks`; Shared Signals receivers are registered under
+//! `/admin/ssf/receivers`.
 
 mod audit;
 mod body;
@@ -18,6 +19,7 @@ mod error;
 mod events;
 mod grants;
 pub mod openapi;
+mod receivers;
 mod schema;
 mod views;
 
@@ -124,6 +126,8 @@ pub fn router(admin: &AdminState, edge: &Edge) -> Router {
         .routes(routes!(events::stream))
         .routes(routes!(events::deliveries))
         .routes(routes!(events::retry))
+        .routes(routes!(receivers::list, receivers::create))
+        .routes(routes!(receivers::delete))
         .route_layer(from_fn_with_state(admin.clone(), record_action))
         .route_layer(from_fn_with_state(admin.clone(), require_bearer))
         .route_layer(from_fn(no_store))

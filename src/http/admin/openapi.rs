@@ -32,6 +32,7 @@ use utoipa::{Modify, OpenApi};
         (name = "revocations", description = "Bulk revocation"),
         (name = "audit", description = "Revocation records and admin calls"),
         (name = "events", description = "Revocation events: the SSE stream and webhook deliveries"),
+        (name = "shared signals", description = "Shared Signals Framework receivers (ssf.enabled)"),
     )
 )]
 pub struct AdminApi;

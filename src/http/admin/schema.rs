@@ -277,6 +277,32 @@ pub fn error_code() -> Object {
         .build()
 }
 
+/// A Shared Signals receiver id: what `ReceiverId::parse` takes.
+pub const RECEIVER_ID_PATTERN: &str = "^[A-Za-z0-9._-]{1,64}$";
+
+/// A receiver id.
+#[must_use]
+pub fn receiver_id() -> Object {
+    string()
+        .min_length(Some(1))
+        .max_length(Some(crate::domain::shared_signals::MAX_RECEIVER_ID))
+        .pattern(Some(RECEIVER_ID_PATTERN))
+        .build()
+}
+
+/// A receiver's audience, or `null` for its id.
+#[must_use]
+pub fn optional_audience() -> Object {
+    nullable(
+        string()
+            .min_length(Some(1))
+            .max_length(Some(crate::shared_signals::receivers::MAX_AUDIENCE))
+            .pattern(Some(TEXT_PATTERN)),
+        Type::String,
+    )
+    .build()
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;

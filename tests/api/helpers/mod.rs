@@ -295,6 +295,19 @@ impl TestApp {
             .unwrap_or_else(|e| panic!("disable: {e}"));
     }
 
+    /// Registers Shared Signals receiver `id` through the same code as the
+    /// CLI; returns its credential.
+    pub async fn ssf_receiver(&self, id: &str) -> String {
+        let store: &dyn rescind::storage::SharedSignalsStore = self.store.as_ref();
+        let id = rescind::domain::shared_signals::ReceiverId::parse(id)
+            .unwrap_or_else(|| panic!("bad test receiver id {id:?}"));
+        let (_, credential) =
+            rescind::shared_signals::receivers::add_receiver(store, id, None, now())
+                .await
+                .unwrap_or_else(|e| panic!("add receiver: {e}"));
+        credential.expose().to_owned()
+    }
+
     /// Registers a client through the same code as the CLI; returns its secret.
     pub async fn create_client(&self, id: &str, kind: ClientKind) -> Option<ClientSecret> {
         let id = ClientId::parse(id).unwrap_or_else(|e| panic!("bad test client id: {e}"));

@@ -1,0 +1,49 @@
+//! The Shared Signals Framework transmitter: whether it runs, the key its
+//! Security Event Tokens are signed with, and the bounds of poll delivery.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::signing::SigningAlgorithm;
+
+/// `[ssf]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SsfSettings {
+    /// Off by default: no endpoint, no key, nothing queued.
+    pub enabled: bool,
+    /// The algorithm of the generated key (ignored with `key_file`, whose
+    /// key type decides).
+    pub algorithm: SigningAlgorithm,
+    /// A PEM private key (PKCS#8, RSA of 2,048 bits at least or P-256), say
+    /// a secret every instance mounts; generated into the data folder when
+    /// absent. Every instance must sign with the same key.
+    pub key_file: Option<PathBuf>,
+    /// How long a replaced key stays in the published key set.
+    #[serde(with = "humantime_serde")]
+    pub rotation_overlap: Duration,
+    /// The longest a poll request waits for events (RFC 8936 long polling).
+    #[serde(with = "humantime_serde")]
+    pub poll_wait: Duration,
+    /// Poll requests one receiver may have waiting at once; more are
+    /// answered at once, as if they asked to return immediately.
+    pub max_poll_waiters: u32,
+    /// The most SETs one poll answer carries (`maxEvents` above it is cut).
+    pub max_events: u32,
+}
+
+impl Default for SsfSettings {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            algorithm: SigningAlgorithm::Rs256,
+            key_file: None,
+            rotation_overlap: crate::signing::store::DEFAULT_OVERLAP,
+            poll_wait: Duration::from_secs(5),
+            max_poll_waiters: 2,
+            max_events: 100,
+        }
+    }
+}

@@ -1,0 +1,210 @@
+//! A receiver's stream, as the receiver manages it (SSF 1.0 stream
+//! configuration, status and verification). Every call names the calling
+//! receiver: a stream id of another receiver is simply not found.
+
+use super::{SsfError, Transmitter};
+use crate::domain::security_event::{SecurityEvent, Subject, SubjectIdentifier, Verification};
+use crate::domain::shared_signals::{QueuedSet, Receiver, Stream, StreamStatus, delivered};
+use crate::signing::SecurityEventToken;
+use crate::storage::StoreError;
+
+/// The most event types a stream may ask for.
+pub const MAX_REQUESTED: usize = 32;
+/// The longest event type URI, description, status reason or state.
+pub const MAX_TEXT: usize = 1024;
+
+/// A change to a stream's receiver-supplied configuration: `None` leaves a
+/// member as it is (PATCH); a replacement (PUT) gives them all.
+#[derive(Debug, Clone, Default)]
+pub struct StreamChange {
+    pub events_requested: Option<Vec<String>>,
+    pub description: Option<Option<String>>,
+}
+
+fn check_text(text: &str, what: &'static str) -> Result<(), SsfError> {
+    if text.len() > MAX_TEXT || text.chars().any(char::is_control) {
+        return Err(SsfError::Invalid(what));
+    }
+    Ok(())
+}
+
+fn check_change(change: &StreamChange) -> Result<(), SsfError> {
+    if let Some(requested) = &change.events_requested {
+        if requested.len() > MAX_REQUESTED {
+            return Err(SsfError::Invalid("events_requested has more than 32 types"));
+        }
+        for uri in requested {
+            if uri.is_empty() || uri.contains(' ') {
+                return Err(SsfError::Invalid(
+                    "events_requested holds an empty or spaced type",
+                ));
+            }
+            check_text(
+                uri,
+                "events_requested holds a type too long or with control characters",
+            )?;
+        }
+    }
+    if let Some(Some(description)) = &change.description {
+        check_text(
+            description,
+            "description is too long or has control characters",
+        )?;
+    }
+    Ok(())
+}
+
+impl Transmitter {
+    /// Creates the receiver's one stream, enabled, its events from now on.
+    pub async fn create_stream(
+        &self,
+        receiver: &Receiver,
+        change: StreamChange,
+    ) -> Result<Stream, SsfError> {
+        check_change(&change)?;
+        let now = self.inner.clock.now();
+        let requested = change.events_requested.unwrap_or_default();
+        let stream = Stream {
+            id: uuid::Uuid::new_v4().simple().to_string(),
+            receiver: receiver.id.clone(),
+            events_delivered: delivered(&requested),
+            events_requested: requested,
+            description: change.description.flatten(),
+            status: StreamStatus::Enabled,
+            status_reason: None,
+            cursor: self.inner.outbox.event_head().await?,
+            created_at: now,
+            updated_at: now,
+        };
+        match self.inner.store.create_stream(&stream).await {
+            Ok(()) => Ok(stream),
+            Err(StoreError::Conflict) => Err(SsfError::Conflict),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// The receiver's stream, if it has one.
+    pub async fn stream_of(&self, receiver: &Receiver) -> Result<Option<Stream>, SsfError> {
+        Ok(self.inner.store.stream_of(&receiver.id).await?)
+    }
+
+    /// The receiver's stream named `id`.
+    pub async fn stream(&self, receiver: &Receiver, id: &str) -> Result<Stream, SsfError> {
+        self.stream_of(receiver)
+            .await?
+            .filter(|stream| stream.id == id)
+            .ok_or(SsfError::NotFound)
+    }
+
+    /// Changes the receiver-supplied members of stream `id`.
+    pub async fn update_stream(
+        &self,
+        receiver: &Receiver,
+        id: &str,
+        change: StreamChange,
+    ) -> Result<Stream, SsfError> {
+        check_change(&change)?;
+        let mut stream = self.stream(receiver, id).await?;
+        if let Some(requested) = change.events_requested {
+            stream.events_delivered = delivered(&requested);
+            stream.events_requested = requested;
+        }
+        if let Some(description) = change.description {
+            stream.description = description;
+        }
+        stream.updated_at = self.inner.clock.now();
+        self.write(&stream, None, false).await?;
+        Ok(stream)
+    }
+
+    /// Deletes stream `id` and what is queued for it.
+    pub async fn delete_stream(&self, receiver: &Receiver, id: &str) -> Result<(), SsfError> {
+        if self.inner.store.delete_stream(&receiver.id, id).await? {
+            Ok(())
+        } else {
+            Err(SsfError::NotFound)
+        }
+    }
+
+    /// Sets stream `id`'s status. Disabling drops what is queued; leaving
+    /// `disabled` starts from the outbox's head (what happened meanwhile is
+    /// not sent); pausing and resuming keeps the cursor, so the events of
+    /// the pause are delivered once enabled.
+    pub async fn set_status(
+        &self,
+        receiver: &Receiver,
+        id: &str,
+        status: StreamStatus,
+        reason: Option<String>,
+    ) -> Result<Stream, SsfError> {
+        if let Some(reason) = &reason {
+            check_text(reason, "reason is too long or has control characters")?;
+        }
+        let mut stream = self.stream(receiver, id).await?;
+        let reset = if stream.status == StreamStatus::Disabled && status != StreamStatus::Disabled {
+            Some(self.inner.outbox.event_head().await?)
+        } else {
+            None
+        };
+        stream.status = status;
+        stream.status_reason = reason;
+        stream.updated_at = self.inner.clock.now();
+        self.write(&stream, reset, status == StreamStatus::Disabled)
+            .await?;
+        if status == StreamStatus::Enabled {
+            self.inner.events.wake_pollers();
+        }
+        Ok(stream)
+    }
+
+    /// Queues a verification event for stream `id`, echoing `state`.
+    pub async fn verify(
+        &self,
+        receiver: &Receiver,
+        id: &str,
+        state: Option<String>,
+    ) -> Result<(), SsfError> {
+        if let Some(state) = &state {
+            check_text(state, "state is too long or has control characters")?;
+        }
+        let stream = self.stream(receiver, id).await?;
+        let token = SecurityEventToken::new(
+            &self.inner.issuer,
+            &receiver.audience,
+            Subject::Simple(SubjectIdentifier::Opaque {
+                id: stream.id.clone(),
+            }),
+            SecurityEvent::Verification(Verification { state }),
+            self.inner.clock.now(),
+        );
+        let set = QueuedSet {
+            token: self.inner.keys.sign(&token)?,
+            jti: token.jti,
+        };
+        self.inner
+            .store
+            .queue_set(&stream.id, &set, self.inner.clock.now())
+            .await?;
+        self.inner.metrics.ssf_sets("poll", "queued", 1);
+        self.inner.events.wake_pollers();
+        Ok(())
+    }
+
+    async fn write(
+        &self,
+        stream: &Stream,
+        reset: Option<crate::domain::event::EventPosition>,
+        drop_queued: bool,
+    ) -> Result<(), SsfError> {
+        if self
+            .inner
+            .store
+            .update_stream(stream, reset, drop_queued)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(SsfError::NotFound)
+        }
+    }
+}
