@@ -23,7 +23,7 @@
 //! - [`scanning`]: secret-scanning partners: signing keys, signature checks,
 //!   reports. [`key_fetch`]: others' public keys from a file or URL, cached.
 //! - [`signing`]: Rescind's signing keys and the Security Event Tokens it
-//!   signs. [`logout`]: validating back-channel logout tokens.
+//!   signs. [`logout`]: receiving back-channel logout tokens (validation, replay, revocation).
 //! - [`provisioning`]: registering clients and minting grants.
 //! - [`retention`]: the periodic purge of expired tokens and old audit records.
 //! - [`limits`], [`metrics`]: abuse control and Prometheus metrics.
