@@ -29,11 +29,14 @@
 //!     admin API); [`administration`]: the operator's use cases as the
 //!     admin API and health endpoints reach them.
 //!   - [`retention`]: the periodic purge of expired tokens and old records.
+//!   - [`shared_signals`]: the Shared Signals transmitter: receivers, their
+//!     streams, the revocation-to-event mapping, poll delivery.
+//!   - [`logout`]: receiving back-channel logout tokens (validation, replay,
+//!     revocation).
 //! - [`events`]: revocation events out of the outbox: the follower that
 //!   tells the hooks, the coalesced `NOTIFY`, the payload, webhook delivery.
 //! - [`signing`]: Rescind's signing keys and the Security Event Tokens it
-//!   signs. [`logout`]: validating back-channel logout tokens.
-//!   [`key_fetch`]: others' public keys from a file or URL, cached.
+//!   signs. [`key_fetch`]: others' public keys from a file or URL, cached.
 //! - [`limits`], [`metrics`]: abuse control and Prometheus metrics.
 //! - [`http`]: routes, request parsing, the `OAuthError` wire type, CORS,
 //!   request ids, trusted proxies, load shedding; [`http::admin`] the admin

@@ -155,6 +155,7 @@ pub fn document(issuer: &str, issuer_path: &str) -> Value {
     token_paths(&mut paths, issuer_path);
     discovery_paths(&mut paths, issuer_path);
     report_paths(&mut paths, issuer_path);
+    logout_path(&mut paths, issuer_path);
     health_paths(&mut paths);
     json!({
         "openapi": "3.1.0",
@@ -174,6 +175,7 @@ pub fn document(issuer: &str, issuer_path: &str) -> Value {
             { "name": "introspection", "description": "RFC 7662 token introspection, for resource servers" },
             { "name": "discovery", "description": "RFC 8414 authorization server metadata" },
             { "name": "secret scanning", "description": "Leaked-token reports" },
+            { "name": "logout", "description": "OpenID Connect back-channel logout, from configured authorisation servers" },
             { "name": "health", "description": "Liveness and readiness probes" }
         ],
         "paths": paths,
@@ -349,6 +351,50 @@ fn report_paths(paths: &mut serde_json::Map<String, Value>, issuer_path: &str) {
             "202",
             "GitLab secret detection report",
         ),
+    );
+}
+
+/// The back-channel logout receiver.
+fn logout_path(paths: &mut serde_json::Map<String, Value>, issuer_path: &str) {
+    paths.insert(
+        format!("{issuer_path}/oauth2/backchannel-logout"),
+        json!({
+            "post": {
+                "tags": ["logout"],
+                "operationId": "backchannel_logout",
+                "summary": "OpenID Connect Back-Channel Logout 1.0",
+                "description": "An authorisation server configured as `[[logout.upstream]]` \
+                                ends a login session: every live grant of the logout token's \
+                                `sid` (or, without one, of its `sub`) among that server's \
+                                clients is revoked before the answer. Off (`404`) while no \
+                                upstream is configured.",
+                "requestBody": {
+                    "required": true,
+                    "content": { "application/x-www-form-urlencoded": { "schema": {
+                        "type": "object",
+                        "required": ["logout_token"],
+                        "properties": { "logout_token": {
+                            "type": "string",
+                            "description": "A signed logout token (compact JWS)"
+                        } }
+                    } } }
+                },
+                "responses": {
+                    "200": {
+                        "description": "Every grant the token names is revoked",
+                        "headers": { "Cache-Control": { "$ref": "#/components/headers/Cache-Control" } }
+                    },
+                    "400": error("`invalid_request`: no form body, no or several `logout_token`, \
+                                  or a token refused (invalid, expired, replayed, from an issuer \
+                                  not configured)"),
+                    "404": error("`not_found`: no upstream is configured"),
+                    "405": { "$ref": "#/components/responses/MethodNotAllowed" },
+                    "408": error("`invalid_request`: the body did not arrive in time"),
+                    "413": error("`invalid_request`: the body is larger than `server.body_limit`"),
+                    "503": retry_later("`temporarily_unavailable`: the database is unavailable; retry")
+                }
+            }
+        }),
     );
 }
 

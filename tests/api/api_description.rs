@@ -241,6 +241,7 @@ async fn the_public_listener_describes_its_own_endpoints(backend: Backend) {
             "/health/ready",
             "/tenant1/.well-known/oauth-authorization-server",
             "/tenant1/credentials/revoke",
+            "/tenant1/oauth2/backchannel-logout",
             "/tenant1/oauth2/introspect",
             "/tenant1/oauth2/revoke",
             "/tenant1/secret-scanning/github",
@@ -259,9 +260,9 @@ async fn the_public_listener_describes_its_own_endpoints(backend: Backend) {
             "{here}: a repeated id"
         );
         // Routed: the fallback's 404 and a 405 are the only answers that
-        // say it is not (the scanners answer 404 too when they are off,
-        // with the same body, so they are asked with POST and checked for
-        // their own Allow on GET).
+        // say it is not (the scanners and the logout receiver answer 404
+        // too when they are off, with the same body, so they are asked with
+        // POST and checked for their own Allow on GET).
         let method = reqwest::Method::from_bytes(method.as_str().as_bytes())
             .unwrap_or_else(|e| panic!("{e}"));
         let response = http
@@ -270,7 +271,10 @@ async fn the_public_listener_describes_its_own_endpoints(backend: Backend) {
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         assert_ne!(response.status().as_u16(), 405, "{here}");
-        if !path.contains("/secret-scanning/") && !path.contains("/credentials/") {
+        if !path.contains("/secret-scanning/")
+            && !path.contains("/credentials/")
+            && !path.ends_with("/backchannel-logout")
+        {
             assert_ne!(response.status().as_u16(), 404, "{here}");
         }
         let wrong_method = http
@@ -284,7 +288,7 @@ async fn the_public_listener_describes_its_own_endpoints(backend: Backend) {
             "{here}: PUT is routed to it"
         );
     }
-    assert_eq!(ids.len(), 12);
+    assert_eq!(ids.len(), 13);
     // Every error answer has the RFC 6749 body.
     let revoke = &document["paths"]["/tenant1/oauth2/revoke"]["post"];
     for status in ["400", "401", "413", "429", "503"] {
