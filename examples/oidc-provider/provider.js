@@ -17,7 +17,7 @@
 //   CLIENT_ID, CLIENT_REDIRECT_URI   the one (public, PKCE) client (app, http://localhost:3001/callback)
 //   RESCIND_BACKCHANNEL_LOGOUT set to 1: clients get Rescind's back-channel
 //                              logout endpoint as backchannel_logout_uri (see
-//                              docs/integrating.md; needs a Rescind that serves it)
+//                              docs/integrating.md, point 7)
 // Rescind's self-signed certificate is trusted with NODE_EXTRA_CA_CERTS.
 
 import { createServer } from 'node:http';

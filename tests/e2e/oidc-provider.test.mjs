@@ -75,6 +75,13 @@ name = "oidc-provider"
 url = "${asIssuer}/rescind/events"
 secret = "${webhookSecret}"
 retry_initial = "1s"
+
+# The AS's logout tokens: audience the client they are about (Rescind's
+# endpoint is that client's backchannel_logout_uri), keys at its jwks_uri.
+[[logout.upstream]]
+issuer = "${asIssuer}"
+audience = "app"
+jwks_uri = "${asIssuer}/jwks"
 `);
 
 let rescind;
@@ -146,6 +153,7 @@ before(async () => {
     RESCIND_ADMIN_TOKEN: adminToken,
     RESCIND_WEBHOOK_SECRET: webhookSecret,
     CLIENT_REDIRECT_URI: redirectUri,
+    RESCIND_BACKCHANNEL_LOGOUT: '1',
   });
   await waitFor('oidc-provider', `${asIssuer}/.well-known/openid-configuration`, provider);
   const rs = start('resource server', process.execPath, [join(dir, 'resource-server.js')], {
@@ -177,26 +185,31 @@ async function clientConfig() {
   });
 }
 
-/** The browser: follows redirects, keeps cookies, submits the development login and consent forms. */
-async function authorize(url, subject) {
-  const jar = new Map();
+/** One browser request: sends and keeps the cookies of `jar`, follows no redirect. */
+async function browse(request, jar) {
+  const response = await fetch(request.url, {
+    method: request.method,
+    redirect: 'manual',
+    body: request.body,
+    headers: {
+      cookie: [...jar].map(([name, value]) => `${name}=${value}`).join('; '),
+      ...(request.body ? { 'content-type': 'application/x-www-form-urlencoded' } : {}),
+    },
+  });
+  for (const cookie of response.headers.getSetCookie()) {
+    const [pair] = cookie.split(';');
+    const at = pair.indexOf('=');
+    jar.set(pair.slice(0, at), pair.slice(at + 1));
+  }
+  return response;
+}
+
+/** The browser: follows redirects, keeps cookies (in `jar`: one login session), submits the development login and consent forms. */
+async function authorize(url, subject, jar) {
   let request = { url: url.href, method: 'GET', body: undefined };
   for (let step = 0; step < 20; step += 1) {
     if (request.url.startsWith(redirectUri)) return new URL(request.url);
-    const response = await fetch(request.url, {
-      method: request.method,
-      redirect: 'manual',
-      body: request.body,
-      headers: {
-        cookie: [...jar].map(([name, value]) => `${name}=${value}`).join('; '),
-        ...(request.body ? { 'content-type': 'application/x-www-form-urlencoded' } : {}),
-      },
-    });
-    for (const cookie of response.headers.getSetCookie()) {
-      const [pair] = cookie.split(';');
-      const at = pair.indexOf('=');
-      jar.set(pair.slice(0, at), pair.slice(at + 1));
-    }
+    const response = await browse(request, jar);
     if (response.status >= 300 && response.status < 400) {
       request = { url: new URL(response.headers.get('location'), request.url).href, method: 'GET' };
       continue;
@@ -212,8 +225,8 @@ async function authorize(url, subject) {
   throw new Error('too many steps before the redirect back to the client');
 }
 
-/** A user signs in and consents; the client gets an access and a refresh token. */
-async function signIn(config, subject) {
+/** A user signs in and consents; the client gets an access and a refresh token. `jar` holds the browser's cookies: its login session. */
+async function signIn(config, subject, jar = new Map()) {
   const verifier = oauth.randomPKCECodeVerifier();
   const state = oauth.randomState();
   const url = oauth.buildAuthorizationUrl(config, {
@@ -224,7 +237,7 @@ async function signIn(config, subject) {
     code_challenge_method: 'S256',
     state,
   });
-  const callback = await authorize(url, subject);
+  const callback = await authorize(url, subject, jar);
   const tokens = await oauth.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: state });
   // Opaque, so that Rescind's hash is the only thing that makes it valid (a JWT has dots).
   assert.ok(!tokens.access_token.includes('.') && !tokens.refresh_token.includes('.'), 'opaque tokens');
@@ -375,4 +388,47 @@ test('case 4: with Rescind down the token request fails, and no token goes out u
   const tokens = await signIn(config, 'carol');
   await assertLive(tokens);
   assert.equal(await storedGrants('carol'), 1);
+});
+
+/** The user signs out at the AS (RP-initiated logout): its confirmation form, submitted from the browser holding the session. */
+async function signOut(config, tokens, jar) {
+  const url = oauth.buildEndSessionUrl(config, { id_token_hint: tokens.id_token });
+  const page = await browse({ url: url.href, method: 'GET' }, jar);
+  const html = await page.text();
+  const action = /<form[^>]*action="([^"]+)"/.exec(html)?.[1];
+  const xsrf = /name="xsrf" value="([^"]+)"/.exec(html)?.[1];
+  assert.ok(action && xsrf, `a logout confirmation form: ${page.status} ${html}`);
+  const done = await browse({
+    url: new URL(action, url).href,
+    method: 'POST',
+    body: new URLSearchParams({ xsrf, logout: 'yes' }).toString(),
+  }, jar);
+  assert.ok(done.status < 400, `the AS signed the user out: ${done.status}`);
+}
+
+/** How the revocations of a subject's grants were recorded at Rescind: presenter kind and reason, one line each. */
+async function recordedRevocations(subject) {
+  const run = promisify(execFile)(env('E2E_PSQL'), [
+    env('E2E_DATABASE_URL'), '-XAtq', '-v', 'ON_ERROR_STOP=1', '-v', `subject=${subject}`,
+  ]);
+  run.child.stdin.end("SELECT r.presenter_kind || ' ' || r.reason FROM revocations r JOIN grants g ON g.id = r.grant_id WHERE g.subject = :'subject';\n");
+  return (await run).stdout.split('\n').filter(Boolean);
+}
+
+test('case 2: a logout at the AS revokes that session\'s grants at Rescind, and not another session\'s', async () => {
+  const config = await clientConfig();
+  // Two logins of one user, in two browsers: two sessions.
+  const laptop = new Map();
+  const phone = new Map();
+  const first = await signIn(config, 'gina', laptop);
+  const second = await signIn(config, 'gina', phone);
+  await assertLive(first);
+  await assertLive(second);
+  const deliveredBefore = await deliveredCount();
+  // The AS sends its logout token to Rescind before it answers the logout.
+  await signOut(config, first, laptop);
+  await assertGrantEnded(config, first, Date.now(), deliveredBefore);
+  assert.deepEqual(await recordedRevocations('gina'), ['backchannel_logout backchannel_logout'],
+    'revoked by the back-channel logout, once');
+  await assertLive(second);
 });
