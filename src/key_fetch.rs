@@ -83,27 +83,37 @@ impl<T> FetchedKeys<T> {
     /// `has_wanted` says they lack the key the caller needs and the last
     /// attempt is long enough ago. A failed load keeps the keys already held
     /// (`None` until one load has succeeded).
+    ///
+    /// The load runs without holding the cache: callers meanwhile get the
+    /// keys already held, so a slow key server (or a caller naming an
+    /// unknown key id to make it fetch) cannot hold every request for the
+    /// fetch's timeout.
     pub async fn current(&self, has_wanted: impl Fn(&T) -> bool) -> Option<Arc<T>> {
-        let mut cached = self.cached.lock().await;
-        let refresh = self.document.refresh;
-        let stale = cached
-            .loaded_at
-            .is_none_or(|loaded| loaded.elapsed() >= refresh);
-        let lacking = cached.keys.as_deref().is_none_or(|keys| !has_wanted(keys));
-        let gap = refresh.min(REFETCH_AT_MOST_EVERY);
-        let allowed = cached
-            .attempted_at
-            .is_none_or(|attempted| attempted.elapsed() >= gap);
-        if (stale || lacking) && allowed {
+        {
+            let mut cached = self.cached.lock().await;
+            let refresh = self.document.refresh;
+            let stale = cached
+                .loaded_at
+                .is_none_or(|loaded| loaded.elapsed() >= refresh);
+            let lacking = cached.keys.as_deref().is_none_or(|keys| !has_wanted(keys));
+            let gap = refresh.min(REFETCH_AT_MOST_EVERY);
+            let allowed = cached
+                .attempted_at
+                .is_none_or(|attempted| attempted.elapsed() >= gap);
+            if !((stale || lacking) && allowed) {
+                return cached.keys.clone();
+            }
             cached.attempted_at = Some(Instant::now());
-            match self.load().await {
-                Ok(keys) => {
-                    cached.keys = Some(Arc::new(keys));
-                    cached.loaded_at = Some(Instant::now());
-                }
-                Err(error) => {
-                    tracing::warn!(%error, keys = self.document.label, "cannot load keys");
-                }
+        }
+        let loaded = self.load().await;
+        let mut cached = self.cached.lock().await;
+        match loaded {
+            Ok(keys) => {
+                cached.keys = Some(Arc::new(keys));
+                cached.loaded_at = Some(Instant::now());
+            }
+            Err(error) => {
+                tracing::warn!(%error, keys = self.document.label, "cannot load keys");
             }
         }
         cached.keys.clone()

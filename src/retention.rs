@@ -37,7 +37,9 @@ impl Retention {
                 now.checked_sub_signed(ChronoDuration::days(i64::from(self.settings.audit_days)))
                     .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC)
             }),
-            logout_tokens_before: now,
+            // A margin past each id's own end: another instance whose clock
+            // runs behind this one's may still accept the token until then.
+            logout_tokens_before: now - chrono::TimeDelta::minutes(5),
             batch: PURGE_BATCH,
         };
         let counts = self.store.purge(&plan).await?;

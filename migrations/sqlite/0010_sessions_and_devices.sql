@@ -64,6 +64,11 @@ CREATE TABLE logout_tokens_seen (
     issuer     TEXT NOT NULL,
     jti        TEXT NOT NULL CHECK (length(jti) BETWEEN 1 AND 256),
     expires_at TEXT NOT NULL,
+    -- When a delivery took the token on, and whether its revocation
+    -- finished: a claim never finished (the request was cut off, the
+    -- database failed) is taken over by a later delivery after a while.
+    claimed_at TEXT NOT NULL,
+    completed  INTEGER NOT NULL DEFAULT 0 CHECK (completed IN (0, 1)),
     PRIMARY KEY (issuer, jti)
 ) STRICT;
 

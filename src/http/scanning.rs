@@ -145,7 +145,7 @@ async fn partner_report(app: &AppState, report: PartnerReport<'_>, body: Body) -
 }
 
 /// The `429` for a rate-limit refusal, counted.
-fn limited(app: &AppState, refusal: crate::limits::Refusal) -> OAuthError {
+pub(super) fn limited(app: &AppState, refusal: crate::limits::Refusal) -> OAuthError {
     app.metrics.rate_limited(refusal.limit);
     rejected(
         OAuthError::too_many_requests(refusal.retry_after),

@@ -14,7 +14,13 @@ use crate::domain::revocation::RevocationReason;
 use crate::domain::session::SessionId;
 use crate::key_fetch::KeySource;
 use crate::revocation::Revoker;
-use crate::storage::{LogoutStore, StoreError};
+use crate::storage::{LogoutClaim, LogoutStore, StoreError};
+
+/// How long a delivery's claim on a token stands unfinished before another
+/// delivery of the same token takes it over: longer than any request may
+/// take, so two live deliveries do not both act (if they did, the second
+/// would find the grants revoked: harmless).
+const CLAIM_STANDS: chrono::TimeDelta = chrono::TimeDelta::minutes(2);
 
 /// One configured upstream: its rules, its keys, its clients.
 pub struct ConfiguredUpstream {
@@ -65,6 +71,28 @@ pub enum LogoutRefusal {
     /// database allows, so the issuer's retry is not taken for a replay.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The revocation's task ended without an answer (it panicked).
+    #[error("the revocation did not finish")]
+    Interrupted,
+}
+
+impl LogoutRefusal {
+    /// Whether the token failed on its signature or keys: what a forger's
+    /// tokens fail on (counted against the sender's address).
+    #[must_use]
+    pub const fn is_forgery(&self) -> bool {
+        matches!(
+            self,
+            Self::Invalid(
+                LogoutTokenError::BadSignature
+                    | LogoutTokenError::UnknownKeyId
+                    | LogoutTokenError::MissingKeyId
+                    | LogoutTokenError::KeyAlgorithmMismatch
+                    | LogoutTokenError::AmbiguousKey
+                    | LogoutTokenError::AlgorithmNotAllowed
+            )
+        )
+    }
 }
 
 /// Receives logout tokens.
@@ -94,12 +122,16 @@ impl LogoutReceiver {
     /// Validates `token` and revokes what it names; answers how many grants
     /// it revoked.
     ///
-    /// The `jti` is recorded before the revocation, in a statement of its
+    /// The `jti` is claimed before the revocation, in a statement of its
     /// own, not in the revocation's transaction: a logout may revoke more
-    /// grants than one batch (500 per transaction), and recording first lets
+    /// grants than one batch (500 per transaction), and claiming first lets
     /// the primary key settle, on every instance, which of two concurrent
-    /// deliveries of one token acts. If the revocation then fails, the `jti`
-    /// is forgotten again, so the issuer's retry is not refused as a replay.
+    /// deliveries of one token acts. The revocation then runs in a task of
+    /// its own, so a request cut off (its time limit, a client gone) does
+    /// not stop it half way; once it commits, the claim is marked done. If
+    /// it fails, the claim is dropped so the issuer's retry is not refused
+    /// as a replay; a claim that cannot even be dropped (the database gone)
+    /// is taken over by a delivery after [`CLAIM_STANDS`].
     pub async fn receive(&self, token: &str, request_id: &str) -> Result<u64, LogoutRefusal> {
         let issuer = unverified_issuer(token).ok_or(LogoutRefusal::UnknownIssuer)?;
         let configured = self
@@ -111,31 +143,43 @@ impl LogoutReceiver {
             .keys
             .validate(token, &configured.upstream, self.clock.now())
             .await?;
-        if !self
-            .store
-            .remember_logout_token(&claims.iss, &claims.jti, claims.remember_until)
-            .await?
-        {
+        let now = self.clock.now();
+        let claim = LogoutClaim {
+            issuer: &claims.iss,
+            jti: &claims.jti,
+            expires_at: claims.remember_until,
+            now,
+            stale_before: now - CLAIM_STANDS,
+        };
+        if !self.store.claim_logout_token(&claim).await? {
             return Err(LogoutRefusal::Replayed);
         }
-        let Some(filter) = grants_of(&claims, &configured.clients) else {
-            return Ok(0);
-        };
-        match self
-            .revoker
-            .revoke_grants(&filter, RevocationReason::BackchannelLogout, request_id)
-            .await
-        {
-            Ok(revoked) => Ok(revoked),
-            Err(error) => {
-                if let Err(forget) = self
-                    .store
-                    .forget_logout_token(&claims.iss, &claims.jti)
-                    .await
-                {
-                    tracing::warn!(error = %forget, "cannot forget a failed logout's token id");
+        let filter = grants_of(&claims, &configured.clients);
+        let (store, grants) = (self.store.clone(), self.revoker.clone());
+        let (issuer, jti, request_id) = (claims.iss, claims.jti, request_id.to_owned());
+        let revocation = tokio::spawn(async move {
+            let revoked = match filter {
+                Some(filter) => {
+                    grants
+                        .revoke_grants(&filter, RevocationReason::BackchannelLogout, &request_id)
+                        .await
                 }
-                Err(error.into())
+                None => Ok(0),
+            };
+            let settled = match &revoked {
+                Ok(_) => store.complete_logout_token(&issuer, &jti).await,
+                Err(_) => store.forget_logout_token(&issuer, &jti).await,
+            };
+            if let Err(error) = settled {
+                tracing::warn!(%error, "cannot settle a logout token's claim");
+            }
+            revoked
+        });
+        match revocation.await {
+            Ok(revoked) => Ok(revoked?),
+            Err(error) => {
+                tracing::error!(%error, "a logout's revocation task failed");
+                Err(LogoutRefusal::Interrupted)
             }
         }
     }
@@ -149,10 +193,14 @@ fn grants_of(claims: &super::LogoutClaims, clients: &[ClientId]) -> Option<Grant
         clients: clients.to_vec(),
         ..GrantCriteria::default()
     };
-    match (&claims.sid, &claims.sub) {
-        (Some(sid), _) => criteria.session_id = Some(SessionId::parse(sid).ok()?),
-        (None, Some(sub)) => criteria.subject = Some(sub.clone()),
-        (None, None) => return None,
+    if claims.sid.is_none() && claims.sub.is_none() {
+        return None;
     }
+    // A token naming both a session and a subject ends grants matching both:
+    // a session id of one issuer never reaches another subject's grants.
+    if let Some(sid) = &claims.sid {
+        criteria.session_id = Some(SessionId::parse(sid).ok()?);
+    }
+    criteria.subject.clone_from(&claims.sub);
     GrantFilter::matching(criteria)
 }

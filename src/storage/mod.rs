@@ -41,7 +41,7 @@ pub use deliveries::DeliveryStore;
 pub use events::{ChangeFeed, EventStore};
 pub use grants::GrantStore;
 pub use introspection::IntrospectionStore;
-pub use logout::LogoutStore;
+pub use logout::{LogoutClaim, LogoutStore};
 pub use maintenance::Maintenance;
 pub use migrations::{ContractSteps, LATEST_VERSION as LATEST_MIGRATION, MigrationReport};
 pub use revocation::RevocationStore;

@@ -279,6 +279,106 @@ async fn every_bad_logout_token_is_refused_and_revokes_nothing(backend: Backend)
     );
 }
 
+/// A delivery cut off before its revocation finished (its request timed
+/// out, the database went away) leaves its token id claimed but not done:
+/// the same token is refused while the claim may still be at work, and
+/// taken over once it has stood longer than any request may take, so the
+/// issuer's retry revokes what is left. A finished one stays refused.
+async fn a_logout_cut_off_half_way_is_finished_by_a_later_delivery(backend: Backend) {
+    let folder = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let at = now().timestamp();
+    let tokens = sign(
+        folder.path(),
+        &[signed(
+            "lasting",
+            &claims(&[
+                ("exp", Some(json!(at + 3600))),
+                ("jti", Some(json!("jti-cut"))),
+            ]),
+        )],
+    );
+    let app = TestApp::spawn_with(backend, with_upstream(folder.path())).await;
+    setup(&app).await;
+    assert_eq!(
+        logout(&app, &tokens["lasting"]).await.status().as_u16(),
+        200
+    );
+    assert_eq!(app.db.live_grants().await, 3);
+
+    // As if that delivery had been cut off before it finished.
+    app.db
+        .execute("UPDATE logout_tokens_seen SET completed = FALSE")
+        .await;
+    grants(&app, "web", Some(SESSION), 1).await;
+    assert_oauth_error(
+        logout(&app, &tokens["lasting"]).await,
+        400,
+        "invalid_request",
+    )
+    .await;
+    assert_eq!(app.db.live_grants().await, 4, "the claim still stands");
+
+    app.clock.advance(std::time::Duration::from_secs(150));
+    assert_eq!(
+        logout(&app, &tokens["lasting"]).await.status().as_u16(),
+        200,
+        "an unfinished claim is taken over"
+    );
+    assert_eq!(app.db.live_grants().await, 3, "what was left is revoked");
+    assert_oauth_error(
+        logout(&app, &tokens["lasting"]).await,
+        400,
+        "invalid_request",
+    )
+    .await;
+}
+
+/// The issuer's keys cannot be read: `503`, which the issuer retries,
+/// not a `400` that would end its attempts.
+async fn without_the_issuer_s_keys_a_logout_is_put_off(backend: Backend) {
+    let folder = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let tokens = sign(folder.path(), &[signed("session", &claims(&[]))]);
+    std::fs::remove_file(folder.path().join("jwks.json")).unwrap_or_else(|e| panic!("{e}"));
+    let app = TestApp::spawn_with(backend, with_upstream(folder.path())).await;
+    setup(&app).await;
+    assert_oauth_error(
+        logout(&app, &tokens["session"]).await,
+        503,
+        "temporarily_unavailable",
+    )
+    .await;
+    assert_eq!(app.db.live_grants().await, 6);
+}
+
+/// Tokens refused for their signature or key count against the sender's
+/// address like a scanner's bad signatures: past the budget, the address
+/// is refused before its body is read, even with a good token.
+async fn forged_logout_tokens_lock_the_sender_out(backend: Backend) {
+    let folder = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let forged = case(
+        "forged",
+        "rsa",
+        "RS256",
+        "rotated-away",
+        &claims(&[]),
+        json!({}),
+    );
+    let tokens = sign(folder.path(), &[forged, signed("session", &claims(&[]))]);
+    let app = TestApp::spawn_with(backend, with_upstream(folder.path())).await;
+    setup(&app).await;
+    for attempt in 0..10 {
+        let answer = logout(&app, &tokens["forged"]).await;
+        assert_eq!(answer.status().as_u16(), 400, "{attempt}");
+    }
+    assert_oauth_error(
+        logout(&app, &tokens["session"]).await,
+        429,
+        "temporarily_unavailable",
+    )
+    .await;
+    assert_eq!(app.db.live_grants().await, 6);
+}
+
 /// No upstream configured: the endpoint is not there.
 async fn without_an_upstream_the_endpoint_is_not_found(backend: Backend) {
     let app = TestApp::spawn(backend).await;
@@ -290,4 +390,7 @@ on_both_backends!(
     a_valid_logout_token_revokes_exactly_its_session_s_grants,
     every_bad_logout_token_is_refused_and_revokes_nothing,
     without_an_upstream_the_endpoint_is_not_found,
+    a_logout_cut_off_half_way_is_finished_by_a_later_delivery,
+    without_the_issuer_s_keys_a_logout_is_put_off,
+    forged_logout_tokens_lock_the_sender_out,
 );

@@ -107,9 +107,9 @@ async fn expired_logout_token_ids_and_labels_of_purged_grants_go(backend: Backen
     .unwrap_or_else(|e| panic!("{e}"));
     app.db
         .execute(&format!(
-            "INSERT INTO logout_tokens_seen (issuer, jti, expires_at) VALUES \
-             ('https://op.example', 'old', {AN_OLD_TIME}), \
-             ('https://op.example', 'current', '2099-01-01 00:00:00+00:00')"
+            "INSERT INTO logout_tokens_seen (issuer, jti, expires_at, claimed_at) VALUES \
+             ('https://op.example', 'old', {AN_OLD_TIME}, {AN_OLD_TIME}), \
+             ('https://op.example', 'current', '2099-01-01 00:00:00+00:00', {AN_OLD_TIME})"
         ))
         .await;
     eventually(&app, "SELECT count(*) FROM logout_tokens_seen", 1).await;

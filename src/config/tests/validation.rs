@@ -247,3 +247,38 @@ fn a_webhook_secret_is_at_least_32_bytes() {
     );
     assert_eq!(with_secret(&"s".repeat(32)), None);
 }
+
+#[test]
+fn several_logout_upstreams_must_each_name_their_clients() {
+    let upstream = |issuer: &str, clients: &[&str]| super::UpstreamSettings {
+        issuer: issuer.to_owned(),
+        audience: "rescind".to_owned(),
+        jwks_file: Some("/etc/rescind/jwks.json".into()),
+        clients: clients.iter().map(|&id| id.to_owned()).collect(),
+        ..super::UpstreamSettings::default()
+    };
+    assert_eq!(
+        rejection(|s| s.logout.upstream = vec![upstream("https://a.example", &[])]),
+        None,
+        "one upstream may serve every client"
+    );
+    assert_eq!(
+        rejection(|s| {
+            s.logout.upstream = vec![
+                upstream("https://a.example", &["web"]),
+                upstream("https://b.example", &[]),
+            ];
+        })
+        .as_deref(),
+        Some("logout.upstream[1].clients")
+    );
+    assert_eq!(
+        rejection(|s| {
+            s.logout.upstream = vec![
+                upstream("https://a.example", &["web"]),
+                upstream("https://b.example", &["mobile"]),
+            ];
+        }),
+        None
+    );
+}

@@ -158,7 +158,8 @@ pub(super) fn tracing_export(tracing: &TracingSettings) -> Result<(), ConfigErro
 }
 
 /// Each `[[logout.upstream]]`: an issuer (once), an audience, exactly one
-/// key source, valid client ids, durations of at least a second.
+/// key source, valid client ids (listed when there are several upstreams),
+/// durations of at least a second.
 pub(super) fn logout_upstreams(upstreams: &[UpstreamSettings]) -> Result<(), ConfigError> {
     let mut issuers = std::collections::BTreeSet::new();
     for (n, upstream) in upstreams.iter().enumerate() {
@@ -184,6 +185,17 @@ pub(super) fn logout_upstreams(upstreams: &[UpstreamSettings]) -> Result<(), Con
                     "give jwks_uri or jwks_file, exactly one",
                 ));
             }
+        }
+        // Grants do not record which issuer their session or subject came
+        // from: with two upstreams, one's logout could end grants the other
+        // issued (two servers numbering subjects alike) unless each names
+        // the clients it serves.
+        if upstreams.len() > 1 && upstream.clients.is_empty() {
+            return Err(ConfigError::new(
+                key("clients"),
+                "must list the clients this server issues grants to when more than one \
+                 upstream is configured",
+            ));
         }
         if upstream
             .clients
