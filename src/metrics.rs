@@ -8,108 +8,27 @@
 //! secret or client id, nor anything a caller chooses: a label value taken
 //! from a request would add a series, kept for ever, per value sent.
 
+mod labels;
 mod process;
+mod registration;
 
 use std::sync::atomic::AtomicU64;
 
-use prometheus_client::encoding::EncodeLabelSet;
+use labels::{
+    ActionLabels, ConsumerLabels, EndpointLabels, LimitLabels, OutcomeLabels, ReasonLabels,
+    ReportLabels, RequestLabels, RevocationLabels, SsfLabels,
+};
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use registration::{register_backlog, register_build_info, register_deliveries, registered};
 
 /// The content type of [`Metrics::render`]: OpenMetrics text, which
 /// Prometheus asks for first when it scrapes.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct RevocationLabels {
-    outcome: &'static str,
-    presenter: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct OutcomeLabels {
-    outcome: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ReasonLabels {
-    reason: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct RequestLabels {
-    listener: &'static str,
-    route: String,
-    method: &'static str,
-    status: u16,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ReportLabels {
-    scanner: &'static str,
-    label: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ActionLabels {
-    action: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct LimitLabels {
-    limit: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct BuildLabels {
-    version: &'static str,
-    commit: &'static str,
-}
-
-/// `endpoint` is a webhook's configured name, empty for the other consumers.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ConsumerLabels {
-    consumer: &'static str,
-    endpoint: String,
-}
-
-/// A Shared Signals delivery path (`poll`) and a stage of a token's way
-/// along it (`queued`, `delivered`, `acknowledged`).
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct SsfLabels {
-    path: &'static str,
-    stage: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct EndpointLabels {
-    endpoint: String,
-}
-
-/// The counters of event delivery: webhook attempts, Shared Signals tokens.
-fn register_deliveries(
-    registry: &mut Registry,
-) -> (
-    Family<OutcomeLabels, Counter>,
-    Family<SsfLabels, Counter<u64, AtomicU64>>,
-) {
-    let webhook_attempts = registered(
-        registry,
-        "webhook_attempts",
-        "Webhook delivery attempts, by outcome (delivered, failed: retried later, dead)",
-    );
-    let ssf_sets = registered(
-        registry,
-        "ssf_sets",
-        "Shared Signals security event tokens, by delivery path (poll) and stage \
-         (queued, delivered: handed to the receiver, acknowledged)",
-    );
-    (webhook_attempts, ssf_sets)
-}
 
 /// Upper bounds of the request-duration buckets, in seconds: 0.5 ms to about
 /// 4 s by doubling, then 5, 10, 30 (`server.request_timeout`'s default) and
@@ -476,55 +395,6 @@ impl Metrics {
         let _ = encode(&mut text, &self.registry);
         text
     }
-}
-
-/// The outbox lag and pending deliveries, set by [`Metrics::outbox_lag`]
-/// and [`Metrics::webhook_pending`].
-fn register_backlog(
-    registry: &mut Registry,
-) -> (
-    Family<ConsumerLabels, Gauge<f64, AtomicU64>>,
-    Family<EndpointLabels, Gauge>,
-) {
-    let outbox_lag = registered(
-        registry,
-        "outbox_lag_seconds",
-        "Age of the oldest revocation event a consumer has not yet passed on (follower, \
-         subscribers: this instance's; webhook: all instances'), 0 when none waits",
-    );
-    let webhook_pending = registered(
-        registry,
-        "webhook_pending_deliveries",
-        "Webhook deliveries neither acknowledged nor dead, by endpoint (all instances')",
-    );
-    (outbox_lag, webhook_pending)
-}
-
-/// `rescind_build_info`, always 1: the labels carry the version and the
-/// commit (`build.rs`), so a dashboard can tell which instances run what.
-fn register_build_info(registry: &mut Registry) {
-    let build_info = Family::<BuildLabels, Gauge>::default();
-    build_info
-        .get_or_create(&BuildLabels {
-            version: env!("CARGO_PKG_VERSION"),
-            commit: env!("BUILD_GIT_COMMIT"),
-        })
-        .set(1);
-    registry.register(
-        "build_info",
-        "Always 1; the labels say which version and commit this binary was built from",
-        build_info,
-    );
-}
-
-/// A new metric, registered under `name`.
-fn registered<M>(registry: &mut Registry, name: &str, help: &str) -> M
-where
-    M: prometheus_client::registry::Metric + Clone + Default,
-{
-    let metric = M::default();
-    registry.register(name, help, metric.clone());
-    metric
 }
 
 /// The methods HTTP defines (RFC 9110 §9, and `PATCH`) as themselves; any
