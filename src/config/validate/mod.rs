@@ -1,7 +1,9 @@
 //! Validation of a loaded configuration. Each check names the key it rejects,
 //! so a bad configuration stops every command with one clear line.
 
+mod durations;
 mod outbound;
+mod ssf;
 
 use std::fmt;
 use std::time::Duration;
@@ -12,8 +14,11 @@ use super::{Settings, TlsMode};
 use crate::domain::minted::TokenFormat;
 use crate::domain::origin::check_origin;
 
+pub use self::durations::MAX_DURATION;
+use self::durations::durations;
 pub use self::outbound::MIN_WEBHOOK_SECRET;
 use self::outbound::{events, scanner_keys, tracing_export};
+use self::ssf::ssf;
 
 /// A configuration that cannot be used, naming the offending key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,39 +113,6 @@ pub(super) fn settings(settings: &Settings) -> Result<(), ConfigError> {
         return Err(ConfigError::new(
             "log.level",
             "is not a valid tracing filter (try \"info\")",
-        ));
-    }
-    Ok(())
-}
-
-/// `[ssf]`: a poll waits a few seconds at most, less than a request may
-/// take, for at least one waiter and one event.
-fn ssf(settings: &Settings) -> Result<(), ConfigError> {
-    let ssf = &settings.ssf;
-    if ssf.poll_wait > Duration::from_secs(60) {
-        return Err(ConfigError::new("ssf.poll_wait", "must be at most 60s"));
-    }
-    // A waiting poll must end before the request time bound cuts it off
-    // (not checked while off: a short request_timeout is fine then).
-    if ssf.enabled
-        && !settings.server.request_timeout.is_zero()
-        && ssf.poll_wait >= settings.server.request_timeout
-    {
-        return Err(ConfigError::new(
-            "ssf.poll_wait",
-            "must be shorter than server.request_timeout",
-        ));
-    }
-    if ssf.max_poll_waiters == 0 {
-        return Err(ConfigError::new(
-            "ssf.max_poll_waiters",
-            "must be at least 1",
-        ));
-    }
-    if !(1..=1000).contains(&ssf.max_events) {
-        return Err(ConfigError::new(
-            "ssf.max_events",
-            "must be between 1 and 1000",
         ));
     }
     Ok(())
@@ -356,65 +328,6 @@ fn rate_limit(settings: &Settings) -> Result<(), ConfigError> {
             "rate_limit.window",
             "must be at least one second",
         ));
-    }
-    Ok(())
-}
-
-/// The longest duration any setting may hold (ten years). Durations are
-/// added to clocks (`Instant`, timers, timestamps); a bound far above any
-/// sensible value keeps every such addition from overflowing and panicking.
-pub const MAX_DURATION: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
-
-/// Every duration setting, by key.
-fn duration_settings(settings: &Settings) -> Vec<(String, Duration)> {
-    let mut all = vec![
-        ("server.body_timeout", settings.server.body_timeout),
-        ("server.shutdown_grace", settings.server.shutdown_grace),
-        ("server.retry_after", settings.server.retry_after),
-        ("server.request_timeout", settings.server.request_timeout),
-        ("server.header_timeout", settings.server.header_timeout),
-        ("tls.reload_interval", settings.tls.reload_interval),
-        ("database.timeout", settings.database.timeout),
-        ("metadata.max_age", settings.metadata.max_age),
-        ("tokens.access_ttl", settings.tokens.access_ttl),
-        ("tokens.refresh_ttl", settings.tokens.refresh_ttl),
-        ("auth.cache_ttl", settings.auth.cache_ttl),
-        ("rate_limit.window", settings.rate_limit.window),
-        ("retention.keep_expired", settings.retention.keep_expired),
-        ("retention.interval", settings.retention.interval),
-        ("introspection.cache_ttl", settings.introspection.cache_ttl),
-        ("events.poll_interval", settings.events.poll_interval),
-        ("ssf.rotation_overlap", settings.ssf.rotation_overlap),
-        ("ssf.poll_wait", settings.ssf.poll_wait),
-        (
-            "secret_scanning.github.refresh",
-            settings.secret_scanning.github.refresh,
-        ),
-        (
-            "secret_scanning.gitlab.refresh",
-            settings.secret_scanning.gitlab.refresh,
-        ),
-    ]
-    .into_iter()
-    .map(|(key, value)| (key.to_owned(), value))
-    .collect::<Vec<_>>();
-    for (index, webhook) in settings.events.webhooks.iter().enumerate() {
-        for (field, value) in [
-            ("timeout", webhook.timeout),
-            ("retry_initial", webhook.retry_initial),
-            ("retry_max", webhook.retry_max),
-        ] {
-            all.push((format!("events.webhooks[{index}].{field}"), value));
-        }
-    }
-    all
-}
-
-fn durations(settings: &Settings) -> Result<(), ConfigError> {
-    for (key, value) in duration_settings(settings) {
-        if value > MAX_DURATION {
-            return Err(ConfigError::new(key, "must be at most 3650 days"));
-        }
     }
     Ok(())
 }
