@@ -89,9 +89,26 @@ const provider = new Provider(issuer, {
     introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
   },
   cookies: { keys: [process.env.COOKIE_KEY || randomBytes(32).toString('base64url')] },
+  // The provider refuses to send its own requests (back-channel logout
+  // among them) to special-use addresses such as loopback or private
+  // networks, a guard against request forgery. Rescind is a known server of
+  // this deployment, often on a private network: requests to it go without
+  // that guard, every other request with it.
+  fetch: (url, options) => {
+    if (new URL(url).origin === new URL(rescindIssuer).origin) {
+      const { dispatcher: _guard, ...unguarded } = options;
+      return globalThis.fetch(url, unguarded);
+    }
+    return globalThis.fetch(url, options);
+  },
 });
 // Opaque access tokens are the default (no resource indicator asks for a
 // JWT), so Rescind can store them by hash.
+
+provider.on('backchannel.error', (_ctx, error, client) => {
+  // A logout Rescind did not take: its grants stay live there until they expire.
+  console.error(`back-channel logout to Rescind failed for ${client.clientId}: ${error.message}`);
+});
 
 provider.on('server_error', (_ctx, error) => {
   // The message only: it names no token (the Rescind class's errors never do).
