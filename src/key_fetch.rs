@@ -84,11 +84,24 @@ impl<T> FetchedKeys<T> {
     /// attempt is long enough ago. A failed load keeps the keys already held
     /// (`None` until one load has succeeded).
     ///
-    /// The load runs without holding the cache: callers meanwhile get the
-    /// keys already held, so a slow key server (or a caller naming an
-    /// unknown key id to make it fetch) cannot hold every request for the
-    /// fetch's timeout.
+    /// Once keys are held, a reload runs without holding the cache: callers
+    /// meanwhile get the keys already held, so a slow key server (or a
+    /// caller naming an unknown key id to make it fetch) cannot hold every
+    /// request for the fetch's timeout. The first load is waited for: there
+    /// is nothing else to answer with.
     pub async fn current(&self, has_wanted: impl Fn(&T) -> bool) -> Option<Arc<T>> {
+        let first = {
+            let cached = self.cached.lock().await;
+            if cached.keys.is_none() {
+                Some(cached)
+            } else {
+                drop(cached);
+                None
+            }
+        };
+        if let Some(mut cached) = first {
+            return self.load_holding(&mut cached).await;
+        }
         {
             let mut cached = self.cached.lock().await;
             let refresh = self.document.refresh;
@@ -107,6 +120,29 @@ impl<T> FetchedKeys<T> {
         }
         let loaded = self.load().await;
         let mut cached = self.cached.lock().await;
+        self.keep(&mut cached, loaded)
+    }
+
+    /// The first load, holding the cache so concurrent callers wait for it
+    /// (at most once every [`REFETCH_AT_MOST_EVERY`] while it fails).
+    async fn load_holding(&self, cached: &mut Cached<T>) -> Option<Arc<T>> {
+        let allowed = cached.attempted_at.is_none_or(|attempted| {
+            attempted.elapsed() >= REFETCH_AT_MOST_EVERY.min(self.document.refresh)
+        });
+        if allowed {
+            cached.attempted_at = Some(Instant::now());
+            let loaded = self.load().await;
+            return self.keep(cached, loaded);
+        }
+        cached.keys.clone()
+    }
+
+    /// Stores what a load gave (a failure keeps the keys held).
+    fn keep<E: std::fmt::Display>(
+        &self,
+        cached: &mut Cached<T>,
+        loaded: Result<T, E>,
+    ) -> Option<Arc<T>> {
         match loaded {
             Ok(keys) => {
                 cached.keys = Some(Arc::new(keys));
