@@ -2,9 +2,11 @@
 //!
 //! It seeds a PostgreSQL database through the `rescind` CLI, measures the
 //! database's own ceiling by running Rescind's revocation statement under
-//! `pgbench`, starts `rescind serve` as a separate process, drives each
+//! `pgbench` and the fixed yardstick of a textbook revocation
+//! (`textbook.rs`), starts `rescind serve` as a separate process, drives each
 //! scenario from this process (every token presented once), checks in the
-//! database that every revocation answered `200` really happened, and prints
+//! database that every revocation answered `200` really happened (and every
+//! introspection answer's `active`, `introspection.rs`), and prints
 //! one table plus a JSON report. It asserts nothing about speed: the table
 //! says what was measured, and which of its targets that meets (bench/README.md, Targets).
 
