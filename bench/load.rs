@@ -27,6 +27,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 /// One prepared request.
+#[derive(Clone)]
 pub struct Request {
     pub method: Method,
     pub path: &'static str,
@@ -41,12 +42,19 @@ pub struct Target {
     pub tls: Option<TlsConnector>,
 }
 
+/// Judges an answer's body; an answer it refuses counts in
+/// [`Outcome::rejected`]. Introspection answers `200` whatever the token, so
+/// its status alone proves nothing.
+pub type Check = Arc<dyn Fn(&[u8]) -> bool + Send + Sync>;
+
 /// What one run measured. `statuses[i]` is the answer to request `i`
 /// (0: not sent, or no answer).
 pub struct Outcome {
     pub elapsed: Duration,
     pub statuses: Vec<u16>,
     pub errors: usize,
+    /// Answers whose body the run's [`Check`] refused.
+    pub rejected: usize,
     /// Per-answer latency in microseconds, sorted.
     pub latencies_us: Vec<u32>,
 }
@@ -86,23 +94,49 @@ pub async fn run(
     connections: usize,
     deadline: Duration,
 ) -> Outcome {
+    run_checked(target, requests, connections, deadline, None).await
+}
+
+/// [`run`], judging every answer's body with `check`.
+pub async fn run_checked(
+    target: &Target,
+    requests: Arc<Vec<Request>>,
+    connections: usize,
+    deadline: Duration,
+    check: Option<Check>,
+) -> Outcome {
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let workers: Vec<_> = (0..connections)
         .map(|_| {
-            let (target, requests, next) = (target.clone(), requests.clone(), next.clone());
-            tokio::spawn(async move { worker(&target, &requests, &next, started + deadline).await })
+            let (target, requests, next, check) = (
+                target.clone(),
+                requests.clone(),
+                next.clone(),
+                check.clone(),
+            );
+            tokio::spawn(async move {
+                worker(
+                    &target,
+                    &requests,
+                    &next,
+                    started + deadline,
+                    check.as_ref(),
+                )
+                .await
+            })
         })
         .collect();
     let mut statuses = vec![0; requests.len()];
     let mut latencies_us = Vec::with_capacity(requests.len());
-    let mut errors = 0;
+    let (mut errors, mut rejected) = (0, 0);
     for worker in workers {
         let Ok(done) = worker.await else {
             errors += 1;
             continue;
         };
         errors += done.errors;
+        rejected += done.rejected;
         for (index, status, latency) in done.answers {
             statuses[index] = status;
             latencies_us.push(latency);
@@ -114,6 +148,7 @@ pub async fn run(
         elapsed,
         statuses,
         errors,
+        rejected,
         latencies_us,
     }
 }
@@ -121,6 +156,7 @@ pub async fn run(
 struct WorkerResult {
     answers: Vec<(usize, u16, u32)>,
     errors: usize,
+    rejected: usize,
 }
 
 async fn worker(
@@ -128,10 +164,12 @@ async fn worker(
     requests: &[Request],
     next: &AtomicUsize,
     deadline: Instant,
+    check: Option<&Check>,
 ) -> WorkerResult {
     let mut result = WorkerResult {
         answers: Vec::new(),
         errors: 0,
+        rejected: 0,
     };
     let mut sender = None;
     while Instant::now() < deadline {
@@ -148,8 +186,11 @@ async fn worker(
             continue;
         };
         let sent = Instant::now();
-        if let Ok(status) = send(open, target, request).await {
+        if let Ok((status, body)) = send(open, target, request).await {
             let micros = u32::try_from(sent.elapsed().as_micros()).unwrap_or(u32::MAX);
+            if check.is_some_and(|check| !check(&body)) {
+                result.rejected += 1;
+            }
             result.answers.push((index, status, micros));
         } else {
             result.errors += 1;
@@ -180,7 +221,7 @@ async fn send(
     sender: &mut Sender,
     target: &Target,
     request: &Request,
-) -> Result<u16, Box<dyn std::error::Error + Send + Sync>> {
+) -> Result<(u16, Bytes), Box<dyn std::error::Error + Send + Sync>> {
     let mut builder = HttpRequest::builder()
         .method(request.method.clone())
         .uri(request.path)
@@ -193,6 +234,6 @@ async fn send(
     let response =
         tokio::time::timeout(Duration::from_secs(30), sender.send_request(http_request)).await??;
     let status = response.status().as_u16();
-    response.into_body().collect().await?;
-    Ok(status)
+    let body = response.into_body().collect().await?.to_bytes();
+    Ok((status, body))
 }

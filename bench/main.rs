@@ -2,9 +2,11 @@
 //!
 //! It seeds a PostgreSQL database through the `rescind` CLI, measures the
 //! database's own ceiling by running Rescind's revocation statement under
-//! `pgbench`, starts `rescind serve` as a separate process, drives each
+//! `pgbench` and the fixed yardstick of a textbook revocation
+//! (`textbook.rs`), starts `rescind serve` as a separate process, drives each
 //! scenario from this process (every token presented once), checks in the
-//! database that every revocation answered `200` really happened, and prints
+//! database that every revocation answered `200` really happened (and every
+//! introspection answer's `active`, `introspection.rs`), and prints
 //! one table plus a JSON report. It asserts nothing about speed: the table
 //! says what was measured, and which of its targets that meets (bench/README.md, Targets).
 
@@ -12,8 +14,11 @@
 #![allow(clippy::cast_precision_loss)]
 
 mod cpu;
+mod introspection;
 mod load;
+mod pgbench;
 mod seed;
+mod textbook;
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -65,12 +70,19 @@ struct Options {
     /// A tenth of the requests and smaller tables: checks the harness, not speed.
     #[arg(long)]
     quick: bool,
-    /// Print the pgbench script of the ceiling (anonymous; `--public` for the
-    /// public-client one) for the tag `TAG`, and exit: for measuring by hand.
-    #[arg(long)]
-    print_pgbench_script: bool,
-    #[arg(long, requires = "print_pgbench_script")]
-    public: bool,
+    /// Print a ceiling's pgbench script, for measuring by hand, and exit:
+    /// Rescind's own statement as an anonymous report (the default) or as a
+    /// public client's revocation (for the tag `TAG`), or the textbook one.
+    #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "anonymous")]
+    print_pgbench_script: Option<Script>,
+}
+
+/// The pgbench scripts `--print-pgbench-script` prints.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Script {
+    Anonymous,
+    Public,
+    Textbook,
 }
 
 /// How much of everything.
@@ -118,18 +130,34 @@ struct Row {
     /// For revocations of live tokens: `Some(true)` when the database shows
     /// every grant answered `200` revoked, with its tokens and one record.
     verified: Option<bool>,
-    /// The pgbench figure this scenario is compared with.
-    ceiling: Option<f64>,
+    /// The figures this scenario is compared with.
+    yardsticks: Yardsticks,
     /// CPU microseconds per answered request: server, PostgreSQL, driver.
     cpu_us: [f64; 3],
     /// The server's peak resident memory so far (since it started).
     peak_rss_kib: u64,
 }
 
+/// What a row is divided by: pgbench on Rescind's own statement, pgbench on
+/// the textbook revocation (revocations of live tokens), and the metadata
+/// document's rate (introspection).
+#[derive(Clone, Copy, Default)]
+struct Yardsticks {
+    own: Option<f64>,
+    textbook: Option<f64>,
+    metadata: Option<f64>,
+}
+
+/// The cheapest answer's scenario, the introspection rows' yardstick.
+const METADATA: &str = "metadata document";
+
 impl Row {
+    fn over(&self, yardstick: Option<f64>) -> Option<f64> {
+        yardstick.map(|rate| self.outcome.per_second() / rate)
+    }
+
     fn ratio(&self) -> Option<f64> {
-        self.ceiling
-            .map(|ceiling| self.outcome.per_second() / ceiling)
+        self.over(self.yardsticks.own)
     }
 }
 
@@ -141,6 +169,8 @@ struct Bench {
     format: TokenFormat,
     rows: Vec<Row>,
     ceilings: Vec<(String, f64)>,
+    /// Grants of the textbook schema revoked so far (`1..=` this).
+    textbook_revoked: i64,
     peak_rss_kib: u64,
     /// The running `rescind serve`, for CPU accounting.
     server_pid: u32,
@@ -148,8 +178,15 @@ struct Bench {
 
 fn main() -> Result<(), Failure> {
     let options = Options::parse();
-    if options.print_pgbench_script {
-        print!("{}", pgbench_script("TAG", options.public));
+    if let Some(script) = options.print_pgbench_script {
+        print!(
+            "{}",
+            match script {
+                Script::Anonymous => pgbench_script("TAG", false),
+                Script::Public => pgbench_script("TAG", true),
+                Script::Textbook => textbook::script(),
+            }
+        );
         return Ok(());
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -172,6 +209,7 @@ async fn run(options: Options) -> Result<(), Failure> {
         format: TokenFormat::default_prefixes(),
         rows: Vec::new(),
         ceilings: Vec::new(),
+        textbook_revoked: 0,
         peak_rss_kib: 0,
         server_pid: 0,
     };
@@ -193,6 +231,10 @@ impl Bench {
         let fleet = self.create_clients().await?;
         let anonymous = self.issue("spa", self.sizes.live)?;
         self.writeless_scenarios_and_baseline(&anonymous).await?;
+        let resource_server = self.create_resource_server()?;
+        let introspected = self.issue("spa", self.sizes.live + 1)?;
+        self.introspection_scenarios(&resource_server, &introspected, &anonymous)
+            .await?;
 
         // The other scenarios' grants: the first `token issue` is timed.
         let live = self.sizes.live;
@@ -259,13 +301,11 @@ impl Bench {
         let cli = self.cli();
         cli.run(&["migrate"])?;
         progress("creating clients");
-        cli.create_client("spa", true)?;
-        cli.create_client("filler", true)?;
-        let web_secret = cli
-            .create_client("web", false)?
-            .ok_or("web has no secret")?;
+        cli.create_client("spa", &["--public"])?;
+        cli.create_client("filler", &["--public"])?;
+        let web_secret = cli.create_client("web", &[])?.ok_or("web has no secret")?;
         let fleet_secret = cli
-            .create_client("fleet-0000", false)?
+            .create_client("fleet-0000", &[])?
             .ok_or("fleet has no secret")?;
         let fleet: Vec<String> = (0..1000).map(|i| format!("fleet-{i:04}")).collect();
         seed::clone_client(&self.pool, "fleet-0000", &fleet[1..]).await?;
@@ -293,28 +333,23 @@ impl Bench {
     ) -> Result<(), Failure> {
         let (server, plain) = self.start_server(false).await?;
         let cheap = self.sizes.cheap;
-        self.measure(
-            &plain,
-            "metadata document",
-            metadata_requests(cheap),
-            None,
-            200,
-        )
-        .await?;
+        let none = Yardsticks::default();
+        self.measure(&plain, METADATA, metadata_requests(cheap), none, 200)
+            .await?;
         let bad = self.bad_checksum_requests(cheap);
-        self.measure(&plain, "bad-checksum candidates", bad, None, 200)
+        self.measure(&plain, "bad-checksum candidates", bad, none, 200)
             .await?;
         let unknown = self.unknown_requests(cheap);
-        self.measure(&plain, "unknown tokens", unknown, None, 200)
+        self.measure(&plain, "unknown tokens", unknown, none, 200)
             .await?;
         // The ceiling's own grants count: the label shows the table as measured.
-        let ceiling = self.ceiling("baseline", false).await?;
+        let yardsticks = self.ceilings_of("baseline", false).await?;
         let label = format!(
             "live, anonymous ({} tokens)",
             human_count(self.token_count().await?)
         );
         let requests = revocations(anonymous, &Presenting::Nobody);
-        self.measure(&plain, &label, requests, Some(ceiling), 200)
+        self.measure(&plain, &label, requests, yardsticks, 200)
             .await?;
         self.stop_server(server)
     }
@@ -364,9 +399,22 @@ impl Bench {
         requests: (Vec<Request>, Vec<Uuid>),
         as_public_client: bool,
     ) -> Result<(), Failure> {
-        let ceiling = self.ceiling(name, as_public_client).await?;
-        self.measure(target, name, requests, Some(ceiling), 200)
-            .await
+        let yardsticks = self.ceilings_of(name, as_public_client).await?;
+        self.measure(target, name, requests, yardsticks, 200).await
+    }
+
+    /// Both pgbench ceilings of a live-token scenario, measured one after
+    /// the other on the table as it is now.
+    async fn ceilings_of(
+        &mut self,
+        name: &str,
+        as_public_client: bool,
+    ) -> Result<Yardsticks, Failure> {
+        Ok(Yardsticks {
+            own: Some(self.ceiling(name, as_public_client).await?),
+            textbook: Some(self.textbook_ceiling(name).await?),
+            metadata: None,
+        })
     }
 
     /// Runs Rescind's own revocation statement under pgbench: every
@@ -378,40 +426,18 @@ impl Bench {
         progress(&format!("pgbench ceiling: {name}"));
         seed::pgbench_grants(&self.pool, &tag, "spa", clients, per_client).await?;
         seed::settle(&self.pool).await?;
-        let script = self.options.work_dir.join(format!("{tag}.sql"));
-        std::fs::write(&script, pgbench_script(&tag, as_public_client))?;
-        let before = cpu::Sample::take(self.server_pid);
         let (presenter, revision) = pgbench_presenter(as_public_client);
-        let output = Command::new(&self.options.pgbench)
-            .env("PGOPTIONS", "-c plan_cache_mode=force_generic_plan")
-            .args(["-n", "-M", "prepared", "-j", "2", "-D", "i=0"])
-            .arg(format!("--define=presenter={presenter}"))
-            .arg(format!("--define=revision={revision}"))
-            .args([
-                "-c",
-                &clients.to_string(),
-                "-t",
-                &per_client.to_string(),
-                "-f",
-            ])
-            .arg(&script)
-            .arg(&self.options.database_url)
-            .stderr(Stdio::inherit())
-            .output()?;
-        let text = String::from_utf8(output.stdout)?;
-        if !output.status.success() {
-            return Err(format!("pgbench failed:\n{text}").into());
-        }
-        let tps = text
-            .lines()
-            .find_map(|line| {
-                line.strip_prefix("tps = ")?
-                    .split_whitespace()
-                    .next()?
-                    .parse::<f64>()
-                    .ok()
-            })
-            .ok_or_else(|| format!("no tps in pgbench's output:\n{text}"))?;
+        let tps = self.pgbench(
+            format!("pgbench ceiling, {name} (tps)"),
+            (
+                &format!("{tag}.sql"),
+                &pgbench_script(&tag, as_public_client),
+            ),
+            &[
+                ("presenter", presenter.to_owned()),
+                ("revision", revision.to_owned()),
+            ],
+        )?;
         let revoked: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM grants WHERE subject = 'pgbench' AND revoked_at IS NOT NULL \
              AND id IN (SELECT grant_id FROM revocations WHERE request_id = $1)",
@@ -426,14 +452,6 @@ impl Bench {
             )
             .into());
         }
-        let [_, postgres_us, _] =
-            before.per_request_us(&cpu::Sample::take(self.server_pid), clients * per_client);
-        self.ceilings
-            .push((format!("pgbench ceiling, {name} (tps)"), tps));
-        self.ceilings.push((
-            "  PostgreSQL CPU per transaction (us)".to_owned(),
-            postgres_us,
-        ));
         Ok(tps)
     }
 
@@ -531,8 +549,39 @@ impl Bench {
         target: &Target,
         name: &str,
         (requests, grants): (Vec<Request>, Vec<Uuid>),
-        ceiling: Option<f64>,
+        yardsticks: Yardsticks,
         expected: u16,
+    ) -> Result<(), Failure> {
+        let verification = if grants.is_empty() {
+            Verification::None
+        } else {
+            Verification::Database(grants)
+        };
+        self.measure_verified(target, name, requests, yardsticks, (expected, verification))
+            .await
+    }
+
+    /// A scenario answered `200` throughout, each body judged by `check`.
+    async fn measure_checked(
+        &mut self,
+        target: &Target,
+        name: &str,
+        requests: Vec<Request>,
+        yardsticks: Yardsticks,
+        check: load::Check,
+    ) -> Result<(), Failure> {
+        let expecting = (200, Verification::Answers(check));
+        self.measure_verified(target, name, requests, yardsticks, expecting)
+            .await
+    }
+
+    async fn measure_verified(
+        &mut self,
+        target: &Target,
+        name: &str,
+        requests: Vec<Request>,
+        yardsticks: Yardsticks,
+        (expected, verification): (u16, Verification),
     ) -> Result<(), Failure> {
         // Vacuum what earlier scenarios left, so autovacuum does not run
         // during this one, and start from a checkpoint.
@@ -540,11 +589,16 @@ impl Bench {
         progress(&format!("measuring: {name}"));
         let deadline = Duration::from_secs(300);
         let before = cpu::Sample::take(self.server_pid);
-        let outcome = load::run(
+        let check = match &verification {
+            Verification::Answers(check) => Some(check.clone()),
+            Verification::None | Verification::Database(_) => None,
+        };
+        let outcome = load::run_checked(
             target,
             Arc::new(requests),
             self.options.connections,
             deadline,
+            check,
         )
         .await;
         let cpu_us = before.per_request_us(&cpu::Sample::take(self.server_pid), outcome.answered());
@@ -554,17 +608,19 @@ impl Bench {
             .filter(|s| **s != 0 && **s != expected)
             .count();
         let unanswered = outcome.statuses.len() - outcome.answered();
-        let verified = if grants.is_empty() {
-            None
-        } else {
-            Some(self.verify(&grants, &outcome.statuses).await?)
+        let verified = match verification {
+            Verification::None => None,
+            Verification::Database(grants) => Some(self.verify(&grants, &outcome.statuses).await?),
+            Verification::Answers(_) => {
+                Some(outcome.rejected == 0 && unanswered == 0 && !outcome.statuses.is_empty())
+            }
         };
         self.rows.push(Row {
             name: name.to_owned(),
             errors: outcome.errors + unexpected + unanswered,
             outcome,
             verified,
-            ceiling,
+            yardsticks,
             cpu_us,
             peak_rss_kib: peak_rss_kib(self.server_pid)?,
         });
@@ -659,8 +715,12 @@ impl Bench {
                     "errors": row.errors,
                     "statuses": row.outcome.status_counts(),
                     "verified_in_database": row.verified,
-                    "pgbench_ceiling_tps": row.ceiling,
+                    "pgbench_ceiling_tps": row.yardsticks.own,
                     "ratio_to_ceiling": row.ratio(),
+                    "textbook_ceiling_tps": row.yardsticks.textbook,
+                    "ratio_to_textbook": row.over(row.yardsticks.textbook),
+                    "metadata_per_second": row.yardsticks.metadata,
+                    "ratio_to_metadata": row.over(row.yardsticks.metadata),
                     "server_peak_rss_mib": row.peak_rss_kib as f64 / 1024.0,
                     "cpu_us_per_request": {
                         "server": row.cpu_us[0],
@@ -689,7 +749,7 @@ impl Bench {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "\n{:<36} {:>8} {:>8} {:>7} {:>7} {:>6} {:>8} {:>7} {:>7} {:>6} {:>6} {:>6}",
+            "\n{:<40} {:>8} {:>8} {:>7} {:>7} {:>6} {:>8} {:>7} {:>7} {:>7} {:>7} {:>6} {:>6} {:>6}",
             "scenario",
             "requests",
             "req/s",
@@ -697,7 +757,9 @@ impl Bench {
             "p99 ms",
             "errors",
             "verified",
-            "ceiling",
+            "/ own",
+            "/ txtbk",
+            "/ meta",
             "RSS MiB",
             "srv us",
             "pg us",
@@ -709,12 +771,13 @@ impl Bench {
                 Some(false) => "NO",
                 None => "-",
             };
-            let ratio = row
-                .ratio()
-                .map_or_else(|| "-".to_owned(), |r| format!("{r:.2}x"));
+            let ratio = |yardstick| {
+                row.over(yardstick)
+                    .map_or_else(|| "-".to_owned(), |r| format!("{r:.2}x"))
+            };
             let _ = writeln!(
                 out,
-                "{:<36} {:>8} {:>8.0} {:>7.2} {:>7.2} {:>6} {:>8} {:>7} {:>7.1} {:>6.0} {:>6.0} {:>6.0}",
+                "{:<40} {:>8} {:>8.0} {:>7.2} {:>7.2} {:>6} {:>8} {:>7} {:>7} {:>7} {:>7.1} {:>6.0} {:>6.0} {:>6.0}",
                 row.name,
                 row.outcome.statuses.len(),
                 row.outcome.per_second(),
@@ -722,7 +785,9 @@ impl Bench {
                 row.outcome.quantile_ms(0.99),
                 row.errors,
                 verified,
-                ratio,
+                ratio(row.yardsticks.own),
+                ratio(row.yardsticks.textbook),
+                ratio(row.yardsticks.metadata),
                 row.peak_rss_kib as f64 / 1024.0,
                 row.cpu_us[0],
                 row.cpu_us[1],
@@ -730,11 +795,11 @@ impl Bench {
             );
         }
         for (name, value) in &self.ceilings {
-            let _ = writeln!(out, "{name:<48} {value:>10.1}");
+            let _ = writeln!(out, "{name:<64} {value:>10.1}");
         }
         let _ = writeln!(
             out,
-            "{:<48} {:>10.1}",
+            "{:<64} {:>10.1}",
             "server peak RSS (MiB)",
             self.peak_rss_kib as f64 / 1024.0
         );
@@ -853,6 +918,15 @@ impl Drop for Server {
             let _ = self.child.wait();
         }
     }
+}
+
+/// How a scenario's answers are checked beyond their status.
+enum Verification {
+    None,
+    /// Revocations: the database shows each grant answered `200` revoked.
+    Database(Vec<Uuid>),
+    /// Every answer's body passes the check.
+    Answers(load::Check),
 }
 
 /// Who presents the tokens of a scenario.

@@ -42,12 +42,11 @@ impl Rescind<'_> {
         Ok(String::from_utf8(output.stdout)?)
     }
 
-    /// Creates a client; returns its secret (confidential) or `None` (public).
-    pub fn create_client(&self, id: &str, public: bool) -> Result<Option<String>, Failure> {
+    /// Creates a client with `client create`'s `flags` (`--public`,
+    /// `--resource-server`...); returns its secret (confidential) or `None`.
+    pub fn create_client(&self, id: &str, flags: &[&str]) -> Result<Option<String>, Failure> {
         let mut args = vec!["client", "create", "--id", id];
-        if public {
-            args.push("--public");
-        }
+        args.extend_from_slice(flags);
         let created: serde_json::Value = serde_json::from_str(&self.run(&args)?)?;
         Ok(created["client_secret"].as_str().map(str::to_owned))
     }
