@@ -16,7 +16,7 @@ pub mod poll;
 pub mod receivers;
 pub mod streams;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -84,6 +84,8 @@ struct Inner {
     bounds: PollBounds,
     /// Poll requests waiting, per receiver.
     waiters: Mutex<HashMap<String, u32>>,
+    /// Streams a request of this instance is queuing for.
+    queuing: Mutex<HashSet<String>>,
 }
 
 /// What the transmitter is built from.
@@ -116,6 +118,7 @@ impl Transmitter {
                 issuer: parts.issuer,
                 bounds: parts.bounds,
                 waiters: Mutex::new(HashMap::new()),
+                queuing: Mutex::new(HashSet::new()),
             }),
         }
     }

@@ -363,17 +363,7 @@ async fn a_paused_stream_holds_its_events_and_a_disabled_one_drops_them(backend:
     let claims = verified(&app, &sets, "https://rp.example").await;
     assert_eq!(claims.len(), 1);
     assert_eq!(claims[0]["txn"], held.grant_id.to_string());
-    let jtis: Vec<&String> = sets
-        .as_object()
-        .map(|sets| sets.keys().collect())
-        .unwrap_or_default();
-    poll(
-        &app,
-        &credential,
-        &id,
-        json!({"ack": jtis, "returnImmediately": true}),
-    )
-    .await;
+    acknowledge(&app, &credential, &id, &jtis_of(&json!({ "sets": sets }))).await;
 
     // Disabled: queued and new events are dropped, not delivered later.
     let queued = app.grant("spa").await;
@@ -386,6 +376,83 @@ async fn a_paused_stream_holds_its_events_and_a_disabled_one_drops_them(backend:
     assert_eq!(set_status("enabled").await.0, StatusCode::OK);
     let (_, body) = poll(&app, &credential, &id, json!({"returnImmediately": true})).await;
     assert_eq!(body["sets"], json!({}), "nothing from the disabled time");
+}
+
+/// The value of the `rescind_ssf_sets_total` counter for `path` and `stage`.
+async fn sets_counted(app: &TestApp, path: &str, stage: &str) -> u64 {
+    let line = format!("rescind_ssf_sets_total{{path=\"{path}\",stage=\"{stage}\"}} ");
+    app.metrics()
+        .await
+        .lines()
+        .find_map(|l| l.strip_prefix(&line))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// The jtis of a poll answer's `sets`.
+fn jtis_of(body: &Value) -> Vec<String> {
+    body["sets"]
+        .as_object()
+        .map(|sets| sets.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+/// Acknowledges `jtis` without asking for more.
+async fn acknowledge(app: &TestApp, credential: &str, stream: &str, jtis: &[String]) {
+    let (status, body) = poll(
+        app,
+        credential,
+        stream,
+        json!({"ack": jtis, "returnImmediately": true, "maxEvents": 0}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+async fn a_backlog_is_signed_a_poll_answer_at_a_time(backend: Backend) {
+    let app = transmitter(backend).await;
+    let credential = receiver(&app, "rp").await;
+    let id = stream(&app, &credential, &[SESSION_REVOKED]).await;
+    app.create_client("spa", ClientKind::Public).await;
+    for _ in 0..5 {
+        let grant = app.grant("spa").await;
+        assert_revocation_ok(app.revoke(&[("token", &grant.access_token)]).await).await;
+    }
+    // Past the outbox's poll interval: the backlog is settled.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+
+    let mut delivered = std::collections::BTreeSet::new();
+    let mut ack: Vec<String> = Vec::new();
+    let mut answers = 0;
+    loop {
+        let (status, body) = poll(
+            &app,
+            &credential,
+            &id,
+            json!({"maxEvents": 2, "returnImmediately": true, "ack": ack}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        ack = jtis_of(&body);
+        assert!(ack.len() <= 2, "{body}");
+        // Never more signed and queued than one answer holds.
+        let queued = sets_counted(&app, "poll", "queued").await;
+        let acknowledged = sets_counted(&app, "poll", "acknowledged").await;
+        assert!(
+            queued - acknowledged <= 2,
+            "{queued} queued, {acknowledged} acknowledged"
+        );
+        delivered.extend(ack.iter().cloned());
+        answers += 1;
+        if body["moreAvailable"] == false && delivered.len() == 5 {
+            break;
+        }
+        assert!(answers < 20, "the backlog never drained: {body}");
+    }
+    assert!(answers >= 3, "5 events in answers of 2 take 3 polls");
+    acknowledge(&app, &credential, &id, &ack).await;
+    assert_eq!(sets_counted(&app, "poll", "queued").await, 5);
+    assert_eq!(sets_counted(&app, "poll", "acknowledged").await, 5);
 }
 
 async fn a_receiver_never_reaches_another_receiver_s_stream(backend: Backend) {
@@ -782,6 +849,7 @@ on_both_backends!(
     receivers_are_registered_listed_and_removed_by_the_operator,
     discovery_and_polled_tokens_verify_independently,
     a_paused_stream_holds_its_events_and_a_disabled_one_drops_them,
+    a_backlog_is_signed_a_poll_answer_at_a_time,
     a_receiver_never_reaches_another_receiver_s_stream,
     bad_credentials_are_refused_alike,
     every_bad_poll_or_stream_request_is_a_clear_400,
