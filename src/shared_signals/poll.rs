@@ -40,7 +40,7 @@ pub struct PollAnswer {
 
 /// The guarded value; a panic elsewhere while holding the lock leaves
 /// counts that are still usable.
-fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(super) fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -161,6 +161,8 @@ impl Transmitter {
             return Ok(false);
         };
         let queued = self.inner.store.queued_count(&stream.id).await?;
+        // `limit` is at most `ssf.max_events`, itself at most
+        // `ssf.max_queued_sets`: at the cap nothing is queued, the cursor waits.
         let budget = usize::try_from(u64::from(limit).saturating_sub(queued)).unwrap_or(0);
         let cursor = stream.cursor;
         let page = self.inner.outbox.events_after(cursor, QUEUE_PAGE).await?;

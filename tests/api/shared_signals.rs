@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
+use rescind::config::Settings;
 use rescind::domain::client::ClientKind;
 use rescind::signing::SigningAlgorithm;
 use serde_json::{Value, json};
@@ -30,11 +31,17 @@ async fn transmitter(backend: Backend) -> TestApp {
 }
 
 async fn transmitter_signing_with(backend: Backend, algorithm: SigningAlgorithm) -> TestApp {
+    transmitter_with(backend, |settings| settings.ssf.algorithm = algorithm).await
+}
+
+/// [`transmitter`], its settings then changed by `adjust`.
+async fn transmitter_with(backend: Backend, adjust: impl FnOnce(&mut Settings)) -> TestApp {
     TestApp::spawn_with(backend, |settings| {
         with_admin(settings);
         settings.ssf.enabled = true;
-        settings.ssf.algorithm = algorithm;
+        settings.ssf.algorithm = SigningAlgorithm::Es256;
         settings.ssf.poll_wait = Duration::from_secs(2);
+        adjust(settings);
     })
     .await
 }
@@ -455,6 +462,83 @@ async fn a_backlog_is_signed_a_poll_answer_at_a_time(backend: Backend) {
     assert_eq!(sets_counted(&app, "poll", "acknowledged").await, 5);
 }
 
+/// A verification request of stream `id`; its status.
+async fn verify(app: &TestApp, credential: &str, id: &str) -> StatusCode {
+    let body = json!({ "stream_id": id });
+    call(app, Method::POST, "/ssf/verify", credential, Some(body))
+        .await
+        .0
+}
+
+async fn verification_is_spaced_and_a_full_queue_holds_the_cursor(backend: Backend) {
+    let app = transmitter_with(backend, |settings| {
+        settings.ssf.max_events = 2;
+        settings.ssf.max_queued_sets = 2;
+        settings.ssf.min_verification_interval = Duration::from_secs(1);
+    })
+    .await;
+    let credential = receiver(&app, "rp").await;
+    let id = stream(&app, &credential, &[SESSION_REVOKED]).await;
+    let path = format!("/ssf/streams?stream_id={id}");
+    let (_, read) = call(&app, Method::GET, &path, &credential, None).await;
+    assert_eq!(read["min_verification_interval"], 1, "{read}");
+
+    assert_eq!(verify(&app, &credential, &id).await, StatusCode::NO_CONTENT);
+    assert_eq!(
+        verify(&app, &credential, &id).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "sooner than the interval"
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(verify(&app, &credential, &id).await, StatusCode::NO_CONTENT);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(
+        verify(&app, &credential, &id).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the queue is full"
+    );
+
+    // With the queue full, a revocation waits in the outbox, not lost.
+    app.create_client("spa", ClientKind::Public).await;
+    let grant = app.grant("spa").await;
+    assert_revocation_ok(app.revoke(&[("token", &grant.access_token)]).await).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let (_, body) = poll(&app, &credential, &id, json!({"returnImmediately": true})).await;
+    assert_eq!(jtis_of(&body).len(), 2, "{body}");
+    assert_eq!(body["moreAvailable"], true, "{body}");
+    assert_eq!(sets_counted(&app, "poll", "queued").await, 2);
+    acknowledge(&app, &credential, &id, &jtis_of(&body)).await;
+    let sets = polled(&app, &credential, &id, 1).await;
+    let claims = verified(&app, &sets, "https://rp.example").await;
+    assert_eq!(claims[0]["txn"], grant.grant_id.to_string());
+}
+
+async fn unacknowledged_tokens_go_with_the_audit_retention(backend: Backend) {
+    let app = transmitter_with(backend, |settings| {
+        settings.retention.audit_days = 30;
+        settings.retention.interval = Duration::from_secs(1);
+    })
+    .await;
+    let credential = receiver(&app, "rp").await;
+    let id = stream(&app, &credential, &[SESSION_REVOKED]).await;
+    assert_eq!(verify(&app, &credential, &id).await, StatusCode::NO_CONTENT);
+    let queued = "SELECT count(*) FROM ssf_poll_queue";
+    assert_eq!(app.db.count(queued).await, 1);
+    // Younger than audit_days: kept over a few retention runs.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(app.db.count(queued).await, 1);
+    app.db
+        .execute("UPDATE ssf_poll_queue SET queued_at = '2000-01-01 00:00:00+00:00'")
+        .await;
+    for _ in 0..100 {
+        if app.db.count(queued).await == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("a token queued long ago was never purged");
+}
+
 async fn a_receiver_never_reaches_another_receiver_s_stream(backend: Backend) {
     let app = transmitter(backend).await;
     let owner = receiver(&app, "owner").await;
@@ -850,6 +934,8 @@ on_both_backends!(
     discovery_and_polled_tokens_verify_independently,
     a_paused_stream_holds_its_events_and_a_disabled_one_drops_them,
     a_backlog_is_signed_a_poll_answer_at_a_time,
+    verification_is_spaced_and_a_full_queue_holds_the_cursor,
+    unacknowledged_tokens_go_with_the_audit_retention,
     a_receiver_never_reaches_another_receiver_s_stream,
     bad_credentials_are_refused_alike,
     every_bad_poll_or_stream_request_is_a_clear_400,
