@@ -51,6 +51,7 @@ impl Retention {
                 ("admin_actions", counts.admin_actions),
                 ("revocation_events", counts.events),
                 ("logout_tokens", counts.logout_tokens),
+                ("ssf_sets", counts.ssf_sets),
             ] {
                 self.metrics.purged(what, rows);
             }
@@ -61,6 +62,7 @@ impl Retention {
                 admin_actions = counts.admin_actions,
                 events = counts.events,
                 logout_tokens = counts.logout_tokens,
+                ssf_sets = counts.ssf_sets,
                 "retention: purged"
             );
         } else {

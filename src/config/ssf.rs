@@ -32,6 +32,15 @@ pub struct SsfSettings {
     pub max_poll_waiters: u32,
     /// The most SETs one poll answer carries (`maxEvents` above it is cut).
     pub max_events: u32,
+    /// The most SETs queued for one stream, unacknowledged. At the cap
+    /// nothing more is queued from the outbox (the stream's cursor waits,
+    /// nothing is lost) and verification requests are refused, until the
+    /// receiver acknowledges.
+    pub max_queued_sets: u32,
+    /// The shortest time between two verification requests of a stream
+    /// (SSF `min_verification_interval`); one sooner is answered 429.
+    #[serde(with = "humantime_serde")]
+    pub min_verification_interval: Duration,
 }
 
 impl Default for SsfSettings {
@@ -44,6 +53,8 @@ impl Default for SsfSettings {
             poll_wait: Duration::from_secs(5),
             max_poll_waiters: 2,
             max_events: 100,
+            max_queued_sets: 1000,
+            min_verification_interval: Duration::from_secs(30),
         }
     }
 }

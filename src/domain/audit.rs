@@ -223,4 +223,6 @@ pub struct PurgeCounts {
     pub admin_actions: u64,
     pub events: u64,
     pub logout_tokens: u64,
+    /// Shared Signals tokens queued and never acknowledged.
+    pub ssf_sets: u64,
 }

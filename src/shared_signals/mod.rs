@@ -16,7 +16,7 @@ pub mod poll;
 pub mod receivers;
 pub mod streams;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -40,6 +40,10 @@ pub enum SsfError {
     /// The receiver already has its one stream (or the receiver id is taken).
     #[error("already exists")]
     Conflict,
+    /// Too soon after the stream's last verification request, or its queue
+    /// is full: ask again after the delay.
+    #[error("too many requests")]
+    TooSoon(Duration),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -52,6 +56,8 @@ pub struct PollBounds {
     pub wait: Duration,
     pub waiters_per_receiver: u32,
     pub max_events: u32,
+    pub max_queued: u32,
+    pub min_verification_interval: Duration,
 }
 
 impl PollBounds {
@@ -61,6 +67,8 @@ impl PollBounds {
             wait: settings.poll_wait,
             waiters_per_receiver: settings.max_poll_waiters,
             max_events: settings.max_events,
+            max_queued: settings.max_queued_sets,
+            min_verification_interval: settings.min_verification_interval,
         }
     }
 }
@@ -84,6 +92,11 @@ struct Inner {
     bounds: PollBounds,
     /// Poll requests waiting, per receiver.
     waiters: Mutex<HashMap<String, u32>>,
+    /// Streams a request of this instance is queuing for.
+    queuing: Mutex<HashSet<String>>,
+    /// When each stream last asked for a verification event, on this
+    /// instance (the queue cap bounds the fleet's together).
+    verified: Mutex<HashMap<String, tokio::time::Instant>>,
 }
 
 /// What the transmitter is built from.
@@ -116,6 +129,8 @@ impl Transmitter {
                 issuer: parts.issuer,
                 bounds: parts.bounds,
                 waiters: Mutex::new(HashMap::new()),
+                queuing: Mutex::new(HashSet::new()),
+                verified: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -130,6 +145,12 @@ impl Transmitter {
     #[must_use]
     pub fn issuer(&self) -> &str {
         &self.inner.issuer
+    }
+
+    /// The shortest time between two verification requests of a stream.
+    #[must_use]
+    pub fn min_verification_interval(&self) -> Duration {
+        self.inner.bounds.min_verification_interval
     }
 
     /// Where the receiver of stream `id` polls.

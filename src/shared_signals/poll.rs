@@ -1,13 +1,14 @@
 //! Poll delivery (RFC 8936): a receiver acknowledges what it processed and
 //! is answered what is queued, waiting a bounded time when nothing is.
 
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use super::{SsfError, Transmitter, mapping};
 use crate::domain::shared_signals::{QueuedSet, Receiver, Stream, StreamStatus};
-use crate::signing::SecurityEventToken;
+use crate::signing::{SecurityEventToken, SignError};
 
 /// Outbox events read per queuing step.
 const QUEUE_PAGE: u32 = 500;
@@ -37,6 +38,12 @@ pub struct PollAnswer {
     pub more_available: bool,
 }
 
+/// The guarded value; a panic elsewhere while holding the lock leaves
+/// counts that are still usable.
+pub(super) fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// A place among a receiver's waiting polls, given back when dropped.
 struct Waiter<'a> {
     transmitter: &'a Transmitter,
@@ -45,12 +52,7 @@ struct Waiter<'a> {
 
 impl Drop for Waiter<'_> {
     fn drop(&mut self) {
-        let mut waiters = self
-            .transmitter
-            .inner
-            .waiters
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut waiters = locked(&self.transmitter.inner.waiters);
         if let Some(count) = waiters.get_mut(&self.receiver) {
             *count = count.saturating_sub(1);
             if *count == 0 {
@@ -83,9 +85,11 @@ impl Transmitter {
         loop {
             let stream = self.stream(receiver, id).await?;
             let enabled = stream.status == StreamStatus::Enabled;
-            if enabled {
-                self.queue_from_outbox(&stream, &receiver.audience).await?;
-            }
+            let behind = enabled
+                && limit > 0
+                && self
+                    .queue_from_outbox(&stream, &receiver.audience, limit)
+                    .await?;
             let taken = self
                 .inner
                 .store
@@ -111,8 +115,12 @@ impl Transmitter {
                 metrics.ssf_sets("poll", "delivered", taken.sets.len() as u64);
                 return Ok(PollAnswer {
                     sets: taken.sets,
-                    more_available: taken.more,
+                    more_available: taken.more || behind,
                 });
+            }
+            if behind {
+                // Outbox events this stream does not want: read on at once.
+                continue;
             }
             let pause = deadline.saturating_duration_since(now).min(RECHECK);
             // A closed channel (never: the sender lives as long as `Events`)
@@ -123,11 +131,7 @@ impl Transmitter {
 
     /// A place among the receiver's waiting polls; `None` when all are taken.
     fn wait_place(&self, receiver: &Receiver) -> Option<Waiter<'_>> {
-        let mut waiters = self
-            .inner
-            .waiters
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut waiters = locked(&self.inner.waiters);
         let count = waiters.entry(receiver.id.as_str().to_owned()).or_insert(0);
         if *count >= self.inner.bounds.waiters_per_receiver {
             return None;
@@ -139,58 +143,122 @@ impl Transmitter {
         })
     }
 
-    /// Queues the stream's tokens for the events the outbox settled after
-    /// its cursor, and moves the cursor past them. Another request that
-    /// queued them first wins; these are dropped unsent.
-    async fn queue_from_outbox(&self, stream: &Stream, audience: &str) -> Result<(), SsfError> {
-        let mut cursor = stream.cursor;
-        loop {
-            let page = self.inner.outbox.events_after(cursor, QUEUE_PAGE).await?;
-            let settled = &page.events[..page.settled];
-            if settled.is_empty() {
-                return Ok(());
+    /// Queues the stream's tokens for events the outbox settled after its
+    /// cursor, at most enough to fill a poll answer of `limit` (counting what
+    /// is already queued) and from at most one outbox page, and moves the
+    /// cursor past the events they came from. A backlog is thus signed a
+    /// poll answer at a time, never all at once. Only one request of this
+    /// instance queues for a stream at a time; another answers what is
+    /// queued. Another instance that queued first wins, these are dropped
+    /// unsent. Answers whether the outbox may hold more for the stream.
+    async fn queue_from_outbox(
+        &self,
+        stream: &Stream,
+        audience: &str,
+        limit: u32,
+    ) -> Result<bool, SsfError> {
+        let Some(_queuing) = self.queuing_place(&stream.id) else {
+            return Ok(false);
+        };
+        let queued = self.inner.store.queued_count(&stream.id).await?;
+        // `limit` is at most `ssf.max_events`, itself at most
+        // `ssf.max_queued_sets`: at the cap nothing is queued, the cursor waits.
+        let budget = usize::try_from(u64::from(limit).saturating_sub(queued)).unwrap_or(0);
+        let cursor = stream.cursor;
+        let page = self.inner.outbox.events_after(cursor, QUEUE_PAGE).await?;
+        let settled = &page.events[..page.settled];
+        if budget == 0 || settled.is_empty() {
+            return Ok(!settled.is_empty());
+        }
+        let now = self.inner.clock.now();
+        let mut tokens = Vec::new();
+        let mut next = cursor;
+        let mut consumed = 0;
+        for event in settled {
+            if tokens.len() >= budget {
+                break;
             }
-            let now = self.inner.clock.now();
-            let mut sets = Vec::new();
-            for event in settled {
-                for signal in mapping::signals(event, &self.inner.issuer) {
-                    let wanted = stream
-                        .events_delivered
-                        .iter()
-                        .any(|uri| uri == signal.event.type_uri());
-                    if !wanted {
-                        continue;
-                    }
-                    let token = SecurityEventToken::new(
-                        &self.inner.issuer,
-                        audience,
-                        signal.subject,
-                        signal.event,
-                        now,
-                    )
-                    .with_txn(&signal.txn);
-                    sets.push(QueuedSet {
-                        token: self.inner.keys.sign(&token)?,
-                        jti: token.jti,
-                    });
-                }
-            }
-            let next = page.settled_position(cursor);
-            let queued = self
-                .inner
-                .store
-                .queue_sets(&stream.id, cursor, next, &sets, now)
-                .await?;
-            if !queued {
-                return Ok(());
-            }
+            tokens.extend(
+                mapping::signals(event, &self.inner.issuer)
+                    .into_iter()
+                    .filter(|signal| {
+                        stream
+                            .events_delivered
+                            .iter()
+                            .any(|uri| uri == signal.event.type_uri())
+                    })
+                    .map(|signal| {
+                        SecurityEventToken::new(
+                            &self.inner.issuer,
+                            audience,
+                            signal.subject,
+                            signal.event,
+                            now,
+                        )
+                        .with_txn(&signal.txn)
+                    }),
+            );
+            next = event.position;
+            consumed += 1;
+        }
+        let more = consumed < settled.len() || page.settled >= QUEUE_PAGE as usize;
+        let sets = self.sign_all(tokens).await?;
+        let queued = self
+            .inner
+            .store
+            .queue_sets(&stream.id, cursor, next, &sets, now)
+            .await?;
+        if queued {
             self.inner
                 .metrics
                 .ssf_sets("poll", "queued", sets.len() as u64);
-            if page.settled < QUEUE_PAGE as usize {
-                return Ok(());
-            }
-            cursor = next;
         }
+        Ok(more)
+    }
+
+    /// Signs `tokens` off the async runtime: RSA signing is CPU work that
+    /// would otherwise hold up every other request on this worker.
+    async fn sign_all(&self, tokens: Vec<SecurityEventToken>) -> Result<Vec<QueuedSet>, SsfError> {
+        if tokens.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys = self.inner.keys.clone();
+        let signed = tokio::task::spawn_blocking(move || {
+            tokens
+                .into_iter()
+                .map(|token| {
+                    Ok(QueuedSet {
+                        token: keys.sign(&token)?,
+                        jti: token.jti,
+                    })
+                })
+                .collect::<Result<Vec<_>, SignError>>()
+        })
+        .await
+        .map_err(|_| SignError::Signing("the signing task ended".to_owned()))?;
+        Ok(signed?)
+    }
+
+    /// The right to queue for stream `id` in this instance; `None` while
+    /// another request has it.
+    fn queuing_place(&self, id: &str) -> Option<Queuing<'_>> {
+        locked(&self.inner.queuing)
+            .insert(id.to_owned())
+            .then(|| Queuing {
+                transmitter: self,
+                stream: id.to_owned(),
+            })
+    }
+}
+
+/// A stream being queued for, released when dropped.
+struct Queuing<'a> {
+    transmitter: &'a Transmitter,
+    stream: String,
+}
+
+impl Drop for Queuing<'_> {
+    fn drop(&mut self) {
+        locked(&self.transmitter.inner.queuing).remove(&self.stream);
     }
 }

@@ -2,6 +2,7 @@
 //! configuration, status and verification). Every call names the calling
 //! receiver: a stream id of another receiver is simply not found.
 
+use super::poll::locked;
 use super::{SsfError, Transmitter};
 use crate::domain::security_event::{SecurityEvent, Subject, SubjectIdentifier, Verification};
 use crate::domain::shared_signals::{QueuedSet, Receiver, Stream, StreamStatus, delivered};
@@ -168,6 +169,7 @@ impl Transmitter {
             check_text(state, "state is too long or has control characters")?;
         }
         let stream = self.stream(receiver, id).await?;
+        self.verification_allowed(&stream.id).await?;
         let token = SecurityEventToken::new(
             &self.inner.issuer,
             &receiver.audience,
@@ -187,6 +189,27 @@ impl Transmitter {
             .await?;
         self.inner.metrics.ssf_sets("poll", "queued", 1);
         self.inner.events.wake_pollers();
+        Ok(())
+    }
+
+    /// Refuses a verification request sooner than the minimum interval
+    /// after the stream's last one, or when its queue is full; otherwise
+    /// records this one.
+    async fn verification_allowed(&self, stream: &str) -> Result<(), SsfError> {
+        let bounds = &self.inner.bounds;
+        if self.inner.store.queued_count(stream).await? >= u64::from(bounds.max_queued) {
+            return Err(SsfError::TooSoon(bounds.min_verification_interval));
+        }
+        let now = tokio::time::Instant::now();
+        let mut verified = locked(&self.inner.verified);
+        verified.retain(|_, at| now.duration_since(*at) < bounds.min_verification_interval);
+        if let Some(at) = verified.get(stream) {
+            let wait = bounds
+                .min_verification_interval
+                .saturating_sub(now.duration_since(*at));
+            return Err(SsfError::TooSoon(wait));
+        }
+        verified.insert(stream.to_owned(), now);
         Ok(())
     }
 

@@ -58,6 +58,9 @@ const PURGE_EVENTS: &str = "DELETE FROM revocation_events WHERE id IN \
      (SELECT id FROM revocation_events WHERE revoked_at < $1 LIMIT $2)";
 const PURGE_LOGOUT_TOKENS: &str = "DELETE FROM logout_tokens_seen WHERE (issuer, jti) IN \
      (SELECT issuer, jti FROM logout_tokens_seen WHERE expires_at < $1 LIMIT $2)";
+/// Tokens queued for a Shared Signals receiver that never acknowledged them.
+const PURGE_SSF_SETS: &str = "DELETE FROM ssf_poll_queue WHERE id IN \
+     (SELECT id FROM ssf_poll_queue WHERE queued_at < $1 LIMIT $2)";
 const PURGE_ADMIN_ACTIONS: &str = "DELETE FROM admin_actions WHERE id IN \
      (SELECT id FROM admin_actions WHERE started_at < $1 LIMIT $2)";
 
@@ -96,6 +99,8 @@ where
                         purge_all::<Db<B>>(connection, PURGE_ADMIN_ACTIONS, before, batch).await?;
                     counts.events =
                         purge_all::<Db<B>>(connection, PURGE_EVENTS, before, batch).await?;
+                    counts.ssf_sets =
+                        purge_all::<Db<B>>(connection, PURGE_SSF_SETS, before, batch).await?;
                 }
                 let before = plan.tokens_expired_before;
                 counts.tokens = purge_all::<Db<B>>(connection, PURGE_TOKENS, before, batch).await?;

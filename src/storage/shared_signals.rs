@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{Encode, Executor, FromRow, Type};
+use sqlx::{ColumnIndex, Encode, Executor, FromRow, Type};
 
 use super::StoreError;
 use super::backend::{
@@ -81,6 +81,9 @@ pub trait SharedSignalsStore: Send + Sync {
         set: &QueuedSet,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
+
+    /// How many tokens are queued for the stream.
+    async fn queued_count(&self, stream: &str) -> Result<u64, StoreError>;
 
     /// Removes the acknowledged tokens, then reads up to `limit` queued ones
     /// oldest first; answers how many were removed, the tokens, and whether
@@ -186,8 +189,9 @@ where
     for<'q> &'q str: Encode<'q, Db<B>> + Type<Db<B>>,
     for<'q> &'q [u8]: Encode<'q, Db<B>> + Type<Db<B>>,
     for<'q> Option<&'q str>: Encode<'q, Db<B>> + Type<Db<B>>,
-    i64: Param<Db<B>>,
+    i64: Param<Db<B>> + Column<Db<B>>,
     DateTime<Utc>: Param<Db<B>> + Column<Db<B>>,
+    usize: ColumnIndex<DbRow<B>>,
     for<'r> ReceiverRow: FromRow<'r, DbRow<B>>,
     for<'r> StreamRow: FromRow<'r, DbRow<B>>,
     for<'r> QueuedRow: FromRow<'r, DbRow<B>>,
@@ -367,6 +371,15 @@ where
     ) -> Result<(), StoreError> {
         let mut connection = self.pool().acquire().await?;
         insert_set::<B>(&mut connection, stream, set, now).await
+    }
+
+    async fn queued_count(&self, stream: &str) -> Result<u64, StoreError> {
+        let count: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM ssf_poll_queue WHERE stream_id = $1")
+                .bind(stream)
+                .fetch_one(self.pool())
+                .await?;
+        Ok(u64::try_from(count).unwrap_or(0))
     }
 
     async fn take_sets(

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
+use rescind::config::Settings;
 use rescind::domain::client::ClientKind;
 use rescind::signing::SigningAlgorithm;
 use serde_json::{Value, json};
@@ -30,11 +31,17 @@ async fn transmitter(backend: Backend) -> TestApp {
 }
 
 async fn transmitter_signing_with(backend: Backend, algorithm: SigningAlgorithm) -> TestApp {
+    transmitter_with(backend, |settings| settings.ssf.algorithm = algorithm).await
+}
+
+/// [`transmitter`], its settings then changed by `adjust`.
+async fn transmitter_with(backend: Backend, adjust: impl FnOnce(&mut Settings)) -> TestApp {
     TestApp::spawn_with(backend, |settings| {
         with_admin(settings);
         settings.ssf.enabled = true;
-        settings.ssf.algorithm = algorithm;
+        settings.ssf.algorithm = SigningAlgorithm::Es256;
         settings.ssf.poll_wait = Duration::from_secs(2);
+        adjust(settings);
     })
     .await
 }
@@ -363,17 +370,7 @@ async fn a_paused_stream_holds_its_events_and_a_disabled_one_drops_them(backend:
     let claims = verified(&app, &sets, "https://rp.example").await;
     assert_eq!(claims.len(), 1);
     assert_eq!(claims[0]["txn"], held.grant_id.to_string());
-    let jtis: Vec<&String> = sets
-        .as_object()
-        .map(|sets| sets.keys().collect())
-        .unwrap_or_default();
-    poll(
-        &app,
-        &credential,
-        &id,
-        json!({"ack": jtis, "returnImmediately": true}),
-    )
-    .await;
+    acknowledge(&app, &credential, &id, &jtis_of(&json!({ "sets": sets }))).await;
 
     // Disabled: queued and new events are dropped, not delivered later.
     let queued = app.grant("spa").await;
@@ -386,6 +383,160 @@ async fn a_paused_stream_holds_its_events_and_a_disabled_one_drops_them(backend:
     assert_eq!(set_status("enabled").await.0, StatusCode::OK);
     let (_, body) = poll(&app, &credential, &id, json!({"returnImmediately": true})).await;
     assert_eq!(body["sets"], json!({}), "nothing from the disabled time");
+}
+
+/// The value of the `rescind_ssf_sets_total` counter for `path` and `stage`.
+async fn sets_counted(app: &TestApp, path: &str, stage: &str) -> u64 {
+    let line = format!("rescind_ssf_sets_total{{path=\"{path}\",stage=\"{stage}\"}} ");
+    app.metrics()
+        .await
+        .lines()
+        .find_map(|l| l.strip_prefix(&line))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// The jtis of a poll answer's `sets`.
+fn jtis_of(body: &Value) -> Vec<String> {
+    body["sets"]
+        .as_object()
+        .map(|sets| sets.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+/// Acknowledges `jtis` without asking for more.
+async fn acknowledge(app: &TestApp, credential: &str, stream: &str, jtis: &[String]) {
+    let (status, body) = poll(
+        app,
+        credential,
+        stream,
+        json!({"ack": jtis, "returnImmediately": true, "maxEvents": 0}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+async fn a_backlog_is_signed_a_poll_answer_at_a_time(backend: Backend) {
+    let app = transmitter(backend).await;
+    let credential = receiver(&app, "rp").await;
+    let id = stream(&app, &credential, &[SESSION_REVOKED]).await;
+    app.create_client("spa", ClientKind::Public).await;
+    for _ in 0..5 {
+        let grant = app.grant("spa").await;
+        assert_revocation_ok(app.revoke(&[("token", &grant.access_token)]).await).await;
+    }
+    // Past the outbox's poll interval: the backlog is settled.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+
+    let mut delivered = std::collections::BTreeSet::new();
+    let mut ack: Vec<String> = Vec::new();
+    let mut answers = 0;
+    loop {
+        let (status, body) = poll(
+            &app,
+            &credential,
+            &id,
+            json!({"maxEvents": 2, "returnImmediately": true, "ack": ack}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        ack = jtis_of(&body);
+        assert!(ack.len() <= 2, "{body}");
+        // Never more signed and queued than one answer holds.
+        let queued = sets_counted(&app, "poll", "queued").await;
+        let acknowledged = sets_counted(&app, "poll", "acknowledged").await;
+        assert!(
+            queued - acknowledged <= 2,
+            "{queued} queued, {acknowledged} acknowledged"
+        );
+        delivered.extend(ack.iter().cloned());
+        answers += 1;
+        if body["moreAvailable"] == false && delivered.len() == 5 {
+            break;
+        }
+        assert!(answers < 20, "the backlog never drained: {body}");
+    }
+    assert!(answers >= 3, "5 events in answers of 2 take 3 polls");
+    acknowledge(&app, &credential, &id, &ack).await;
+    assert_eq!(sets_counted(&app, "poll", "queued").await, 5);
+    assert_eq!(sets_counted(&app, "poll", "acknowledged").await, 5);
+}
+
+/// A verification request of stream `id`; its status.
+async fn verify(app: &TestApp, credential: &str, id: &str) -> StatusCode {
+    let body = json!({ "stream_id": id });
+    call(app, Method::POST, "/ssf/verify", credential, Some(body))
+        .await
+        .0
+}
+
+async fn verification_is_spaced_and_a_full_queue_holds_the_cursor(backend: Backend) {
+    let app = transmitter_with(backend, |settings| {
+        settings.ssf.max_events = 2;
+        settings.ssf.max_queued_sets = 2;
+        settings.ssf.min_verification_interval = Duration::from_secs(1);
+    })
+    .await;
+    let credential = receiver(&app, "rp").await;
+    let id = stream(&app, &credential, &[SESSION_REVOKED]).await;
+    let path = format!("/ssf/streams?stream_id={id}");
+    let (_, read) = call(&app, Method::GET, &path, &credential, None).await;
+    assert_eq!(read["min_verification_interval"], 1, "{read}");
+
+    assert_eq!(verify(&app, &credential, &id).await, StatusCode::NO_CONTENT);
+    assert_eq!(
+        verify(&app, &credential, &id).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "sooner than the interval"
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(verify(&app, &credential, &id).await, StatusCode::NO_CONTENT);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(
+        verify(&app, &credential, &id).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the queue is full"
+    );
+
+    // With the queue full, a revocation waits in the outbox, not lost.
+    app.create_client("spa", ClientKind::Public).await;
+    let grant = app.grant("spa").await;
+    assert_revocation_ok(app.revoke(&[("token", &grant.access_token)]).await).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let (_, body) = poll(&app, &credential, &id, json!({"returnImmediately": true})).await;
+    assert_eq!(jtis_of(&body).len(), 2, "{body}");
+    assert_eq!(body["moreAvailable"], true, "{body}");
+    assert_eq!(sets_counted(&app, "poll", "queued").await, 2);
+    acknowledge(&app, &credential, &id, &jtis_of(&body)).await;
+    let sets = polled(&app, &credential, &id, 1).await;
+    let claims = verified(&app, &sets, "https://rp.example").await;
+    assert_eq!(claims[0]["txn"], grant.grant_id.to_string());
+}
+
+async fn unacknowledged_tokens_go_with_the_audit_retention(backend: Backend) {
+    let app = transmitter_with(backend, |settings| {
+        settings.retention.audit_days = 30;
+        settings.retention.interval = Duration::from_secs(1);
+    })
+    .await;
+    let credential = receiver(&app, "rp").await;
+    let id = stream(&app, &credential, &[SESSION_REVOKED]).await;
+    assert_eq!(verify(&app, &credential, &id).await, StatusCode::NO_CONTENT);
+    let queued = "SELECT count(*) FROM ssf_poll_queue";
+    assert_eq!(app.db.count(queued).await, 1);
+    // Younger than audit_days: kept over a few retention runs.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(app.db.count(queued).await, 1);
+    app.db
+        .execute("UPDATE ssf_poll_queue SET queued_at = '2000-01-01 00:00:00+00:00'")
+        .await;
+    for _ in 0..100 {
+        if app.db.count(queued).await == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("a token queued long ago was never purged");
 }
 
 async fn a_receiver_never_reaches_another_receiver_s_stream(backend: Backend) {
@@ -782,6 +933,9 @@ on_both_backends!(
     receivers_are_registered_listed_and_removed_by_the_operator,
     discovery_and_polled_tokens_verify_independently,
     a_paused_stream_holds_its_events_and_a_disabled_one_drops_them,
+    a_backlog_is_signed_a_poll_answer_at_a_time,
+    verification_is_spaced_and_a_full_queue_holds_the_cursor,
+    unacknowledged_tokens_go_with_the_audit_retention,
     a_receiver_never_reaches_another_receiver_s_stream,
     bad_credentials_are_refused_alike,
     every_bad_poll_or_stream_request_is_a_clear_400,

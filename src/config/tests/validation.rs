@@ -117,6 +117,10 @@ fn other_bad_values_name_their_key() {
         rejection(|s| s.ssf.max_events = 1001).as_deref(),
         Some("ssf.max_events")
     );
+    assert_eq!(
+        rejection(|s| s.ssf.max_queued_sets = s.ssf.max_events - 1).as_deref(),
+        Some("ssf.max_queued_sets")
+    );
 }
 
 #[test]

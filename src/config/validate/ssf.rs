@@ -35,5 +35,11 @@ pub(super) fn ssf(settings: &Settings) -> Result<(), ConfigError> {
             "must be between 1 and 1000",
         ));
     }
+    if ssf.max_queued_sets < ssf.max_events {
+        return Err(ConfigError::new(
+            "ssf.max_queued_sets",
+            "must be at least ssf.max_events",
+        ));
+    }
     Ok(())
 }

@@ -91,6 +91,8 @@ fn refused(admin: &AdminState, error: SsfError) -> AdminError {
         SsfError::Conflict => AdminError::Conflict("the receiver id is taken".into()),
         SsfError::Store(error) => admin.unavailable(&error),
         SsfError::Sign(_) => AdminError::Internal("cannot sign"),
+        // Only a receiver's verification request is rate limited.
+        SsfError::TooSoon(_) => AdminError::Internal("refused as too soon"),
     }
 }
 

@@ -182,6 +182,7 @@ fn refused(app: &AppState, error: SsfError) -> OAuthError {
         SsfError::Invalid(description) => OAuthError::invalid_request(description),
         SsfError::NotFound => OAuthError::no_such_stream(),
         SsfError::Conflict => OAuthError::conflict("the receiver already has its stream"),
+        SsfError::TooSoon(wait) => OAuthError::too_many_requests(wait),
         SsfError::Store(error) => app.unavailable(&error),
         SsfError::Sign(error) => {
             tracing::error!(%error, "cannot sign a security event token");

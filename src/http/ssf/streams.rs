@@ -79,6 +79,8 @@ struct StreamView<'a> {
     events_requested: &'a [String],
     events_delivered: &'a [String],
     delivery: DeliveryView,
+    /// Seconds, as SSF 1.0 gives it.
+    min_verification_interval: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     description: Option<&'a str>,
 }
@@ -101,6 +103,7 @@ fn view(call: &ReceiverCall, stream: &Stream) -> Value {
             method: POLL_METHOD,
             endpoint_url: call.transmitter.poll_url(&stream.id),
         },
+        min_verification_interval: call.transmitter.min_verification_interval().as_secs(),
         description: stream.description.as_deref(),
     })
     .unwrap_or_default()
