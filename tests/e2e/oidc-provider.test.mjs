@@ -1,7 +1,8 @@
 // End to end: node-oidc-provider (examples/oidc-provider) beside the real
 // `rescind` binary on PostgreSQL, a resource server that introspects at
-// Rescind, and openid-client as the OAuth client. Real processes, real HTTP;
-// tests/e2e/run prepares the environment (E2E_* variables) and runs this.
+// Rescind, openid-client as the OAuth client, and a Shared Signals receiver
+// that checks Rescind's security event tokens with jose. Real processes, real
+// HTTP; tests/e2e/run prepares the environment (E2E_* variables) and runs this.
 
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
@@ -11,6 +12,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
+import * as jose from 'jose';
 import * as oauth from 'openid-client';
 
 const env = (name) => {
@@ -28,6 +30,10 @@ const asIssuer = `http://127.0.0.1:${asPort}`;
 const rsUrl = `http://127.0.0.1:${env('E2E_RS_PORT')}/me`;
 const redirectUri = 'http://127.0.0.1:9/callback';
 const webhookSecret = env('E2E_WEBHOOK_SECRET');
+// The Shared Signals receiver tests/e2e/run registered: its bearer
+// credential (never logged) and the audience of its tokens.
+const ssfCredential = env('E2E_SSF_CREDENTIAL');
+const ssfAudience = env('E2E_SSF_AUDIENCE');
 
 /** The environment without Rescind's configuration variables, which Rescind alone reads. */
 const baseEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('RESCIND_') && k !== 'DATABASE_URL'));
@@ -82,6 +88,10 @@ retry_initial = "1s"
 issuer = "${asIssuer}"
 audience = "app"
 jwks_uri = "${asIssuer}/jwks"
+
+# The Shared Signals transmitter, polled by the receiver the cases play.
+[ssf]
+enabled = true
 `);
 
 let rescind;
@@ -351,11 +361,105 @@ test('case 1: the client logs out at Rescind (RFC 7009, refresh token)', async (
   await assertGrantEnded(config, tokens, Date.now(), deliveredBefore);
 });
 
-test('case 3: a secret scanner reports the access token anonymously', async () => {
+// --- The Shared Signals receiver: discovers Rescind as a transmitter, polls
+// its stream (RFC 8936) and verifies every token with jose, an implementation
+// of its own, against the key set Rescind publishes.
+const RISC_CREDENTIAL_COMPROMISE = 'https://schemas.openid.net/secevent/risc/event-type/credential-compromise';
+const CAEP_SESSION_REVOKED = 'https://schemas.openid.net/secevent/caep/event-type/session-revoked';
+const POLL_DELIVERY = 'urn:ietf:rfc:8936';
+
+/** A request of the receiver, authenticated with its credential; at most 15 s. */
+async function asReceiver(url, body) {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${ssfCredential}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+    signal: AbortSignal.timeout(15000),
+  });
+  const text = await response.text();
+  return { status: response.status, body: text ? JSON.parse(text) : undefined };
+}
+
+/** The receiver reads the transmitter's metadata and creates its poll stream. */
+async function openStream(events) {
+  const response = await fetch(`${rescindIssuer}/.well-known/ssf-configuration`);
+  assert.equal(response.status, 200);
+  const metadata = await response.json();
+  assert.equal(metadata.issuer, rescindIssuer);
+  assert.ok(metadata.delivery_methods_supported.includes(POLL_DELIVERY), 'poll delivery offered');
+  const created = await asReceiver(metadata.configuration_endpoint, {
+    delivery: { method: POLL_DELIVERY },
+    events_requested: events,
+  });
+  assert.equal(created.status, 201, `stream created: ${JSON.stringify(created.body)}`);
+  assert.deepEqual([...created.body.events_delivered].sort(), [...events].sort());
+  assert.equal(created.body.delivery.method, POLL_DELIVERY);
+  return {
+    pollUrl: created.body.delivery.endpoint_url,
+    keys: jose.createRemoteJWKSet(new URL(metadata.jwks_uri)),
+  };
+}
+
+/**
+ * Polls the stream until `done()` holds, `limitMs` at most, handing each
+ * token received for the first time to `take(jti, token)`; answers the jtis
+ * received.
+ */
+async function pollUntil(stream, take, done, limitMs) {
+  const received = new Set();
+  const deadline = Date.now() + limitMs;
+  while (!done()) {
+    assert.ok(Date.now() < deadline, `the events reached the receiver within ${limitMs} ms (got ${received.size} tokens)`);
+    // A long poll: Rescind answers once an event is queued, or after ssf.poll_wait.
+    const { status, body } = await asReceiver(stream.pollUrl, { maxEvents: 10, returnImmediately: false });
+    assert.equal(status, 200, `poll: ${JSON.stringify(body)}`);
+    for (const [jti, token] of Object.entries(body.sets)) {
+      if (!received.has(jti)) await take(jti, token);
+      received.add(jti);
+    }
+  }
+  return [...received];
+}
+
+/**
+ * A security event token checked as RFC 8417 and SSF 1.0 ask: signed with a
+ * key of Rescind's key set, explicitly typed, from Rescind to this receiver,
+ * `iat` and `jti` present, exactly one event, never `sub` or `exp`.
+ */
+async function verifiedSet(stream, jti, token, notBefore) {
+  const { payload, protectedHeader } = await jose.jwtVerify(token, stream.keys, {
+    issuer: rescindIssuer,
+    audience: ssfAudience,
+    typ: 'secevent+jwt',
+    algorithms: ['RS256', 'ES256'],
+    requiredClaims: ['iss', 'aud', 'iat', 'jti'],
+  });
+  assert.equal(protectedHeader.typ, 'secevent+jwt');
+  assert.equal(payload.iss, rescindIssuer);
+  assert.equal(payload.aud, ssfAudience);
+  assert.equal(payload.jti, jti, 'the poll answer is keyed by the token\'s jti');
+  const now = Math.ceil(Date.now() / 1000);
+  assert.ok(Number.isInteger(payload.iat) && payload.iat >= notBefore && payload.iat <= now,
+    `iat ${payload.iat} between ${notBefore} and ${now}`);
+  assert.equal(payload.sub, undefined, 'no sub');
+  assert.equal(payload.exp, undefined, 'no exp');
+  assert.equal(Object.keys(payload.events).length, 1, 'exactly one event');
+  return payload;
+}
+
+const eventType = (payload) => Object.keys(payload.events)[0];
+
+test('case 3: a secret scanner reports the access token anonymously; a Shared Signals receiver hears of the compromise', async () => {
+  const stream = await openStream([RISC_CREDENTIAL_COMPROMISE, CAEP_SESSION_REVOKED]);
   const config = await clientConfig();
   const tokens = await signIn(config, 'bob');
   await assertLive(tokens);
+  const [grantId] = await grantIds('bob');
+  const sid = tokens.claims()?.sid;
+  assert.ok(typeof sid === 'string' && sid, 'the ID token names its session');
   const deliveredBefore = await deliveredCount();
+  const reportStart = Date.now();
+  const reportedAt = Math.floor(reportStart / 1000);
   const report = await fetch(`${rescindIssuer}/credentials/revoke`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
@@ -363,6 +467,38 @@ test('case 3: a secret scanner reports the access token anonymously', async () =
   });
   assert.equal(report.status, 202);
   await assertGrantEnded(config, tokens, Date.now(), deliveredBefore);
+
+  // Every token the receiver gets verifies; among them, about bob's grant,
+  // a RISC credential-compromise and a CAEP session-revoked.
+  const verified = [];
+  const about = (type) => verified.find((payload) => eventType(payload) === type && payload.txn === grantId);
+  const jtis = await pollUntil(
+    stream,
+    async (jti, token) => { verified.push(await verifiedSet(stream, jti, token, reportedAt)); },
+    () => about(RISC_CREDENTIAL_COMPROMISE) && about(CAEP_SESSION_REVOKED),
+    20000,
+  );
+  console.log(`the receiver verified the credential-compromise token ${Date.now() - reportStart} ms after the report`);
+  const user = { format: 'iss_sub', iss: rescindIssuer, sub: 'bob' };
+  // RFC 9493 identifiers in an SSF complex subject: the user, and the login
+  // session the grant was given in (the ID token's sid).
+  const subject = { format: 'complex', user, session: { format: 'opaque', id: sid } };
+  const compromise = about(RISC_CREDENTIAL_COMPROMISE);
+  assert.deepEqual(compromise.sub_id, subject);
+  const leaked = compromise.events[RISC_CREDENTIAL_COMPROMISE];
+  assert.equal(leaked.credential_type, 'oauth-token');
+  assert.ok(leaked.event_timestamp >= reportedAt && leaked.event_timestamp <= compromise.iat, 'event_timestamp: the report');
+  const revoked = about(CAEP_SESSION_REVOKED);
+  assert.deepEqual(revoked.sub_id, subject);
+  assert.equal(revoked.events[CAEP_SESSION_REVOKED].initiating_entity, 'system');
+  assert.notEqual(revoked.jti, compromise.jti);
+
+  // Acknowledged, a token is not sent again.
+  const ack = await asReceiver(stream.pollUrl, { ack: jtis, maxEvents: 0, returnImmediately: true });
+  assert.equal(ack.status, 200, `ack: ${JSON.stringify(ack.body)}`);
+  const again = await asReceiver(stream.pollUrl, { returnImmediately: true });
+  assert.equal(again.status, 200);
+  for (const jti of jtis) assert.ok(!(jti in again.body.sets), 'an acknowledged token is not delivered again');
 });
 
 test('case 4: with Rescind down the token request fails, and no token goes out unknown to Rescind', async () => {
