@@ -236,12 +236,17 @@ impl Metrics {
                 .get_or_create(&OutcomeLabels { outcome })
                 .inc_by(0);
         }
-        for stage in ["queued", "delivered", "acknowledged"] {
+        for (path, stage) in [
+            ("poll", "queued"),
+            ("poll", "delivered"),
+            ("poll", "acknowledged"),
+            ("push", "queued"),
+            ("push", "delivered"),
+            ("push", "failed"),
+            ("push", "dead"),
+        ] {
             self.ssf_sets
-                .get_or_create(&SsfLabels {
-                    path: "poll",
-                    stage,
-                })
+                .get_or_create(&SsfLabels { path, stage })
                 .inc_by(0);
         }
         for scanner in ["github", "gitlab", "public"] {

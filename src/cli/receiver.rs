@@ -9,7 +9,7 @@ use crate::domain::clock::{Clock as _, SystemClock};
 use crate::domain::shared_signals::{Receiver, ReceiverId};
 use crate::server;
 use crate::shared_signals::SsfError;
-use crate::shared_signals::receivers::add_receiver;
+use crate::shared_signals::receivers::{add_receiver, push_origins as checked_origins};
 
 #[derive(Debug, Subcommand)]
 pub enum ReceiverCommand {
@@ -21,6 +21,17 @@ pub enum ReceiverCommand {
         /// The `aud` of the events sent to it; its id when absent.
         #[arg(long)]
         audience: Option<String>,
+        /// An origin (`https://host[:port]`) its stream may push to; give
+        /// it once per origin. Without one it can only poll.
+        #[arg(long = "push-origin")]
+        push_origins: Vec<String>,
+    },
+    /// Replace the origins a receiver's stream may push to (none: poll only).
+    PushOrigins {
+        #[arg(long)]
+        id: String,
+        #[arg(long = "push-origin")]
+        push_origins: Vec<String>,
     },
     /// List the receivers (never their credentials).
     List,
@@ -35,6 +46,7 @@ fn view(receiver: &Receiver) -> serde_json::Value {
     json!({
         "id": receiver.id.as_str(),
         "audience": receiver.audience,
+        "push_origins": receiver.push_origins,
         "created_at": receiver.created_at,
     })
 }
@@ -58,12 +70,21 @@ fn failed(error: SsfError) -> CliError {
 pub async fn run(command: ReceiverCommand, settings: &Settings) -> Result<(), CliError> {
     let store = server::open_store(settings).await?;
     match command {
-        ReceiverCommand::Add { id, audience } => {
+        ReceiverCommand::Add {
+            id,
+            audience,
+            push_origins,
+        } => {
             let id = parse_id(&id)?;
-            let (receiver, credential) =
-                add_receiver(store.as_ref(), id, audience, SystemClock.now())
-                    .await
-                    .map_err(failed)?;
+            let (receiver, credential) = add_receiver(
+                store.as_ref(),
+                id,
+                audience,
+                &push_origins,
+                SystemClock.now(),
+            )
+            .await
+            .map_err(failed)?;
             let mut shown = view(&receiver);
             shown["credential"] = json!(credential.expose());
             print_json(&shown)
@@ -71,6 +92,15 @@ pub async fn run(command: ReceiverCommand, settings: &Settings) -> Result<(), Cl
         ReceiverCommand::List => {
             let receivers = store.receivers().await?;
             print_json(&json!({"items": receivers.iter().map(view).collect::<Vec<_>>()}))
+        }
+        ReceiverCommand::PushOrigins { id, push_origins } => {
+            let id = parse_id(&id)?;
+            let origins = checked_origins(&push_origins).map_err(failed)?;
+            if store.set_push_origins(&id, &origins).await? {
+                print_json(&json!({"id": id.as_str(), "push_origins": origins}))
+            } else {
+                Err(CliError::Usage(format!("no receiver {:?}", id.as_str())))
+            }
         }
         ReceiverCommand::Remove { id } => {
             let id = parse_id(&id)?;

@@ -1,5 +1,6 @@
 //! The Shared Signals Framework transmitter: whether it runs, the key its
-//! Security Event Tokens are signed with, and the bounds of poll delivery.
+//! Security Event Tokens are signed with, and the bounds of poll and push
+//! delivery.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -41,6 +42,18 @@ pub struct SsfSettings {
     /// (SSF `min_verification_interval`); one sooner is answered 429.
     #[serde(with = "humantime_serde")]
     pub min_verification_interval: Duration,
+    /// Push delivery (RFC 8935): one attempt's time limit.
+    #[serde(with = "humantime_serde")]
+    pub push_timeout: Duration,
+    /// Attempts before a pushed token is dead (visible and retryable in the
+    /// admin API). A token the receiver refuses (`400`) is dead at once.
+    pub push_max_attempts: u32,
+    /// The first retry's delay (doubling, with jitter, up to
+    /// `push_retry_max`).
+    #[serde(with = "humantime_serde")]
+    pub push_retry_initial: Duration,
+    #[serde(with = "humantime_serde")]
+    pub push_retry_max: Duration,
 }
 
 impl Default for SsfSettings {
@@ -55,6 +68,10 @@ impl Default for SsfSettings {
             max_events: 100,
             max_queued_sets: 1000,
             min_verification_interval: Duration::from_secs(30),
+            push_timeout: Duration::from_secs(10),
+            push_max_attempts: 12,
+            push_retry_initial: Duration::from_secs(5),
+            push_retry_max: Duration::from_secs(3600),
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod health;
 pub mod introspection;
 pub mod minted;
 pub mod origin;
+pub mod outbound;
 pub mod presenter;
 pub mod recorded;
 pub mod revocation;

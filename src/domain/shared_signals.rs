@@ -49,6 +49,10 @@ pub struct Receiver {
     pub id: ReceiverId,
     /// The `aud` claim of every token sent to it.
     pub audience: String,
+    /// The origins (from [`super::outbound::push_origin`]) its stream may
+    /// push to; none: it can only poll. The operator sets them, never the
+    /// receiver, so a receiver cannot make Rescind call anywhere else.
+    pub push_origins: Vec<String>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -124,10 +128,103 @@ pub struct Stream {
     pub description: Option<String>,
     pub status: StreamStatus,
     pub status_reason: Option<String>,
+    pub delivery: Delivery,
     /// How far into the outbox its events are queued.
     pub cursor: EventPosition,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// The delivery method URI of poll delivery (RFC 8936).
+pub const POLL_METHOD: &str = "urn:ietf:rfc:8936";
+/// The delivery method URI of push delivery (RFC 8935).
+pub const PUSH_METHOD: &str = "urn:ietf:rfc:8935";
+
+/// How a stream's tokens reach its receiver.
+#[derive(Debug, Clone, Default)]
+pub enum Delivery {
+    /// The receiver polls and acknowledges (RFC 8936).
+    #[default]
+    Poll,
+    /// Rescind posts each token (RFC 8935).
+    Push(PushTarget),
+}
+
+impl Delivery {
+    /// The delivery path, as metrics name it: `poll` or `push`.
+    #[must_use]
+    pub const fn path(&self) -> &'static str {
+        match self {
+            Self::Poll => "poll",
+            Self::Push(_) => "push",
+        }
+    }
+
+    /// The delivery method URI.
+    #[must_use]
+    pub const fn method(&self) -> &'static str {
+        match self {
+            Self::Poll => POLL_METHOD,
+            Self::Push(_) => PUSH_METHOD,
+        }
+    }
+}
+
+/// Equal when the method and endpoint are: the authorization header is a
+/// secret, never compared.
+impl PartialEq for Delivery {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Poll, Self::Poll) => true,
+            (Self::Push(a), Self::Push(b)) => a.endpoint == b.endpoint,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for Delivery {}
+
+/// Where a push stream's tokens go.
+#[derive(Debug, Clone)]
+pub struct PushTarget {
+    /// Within one of its receiver's push origins.
+    pub endpoint: url::Url,
+    /// The `Authorization` header value sent with every token, as the
+    /// receiver gave it; stored, never shown again. `Debug` is redacted.
+    pub authorization: Option<secrecy::SecretString>,
+}
+
+/// An enabled push stream, with what sending to it needs of its receiver.
+#[derive(Debug, Clone)]
+pub struct PushStream {
+    pub stream: Stream,
+    pub audience: String,
+    pub push_origins: Vec<String>,
+}
+
+/// A token of a push stream that has not reached its receiver: still
+/// being retried, or dead (refused, or its attempts ran out).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UndeliveredSet {
+    pub jti: String,
+    pub attempts: u32,
+    pub last_status: Option<u16>,
+    pub last_error: Option<String>,
+    pub queued_at: DateTime<Utc>,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub dead_at: Option<DateTime<Utc>>,
+}
+
+/// A queued token of a push stream, claimed by this instance to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimedPush {
+    pub id: i64,
+    pub stream: String,
+    pub set: QueuedSet,
+    pub attempts: u32,
+    /// The lease it was claimed under: a failure recorded after the lease
+    /// ran out (another instance may have claimed it since) is dropped.
+    pub leased_until: DateTime<Utc>,
 }
 
 /// The requested types Rescind emits, in [`EMITTED`] order.

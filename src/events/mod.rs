@@ -66,8 +66,9 @@ struct Inner {
     wake_notifier: Notify,
     /// Wakes the webhook dispatcher.
     wake_dispatcher: Notify,
-    /// Moves when Shared Signals poll requests waiting for events should
-    /// look again (new events followed, a stream enabled or verified).
+    /// Moves when Shared Signals deliveries should look again (new events
+    /// followed, a stream enabled or verified): waiting poll requests and
+    /// the push sender.
     pollers: watch::Sender<u64>,
     /// When the last complete read of the outbox started.
     last_read: Mutex<Option<Instant>>,
@@ -193,7 +194,8 @@ impl Events {
         self.inner.wake_notifier.notified().await;
     }
 
-    /// Wakes every waiting poll request (each looks at its queue again).
+    /// Wakes every waiting poll request and the push sender (each looks at
+    /// its queues again).
     pub fn wake_pollers(&self) {
         self.inner
             .pollers

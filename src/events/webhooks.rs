@@ -202,7 +202,7 @@ impl Dispatcher {
 }
 
 /// A failed request in a few words (never its URL or body).
-fn describe(error: &reqwest::Error) -> &'static str {
+pub(crate) fn describe(error: &reqwest::Error) -> &'static str {
     if error.is_timeout() {
         "timed out"
     } else if error.is_connect() {

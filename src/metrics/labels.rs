@@ -55,8 +55,9 @@ pub(super) struct ConsumerLabels {
     pub(super) endpoint: String,
 }
 
-/// A Shared Signals delivery path (`poll`) and a stage of a token's way
-/// along it (`queued`, `delivered`, `acknowledged`).
+/// A Shared Signals delivery path (`poll`, `push`) and a stage of a
+/// token's way along it (`queued`, `delivered`, `acknowledged`; `failed`,
+/// `dead` for push).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(super) struct SsfLabels {
     pub(super) path: &'static str,

@@ -26,8 +26,9 @@ pub(super) fn register_deliveries(
     let ssf_sets = registered(
         registry,
         "ssf_sets",
-        "Shared Signals security event tokens, by delivery path (poll) and stage \
-         (queued, delivered: handed to the receiver, acknowledged)",
+        "Shared Signals security event tokens, by delivery path and stage: poll \
+         (queued, delivered: handed to the receiver, acknowledged), push (queued, \
+         delivered: accepted by the receiver, failed: retried later, dead)",
     );
     (webhook_attempts, ssf_sets)
 }

@@ -22,6 +22,7 @@ use crate::limits::Limiter;
 use crate::metrics::Metrics;
 use crate::retention::Retention;
 use crate::scanning::Scanners;
+use crate::shared_signals::push::Pusher;
 use crate::storage::{Store, StoreError};
 use crate::tls::{self, TlsError};
 use crate::transport::{self, Connections};
@@ -89,6 +90,8 @@ pub struct Server {
     poll_interval: Duration,
     /// `None` without configured webhooks.
     dispatcher: Option<Dispatcher>,
+    /// `None` while shared signals are off.
+    pusher: Option<Pusher>,
     /// The open connections of both listeners, and their bound.
     connections: Arc<Connections>,
     header_timeout: Duration,
@@ -140,6 +143,10 @@ impl Server {
             webhook_dispatcher(settings, &store, &clock, &events, &outbound, &metrics)?;
         let logout = logout_receiver(settings, &store, &revoker, &clock, &outbound);
         let transmitter = transmitter(settings, &store, &clock, &events, &metrics)?;
+        let pusher = transmitter.clone().map(|transmitter| Pusher {
+            transmitter,
+            client: outbound.clone(),
+        });
         let services = Services {
             transmitter,
             administration,
@@ -188,6 +195,7 @@ impl Server {
             events,
             poll_interval: settings.events.poll_interval,
             dispatcher,
+            pusher,
             connections: Connections::new(
                 transport::effective_bound(
                     settings.server.max_connections,
@@ -268,6 +276,9 @@ impl Server {
         ];
         if let Some(dispatcher) = self.dispatcher {
             background.push(tokio::spawn(dispatcher.run()));
+        }
+        if let Some(pusher) = self.pusher {
+            background.push(tokio::spawn(pusher.run()));
         }
         if let (Some(files), Some(config)) = (self.certificate, self.tls.clone()) {
             let interval = self.reload_interval;

@@ -22,7 +22,7 @@ use crate::limits::{LimitSettings, Limiter};
 use crate::logout::{ConfiguredUpstream, LogoutReceiver};
 use crate::metrics::Metrics;
 use crate::revocation::{Revoker, TokenRevocation};
-use crate::shared_signals::{PollBounds, Transmitter, TransmitterParts};
+use crate::shared_signals::{DeliveryBounds, Transmitter, TransmitterParts};
 use crate::signing::SigningKeySource;
 use crate::storage::Store;
 
@@ -251,6 +251,7 @@ pub(super) fn transmitter(
     )?;
     Ok(Some(Transmitter::new(TransmitterParts {
         store: store.clone(),
+        push: store.clone(),
         outbox: store.clone(),
         keys: Arc::new(keys),
         clock: clock.clone(),
@@ -258,6 +259,6 @@ pub(super) fn transmitter(
         metrics: metrics.clone(),
         issuer: settings.issuer.clone(),
         issuer_base: settings.issuer_base().to_owned(),
-        bounds: PollBounds::from_settings(ssf),
+        bounds: DeliveryBounds::from_settings(ssf),
     })))
 }

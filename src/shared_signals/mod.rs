@@ -1,18 +1,20 @@
 //! The OpenID Shared Signals Framework 1.0 transmitter: receivers the
 //! operator registers ([`receivers`]), each one's stream managed by the
 //! receiver ([`streams`]), and the revocations of the outbox delivered to it
-//! as signed Security Event Tokens it polls for (RFC 8936, [`poll`]), each
-//! built by [`mapping`].
+//! as signed Security Event Tokens, each built by [`mapping`], that it
+//! polls for (RFC 8936, [`poll`]) or that are pushed to it (RFC 8935,
+//! [`push`]).
 //!
-//! Tokens are queued lazily: a poll first queues what the outbox settled
-//! since the stream's cursor, and moves the cursor with them in one
-//! transaction. Only committed, settled events are in the outbox, so
+//! Tokens are queued lazily: a poll, or the push sender for a push stream,
+//! first queues what the outbox settled since the stream's cursor, and
+//! moves the cursor with them in one transaction. Only committed, settled events are in the outbox, so
 //! nothing uncommitted is ever sent; a paused stream's cursor stays (its
 //! events wait), a disabled stream's queue is dropped and its cursor starts
 //! again at the head when it is turned back on.
 
 pub mod mapping;
 pub mod poll;
+pub mod push;
 pub mod receivers;
 pub mod streams;
 
@@ -22,10 +24,11 @@ use std::time::Duration;
 
 use crate::config::SsfSettings;
 use crate::domain::clock::Clock;
+use crate::domain::webhook::Backoff;
 use crate::events::Events;
 use crate::metrics::Metrics;
 use crate::signing::{SignError, SigningKeys};
-use crate::storage::{EventStore, SharedSignalsStore, StoreError};
+use crate::storage::{EventStore, PushQueueStore, SharedSignalsStore, StoreError};
 
 /// Why a transmitter call did not do what it was asked.
 #[derive(Debug, thiserror::Error)]
@@ -50,17 +53,19 @@ pub enum SsfError {
     Sign(#[from] SignError),
 }
 
-/// How a poll is bounded.
+/// How poll and push delivery are bounded.
 #[derive(Debug, Clone, Copy)]
-pub struct PollBounds {
+pub struct DeliveryBounds {
     pub wait: Duration,
     pub waiters_per_receiver: u32,
     pub max_events: u32,
     pub max_queued: u32,
     pub min_verification_interval: Duration,
+    pub push_timeout: Duration,
+    pub push_backoff: Backoff,
 }
 
-impl PollBounds {
+impl DeliveryBounds {
     #[must_use]
     pub fn from_settings(settings: &SsfSettings) -> Self {
         Self {
@@ -69,6 +74,12 @@ impl PollBounds {
             max_events: settings.max_events,
             max_queued: settings.max_queued_sets,
             min_verification_interval: settings.min_verification_interval,
+            push_timeout: settings.push_timeout,
+            push_backoff: Backoff {
+                initial: settings.push_retry_initial,
+                max: settings.push_retry_max,
+                max_attempts: settings.push_max_attempts,
+            },
         }
     }
 }
@@ -81,6 +92,7 @@ pub struct Transmitter {
 
 struct Inner {
     store: Arc<dyn SharedSignalsStore>,
+    push: Arc<dyn PushQueueStore>,
     outbox: Arc<dyn EventStore>,
     keys: Arc<SigningKeys>,
     clock: Arc<dyn Clock>,
@@ -89,7 +101,7 @@ struct Inner {
     issuer: String,
     /// `<issuer>/ssf/poll/`, to which a stream id is appended.
     poll_base: String,
-    bounds: PollBounds,
+    bounds: DeliveryBounds,
     /// Poll requests waiting, per receiver.
     waiters: Mutex<HashMap<String, u32>>,
     /// Streams a request of this instance is queuing for.
@@ -102,6 +114,7 @@ struct Inner {
 /// What the transmitter is built from.
 pub struct TransmitterParts {
     pub store: Arc<dyn SharedSignalsStore>,
+    pub push: Arc<dyn PushQueueStore>,
     pub outbox: Arc<dyn EventStore>,
     pub keys: Arc<SigningKeys>,
     pub clock: Arc<dyn Clock>,
@@ -111,7 +124,7 @@ pub struct TransmitterParts {
     pub issuer: String,
     /// The issuer without a trailing `/`.
     pub issuer_base: String,
-    pub bounds: PollBounds,
+    pub bounds: DeliveryBounds,
 }
 
 impl Transmitter {
@@ -120,6 +133,7 @@ impl Transmitter {
         Self {
             inner: Arc::new(Inner {
                 store: parts.store,
+                push: parts.push,
                 outbox: parts.outbox,
                 keys: parts.keys,
                 clock: parts.clock,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::{SsfError, Transmitter, mapping};
-use crate::domain::shared_signals::{QueuedSet, Receiver, Stream, StreamStatus};
+use crate::domain::shared_signals::{Delivery, QueuedSet, Receiver, Stream, StreamStatus};
 use crate::signing::{SecurityEventToken, SignError};
 
 /// Outbox events read per queuing step.
@@ -84,6 +84,9 @@ impl Transmitter {
         let mut waiter = None;
         loop {
             let stream = self.stream(receiver, id).await?;
+            if matches!(stream.delivery, Delivery::Push(_)) {
+                return Err(SsfError::Invalid("the stream delivers by push"));
+            }
             let enabled = stream.status == StreamStatus::Enabled;
             let behind = enabled
                 && limit > 0
@@ -151,7 +154,7 @@ impl Transmitter {
     /// instance queues for a stream at a time; another answers what is
     /// queued. Another instance that queued first wins, these are dropped
     /// unsent. Answers whether the outbox may hold more for the stream.
-    async fn queue_from_outbox(
+    pub(super) async fn queue_from_outbox(
         &self,
         stream: &Stream,
         audience: &str,
@@ -165,7 +168,9 @@ impl Transmitter {
         // `ssf.max_queued_sets`: at the cap nothing is queued, the cursor waits.
         let budget = usize::try_from(u64::from(limit).saturating_sub(queued)).unwrap_or(0);
         let cursor = stream.cursor;
-        let page = self.inner.outbox.events_after(cursor, QUEUE_PAGE).await?;
+        // Without room, one event says whether the stream is behind.
+        let page_size = if budget == 0 { 1 } else { QUEUE_PAGE };
+        let page = self.inner.outbox.events_after(cursor, page_size).await?;
         let settled = &page.events[..page.settled];
         if budget == 0 || settled.is_empty() {
             return Ok(!settled.is_empty());
@@ -211,7 +216,7 @@ impl Transmitter {
         if queued {
             self.inner
                 .metrics
-                .ssf_sets("poll", "queued", sets.len() as u64);
+                .ssf_sets(stream.delivery.path(), "queued", sets.len() as u64);
         }
         Ok(more)
     }

@@ -5,7 +5,12 @@
 use super::poll::locked;
 use super::{SsfError, Transmitter};
 use crate::domain::security_event::{SecurityEvent, Subject, SubjectIdentifier, Verification};
-use crate::domain::shared_signals::{QueuedSet, Receiver, Stream, StreamStatus, delivered};
+use secrecy::{ExposeSecret as _, SecretString};
+
+use crate::domain::outbound::{outbound_url, within_origins};
+use crate::domain::shared_signals::{
+    Delivery, PushTarget, QueuedSet, Receiver, Stream, StreamStatus, delivered,
+};
 use crate::signing::SecurityEventToken;
 use crate::storage::StoreError;
 
@@ -20,6 +25,60 @@ pub const MAX_TEXT: usize = 1024;
 pub struct StreamChange {
     pub events_requested: Option<Vec<String>>,
     pub description: Option<Option<String>>,
+    pub delivery: Option<DeliveryChange>,
+}
+
+/// The delivery a receiver asks for.
+#[derive(Debug, Clone)]
+pub enum DeliveryChange {
+    Poll,
+    /// To `endpoint_url`, which must lie under one of the origins the
+    /// operator registered for the receiver.
+    Push {
+        endpoint_url: String,
+        authorization_header: Option<SecretString>,
+    },
+}
+
+/// The longest push authorization header.
+pub const MAX_AUTHORIZATION: usize = 4096;
+
+/// The delivery `change` asks for, checked against `receiver`'s push
+/// origins.
+fn delivery(receiver: &Receiver, change: DeliveryChange) -> Result<Delivery, SsfError> {
+    match change {
+        DeliveryChange::Poll => Ok(Delivery::Poll),
+        DeliveryChange::Push {
+            endpoint_url,
+            authorization_header,
+        } => {
+            if let Some(header) = &authorization_header {
+                let header = header.expose_secret();
+                if header.is_empty()
+                    || header.len() > MAX_AUTHORIZATION
+                    || !header.bytes().all(|b| (0x20..0x7f).contains(&b))
+                {
+                    return Err(SsfError::Invalid(
+                        "delivery.authorization_header must be 1 to 4096 printable ASCII characters",
+                    ));
+                }
+            }
+            let endpoint = outbound_url(&endpoint_url).map_err(|_| {
+                SsfError::Invalid(
+                    "delivery.endpoint_url must be an https URL (http only to a loopback address)",
+                )
+            })?;
+            if !within_origins(&endpoint, &receiver.push_origins) {
+                return Err(SsfError::Invalid(
+                    "delivery.endpoint_url is not under an origin the operator registered for this receiver",
+                ));
+            }
+            Ok(Delivery::Push(PushTarget {
+                endpoint,
+                authorization: authorization_header,
+            }))
+        }
+    }
 }
 
 fn check_text(text: &str, what: &'static str) -> Result<(), SsfError> {
@@ -65,6 +124,10 @@ impl Transmitter {
         check_change(&change)?;
         let now = self.inner.clock.now();
         let requested = change.events_requested.unwrap_or_default();
+        let delivery = match change.delivery {
+            Some(asked) => delivery(receiver, asked)?,
+            None => Delivery::Poll,
+        };
         let stream = Stream {
             id: uuid::Uuid::new_v4().simple().to_string(),
             receiver: receiver.id.clone(),
@@ -73,6 +136,7 @@ impl Transmitter {
             description: change.description.flatten(),
             status: StreamStatus::Enabled,
             status_reason: None,
+            delivery,
             cursor: self.inner.outbox.event_head().await?,
             created_at: now,
             updated_at: now,
@@ -112,6 +176,18 @@ impl Transmitter {
         }
         if let Some(description) = change.description {
             stream.description = description;
+        }
+        if let Some(asked) = change.delivery {
+            let mut asked = delivery(receiver, asked)?;
+            // The header is never shown: a receiver changing its stream
+            // cannot send back what it read. Same endpoint, same header.
+            if let (Delivery::Push(new), Delivery::Push(old)) = (&mut asked, &stream.delivery)
+                && new.authorization.is_none()
+                && new.endpoint == old.endpoint
+            {
+                new.authorization.clone_from(&old.authorization);
+            }
+            stream.delivery = asked;
         }
         stream.updated_at = self.inner.clock.now();
         self.write(&stream, None, false).await?;
@@ -187,7 +263,9 @@ impl Transmitter {
             .store
             .queue_set(&stream.id, &set, self.inner.clock.now())
             .await?;
-        self.inner.metrics.ssf_sets("poll", "queued", 1);
+        self.inner
+            .metrics
+            .ssf_sets(stream.delivery.path(), "queued", 1);
         self.inner.events.wake_pollers();
         Ok(())
     }

@@ -48,7 +48,7 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use super::Readiness;
 
 /// The newest schema version this binary knows.
-pub const LATEST_VERSION: i64 = 11;
+pub const LATEST_VERSION: i64 = 12;
 
 /// The start of a contract step's description (and file name, after the
 /// version).
@@ -113,6 +113,11 @@ const POSTGRES: &[Source] = &[
         "shared signals",
         include_str!("../../migrations/postgres/0011_shared_signals.sql"),
     ),
+    (
+        12,
+        "shared signals push",
+        include_str!("../../migrations/postgres/0012_shared_signals_push.sql"),
+    ),
 ];
 
 const SQLITE: &[Source] = &[
@@ -170,6 +175,11 @@ const SQLITE: &[Source] = &[
         11,
         "shared signals",
         include_str!("../../migrations/sqlite/0011_shared_signals.sql"),
+    ),
+    (
+        12,
+        "shared signals push",
+        include_str!("../../migrations/sqlite/0012_shared_signals_push.sql"),
     ),
 ];
 

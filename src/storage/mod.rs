@@ -24,6 +24,7 @@ mod logout;
 mod maintenance;
 mod migrations;
 pub mod postgres;
+mod push_queue;
 mod revocation;
 mod shared_signals;
 pub mod sqlite;
@@ -44,6 +45,7 @@ pub use introspection::IntrospectionStore;
 pub use logout::{LogoutClaim, LogoutStore};
 pub use maintenance::Maintenance;
 pub use migrations::{ContractSteps, LATEST_VERSION as LATEST_MIGRATION, MigrationReport};
+pub use push_queue::PushQueueStore;
 pub use revocation::RevocationStore;
 pub use shared_signals::{SharedSignalsStore, TakenSets};
 
@@ -128,6 +130,7 @@ pub trait Store:
     + DeliveryStore
     + LogoutStore
     + SharedSignalsStore
+    + PushQueueStore
     + Maintenance
     + 'static
 {

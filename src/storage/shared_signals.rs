@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use secrecy::{ExposeSecret, SecretString};
 use sqlx::{ColumnIndex, Encode, Executor, FromRow, Type};
 
 use super::StoreError;
@@ -11,7 +12,9 @@ use super::backend::{
 };
 use super::statement::Statement;
 use crate::domain::event::EventPosition;
-use crate::domain::shared_signals::{QueuedSet, Receiver, ReceiverId, Stream, StreamStatus};
+use crate::domain::shared_signals::{
+    Delivery, PushTarget, QueuedSet, Receiver, ReceiverId, Stream, StreamStatus,
+};
 use crate::domain::token::TokenHash;
 
 /// Receivers, streams (one per receiver) and the poll queue. A stream's
@@ -82,7 +85,9 @@ pub trait SharedSignalsStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
 
-    /// How many tokens are queued for the stream.
+    /// How many tokens are queued for the stream, dead pushed ones included
+    /// (so a receiver refusing everything stops the stream's queuing
+    /// instead of filling the table).
     async fn queued_count(&self, stream: &str) -> Result<u64, StoreError>;
 
     /// Removes the acknowledged tokens, then reads up to `limit` queued ones
@@ -104,14 +109,19 @@ pub struct TakenSets {
     pub more: bool,
 }
 
-const STREAM_SELECT: &str = "SELECT id, receiver_id, events_requested, events_delivered, \
-     description, status, status_reason, cursor_txid, cursor_event_id, created_at, updated_at \
-     FROM ssf_streams WHERE receiver_id = $1";
+/// A stream's columns, for [`StreamRow`] (`s.` is `ssf_streams`).
+pub(super) const STREAM_COLUMNS: &str = "s.id, s.receiver_id, s.events_requested, \
+     s.events_delivered, s.description, s.status, s.status_reason, s.push_endpoint, \
+     s.push_authorization, s.cursor_txid, s.cursor_event_id, s.created_at, s.updated_at";
+
+/// A receiver's columns, for [`ReceiverRow`].
+const RECEIVER_COLUMNS: &str = "id, audience, push_origins, created_at";
 
 row_struct! {
     pub struct ReceiverRow {
         id: String,
         audience: String,
+        push_origins: String,
         created_at: DateTime<Utc>,
     }
 }
@@ -123,6 +133,7 @@ impl TryFrom<ReceiverRow> for Receiver {
         Ok(Self {
             id: ReceiverId::parse(&row.id).ok_or(StoreError::Corrupt("receiver id"))?,
             audience: row.audience,
+            push_origins: words(&row.push_origins),
             created_at: row.created_at,
         })
     }
@@ -137,6 +148,8 @@ row_struct! {
         description: Option<String>,
         status: String,
         status_reason: Option<String>,
+        push_endpoint: Option<String>,
+        push_authorization: Option<String>,
         cursor_txid: i64,
         cursor_event_id: i64,
         created_at: DateTime<Utc>,
@@ -144,8 +157,8 @@ row_struct! {
     }
 }
 
-/// Event types are stored space-separated (URIs hold no spaces).
-fn words(text: &str) -> Vec<String> {
+/// Event types and origins are stored space-separated (they hold no spaces).
+pub(super) fn words(text: &str) -> Vec<String> {
     text.split(' ')
         .filter(|word| !word.is_empty())
         .map(str::to_owned)
@@ -165,6 +178,14 @@ impl TryFrom<StreamRow> for Stream {
             description: row.description,
             status: StreamStatus::parse(&row.status).ok_or(StoreError::Corrupt("stream status"))?,
             status_reason: row.status_reason,
+            delivery: match row.push_endpoint {
+                None => Delivery::Poll,
+                Some(endpoint) => Delivery::Push(PushTarget {
+                    endpoint: url::Url::parse(&endpoint)
+                        .map_err(|_| StoreError::Corrupt("stream push endpoint"))?,
+                    authorization: row.push_authorization.map(SecretString::from),
+                }),
+            },
             cursor: EventPosition {
                 txid: row.cursor_txid,
                 id: row.cursor_event_id,
@@ -202,11 +223,12 @@ where
         credential: &TokenHash,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO ssf_receivers (id, audience, credential_hash, created_at) \
-             VALUES ($1, $2, $3, $4)",
+            "INSERT INTO ssf_receivers (id, audience, push_origins, credential_hash, created_at) \
+             VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(receiver.id.as_str())
         .bind(receiver.audience.as_str())
+        .bind(receiver.push_origins.join(" ").as_str())
         .bind(&credential.as_bytes()[..])
         .bind(receiver.created_at)
         .execute(self.pool())
@@ -215,10 +237,11 @@ where
     }
 
     async fn receivers(&self) -> Result<Vec<Receiver>, StoreError> {
-        let rows: Vec<ReceiverRow> =
-            sqlx::query_as("SELECT id, audience, created_at FROM ssf_receivers ORDER BY id")
-                .fetch_all(self.pool())
-                .await?;
+        let rows: Vec<ReceiverRow> = sqlx::query_as(&format!(
+            "SELECT {RECEIVER_COLUMNS} FROM ssf_receivers ORDER BY id"
+        ))
+        .fetch_all(self.pool())
+        .await?;
         rows.into_iter().map(Receiver::try_from).collect()
     }
 
@@ -234,9 +257,9 @@ where
         &self,
         credential: &TokenHash,
     ) -> Result<Option<Receiver>, StoreError> {
-        let row: Option<ReceiverRow> = sqlx::query_as(
-            "SELECT id, audience, created_at FROM ssf_receivers WHERE credential_hash = $1",
-        )
+        let row: Option<ReceiverRow> = sqlx::query_as(&format!(
+            "SELECT {RECEIVER_COLUMNS} FROM ssf_receivers WHERE credential_hash = $1"
+        ))
         .bind(&credential.as_bytes()[..])
         .fetch_optional(self.pool())
         .await?;
@@ -247,7 +270,8 @@ where
         sqlx::query(
             "INSERT INTO ssf_streams (id, receiver_id, events_requested, events_delivered, \
              description, status, status_reason, cursor_txid, cursor_event_id, created_at, \
-             updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+             updated_at, push_endpoint, push_authorization) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
         .bind(stream.id.as_str())
         .bind(stream.receiver.as_str())
@@ -260,16 +284,20 @@ where
         .bind(stream.cursor.id)
         .bind(stream.created_at)
         .bind(stream.updated_at)
+        .bind(push_endpoint(stream))
+        .bind(push_authorization(stream))
         .execute(self.pool())
         .await?;
         Ok(())
     }
 
     async fn stream_of(&self, receiver: &ReceiverId) -> Result<Option<Stream>, StoreError> {
-        let row: Option<StreamRow> = sqlx::query_as(STREAM_SELECT)
-            .bind(receiver.as_str())
-            .fetch_optional(self.pool())
-            .await?;
+        let row: Option<StreamRow> = sqlx::query_as(&format!(
+            "SELECT {STREAM_COLUMNS} FROM ssf_streams s WHERE s.receiver_id = $1"
+        ))
+        .bind(receiver.as_str())
+        .fetch_optional(self.pool())
+        .await?;
         row.map(Stream::try_from).transpose()
     }
 
@@ -293,6 +321,10 @@ where
             .push_bind(stream.status.as_str())
             .push(", status_reason = ")
             .push_bind(stream.status_reason.as_deref())
+            .push(", push_endpoint = ")
+            .push_bind(push_endpoint(stream))
+            .push(", push_authorization = ")
+            .push_bind(push_authorization(stream))
             .push(", updated_at = ")
             .push_bind(stream.updated_at);
         if let Some(cursor) = reset_cursor {
@@ -423,6 +455,25 @@ where
             })
             .collect();
         Ok(taken)
+    }
+}
+
+/// A push stream's endpoint, as stored.
+fn push_endpoint(stream: &Stream) -> Option<&str> {
+    match &stream.delivery {
+        Delivery::Push(target) => Some(target.endpoint.as_str()),
+        Delivery::Poll => None,
+    }
+}
+
+/// A push stream's authorization header, as stored.
+fn push_authorization(stream: &Stream) -> Option<&str> {
+    match &stream.delivery {
+        Delivery::Push(target) => target
+            .authorization
+            .as_ref()
+            .map(ExposeSecret::expose_secret),
+        Delivery::Poll => None,
     }
 }
 

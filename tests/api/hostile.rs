@@ -351,6 +351,36 @@ async fn ssf_app(backend: Backend) -> (TestApp, String, String) {
 
 /// The Shared Signals endpoints under hostile requests: each a bounded,
 /// well-formed answer, and an unauthenticated body is never read.
+/// Push stream requests whose endpoint or authorization header is hostile.
+fn push_cases(credential: &str) -> Vec<(&'static str, Vec<u8>, &'static [u16])> {
+    vec![
+        (
+            "a push endpoint of ten thousand characters",
+            ssf_request(
+                "POST /ssf/streams",
+                Some(credential),
+                "",
+                format!(
+                    r#"{{"delivery": {{"method": "urn:ietf:rfc:8935", "endpoint_url": "https://x.example/{}"}}}}"#,
+                    "a".repeat(10_000)
+                )
+                .as_bytes(),
+            ),
+            &[400],
+        ),
+        (
+            "a push authorization header with a line break",
+            ssf_request(
+                "POST /ssf/streams",
+                Some(credential),
+                "",
+                br#"{"delivery": {"method": "urn:ietf:rfc:8935", "endpoint_url": "http://127.0.0.1:9/x", "authorization_header": "Bearer a\r\nX-Injected: 1"}}"#,
+            ),
+            &[400],
+        ),
+    ]
+}
+
 async fn hostile_shared_signals_requests_get_bounded_answers(backend: Backend) {
     let (app, credential, poll) = ssf_app(backend).await;
     let credential = credential.as_str();
@@ -421,7 +451,7 @@ async fn hostile_shared_signals_requests_get_bounded_answers(backend: Backend) {
             &[400],
         ),
     ];
-    for (name, request, expected) in cases {
+    for (name, request, expected) in cases.into_iter().chain(push_cases(credential)) {
         let started = Instant::now();
         let answer = raw::send(app.address, &request).await;
         assert!(

@@ -38,6 +38,7 @@ mod rotation_race;
 mod scanning;
 mod sessions;
 mod shared_signals;
+mod ssf_push;
 mod timing;
 mod tls;
 mod traces;

@@ -427,8 +427,86 @@ async fn no_receiver_credential_reaches_the_logs(backend: Backend) {
     assert_absent(&logs, "logs", "wrong receiver credential", wrong);
 }
 
+/// A push stream's authorization header is sent to its receiver and
+/// nowhere else: not in the logs at trace level, not in the stream's view.
+async fn no_push_authorization_reaches_the_logs(backend: Backend) {
+    let pushed = std::sync::Arc::new(tokio::sync::Notify::new());
+    let told = pushed.clone();
+    let sink = axum::Router::new().route(
+        "/events",
+        axum::routing::post(move || {
+            told.notify_one();
+            async { axum::http::StatusCode::ACCEPTED }
+        }),
+    );
+    let origin = format!("http://{}", crate::helpers::serve_on_loopback(sink).await);
+    let seeder = TestApp::spawn(backend).await;
+    let id = rescind::domain::shared_signals::ReceiverId::parse("rp")
+        .unwrap_or_else(|| unreachable!("a valid id"));
+    let store: &dyn rescind::storage::SharedSignalsStore = seeder.store.as_ref();
+    let (_, credential) = rescind::shared_signals::receivers::add_receiver(
+        store,
+        id,
+        None,
+        std::slice::from_ref(&origin),
+        crate::helpers::now(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("add receiver: {e}"));
+    let server = ChildServer::start_with(
+        &seeder,
+        Logs::Captured("trace"),
+        &[
+            ("RESCIND_SSF__ENABLED", "true"),
+            ("RESCIND_SSF__ALGORITHM", "ES256"),
+        ],
+    )
+    .await;
+    let authorization = "Bearer push-authorization-not-to-log";
+    let headers = header_map(&[
+        ("content-type", "application/json"),
+        ("authorization", &format!("Bearer {}", credential.expose())),
+    ]);
+    let created = server
+        .http
+        .post(format!("{}/ssf/streams", server.base))
+        .headers(headers.clone())
+        .body(
+            serde_json::json!({
+                "events_requested": [],
+                "delivery": {
+                    "method": "urn:ietf:rfc:8935",
+                    "endpoint_url": format!("{origin}/events"),
+                    "authorization_header": authorization,
+                },
+            })
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(created.status(), 201);
+    let view = created.text().await.unwrap_or_default();
+    assert_absent(&view, "stream's view", "push authorization", authorization);
+    let stream: serde_json::Value = serde_json::from_str(&view).unwrap_or_default();
+    let verify = serde_json::json!({ "stream_id": stream["stream_id"] }).to_string();
+    assert_eq!(server.post("/ssf/verify", verify, headers).await, 204);
+    tokio::time::timeout(std::time::Duration::from_secs(10), pushed.notified())
+        .await
+        .unwrap_or_else(|_| panic!("the verification event was never pushed"));
+    let logs = server.stop();
+    assert!(logs.contains("request_id"), "the logs were captured");
+    assert_absent(
+        &logs,
+        "logs",
+        "push authorization",
+        "push-authorization-not-to-log",
+    );
+}
+
 on_both_backends!(
     nothing_secret_reaches_the_logs_at_trace_level,
     nothing_secret_leaks_from_the_admin_api,
     no_receiver_credential_reaches_the_logs,
+    no_push_authorization_reaches_the_logs,
 );

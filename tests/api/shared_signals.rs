@@ -18,15 +18,17 @@ use crate::helpers::{Backend, ISSUER, TestApp, assert_revocation_ok, with_admin}
 use crate::jose::python;
 use crate::on_both_backends;
 
-const SESSION_REVOKED: &str = "https://schemas.openid.net/secevent/caep/event-type/session-revoked";
-const CREDENTIAL_COMPROMISE: &str =
+pub(crate) const SESSION_REVOKED: &str =
+    "https://schemas.openid.net/secevent/caep/event-type/session-revoked";
+pub(crate) const CREDENTIAL_COMPROMISE: &str =
     "https://schemas.openid.net/secevent/risc/event-type/credential-compromise";
-const VERIFICATION: &str = "https://schemas.openid.net/secevent/ssf/event-type/verification";
+pub(crate) const VERIFICATION: &str =
+    "https://schemas.openid.net/secevent/ssf/event-type/verification";
 const POLL: &str = "urn:ietf:rfc:8936";
 
 /// A server with the transmitter on (ES256: a P-256 key is made at once;
 /// the RS256 default is tested once) and the admin listener.
-async fn transmitter(backend: Backend) -> TestApp {
+pub(crate) async fn transmitter(backend: Backend) -> TestApp {
     transmitter_signing_with(backend, SigningAlgorithm::Es256).await
 }
 
@@ -35,7 +37,10 @@ async fn transmitter_signing_with(backend: Backend, algorithm: SigningAlgorithm)
 }
 
 /// [`transmitter`], its settings then changed by `adjust`.
-async fn transmitter_with(backend: Backend, adjust: impl FnOnce(&mut Settings)) -> TestApp {
+pub(crate) async fn transmitter_with(
+    backend: Backend,
+    adjust: impl FnOnce(&mut Settings),
+) -> TestApp {
     TestApp::spawn_with(backend, |settings| {
         with_admin(settings);
         settings.ssf.enabled = true;
@@ -62,7 +67,7 @@ async fn receiver(app: &TestApp, id: &str) -> String {
 }
 
 /// A Shared Signals request with `credential`, answering status and JSON.
-async fn call(
+pub(crate) async fn call(
     app: &TestApp,
     method: Method,
     path: &str,
@@ -125,7 +130,7 @@ async fn polled(app: &TestApp, credential: &str, stream: &str, count: usize) -> 
 
 /// Each polled token checked by tests/support/jose.py, which fetches the
 /// key set from the advertised `jwks_uri`; the claims by `jti`.
-async fn verified(app: &TestApp, sets: &Value, audience: &str) -> Vec<Value> {
+pub(crate) async fn verified(app: &TestApp, sets: &Value, audience: &str) -> Vec<Value> {
     let request = json!({
         "op": "verify-polled",
         "jwks_uri": app.url("/ssf/jwks.json"),
@@ -150,7 +155,7 @@ async fn verified(app: &TestApp, sets: &Value, audience: &str) -> Vec<Value> {
         .collect()
 }
 
-fn event_type(claims: &Value) -> String {
+pub(crate) fn event_type(claims: &Value) -> String {
     claims["events"]
         .as_object()
         .and_then(|events| events.keys().next().cloned())
@@ -171,7 +176,10 @@ async fn check_discovery(app: &TestApp) {
     assert_eq!(document["issuer"], ISSUER);
     assert_eq!(document["spec_version"], "1_0");
     assert_eq!(document["jwks_uri"], format!("{ISSUER}/ssf/jwks.json"));
-    assert_eq!(document["delivery_methods_supported"], json!([POLL]));
+    assert_eq!(
+        document["delivery_methods_supported"],
+        json!(["urn:ietf:rfc:8935", POLL])
+    );
     assert_eq!(
         document["configuration_endpoint"],
         format!("{ISSUER}/ssf/streams")
@@ -386,7 +394,7 @@ async fn a_paused_stream_holds_its_events_and_a_disabled_one_drops_them(backend:
 }
 
 /// The value of the `rescind_ssf_sets_total` counter for `path` and `stage`.
-async fn sets_counted(app: &TestApp, path: &str, stage: &str) -> u64 {
+pub(crate) async fn sets_counted(app: &TestApp, path: &str, stage: &str) -> u64 {
     let line = format!("rescind_ssf_sets_total{{path=\"{path}\",stage=\"{stage}\"}} ");
     app.metrics()
         .await

@@ -39,6 +39,9 @@ fn duration_settings(settings: &Settings) -> Vec<(String, Duration)> {
             "secret_scanning.gitlab.refresh",
             settings.secret_scanning.gitlab.refresh,
         ),
+        ("ssf.push_timeout", settings.ssf.push_timeout),
+        ("ssf.push_retry_initial", settings.ssf.push_retry_initial),
+        ("ssf.push_retry_max", settings.ssf.push_retry_max),
     ]
     .into_iter()
     .map(|(key, value)| (key.to_owned(), value))

@@ -95,30 +95,11 @@ pub(super) fn scanner_keys(section: &str, keys: &ScannerKeySettings) -> Result<(
     Ok(())
 }
 
-/// A URL Rescind calls: `https`, or `http` to a loopback address (a local
-/// relay, the tests); never with user information, which would end in logs.
+/// A URL Rescind calls ([`crate::domain::outbound::outbound_url`]).
 pub(crate) fn outbound_url(key: &str, url: &str) -> Result<(), ConfigError> {
-    let Ok(parsed) = reqwest::Url::parse(url) else {
-        return Err(ConfigError::new(key, "is not a URL"));
-    };
-    if !parsed.username().is_empty() || parsed.password().is_some() {
-        return Err(ConfigError::new(key, "must not carry user information"));
-    }
-    let host = parsed.host_str().unwrap_or_default();
-    let loopback = host == "localhost"
-        || host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|address| address.is_loopback());
-    match parsed.scheme() {
-        "https" if !host.is_empty() => Ok(()),
-        "http" if loopback => Ok(()),
-        _ => Err(ConfigError::new(
-            key,
-            "must be an https URL (http only to a loopback address)",
-        )),
-    }
+    crate::domain::outbound::outbound_url(url)
+        .map(drop)
+        .map_err(|problem| ConfigError::new(key, problem))
 }
 
 /// The OTLP collector: `http` or `https` (collectors usually listen in plain

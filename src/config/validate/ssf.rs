@@ -6,7 +6,8 @@ use super::ConfigError;
 use crate::config::Settings;
 
 /// `[ssf]`: a poll waits a few seconds at most, less than a request may
-/// take, for at least one waiter and one event.
+/// take, for at least one waiter and one event; a push is tried at least
+/// once, each attempt bounded.
 pub(super) fn ssf(settings: &Settings) -> Result<(), ConfigError> {
     let ssf = &settings.ssf;
     if ssf.poll_wait > Duration::from_secs(60) {
@@ -39,6 +40,26 @@ pub(super) fn ssf(settings: &Settings) -> Result<(), ConfigError> {
         return Err(ConfigError::new(
             "ssf.max_queued_sets",
             "must be at least ssf.max_events",
+        ));
+    }
+    if ssf.push_max_attempts == 0 {
+        return Err(ConfigError::new(
+            "ssf.push_max_attempts",
+            "must be at least 1",
+        ));
+    }
+    for (key, value) in [
+        ("ssf.push_timeout", ssf.push_timeout),
+        ("ssf.push_retry_initial", ssf.push_retry_initial),
+    ] {
+        if value.is_zero() {
+            return Err(ConfigError::new(key, "must be more than zero"));
+        }
+    }
+    if ssf.push_retry_max < ssf.push_retry_initial {
+        return Err(ConfigError::new(
+            "ssf.push_retry_max",
+            "must be at least ssf.push_retry_initial",
         ));
     }
     Ok(())

@@ -290,6 +290,15 @@ pub fn receiver_id() -> Object {
         .build()
 }
 
+/// A receiver's push origins: origins as for browsers, at most eight.
+#[must_use]
+pub fn push_origins() -> utoipa::openapi::schema::Array {
+    ArrayBuilder::new()
+        .items(origin())
+        .max_items(Some(crate::shared_signals::receivers::MAX_PUSH_ORIGINS))
+        .build()
+}
+
 /// A receiver's audience, or `null` for its id.
 #[must_use]
 pub fn optional_audience() -> Object {

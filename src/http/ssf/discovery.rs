@@ -8,10 +8,9 @@ use axum::response::{IntoResponse as _, Response};
 use serde_json::json;
 
 use super::{CONFIGURATION, JWKS, STATUS, VERIFICATION, transmitter};
+use crate::domain::shared_signals::{POLL_METHOD, PUSH_METHOD};
 use crate::http::AppState;
 
-/// Poll delivery (RFC 8936), the one method offered for now.
-pub const POLL_METHOD: &str = "urn:ietf:rfc:8936";
 /// Bearer credentials (RFC 6750), the one authorization scheme.
 const BEARER_SCHEME: &str = "urn:ietf:rfc:6750";
 
@@ -26,7 +25,7 @@ pub fn document(issuer: &str, issuer_base: &str) -> Bytes {
         "spec_version": "1_0",
         "issuer": issuer,
         "jwks_uri": format!("{issuer_base}{JWKS}"),
-        "delivery_methods_supported": [POLL_METHOD],
+        "delivery_methods_supported": [PUSH_METHOD, POLL_METHOD],
         "configuration_endpoint": format!("{issuer_base}{CONFIGURATION}"),
         "status_endpoint": format!("{issuer_base}{STATUS}"),
         "verification_endpoint": format!("{issuer_base}{VERIFICATION}"),

@@ -9,13 +9,16 @@ use axum::response::{IntoResponse as _, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::discovery::POLL_METHOD;
 use super::{JsonBody, ReceiverCall, answer, query, refused};
-use crate::domain::shared_signals::{EMITTED, Stream, StreamStatus};
+use secrecy::SecretString;
+
+use crate::domain::shared_signals::{
+    Delivery, EMITTED, POLL_METHOD, PUSH_METHOD, Stream, StreamStatus,
+};
 use crate::http::AppState;
 use crate::http::error::OAuthError;
 use crate::shared_signals::SsfError;
-use crate::shared_signals::streams::StreamChange;
+use crate::shared_signals::streams::{DeliveryChange, StreamChange};
 
 /// A stream configuration as a receiver sends it. Transmitter-supplied
 /// members may be sent back as read; they are ignored.
@@ -42,28 +45,52 @@ pub struct StreamBody {
 #[serde(deny_unknown_fields)]
 struct DeliveryBody {
     method: String,
-    /// Transmitter-supplied for poll delivery: ignored.
-    #[serde(rename = "endpoint_url")]
-    _endpoint_url: Option<Value>,
+    /// Receiver-supplied for push; transmitter-supplied for poll, and then
+    /// ignored (a receiver may send back what it read).
+    endpoint_url: Option<Value>,
+    /// Push only: sent as the `Authorization` header of every push. Never
+    /// shown again; left out of a change to the same endpoint, it is kept.
+    authorization_header: Option<String>,
+}
+
+impl DeliveryBody {
+    fn change(self) -> Result<DeliveryChange, OAuthError> {
+        match self.method.as_str() {
+            POLL_METHOD => Ok(DeliveryChange::Poll),
+            PUSH_METHOD => {
+                let Some(Value::String(endpoint_url)) = self.endpoint_url else {
+                    return Err(bad(
+                        "delivery.endpoint_url (a string) is required for push delivery",
+                    ));
+                };
+                Ok(DeliveryChange::Push {
+                    endpoint_url,
+                    authorization_header: self.authorization_header.map(SecretString::from),
+                })
+            }
+            _ => Err(bad(
+                "delivery.method must be urn:ietf:rfc:8935 (push) or urn:ietf:rfc:8936 (poll)",
+            )),
+        }
+    }
 }
 
 impl StreamBody {
-    /// The change it asks for: every member when `replace`, else those sent.
+    /// The change it asks for: every member when `replace` (poll delivery
+    /// when none is given), else those sent.
     fn change(self, replace: bool) -> Result<StreamChange, OAuthError> {
-        if let Some(delivery) = &self.delivery
-            && delivery.method != POLL_METHOD
-        {
-            return Err(bad("delivery.method must be urn:ietf:rfc:8936 (poll)"));
-        }
+        let delivery = self.delivery.map(DeliveryBody::change).transpose()?;
         Ok(if replace {
             StreamChange {
                 events_requested: Some(self.events_requested.unwrap_or_default()),
                 description: Some(self.description),
+                delivery: Some(delivery.unwrap_or(DeliveryChange::Poll)),
             }
         } else {
             StreamChange {
                 events_requested: self.events_requested,
                 description: self.description.map(Some),
+                delivery,
             }
         })
     }
@@ -100,8 +127,11 @@ fn view(call: &ReceiverCall, stream: &Stream) -> Value {
         events_requested: &stream.events_requested,
         events_delivered: &stream.events_delivered,
         delivery: DeliveryView {
-            method: POLL_METHOD,
-            endpoint_url: call.transmitter.poll_url(&stream.id),
+            method: stream.delivery.method(),
+            endpoint_url: match &stream.delivery {
+                Delivery::Poll => call.transmitter.poll_url(&stream.id),
+                Delivery::Push(target) => target.endpoint.to_string(),
+            },
         },
         min_verification_interval: call.transmitter.min_verification_interval().as_secs(),
         description: stream.description.as_deref(),

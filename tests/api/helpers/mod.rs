@@ -302,7 +302,7 @@ impl TestApp {
         let id = rescind::domain::shared_signals::ReceiverId::parse(id)
             .unwrap_or_else(|| panic!("bad test receiver id {id:?}"));
         let (_, credential) =
-            rescind::shared_signals::receivers::add_receiver(store, id, None, now())
+            rescind::shared_signals::receivers::add_receiver(store, id, None, &[], now())
                 .await
                 .unwrap_or_else(|e| panic!("add receiver: {e}"));
         credential.expose().to_owned()

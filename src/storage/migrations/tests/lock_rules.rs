@@ -1,6 +1,6 @@
 //! The rules that keep PostgreSQL steps from locking busy tables for long:
 //! indexes on existing tables built `CONCURRENTLY`, checks added `NOT VALID`,
-//! and the presenter kinds the database accepts matching the code's.
+//! alterations that give up waiting for their lock, and the presenter kinds the database accepts matching the code's.
 
 use super::super::{POSTGRES, SQLITE, Source, outside_transaction};
 
@@ -214,4 +214,37 @@ fn the_database_accepts_every_presenter_kind_the_code_writes() {
     expected.sort_unstable();
     assert_eq!(accepted_presenter_kinds(POSTGRES), expected);
     assert_eq!(accepted_presenter_kinds(SQLITE), expected);
+}
+
+/// A step that alters an existing table takes its `ACCESS EXCLUSIVE` lock
+/// behind any open transaction on it, and every revocation then queues
+/// behind the step: it must give up quickly (`SET LOCAL lock_timeout`) and
+/// be run again.
+fn lock_timeout_problem(sql: &str) -> Option<String> {
+    let statements = statements(sql);
+    let alters = statements.iter().any(|s| s.starts_with("alter table"));
+    let bounded = statements
+        .iter()
+        .any(|s| s.starts_with("set local lock_timeout"));
+    (alters && !bounded).then(|| "alters a table without SET LOCAL lock_timeout".to_owned())
+}
+
+/// The last migration written before altering steps bounded their wait.
+const LAST_BEFORE_LOCK_TIMEOUTS: i64 = 8;
+
+#[test]
+fn new_postgres_alterations_give_up_waiting_for_their_lock() {
+    assert_later_postgres_steps_follow(LAST_BEFORE_LOCK_TIMEOUTS, lock_timeout_problem);
+}
+
+#[test]
+fn the_lock_timeout_rule_accepts_bounded_alterations_and_new_tables() {
+    assert_rule_judges(
+        lock_timeout_problem,
+        &[
+            "SET LOCAL lock_timeout = '500ms';\nALTER TABLE t ADD COLUMN y TEXT;",
+            "CREATE TABLE things (id BIGINT);",
+        ],
+        &["ALTER TABLE t ADD COLUMN y TEXT;"],
+    );
 }
