@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncReadExt as _;
 use tokio::sync::Mutex;
 
+use crate::outbound::BodyError;
+
 /// The keys are fetched at most this often (or every `refresh`, if
 /// shorter), whatever the requests.
 pub const REFETCH_AT_MOST_EVERY: Duration = Duration::from_secs(60);
@@ -174,20 +176,12 @@ impl<T> FetchedKeys<T> {
             .await
             .and_then(reqwest::Response::error_for_status)
             .map_err(read)?;
-        if response
-            .content_length()
-            .is_some_and(|length| length > max as u64)
-        {
-            return Err(KeyError::TooLarge(max));
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(read)? {
-            if body.len() + chunk.len() > max {
-                return Err(KeyError::TooLarge(max));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(body)
+        crate::outbound::read_bounded(&mut response, max)
+            .await
+            .map_err(|error| match error {
+                BodyError::TooLarge(max) => KeyError::TooLarge(max),
+                BodyError::Read(error) => read(error),
+            })
     }
 }
 

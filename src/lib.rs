@@ -30,7 +30,7 @@
 //!     admin API and health endpoints reach them.
 //!   - [`retention`]: the periodic purge of expired tokens and old records.
 //!   - [`shared_signals`]: the Shared Signals transmitter: receivers, their
-//!     streams, the revocation-to-event mapping, poll delivery.
+//!     streams, the revocation-to-event mapping, poll and push delivery.
 //!   - [`logout`]: receiving back-channel logout tokens (validation, replay,
 //!     revocation).
 //! - [`events`]: revocation events out of the outbox: the follower that
@@ -38,6 +38,8 @@
 //! - [`signing`]: Rescind's signing keys and the Security Event Tokens it
 //!   signs. [`key_fetch`]: others' public keys from a file or URL, cached.
 //! - [`limits`], [`metrics`]: abuse control and Prometheus metrics.
+//!   [`outbound`]: what every call Rescind makes out shares (a client that
+//!   never follows redirects, bounded answers).
 //! - [`http`]: routes, request parsing, the `OAuthError` wire type, CORS,
 //!   request ids, trusted proxies, load shedding; [`http::admin`] the admin
 //!   API.
@@ -61,6 +63,7 @@ pub mod key_fetch;
 pub mod limits;
 pub mod logout;
 pub mod metrics;
+pub mod outbound;
 pub mod private_files;
 pub mod provisioning;
 pub mod retention;

@@ -69,15 +69,6 @@ pub fn signature(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
 }
 
 impl Dispatcher {
-    /// An HTTP client that never follows redirects (a delivery goes where
-    /// it was configured to, or fails).
-    pub fn client() -> Result<reqwest::Client, reqwest::Error> {
-        reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("rescind/", env!("CARGO_PKG_VERSION")))
-            .build()
-    }
-
     /// Delivers forever.
     pub async fn run(self) {
         let names: Vec<String> = self.endpoints.iter().map(|e| e.name.clone()).collect();
@@ -162,7 +153,7 @@ impl Dispatcher {
                 Some(response.status().as_u16()),
                 format!("answered {}", response.status().as_u16()),
             )),
-            Err(error) => Some((None, describe(&error).to_owned())),
+            Err(error) => Some((None, crate::outbound::describe(&error).to_owned())),
         };
         let outcome = match failure {
             None => AttemptOutcome::Delivered,
@@ -198,19 +189,6 @@ impl Dispatcher {
         self.store
             .finish_delivery(delivery.id, &outcome, self.clock.now())
             .await
-    }
-}
-
-/// A failed request in a few words (never its URL or body).
-pub(crate) fn describe(error: &reqwest::Error) -> &'static str {
-    if error.is_timeout() {
-        "timed out"
-    } else if error.is_connect() {
-        "could not connect"
-    } else if error.is_redirect() {
-        "redirected"
-    } else {
-        "request failed"
     }
 }
 

@@ -138,7 +138,7 @@ impl Server {
             metrics: metrics.clone(),
             settings: settings.retention.clone(),
         };
-        let outbound = Dispatcher::client().map_err(StartupError::HttpClient)?;
+        let outbound = crate::outbound::client().map_err(StartupError::HttpClient)?;
         let dispatcher =
             webhook_dispatcher(settings, &store, &clock, &events, &outbound, &metrics)?;
         let logout = logout_receiver(settings, &store, &revoker, &clock, &outbound);

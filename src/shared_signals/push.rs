@@ -29,6 +29,7 @@ use crate::domain::shared_signals::{
     ClaimedPush, Delivery, PushStream, PushTarget, ReceiverId, UndeliveredSet,
 };
 use crate::domain::webhook::AttemptOutcome;
+use crate::outbound::read_bounded;
 
 /// Tokens claimed per stream per round, all sent at once: a round of a
 /// stream lasts one `ssf.push_timeout` at most, well inside its lease.
@@ -178,11 +179,7 @@ impl Pusher {
                 let status = response.status().as_u16();
                 Some((Some(status), format!("answered {status}"), true))
             }
-            Err(error) => Some((
-                None,
-                crate::events::webhooks::describe(&error).to_owned(),
-                true,
-            )),
+            Err(error) => Some((None, crate::outbound::describe(&error).to_owned(), true)),
         };
         let outcome = match failure {
             None => AttemptOutcome::Delivered,
@@ -237,15 +234,10 @@ impl Pusher {
 /// names one of the RFC's error codes, `refused` otherwise. Nothing else of
 /// what the receiver wrote is kept.
 async fn refusal(mut response: reqwest::Response) -> String {
-    let mut body = Vec::new();
-    while let Ok(Some(chunk)) = response.chunk().await {
-        if body.len() + chunk.len() > MAX_ANSWER {
-            break;
-        }
-        body.extend_from_slice(&chunk);
-    }
-    let code = serde_json::from_slice::<serde_json::Value>(&body)
+    let body = read_bounded(&mut response, MAX_ANSWER).await;
+    let code = body
         .ok()
+        .and_then(|body| serde_json::from_slice::<serde_json::Value>(&body).ok())
         .and_then(|answer| {
             let code = answer.get("err")?.as_str()?;
             ERROR_CODES.into_iter().find(|known| *known == code)

@@ -143,13 +143,7 @@ async fn send(
     request: Request<Bytes>,
 ) -> Result<Response<Bytes>, HttpError> {
     let mut answer = client.execute(request.try_into()?).await?;
-    let mut body = Vec::new();
-    while let Some(chunk) = answer.chunk().await? {
-        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
-            return Err("the collector's answer is too large".into());
-        }
-        body.extend_from_slice(&chunk);
-    }
+    let body = crate::outbound::read_bounded(&mut answer, MAX_ANSWER_BYTES).await?;
     let mut response = Response::builder()
         .status(answer.status())
         .body(Bytes::from(body))?;

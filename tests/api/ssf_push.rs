@@ -36,6 +36,8 @@ enum Answer {
     Unavailable,
     /// 400 with an RFC 8935 error code.
     Refuse,
+    /// Never answers (within the test).
+    Hang,
 }
 
 /// A push receiver on loopback keeping what it was sent.
@@ -109,23 +111,32 @@ async fn take(
             .unwrap_or_default()
             .to_owned()
     };
-    let mut state = sink.lock();
-    state.attempts += 1;
-    if header("content-type") != "application/secevent+jwt"
-        || header("authorization") != AUTHORIZATION
-    {
-        state.malformed += 1;
-    }
-    match state.answer {
+    let answer = {
+        let mut state = sink.lock();
+        state.attempts += 1;
+        if header("content-type") != "application/secevent+jwt"
+            || header("authorization") != AUTHORIZATION
+        {
+            state.malformed += 1;
+        }
+        state.answer
+    };
+    match answer {
         Answer::Unavailable => AxumStatus::SERVICE_UNAVAILABLE.into_response(),
         Answer::Refuse => (
             AxumStatus::BAD_REQUEST,
             axum::Json(json!({"err": "invalid_audience", "description": "not for us"})),
         )
             .into_response(),
+        Answer::Hang => {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            AxumStatus::ACCEPTED.into_response()
+        }
         Answer::Accept => {
             let token = String::from_utf8_lossy(&body).into_owned();
-            state.accepted.insert(jti_of(&token), Value::String(token));
+            sink.lock()
+                .accepted
+                .insert(jti_of(&token), Value::String(token));
             AxumStatus::ACCEPTED.into_response()
         }
     }
@@ -144,10 +155,15 @@ fn jti_of(token: &str) -> String {
 
 /// Registers receiver `rp` allowed to push to `origins`; its credential.
 async fn push_receiver(app: &TestApp, origins: &[&str]) -> String {
+    push_receiver_named(app, "rp", origins).await
+}
+
+/// Registers receiver `id` allowed to push to `origins`; its credential.
+async fn push_receiver_named(app: &TestApp, id: &str, origins: &[&str]) -> String {
     let (status, body) = app
         .admin_json(
             app.admin(Method::POST, "/admin/ssf/receivers")
-                .json(&json!({"id": "rp", "audience": AUDIENCE, "push_origins": origins})),
+                .json(&json!({"id": id, "audience": AUDIENCE, "push_origins": origins})),
         )
         .await;
     assert_eq!(status, 201, "{body}");
@@ -430,9 +446,139 @@ async fn a_paused_push_stream_holds_its_tokens_until_enabled(backend: Backend) {
     );
 }
 
+/// Receivers that never answer hold up their own streams only: another
+/// receiver gets its tokens long before their attempts time out.
+async fn a_receiver_that_never_answers_holds_up_only_its_own_stream(backend: Backend) {
+    let app = transmitter_with(backend, |settings| {
+        settings.ssf.push_timeout = Duration::from_secs(10);
+    })
+    .await;
+    // Three hanging receivers: without a round per stream, the healthy one
+    // would wait behind whichever of them came first.
+    for id in ["hang-1", "hang-2", "hang-3"] {
+        let (sink, origin) = Sink::start().await;
+        sink.answer(Answer::Hang);
+        let credential = push_receiver_named(&app, id, &[&origin]).await;
+        let (status, body) = push_stream(&app, &credential, &format!("{origin}/events")).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let (healthy, origin) = Sink::start().await;
+    let credential = push_receiver_named(&app, "healthy", &[&origin]).await;
+    let (status, body) = push_stream(&app, &credential, &format!("{origin}/events")).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    app.create_client("spa", ClientKind::Public).await;
+    let leaked = app.grant("spa").await;
+    let started = std::time::Instant::now();
+    assert_revocation_ok(app.revoke(&[("token", &leaked.access_token)]).await).await;
+    healthy.accepted(2).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the healthy receiver waited {:?}",
+        started.elapsed()
+    );
+}
+
+/// Two instances racing for one token: the first's lease runs out while it
+/// still sends, the second claims the token; the first's late failure must
+/// not count an attempt, clear the second's lease or kill the token.
+async fn an_outcome_recorded_after_its_lease_ran_out_is_dropped(backend: Backend) {
+    use chrono::DurationRound as _;
+    use rescind::domain::shared_signals::{QueuedSet, ReceiverId};
+    use rescind::domain::webhook::AttemptOutcome;
+    use rescind::storage::{PushQueueStore, SharedSignalsStore};
+
+    let app = transmitter(backend).await;
+    let (_sink, origin) = Sink::start().await;
+    let credential = push_receiver(&app, &[&origin]).await;
+    let (_, created) = push_stream(&app, &credential, &format!("{origin}/events")).await;
+    let id = created["stream_id"].as_str().unwrap_or_default().to_owned();
+    // Paused: this instance's sender leaves it alone; the test claims.
+    let (status, _) = call(
+        &app,
+        Method::POST,
+        "/ssf/status",
+        &credential,
+        Some(json!({"stream_id": id, "status": "paused"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let queue: &dyn SharedSignalsStore = app.store.as_ref();
+    let pushes: &dyn PushQueueStore = app.store.as_ref();
+    let set = QueuedSet {
+        jti: "raced".to_owned(),
+        token: "a.b.c".to_owned(),
+    };
+    let at = |offset: i64| {
+        (crate::helpers::now() + chrono::Duration::seconds(offset))
+            .duration_trunc(chrono::Duration::milliseconds(1))
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    queue
+        .queue_set(&id, &set, at(0))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let first = pushes
+        .claim_pushes(&id, at(0), at(1), 8)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(first.len(), 1);
+    assert!(
+        pushes
+            .claim_pushes(&id, at(0), at(60), 8)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .is_empty(),
+        "leased"
+    );
+    let second = pushes
+        .claim_pushes(&id, at(2), at(60), 8)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(second.len(), 1, "claimed again once the lease ran out");
+    let dead = AttemptOutcome::Failed {
+        status: Some(503),
+        error: "answered 503".to_owned(),
+        retry_at: None,
+    };
+    pushes
+        .finish_push(&first[0], &dead, at(3))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let receiver = ReceiverId::parse("rp").unwrap_or_else(|| unreachable!());
+    let listed = pushes
+        .undelivered(&receiver, 10)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        listed.is_empty(),
+        "the late outcome was dropped: {listed:?}"
+    );
+    assert!(
+        pushes
+            .claim_pushes(&id, at(3), at(60), 8)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .is_empty(),
+        "still under the second lease"
+    );
+    pushes
+        .finish_push(&second[0], &dead, at(4))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let listed = pushes
+        .undelivered(&receiver, 10)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].attempts, 1);
+    assert!(listed[0].dead_at.is_some());
+}
+
 on_both_backends!(
     pushed_tokens_verify_independently_and_leave_the_queue,
     a_push_endpoint_must_lie_under_an_origin_the_operator_registered,
     failed_pushes_are_retried_then_dead_listed_and_retried_by_the_operator,
     a_paused_push_stream_holds_its_tokens_until_enabled,
+    an_outcome_recorded_after_its_lease_ran_out_is_dropped,
+    a_receiver_that_never_answers_holds_up_only_its_own_stream,
 );
