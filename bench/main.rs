@@ -70,6 +70,10 @@ struct Options {
     /// A tenth of the requests and smaller tables: checks the harness, not speed.
     #[arg(long)]
     quick: bool,
+    /// Only the scenarios that write nothing and the baseline live
+    /// revocation with its ceilings: a few minutes, for trying a change.
+    #[arg(long)]
+    baseline_only: bool,
     /// Print a ceiling's pgbench script, for measuring by hand, and exit:
     /// Rescind's own statement as an anonymous report (the default) or as a
     /// public client's revocation (for the tag `TAG`), or the textbook one.
@@ -231,6 +235,9 @@ impl Bench {
         let fleet = self.create_clients().await?;
         let anonymous = self.issue("spa", self.sizes.live)?;
         self.writeless_scenarios_and_baseline(&anonymous).await?;
+        if self.options.baseline_only {
+            return Ok(());
+        }
         let resource_server = self.create_resource_server()?;
         let introspected = self.issue("spa", self.sizes.live + 1)?;
         self.introspection_scenarios(&resource_server, &introspected, &anonymous)
