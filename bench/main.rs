@@ -992,7 +992,7 @@ fn metadata_requests(count: usize) -> (Vec<Request>, Vec<Uuid>) {
 }
 
 /// [`rescind::storage::postgres::REVOKE_STATEMENT`] with pgbench's values in
-/// place of the server's parameters; the token hash is computed from the
+/// place of the server's parameters, a batch of one request; the token hash is computed from the
 /// client's transaction counter (see [`seed::pgbench_grants`]).
 fn pgbench_script(tag: &str, as_public_client: bool) -> String {
     let (own, kind) = if as_public_client {
@@ -1025,7 +1025,9 @@ fn pgbench_script(tag: &str, as_public_client: bool) -> String {
         ("$2", presenter),
         ("$1", token_hash.as_str()),
     ] {
-        statement = statement.replace(parameter, value);
+        // Each parameter is an array, one element per request of a batch:
+        // pgbench runs the statement with one request, as an idle server does.
+        statement = statement.replace(parameter, &format!("ARRAY[{value}]"));
     }
     let (presenter, revision) = pgbench_presenter(as_public_client);
     format!(

@@ -68,9 +68,19 @@ pub enum StoreError {
     /// Applying migrations failed.
     #[error("migration failed: {0}")]
     Migration(#[source] sqlx::migrate::MigrateError),
+    /// The failure of a statement several requests shared (a batch of
+    /// revocations): each of them is answered with it.
+    #[error(transparent)]
+    Shared(std::sync::Arc<StoreError>),
 }
 
 impl StoreError {
+    /// One request's share of a failure: the error itself when no other
+    /// request holds it any more.
+    pub(crate) fn shared(error: std::sync::Arc<Self>) -> Self {
+        std::sync::Arc::try_unwrap(error).unwrap_or_else(Self::Shared)
+    }
+
     /// A migration that could not reach the database is an outage, not a
     /// broken migration: say so, so an operator looks at the right thing.
     pub(crate) fn from_migration(error: sqlx::migrate::MigrateError) -> Self {
@@ -91,6 +101,7 @@ impl crate::domain::fault::Fault for StoreError {
             Self::Conflict | Self::MissingReference | Self::Corrupt(_) | Self::Migration(_) => {
                 false
             }
+            Self::Shared(error) => crate::domain::fault::Fault::is_outage(&**error),
         }
     }
 }

@@ -1,7 +1,9 @@
 //! The revocation rule (`rescind::domain::revocation_rule`) against the
 //! store: random cases through the real revocation on each backend
 //! (PostgreSQL's single statement, SQLite's read then write) must come out
-//! as the pure function says, with the audit record it plans.
+//! as the pure function says, with the audit record it plans; and random
+//! batches through PostgreSQL's statement at once (its group commit), some
+//! tokens presented twice in one batch.
 
 use chrono::Duration;
 use rand::rngs::StdRng;
@@ -10,9 +12,14 @@ use rescind::domain::audit::{BulkRevocation, GrantFilter, Page, RevocationQuery}
 use rescind::domain::client::{ClientId, ClientKind};
 use rescind::domain::grant::{GrantId, GrantOrigin, NewGrant, NewToken};
 use rescind::domain::presenter::Presenter;
-use rescind::domain::revocation::{ForeignPolicy, RevocationReason, RevocationRequest};
-use rescind::domain::revocation_rule::{Decision, SightedToken, Sighting, decide};
+use rescind::domain::revocation::{
+    ForeignPolicy, RevocationOutcome, RevocationReason, RevocationRequest,
+};
+use rescind::domain::revocation_rule::{
+    Decision, PlannedRevocation, SightedToken, Sighting, decide,
+};
 use rescind::domain::token::{TokenHash, TokenKind};
+use rescind::storage::postgres::group_commit::{Pending, outcome, run_batch};
 
 use crate::helpers::{Backend, TestApp, now};
 use crate::on_both_backends;
@@ -48,7 +55,7 @@ enum Token {
 }
 
 /// One random case.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Case {
     who: Who,
     /// The presenter's revision is behind the stored one (re-keyed since).
@@ -186,7 +193,8 @@ async fn store_grant(app: &TestApp, case: &Case, n: usize) -> (GrantId, TokenHas
     (grant.id, presented)
 }
 
-async fn the_store_revokes_as_the_revocation_rule_decides(backend: Backend) {
+/// A server with the cases' clients, and the seed of this run.
+async fn rule_app(backend: Backend) -> (TestApp, u64) {
     let app = TestApp::spawn(backend).await;
     app.create_client("owner", ClientKind::Confidential).await;
     app.create_client("other", ClientKind::Public).await;
@@ -197,6 +205,11 @@ async fn the_store_revokes_as_the_revocation_rule_decides(backend: Backend) {
         .ok()
         .and_then(|seed| seed.parse().ok())
         .unwrap_or(SEED);
+    (app, seed)
+}
+
+async fn the_store_revokes_as_the_revocation_rule_decides(backend: Backend) {
+    let (app, seed) = rule_app(backend).await;
     let mut rng = StdRng::seed_from_u64(seed);
     let mut decided = std::collections::BTreeMap::<String, usize>::new();
     for n in 0..CASES {
@@ -276,3 +289,144 @@ async fn the_store_revokes_as_the_revocation_rule_decides(backend: Backend) {
 }
 
 on_both_backends!(the_store_revokes_as_the_revocation_rule_decides);
+
+/// Batches per run, of 1 to [`BATCH`] requests each.
+const BATCHES: usize = 40;
+const BATCH: usize = 16;
+
+/// A batch of 1 to [`BATCH`] entries: a new case with its stored grant,
+/// or (three times in ten) an earlier entry's token again, presented by a
+/// presenter of its own.
+async fn draw_batch(
+    app: &TestApp,
+    rng: &mut StdRng,
+    stored: &mut usize,
+) -> Vec<(Case, GrantId, TokenHash)> {
+    let size = rng.gen_range(1..=BATCH);
+    let mut entries: Vec<(Case, GrantId, TokenHash)> = Vec::new();
+    while entries.len() < size {
+        if !entries.is_empty() && rng.gen_bool(0.3) {
+            let (earlier, grant_id, hash) = entries[rng.gen_range(0..entries.len())].clone();
+            let case = Case {
+                token: earlier.token,
+                kind: earlier.kind,
+                grant_revoked: earlier.grant_revoked,
+                ..Case::draw(rng)
+            };
+            entries.push((case, grant_id, hash));
+        } else {
+            let case = Case::draw(rng);
+            let (grant_id, hash) = store_grant(app, &case, 10_000 + *stored).await;
+            *stored += 1;
+            entries.push((case, grant_id, hash));
+        }
+    }
+    entries
+}
+
+/// The grant has the one audit record `plan` says, and one event.
+async fn assert_one_record_and_event(app: &TestApp, grant_id: &str, plan: &PlannedRevocation) {
+    let records = app
+        .db
+        .rows(&format!(
+            "SELECT reason, foreign_client::text, presented_kind, presenter_kind, request_id \
+             FROM revocations WHERE grant_id = '{grant_id}'"
+        ))
+        .await;
+    assert_eq!(records.len(), 1, "grant {grant_id}: {records:?}");
+    let foreign = if plan.foreign { "true" } else { "false" };
+    assert_eq!(
+        (
+            records[0].0.as_str(),
+            records[0].1.as_str(),
+            records[0].2.as_str()
+        ),
+        (plan.reason.as_str(), foreign, plan.presented_kind.as_str()),
+        "grant {grant_id}"
+    );
+    let events = app
+        .db
+        .count(&format!(
+            "SELECT count(*) FROM revocation_events WHERE grant_id = '{grant_id}'"
+        ))
+        .await;
+    assert_eq!(events, 1, "grant {grant_id}");
+}
+
+/// PostgreSQL revokes a batch of requests in one statement. Each request
+/// must come out as the rule decides for it alone, except that when several
+/// requests of the batch may revoke one grant, exactly one revokes it (with
+/// the one audit record and the one event its plan says) and the others
+/// find it already revoked.
+#[tokio::test]
+async fn postgres_batches_revoke_as_the_revocation_rule_decides() {
+    let (app, seed) = rule_app(Backend::Postgres).await;
+    let pool = sqlx::PgPool::connect(app.db.url())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut stored = 0;
+    let mut shared_grants = 0;
+    for batch in 0..BATCHES {
+        let entries = draw_batch(&app, &mut rng, &mut stored).await;
+        let presenters: Vec<Presenter> =
+            entries.iter().map(|(case, ..)| case.presenter()).collect();
+        let requests: Vec<RevocationRequest<'_>> = entries
+            .iter()
+            .zip(&presenters)
+            .map(|((case, _, hash), presenter)| RevocationRequest {
+                token_hash: hash,
+                presenter,
+                foreign_policy: case.policy,
+                request_id: "rule-batch",
+                now: now(),
+                found_at: case.found.then_some("https://example.test/leak"),
+            })
+            .collect();
+        let pending = requests.iter().map(Pending::new).collect();
+        let answers = run_batch(&pool, pending).await;
+        assert_eq!(answers.len(), requests.len());
+
+        // Per grant: the requests the rule lets revoke it, and which did.
+        let mut deciders = std::collections::BTreeMap::<String, (Vec<usize>, Vec<usize>)>::new();
+        for (i, ((case, grant_id, _), (request, answer))) in
+            entries.iter().zip(requests.iter().zip(answers)).enumerate()
+        {
+            let context = format!("batch {batch} request {i} (seed {seed}): {case:?}");
+            let sighted = answer.unwrap_or_else(|e| panic!("{context}: {e}"));
+            assert_eq!(sighted.sighting, case.sighting(*grant_id), "{context}");
+            let outcome = outcome(request, &sighted).unwrap_or_else(|e| panic!("{context}: {e}"));
+            match decide(&case.sighting(*grant_id), request) {
+                Decision::Revoke(_) => {
+                    let (may, did) = deciders.entry(grant_id.to_string()).or_default();
+                    may.push(i);
+                    match outcome {
+                        RevocationOutcome::Revoked { .. } => did.push(i),
+                        RevocationOutcome::AlreadyRevoked => {}
+                        other => panic!("{context}: {other:?}"),
+                    }
+                }
+                Decision::Answer(expected) => assert_eq!(outcome, expected, "{context}"),
+            }
+        }
+        for (grant_id, (may, did)) in &deciders {
+            assert_eq!(
+                did.len(),
+                1,
+                "batch {batch} (seed {seed}): grant {grant_id} revoked by {did:?} of {may:?}"
+            );
+            shared_grants += usize::from(may.len() > 1);
+            let winner = did[0];
+            let Decision::Revoke(plan) = decide(
+                &entries[winner].0.sighting(entries[winner].1),
+                &requests[winner],
+            ) else {
+                unreachable!("a winner the rule lets revoke");
+            };
+            assert_one_record_and_event(&app, grant_id, &plan).await;
+        }
+    }
+    // The batches put several deciding requests on one grant, or the
+    // claim's one-per-grant rule went untested.
+    assert!(shared_grants > 0, "no grant was contested in a batch");
+}

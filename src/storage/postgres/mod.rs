@@ -1,69 +1,106 @@
 //! The PostgreSQL backend, for production: several instances share one database.
 
+pub mod group_commit;
+
 use std::str::FromStr as _;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgQueryResult};
-use sqlx::{Connection as _, FromRow as _, PgConnection, Postgres, Row as _, Transaction};
+use sqlx::{Connection as _, PgConnection, Postgres, Transaction};
 
+use self::group_commit::{GroupCommit, Pending};
 use super::backend::{Backend, RowsAffected};
 use super::migrations::{self, Applied, Dialect};
-use super::revocation::{self, SightingRow, presenter_columns};
+use super::revocation;
 use super::{ChangeFeed, PoolSettings, StoreError, events};
 use crate::domain::event::EventPosition;
-use crate::domain::revocation::{ForeignPolicy, RevocationOutcome, RevocationRequest};
-use crate::domain::revocation_rule::{Decision, Sighting, decide};
+use crate::domain::revocation::{RevocationOutcome, RevocationRequest};
 
-/// A whole revocation in one statement, so revoking a live token costs one
-/// round trip: the sighting (presenter still current? which token and grant?),
-/// the claim of the grant row, the revocation event (outbox, with the
-/// grant's session and device) and the audit record. Claiming the grant fires
-/// the `grants_revoke_tokens` trigger (migration 5), which revokes every live
-/// token of the grant with a snapshot taken after the claim: a token that a
-/// refresh rotation committed while this statement waited for the row is
-/// revoked too, which an update inside this statement (whose snapshot
-/// predates the wait) would miss. Data-modifying CTEs run to completion in one
-/// snapshot and one transaction (autocommit); the claim's
-/// `WHERE revoked_at IS NULL` is re-checked after a row-lock wait, so of two
-/// concurrent revocations of one grant exactly one claims it. The claim
-/// applies the revocation rule ([`decide`]) as an optimisation, and the
-/// result row feeds that function; `tests/api/revocation_rule.rs` holds the
-/// two to the same answers on random cases.
+/// A batch of revocations in one statement (see [`group_commit`]), so
+/// revoking live tokens costs one round trip and one commit for all the
+/// requests waiting at that moment. For each request: the sighting
+/// (presenter still current? which token and grant?), then, for each grant
+/// some request may revoke, the claim of the grant row by the first such
+/// request, the revocation event (outbox, with the grant's session and
+/// device) and the audit record.
 ///
-/// `$1` token hash, `$2` presenter client id (`NULL`: no client), `$3` its
-/// revision, `$4` now, `$5` the reason when the token is the presenter's own,
-/// `$6` when it is foreign, `$7` whether foreign tokens may be revoked,
-/// `$8` presenter kind, `$9` request id, `$10` where a secret scanner found
-/// the token (`NULL` otherwise). Public for the benchmark, which runs
-/// this very statement under `pgbench` to measure the database's ceiling.
+/// The grants are locked first, in id order (`locked`), as bulk
+/// revocations lock theirs, so two batches never wait for each other in a
+/// cycle. Claiming a grant fires the `grants_revoke_tokens` trigger
+/// (migration 5), which revokes every live token of the grant with a
+/// snapshot taken after the claim: a token that a refresh rotation committed
+/// while this statement waited for the row is revoked too, which an update
+/// inside this statement (whose snapshot predates the wait) would miss.
+/// Data-modifying CTEs run to completion in one snapshot and one transaction
+/// (autocommit); the lock's and the claim's `revoked_at IS NULL` are
+/// re-checked after a row-lock wait, so of two concurrent revocations of one
+/// grant exactly one claims it. The claim applies the revocation rule
+/// ([`decide`]) as an optimisation, and each result row feeds that
+/// function; `tests/api/revocation_rule.rs` holds the two to the same
+/// answers on random cases and random batches.
+///
+/// Each parameter is an array with one element per request: `$1` token
+/// hash, `$2` presenter client id (`NULL`: no client), `$3` its revision,
+/// `$4` now, `$5` the reason when the token is the presenter's own, `$6`
+/// when it is foreign, `$7` whether foreign tokens may be revoked, `$8`
+/// presenter kind, `$9` request id, `$10` where a secret scanner found the
+/// token (`NULL` otherwise). One row comes back per request, `ord` its
+/// position (from 1). Public for the benchmark, which runs this very
+/// statement under `pgbench`, one request per statement, to measure the
+/// database's ceiling.
 pub const REVOKE_STATEMENT: &str = concat!(
-    "WITH sighting AS (",
-    revocation::sighting_select!(),
-    "), claimed AS (\
-       UPDATE grants g SET revoked_at = $4, \
-         revocation_reason = CASE WHEN (s.client_id <> $2) IS TRUE THEN $6 ELSE $5 END \
-       FROM sighting s \
-       WHERE g.id = s.grant_id AND g.revoked_at IS NULL AND s.current \
-         AND ((s.client_id <> $2) IS NOT TRUE OR $7) \
-       RETURNING g.id, g.client_id, g.subject, g.revocation_reason, \
-         (s.client_id <> $2) IS TRUE AS foreign_client\
+    "WITH request AS (\
+       SELECT * FROM unnest($1::bytea[], $2::text[], $3::int8[], $4::timestamptz[], \
+         $5::text[], $6::text[], $7::bool[], $8::text[], $9::text[], $10::text[]) \
+       WITH ORDINALITY AS r(token_hash, presenter_id, revision, now, own_reason, \
+         foreign_reason, may_revoke_foreign, presenter_kind, request_id, source_url, ord)\
+     ), sighting AS (\
+       SELECT r.*, \
+         r.presenter_id IS NULL OR EXISTS (SELECT 1 FROM clients c \
+           WHERE c.id = r.presenter_id AND c.credentials_revision = r.revision \
+           AND NOT c.disabled) AS current, \
+         t.kind, t.grant_id, g.client_id, g.revoked_at IS NOT NULL AS grant_revoked, \
+         (g.client_id <> r.presenter_id) IS TRUE AS foreign_client \
+       FROM request r \
+       LEFT JOIN tokens t ON t.token_hash = r.token_hash \
+       LEFT JOIN grants g ON g.id = t.grant_id\
+     ), chosen AS (\
+       SELECT DISTINCT ON (s.grant_id) s.* FROM sighting s \
+       WHERE s.grant_id IS NOT NULL AND NOT s.grant_revoked AND s.current \
+         AND (NOT s.foreign_client OR s.may_revoke_foreign) \
+       ORDER BY s.grant_id, s.ord\
+     ), locked AS MATERIALIZED (\
+       SELECT g.id FROM grants g \
+       WHERE g.id IN (SELECT grant_id FROM chosen) AND g.revoked_at IS NULL \
+       ORDER BY g.id FOR UPDATE\
+     ), claimed AS (\
+       UPDATE grants g SET revoked_at = c.now, \
+         revocation_reason = CASE WHEN c.foreign_client THEN c.foreign_reason \
+           ELSE c.own_reason END \
+       FROM chosen c \
+       WHERE g.id = c.grant_id AND g.revoked_at IS NULL \
+         AND g.id IN (SELECT id FROM locked) \
+       RETURNING g.id, g.client_id, g.subject, g.revocation_reason, c.ord\
      ), event AS (\
        INSERT INTO revocation_events (grant_id, client_id, subject, session_id, device_id, \
          token_kinds, presenter_kind, reason, revoked_at) \
-       SELECT c.id, c.client_id, c.subject, o.session_id, o.device_id, ",
-    revocation::token_kinds_of_grant!("c.id"),
-    ", $8, c.revocation_reason, $4 FROM claimed c \
-       LEFT JOIN grant_origins o ON o.grant_id = c.id\
+       SELECT cl.id, cl.client_id, cl.subject, o.session_id, o.device_id, ",
+    revocation::token_kinds_of_grant!("cl.id"),
+    ", c.presenter_kind, cl.revocation_reason, c.now \
+       FROM claimed cl JOIN chosen c ON c.ord = cl.ord \
+       LEFT JOIN grant_origins o ON o.grant_id = cl.id\
      ), audit AS (\
        INSERT INTO revocations (grant_id, presented_token_hash, presented_kind, presenter_kind, \
          presenter_client_id, foreign_client, reason, request_id, revoked_at, source_url) \
-       SELECT c.id, $1, s.kind, $8, $2, c.foreign_client, c.revocation_reason, $9, $4, $10 \
-       FROM claimed c, sighting s\
+       SELECT cl.id, c.token_hash, c.kind, c.presenter_kind, c.presenter_id, c.foreign_client, \
+         cl.revocation_reason, c.request_id, c.now, c.source_url \
+       FROM claimed cl JOIN chosen c ON c.ord = cl.ord\
      ) \
-     SELECT s.current, s.kind, s.grant_id, s.client_id, s.grant_revoked, \
-       EXISTS (SELECT 1 FROM claimed) AS claimed \
-     FROM sighting s"
+     SELECT s.ord, s.current, s.kind, s.grant_id, s.client_id, s.grant_revoked, \
+       cl.ord IS NOT NULL AS claimed \
+     FROM sighting s LEFT JOIN claimed cl ON cl.ord = s.ord"
 );
 
 /// The advisory lock key of the retention task ("rescind" + 1).
@@ -76,6 +113,7 @@ const PING_IDLE_AFTER: Duration = Duration::from_secs(1);
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    group_commit: Arc<GroupCommit>,
 }
 
 impl PostgresStore {
@@ -112,7 +150,11 @@ impl PostgresStore {
                 })
             })
             .connect_lazy_with(options);
-        Ok(Self { pool })
+        // Half the pool at most for revocation batches: introspection,
+        // issuing and the background tasks keep the rest.
+        let workers = usize::try_from(settings.max_connections / 2).unwrap_or(1);
+        let group_commit = Arc::new(GroupCommit::new(pool.clone(), workers));
+        Ok(Self { pool, group_commit })
     }
 }
 
@@ -188,42 +230,14 @@ impl Backend for PostgresStore {
         outcome.map(Some)
     }
 
-    /// One round trip: [`REVOKE_STATEMENT`].
+    /// Through the group commit: [`REVOKE_STATEMENT`] once for every
+    /// revocation waiting at that moment.
     async fn revoke(
         &self,
         request: &RevocationRequest<'_>,
     ) -> Result<RevocationOutcome, StoreError> {
-        let (presenter_id, revision) = presenter_columns(request.presenter);
-        let own = request.reason(false);
-        let foreign = request.reason(true);
-        let row = sqlx::query(REVOKE_STATEMENT)
-            .bind(&request.token_hash.as_bytes()[..])
-            .bind(presenter_id)
-            .bind(revision)
-            .bind(request.now)
-            .bind(own.as_str())
-            .bind(foreign.as_str())
-            .bind(request.foreign_policy == ForeignPolicy::Revoke)
-            .bind(request.presenter.kind_label())
-            .bind(request.request_id)
-            .bind(request.found_at)
-            .fetch_one(&self.pool)
-            .await?;
-        // The sighting's columns, then whether the grant was claimed.
-        let sighting = Sighting::try_from(SightingRow::from_row(&row)?)?;
-        let claimed: bool = row.try_get("claimed")?;
-        match (decide(&sighting, request), claimed) {
-            (Decision::Revoke(plan), true) => Ok(RevocationOutcome::Revoked {
-                grant_id: plan.grant_id,
-                foreign: plan.foreign,
-            }),
-            // Another revocation of the same grant committed first.
-            (Decision::Revoke(_), false) => Ok(RevocationOutcome::AlreadyRevoked),
-            (Decision::Answer(outcome), false) => Ok(outcome),
-            (Decision::Answer(_), true) => Err(StoreError::Corrupt(
-                "the revocation statement and the revocation policy disagree",
-            )),
-        }
+        let seen = self.group_commit.revoke(Pending::new(request)).await?;
+        group_commit::outcome(request, &seen)
     }
 
     async fn send_change_notice(&self) -> Result<(), StoreError> {
