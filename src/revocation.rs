@@ -64,7 +64,8 @@ impl Revoker {
         found_at: &str,
         request_id: &str,
     ) -> Result<RevocationOutcome, StoreError> {
-        self.revoke_as(&Presenter::Anonymous, token, Some(found_at), request_id)
+        let found_at = printable(found_at);
+        self.revoke_as(&Presenter::Anonymous, token, Some(&found_at), request_id)
             .await
     }
 
@@ -211,5 +212,22 @@ impl TokenRevocation {
                 |presenter| async move { revoker.revoke(&presenter, token, request_id).await },
             )
             .await?)
+    }
+}
+
+/// Where a scanner found a token, as the audit record keeps it: control
+/// characters (a NUL, which PostgreSQL's text refuses and which would fail
+/// every revocation sharing the statement, or a line break forging a log
+/// line) become U+FFFD. The URL only informs an operator; the token is
+/// revoked whatever it says.
+fn printable(found_at: &str) -> std::borrow::Cow<'_, str> {
+    if found_at.chars().any(char::is_control) {
+        found_at
+            .chars()
+            .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+            .collect::<String>()
+            .into()
+    } else {
+        found_at.into()
     }
 }

@@ -48,7 +48,7 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use super::Readiness;
 
 /// The newest schema version this binary knows.
-pub const LATEST_VERSION: i64 = 12;
+pub const LATEST_VERSION: i64 = 13;
 
 /// The start of a contract step's description (and file name, after the
 /// version).
@@ -118,6 +118,11 @@ const POSTGRES: &[Source] = &[
         "shared signals push",
         include_str!("../../migrations/postgres/0012_shared_signals_push.sql"),
     ),
+    (
+        13,
+        "revoke tokens once per statement",
+        include_str!("../../migrations/postgres/0013_revoke_tokens_once_per_statement.sql"),
+    ),
 ];
 
 const SQLITE: &[Source] = &[
@@ -180,6 +185,11 @@ const SQLITE: &[Source] = &[
         12,
         "shared signals push",
         include_str!("../../migrations/sqlite/0012_shared_signals_push.sql"),
+    ),
+    (
+        13,
+        "revoke tokens once per statement",
+        include_str!("../../migrations/sqlite/0013_revoke_tokens_once_per_statement.sql"),
     ),
 ];
 

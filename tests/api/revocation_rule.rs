@@ -19,7 +19,9 @@ use rescind::domain::revocation_rule::{
     Decision, PlannedRevocation, SightedToken, Sighting, decide,
 };
 use rescind::domain::token::{TokenHash, TokenKind};
-use rescind::storage::postgres::group_commit::{Pending, outcome, run_batch};
+use rescind::storage::StoreError;
+use rescind::storage::postgres::group_commit::{Pending, Seen, outcome, run_batch};
+use std::sync::Arc;
 
 use crate::helpers::{Backend, TestApp, now};
 use crate::on_both_backends;
@@ -429,4 +431,94 @@ async fn postgres_batches_revoke_as_the_revocation_rule_decides() {
     // The batches put several deciding requests on one grant, or the
     // claim's one-per-grant rule went untested.
     assert!(shared_grants > 0, "no grant was contested in a batch");
+}
+
+/// Rounds of [`postgres_batches_sharing_grants_never_wait_in_a_cycle`].
+const OVERLAPPING_ROUNDS: usize = 10;
+
+/// Two batches sharing every grant, sent at once in opposite orders (one
+/// presents access tokens first to last, the other refresh tokens last to
+/// first): neither may wait for the other in a cycle (PostgreSQL would abort
+/// one as deadlocked), each grant is revoked by exactly one of them, and no
+/// token of a revoked grant stays live.
+#[tokio::test]
+async fn postgres_batches_sharing_grants_never_wait_in_a_cycle() {
+    let app = TestApp::spawn(Backend::Postgres).await;
+    app.create_client("spa", ClientKind::Public).await;
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(2)
+        .connect(app.db.url())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let deadlocks = || async {
+        app.db
+            .count("SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()")
+            .await
+    };
+    let deadlocks_before = deadlocks().await;
+    let presenter = Presenter::Anonymous;
+    for round in 0..OVERLAPPING_ROUNDS {
+        let grants = app.grants_with_ttl("spa", 3600, BATCH).await;
+        let forward: Vec<TokenHash> = grants
+            .iter()
+            .map(|g| TokenHash::of(&g.access_token))
+            .collect();
+        let backward: Vec<TokenHash> = grants
+            .iter()
+            .rev()
+            .map(|g| TokenHash::of(&g.refresh_token))
+            .collect();
+        let batch = |hashes: &[TokenHash]| -> Vec<Pending> {
+            hashes
+                .iter()
+                .map(|hash| {
+                    Pending::new(&RevocationRequest {
+                        token_hash: hash,
+                        presenter: &presenter,
+                        foreign_policy: ForeignPolicy::Revoke,
+                        request_id: "overlap",
+                        now: now(),
+                        found_at: None,
+                    })
+                })
+                .collect()
+        };
+        let (first, second) = tokio::join!(
+            run_batch(&pool, batch(&forward)),
+            run_batch(&pool, batch(&backward))
+        );
+        let claimed = |answers: Vec<Result<Seen, Arc<StoreError>>>| -> Vec<bool> {
+            answers
+                .into_iter()
+                .map(|answer| {
+                    answer
+                        .unwrap_or_else(|e| panic!("round {round}: {e}"))
+                        .claimed
+                })
+                .collect()
+        };
+        let (first, mut second) = (claimed(first), claimed(second));
+        second.reverse();
+        for (n, (a, b)) in first.iter().zip(&second).enumerate() {
+            assert!(
+                a ^ b,
+                "round {round}, grant {n}: claimed by both or neither"
+            );
+        }
+    }
+    let live_in_revoked = app
+        .db
+        .count(
+            "SELECT count(*) FROM tokens t JOIN grants g ON g.id = t.grant_id \
+             WHERE g.revoked_at IS NOT NULL AND t.revoked_at IS NULL",
+        )
+        .await;
+    assert_eq!(live_in_revoked, 0);
+    assert_eq!(app.db.live_grants().await, 0);
+    // A deadlock is retried, so the answers alone would not show one: the
+    // database's count does, once the batches' connections have closed
+    // (a backend reports its counts as it exits).
+    pool.close().await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(deadlocks().await, deadlocks_before, "batches deadlocked");
 }

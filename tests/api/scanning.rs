@@ -635,7 +635,42 @@ async fn public_reports_of_unknown_tokens_do_not_starve_revocations(backend: Bac
     );
 }
 
+/// A URL with control characters (a NUL, which PostgreSQL's text refuses; a
+/// line break) still revokes its token, recorded with U+FFFD in their place,
+/// and fails nothing revoked beside it.
+async fn a_found_at_url_with_control_characters_is_recorded_printable(backend: Backend) {
+    let (app, key, _keys) = with_github_keys(backend).await;
+    let (leaked, beside) = (app.grant("spa").await, app.grant("spa").await);
+    let body = json!([
+        { "token": leaked.access_token, "type": "rescind_access_token",
+          "url": "https://github.com/o/r\u{0}/blob\n/app.env", "source": "content" },
+        { "token": beside.refresh_token, "type": "rescind_refresh_token",
+          "url": "https://github.com/o/r/blob/main/.env", "source": "content" },
+    ])
+    .to_string();
+    let response = post_signed(&app, "github", body.as_bytes(), &key).await;
+    assert_eq!(response.status().as_u16(), 200);
+    let feedback: Value = response.json().await.unwrap_or(Value::Null);
+    assert_eq!(feedback[0]["label"], "true_positive", "{feedback}");
+    assert_eq!(feedback[1]["label"], "true_positive", "{feedback}");
+    assert_eq!(app.db.live_grants().await, 0);
+    let mut urls: Vec<String> = audit(&app)
+        .await
+        .into_iter()
+        .map(|(_, url, _)| url)
+        .collect();
+    urls.sort();
+    assert_eq!(
+        urls,
+        [
+            "https://github.com/o/r/blob/main/.env",
+            "https://github.com/o/r\u{fffd}/blob\u{fffd}/app.env",
+        ]
+    );
+}
+
 on_both_backends!(
+    a_found_at_url_with_control_characters_is_recorded_printable,
     partner_report_bodies_are_read_a_few_at_a_time,
     public_reports_of_unknown_tokens_do_not_starve_revocations,
     a_report_without_a_usable_signature_is_refused_before_its_body_is_read,

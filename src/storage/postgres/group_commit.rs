@@ -21,7 +21,10 @@
 //! at the same time (on this instance or another) cannot deadlock.
 //!
 //! A statement that fails fails every request of its batch: each is
-//! answered with the error, and none of them committed anything.
+//! answered with the error (a `503`, retried by its caller). A deadlock
+//! (PostgreSQL aborted the statement, so nothing of it committed) is retried
+//! once at once. A request whose caller gave up (its deadline passed, it was
+//! answered `503`) is dropped before its batch runs.
 
 use std::sync::{Arc, OnceLock};
 
@@ -177,7 +180,7 @@ async fn receive(answered: oneshot::Receiver<Answer>) -> Result<Seen, StoreError
     match answered.await {
         Ok(answer) => answer.map_err(StoreError::shared),
         // The worker was dropped mid-batch: its runtime is shutting down.
-        Err(_) => Err(StoreError::Corrupt("the revocation worker stopped")),
+        Err(_) => Err(StoreError::Unavailable(sqlx::Error::PoolClosed)),
     }
 }
 
@@ -191,8 +194,16 @@ async fn work(pool: PgPool, queue: Arc<Mutex<mpsc::Receiver<Job>>>) {
         if taken == 0 {
             return;
         }
-        let (pending, answers): (Vec<_>, Vec<_>) =
-            jobs.drain(..).map(|job| (job.pending, job.answer)).unzip();
+        // A caller that gave up was answered 503 and will retry: revoking
+        // for it now would spend the database on an answer nobody reads.
+        let (pending, answers): (Vec<_>, Vec<_>) = jobs
+            .drain(..)
+            .filter(|job| !job.answer.is_closed())
+            .map(|job| (job.pending, job.answer))
+            .unzip();
+        if pending.is_empty() {
+            continue;
+        }
         let results = run_batch(&pool, pending).await;
         for (answer, result) in answers.into_iter().zip(results) {
             // A caller that gave up (its deadline passed) is not waiting.
@@ -205,7 +216,11 @@ async fn work(pool: PgPool, queue: Arc<Mutex<mpsc::Receiver<Job>>>) {
 /// answer per revocation, in order.
 pub async fn run_batch(pool: &PgPool, batch: Vec<Pending>) -> Vec<Answer> {
     let size = batch.len();
-    match statement(pool, batch).await {
+    let mut outcome = statement(pool, &batch).await;
+    if outcome.as_ref().is_err_and(is_deadlock) {
+        outcome = statement(pool, &batch).await;
+    }
+    match outcome {
         Ok(seen) => seen,
         Err(error) => {
             let error = Arc::new(error);
@@ -214,7 +229,14 @@ pub async fn run_batch(pool: &PgPool, batch: Vec<Pending>) -> Vec<Answer> {
     }
 }
 
-async fn statement(pool: &PgPool, batch: Vec<Pending>) -> Result<Vec<Answer>, StoreError> {
+/// PostgreSQL aborted the statement to break a lock cycle (with the
+/// retention purge, which deletes tokens without the grants' locks).
+fn is_deadlock(error: &StoreError) -> bool {
+    matches!(error, StoreError::Unavailable(sqlx::Error::Database(db))
+        if db.code().as_deref() == Some("40P01"))
+}
+
+async fn statement(pool: &PgPool, batch: &[Pending]) -> Result<Vec<Answer>, StoreError> {
     let size = batch.len();
     let mut columns = Columns::with_capacity(size);
     for pending in batch {
@@ -261,20 +283,20 @@ fn decode(row: &sqlx::postgres::PgRow) -> Result<Seen, StoreError> {
 }
 
 /// A batch as the statement's array parameters, one array per column.
-struct Columns {
-    token_hash: Vec<Vec<u8>>,
-    presenter_id: Vec<Option<String>>,
+struct Columns<'a> {
+    token_hash: Vec<&'a [u8]>,
+    presenter_id: Vec<Option<&'a str>>,
     revision: Vec<Option<i64>>,
     now: Vec<DateTime<Utc>>,
     own_reason: Vec<&'static str>,
     foreign_reason: Vec<&'static str>,
     may_revoke_foreign: Vec<bool>,
     presenter_kind: Vec<&'static str>,
-    request_id: Vec<String>,
-    found_at: Vec<Option<String>>,
+    request_id: Vec<&'a str>,
+    found_at: Vec<Option<&'a str>>,
 }
 
-impl Columns {
+impl<'a> Columns<'a> {
     fn with_capacity(size: usize) -> Self {
         Self {
             token_hash: Vec::with_capacity(size),
@@ -290,16 +312,16 @@ impl Columns {
         }
     }
 
-    fn push(&mut self, pending: Pending) {
-        self.token_hash.push(pending.token_hash);
-        self.presenter_id.push(pending.presenter_id);
+    fn push(&mut self, pending: &'a Pending) {
+        self.token_hash.push(&pending.token_hash);
+        self.presenter_id.push(pending.presenter_id.as_deref());
         self.revision.push(pending.revision);
         self.now.push(pending.now);
         self.own_reason.push(pending.own_reason);
         self.foreign_reason.push(pending.foreign_reason);
         self.may_revoke_foreign.push(pending.may_revoke_foreign);
         self.presenter_kind.push(pending.presenter_kind);
-        self.request_id.push(pending.request_id);
-        self.found_at.push(pending.found_at);
+        self.request_id.push(&pending.request_id);
+        self.found_at.push(pending.found_at.as_deref());
     }
 }
