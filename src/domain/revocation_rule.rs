@@ -6,10 +6,10 @@
 //! says what to answer, or which grant to revoke and why
 //! (docs/behaviour.md, Revocation and Policies). SQLite runs this function
 //! between its read and its write. PostgreSQL evaluates the same rule inside
-//! the one statement that revokes, for one round trip, then runs this
-//! function on the row the statement returns; a property test
-//! (`tests/api/revocation_rule.rs`) holds that statement to this function
-//! on random cases.
+//! the one statement that revokes a batch of requests (group commit), for
+//! one round trip, then runs this function on each request's row; property
+//! tests (`tests/api/revocation_rule.rs`) hold that statement to this
+//! function on random cases and random batches.
 
 use super::client::ClientId;
 use super::grant::GrantId;
