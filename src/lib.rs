@@ -17,7 +17,8 @@
 //! - [`storage`]: one trait per concern (clients, grants, revocation,
 //!   introspection, audit, outbox, webhook deliveries, maintenance), one
 //!   transaction per method, each implemented once for PostgreSQL and SQLite
-//!   over a dialect trait; the backends and their migrations.
+//!   over a dialect trait; the backends (PostgreSQL's revocations through a
+//!   group commit) and their migrations.
 //! - The use cases, each taking only the storage traits it needs:
 //!   - [`auth`]: client authentication, argon2id off the async runtime, the
 //!     verified-credential cache, the stale-presenter retry.

@@ -10,8 +10,10 @@
 //!
 //! Each concern's file holds its trait, its SQL, its row structs and one
 //! implementation for both backends, generic over `backend::Backend`;
-//! `postgres.rs` and `sqlite.rs` hold the dialect, as plain code. Both pass
-//! the same contract tests (`tests/api`).
+//! `postgres/` and `sqlite.rs` hold the dialect, as plain code; PostgreSQL
+//! revokes presented tokens through a group commit
+//! (`postgres/group_commit.rs`), SQLite one at a time under its single
+//! writer. Both pass the same contract tests (`tests/api`).
 
 mod audit;
 mod backend;

@@ -224,7 +224,7 @@ where
             return Ok(0);
         }
         // On PostgreSQL the claim's trigger has revoked the tokens already
-        // (migration 5) and this finds none; SQLite needs it.
+        // (migration 13) and this finds none; SQLite needs it.
         let mut tokens = Statement::<Db<B>>::new("UPDATE tokens SET revoked_at = ");
         tokens
             .push_bind(request.now)

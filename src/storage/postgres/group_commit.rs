@@ -23,8 +23,9 @@
 //! A statement that fails fails every request of its batch: each is
 //! answered with the error (a `503`, retried by its caller). A deadlock
 //! (PostgreSQL aborted the statement, so nothing of it committed) is retried
-//! once at once. A request whose caller gave up (its deadline passed, it was
-//! answered `503`) is dropped before its batch runs.
+//! once at once. A queued request runs even when its caller has gone (a
+//! client that closed the connection after sending its logout, one whose
+//! deadline passed): what was asked is done.
 
 use std::sync::{Arc, OnceLock};
 
@@ -194,16 +195,12 @@ async fn work(pool: PgPool, queue: Arc<Mutex<mpsc::Receiver<Job>>>) {
         if taken == 0 {
             return;
         }
-        // A caller that gave up was answered 503 and will retry: revoking
-        // for it now would spend the database on an answer nobody reads.
-        let (pending, answers): (Vec<_>, Vec<_>) = jobs
-            .drain(..)
-            .filter(|job| !job.answer.is_closed())
-            .map(|job| (job.pending, job.answer))
-            .unzip();
-        if pending.is_empty() {
-            continue;
-        }
+        // Every queued revocation runs, even one whose caller is gone: a
+        // client that sent its logout and closed the connection still
+        // expects it done, and one answered 503 finds it already revoked
+        // when it retries.
+        let (pending, answers): (Vec<_>, Vec<_>) =
+            jobs.drain(..).map(|job| (job.pending, job.answer)).unzip();
         let results = run_batch(&pool, pending).await;
         for (answer, result) in answers.into_iter().zip(results) {
             // A caller that gave up (its deadline passed) is not waiting.

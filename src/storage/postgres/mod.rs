@@ -28,9 +28,9 @@ use crate::domain::revocation::{RevocationOutcome, RevocationRequest};
 ///
 /// The grants are locked first, in id order (`locked`), as bulk
 /// revocations lock theirs, so two batches never wait for each other in a
-/// cycle. Claiming a grant fires the `grants_revoke_tokens` trigger
-/// (migration 5), which revokes every live token of the grant with a
-/// snapshot taken after the claim: a token that a refresh rotation committed
+/// cycle. Claiming grants fires the `grants_revoke_tokens` trigger once for
+/// the statement (migration 13), which revokes every live token of every
+/// claimed grant with a snapshot taken after the claims: a token that a refresh rotation committed
 /// while this statement waited for the row is revoked too, which an update
 /// inside this statement (whose snapshot predates the wait) would miss.
 /// Data-modifying CTEs run to completion in one snapshot and one transaction

@@ -216,13 +216,17 @@ fn the_database_accepts_every_presenter_kind_the_code_writes() {
     assert_eq!(accepted_presenter_kinds(SQLITE), expected);
 }
 
-/// A step that alters an existing table takes its `ACCESS EXCLUSIVE` lock
-/// behind any open transaction on it, and every revocation then queues
-/// behind the step: it must give up quickly (`SET LOCAL lock_timeout`) and
-/// be run again.
+/// A step that alters an existing table, or drops or creates a trigger on
+/// one, takes a lock that conflicts with writes behind any open transaction
+/// on it, and every revocation then queues behind the step: it must give up
+/// quickly (`SET LOCAL lock_timeout`) and be run again.
 fn lock_timeout_problem(sql: &str) -> Option<String> {
     let statements = statements(sql);
-    let alters = statements.iter().any(|s| s.starts_with("alter table"));
+    let alters = statements.iter().any(|s| {
+        s.starts_with("alter table")
+            || s.starts_with("drop trigger")
+            || s.starts_with("create trigger")
+    });
     let bounded = statements
         .iter()
         .any(|s| s.starts_with("set local lock_timeout"));
@@ -245,6 +249,10 @@ fn the_lock_timeout_rule_accepts_bounded_alterations_and_new_tables() {
             "SET LOCAL lock_timeout = '500ms';\nALTER TABLE t ADD COLUMN y TEXT;",
             "CREATE TABLE things (id BIGINT);",
         ],
-        &["ALTER TABLE t ADD COLUMN y TEXT;"],
+        &[
+            "ALTER TABLE t ADD COLUMN y TEXT;",
+            "DROP TRIGGER t_changed ON t;",
+            "CREATE TRIGGER t_changed AFTER UPDATE ON t FOR EACH STATEMENT EXECUTE FUNCTION f();",
+        ],
     );
 }
