@@ -24,7 +24,9 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use registration::{register_backlog, register_build_info, register_deliveries, registered};
+use registration::{
+    register_backlog, register_build_info, register_deliveries, register_retention, registered,
+};
 
 /// The content type of [`Metrics::render`]: OpenMetrics text, which
 /// Prometheus asks for first when it scrapes.
@@ -64,6 +66,7 @@ pub struct Metrics {
     pool_connections: Gauge,
     pool_idle: Gauge<i64, std::sync::atomic::AtomicI64>,
     retention_purged: Family<ReasonLabels, Counter<u64, AtomicU64>>,
+    audit_partitions: Family<ActionLabels, Counter<u64, AtomicU64>>,
     webhook_attempts: Family<OutcomeLabels, Counter>,
     ssf_sets: Family<SsfLabels, Counter<u64, AtomicU64>>,
     scanner_reports: Family<ReportLabels, Counter<u64, AtomicU64>>,
@@ -141,11 +144,7 @@ impl Metrics {
             "db_pool_idle_connections",
             "Idle database connections in this instance's pool",
         );
-        let retention_purged: Family<ReasonLabels, Counter<u64, AtomicU64>> = registered(
-            &mut registry,
-            "retention_purged_rows",
-            "Rows deleted by the retention task, by what they were",
-        );
+        let (retention_purged, audit_partitions) = register_retention(&mut registry);
         let (webhook_attempts, ssf_sets) = register_deliveries(&mut registry);
         let scanner_reports: Family<ReportLabels, Counter<u64, AtomicU64>> = registered(
             &mut registry,
@@ -169,6 +168,7 @@ impl Metrics {
             pool_connections,
             pool_idle,
             retention_purged,
+            audit_partitions,
             webhook_attempts,
             ssf_sets,
             scanner_reports,
@@ -226,9 +226,15 @@ impl Metrics {
             "admin_actions",
             "revocation_events",
             "logout_tokens",
+            "webhook_deliveries",
         ] {
             self.retention_purged
                 .get_or_create(&ReasonLabels { reason })
+                .inc_by(0);
+        }
+        for action in ["created", "dropped", "failed"] {
+            self.audit_partitions
+                .get_or_create(&ActionLabels { action })
                 .inc_by(0);
         }
         for outcome in ["delivered", "failed", "dead"] {
@@ -352,6 +358,22 @@ impl Metrics {
         self.retention_purged
             .get_or_create(&ReasonLabels { reason: what })
             .inc_by(rows);
+    }
+
+    /// Counts month partitions the retention task created and dropped.
+    pub fn audit_partitions(&self, created: u64, dropped: u64) {
+        for (action, count) in [("created", created), ("dropped", dropped)] {
+            self.audit_partitions
+                .get_or_create(&ActionLabels { action })
+                .inc_by(count);
+        }
+    }
+
+    /// Counts a retention run whose partition changes failed.
+    pub fn audit_partition_failed(&self) {
+        self.audit_partitions
+            .get_or_create(&ActionLabels { action: "failed" })
+            .inc();
     }
 
     /// Sets the gauges sampled at scrape time.

@@ -15,6 +15,12 @@ use crate::storage::{Maintenance, StoreError};
 /// Rows per delete statement.
 pub const PURGE_BATCH: u32 = 1000;
 
+/// How far ahead of the clock month partitions of the audit records and the
+/// outbox are created (PostgreSQL): two months, so that a month always
+/// exists a month before it starts, and a run that fails leaves weeks to
+/// try again.
+const PARTITIONS_AHEAD: chrono::TimeDelta = chrono::TimeDelta::days(62);
+
 /// What the task needs.
 pub struct Retention {
     pub store: Arc<dyn Maintenance>,
@@ -30,6 +36,8 @@ impl Retention {
         let keep =
             ChronoDuration::from_std(self.settings.keep_expired).unwrap_or(ChronoDuration::MAX);
         let plan = PurgePlan {
+            now,
+            partitions_through: now + PARTITIONS_AHEAD,
             tokens_expired_before: now
                 .checked_sub_signed(keep)
                 .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC),
@@ -43,7 +51,7 @@ impl Retention {
             batch: PURGE_BATCH,
         };
         let counts = self.store.purge(&plan).await?;
-        if let Some(counts) = counts {
+        if let Some(counts) = &counts {
             for (what, rows) in [
                 ("tokens", counts.tokens),
                 ("grants", counts.grants),
@@ -52,6 +60,7 @@ impl Retention {
                 ("revocation_events", counts.events),
                 ("logout_tokens", counts.logout_tokens),
                 ("ssf_sets", counts.ssf_sets),
+                ("webhook_deliveries", counts.deliveries),
             ] {
                 self.metrics.purged(what, rows);
             }
@@ -63,8 +72,20 @@ impl Retention {
                 events = counts.events,
                 logout_tokens = counts.logout_tokens,
                 ssf_sets = counts.ssf_sets,
+                webhook_deliveries = counts.deliveries,
+                partitions_created = counts.partitions_created,
+                partitions_dropped = counts.partitions_dropped,
                 "retention: purged"
             );
+            self.metrics
+                .audit_partitions(counts.partitions_created, counts.partitions_dropped);
+            if let Some(failure) = &counts.partition_failure {
+                self.metrics.audit_partition_failed();
+                tracing::warn!(
+                    error = %failure,
+                    "retention: month partitions not changed; retrying at the next interval"
+                );
+            }
         } else {
             tracing::debug!("retention: another instance is purging");
         }

@@ -2,7 +2,7 @@
 //! filters and pages they are read with. Also the operator's own writes
 //! (bulk revocation, client updates), which have no presented token.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike as _, Utc};
 
 use super::client::ClientId;
 use super::grant::{GrantId, GrantOrigin};
@@ -203,19 +203,37 @@ pub enum TokenAddition {
 /// per statement.
 #[derive(Debug, Clone, Copy)]
 pub struct PurgePlan {
+    /// When the run started.
+    pub now: DateTime<Utc>,
     /// Tokens that expired before this; grants left with no token and no
     /// revocation record, created before this.
     pub tokens_expired_before: DateTime<Utc>,
     /// Revocation and admin call records from before this; `None` keeps them.
+    /// Where the audit records and the outbox are partitioned by month
+    /// (PostgreSQL), they go a whole month at a time: those from before the
+    /// start of this instant's month (see [`start_of_month`]).
     pub audit_before: Option<DateTime<Utc>>,
+    /// Month partitions are kept created through the month of this instant,
+    /// ahead of the clock, so a revocation always finds its month's.
+    pub partitions_through: DateTime<Utc>,
     /// Logout token ids remembered until before this (now): a replay of
     /// such a token is refused for its age anyway.
     pub logout_tokens_before: DateTime<Utc>,
     pub batch: u32,
 }
 
-/// Rows one retention run deleted.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// The first instant (UTC) of the month `at` is in: where a month
+/// partition of the audit records starts.
+#[must_use]
+pub fn start_of_month(at: DateTime<Utc>) -> DateTime<Utc> {
+    at.date_naive()
+        .with_day(1)
+        .and_then(|first| first.and_hms_opt(0, 0, 0))
+        .map_or(at, |midnight| midnight.and_utc())
+}
+
+/// What one retention run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PurgeCounts {
     pub tokens: u64,
     pub grants: u64,
@@ -225,4 +243,15 @@ pub struct PurgeCounts {
     pub logout_tokens: u64,
     /// Shared Signals tokens queued and never acknowledged.
     pub ssf_sets: u64,
+    /// Webhook deliveries of events retention removed.
+    pub deliveries: u64,
+    /// Month partitions of the audit records and the outbox created ahead
+    /// and dropped whole (PostgreSQL); their rows are not counted above.
+    pub partitions_created: u64,
+    pub partitions_dropped: u64,
+    /// Why creating or dropping partitions failed (a lock held too long by
+    /// another transaction): tried again at the next run. Nothing is lost
+    /// meanwhile: months are created two ahead, a DEFAULT partition takes
+    /// any row no month takes, and a month left undropped is only kept longer.
+    pub partition_failure: Option<String>,
 }

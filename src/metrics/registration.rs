@@ -1,5 +1,5 @@
-//! Registering the metrics that are more than one line: the delivery
-//! counters, the outbox backlog gauges, the build stamp, and the helper that
+//! Registering the metrics that are more than one line: the delivery and
+//! retention counters, the outbox backlog gauges, the build stamp, and the helper that
 //! names and registers every metric.
 
 use std::sync::atomic::AtomicU64;
@@ -9,7 +9,10 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-use super::labels::{BuildLabels, ConsumerLabels, EndpointLabels, OutcomeLabels, SsfLabels};
+use super::labels::{
+    ActionLabels, BuildLabels, ConsumerLabels, EndpointLabels, OutcomeLabels, ReasonLabels,
+    SsfLabels,
+};
 
 /// The counters of event delivery: webhook attempts, Shared Signals tokens.
 pub(super) fn register_deliveries(
@@ -31,6 +34,28 @@ pub(super) fn register_deliveries(
          delivered: accepted by the receiver, failed: retried later, dead)",
     );
     (webhook_attempts, ssf_sets)
+}
+
+/// A family of counters that may count many at once.
+type Counts<Labels> = Family<Labels, Counter<u64, AtomicU64>>;
+
+/// What the retention task did, counted by [`Metrics::purged`] and
+/// [`Metrics::audit_partitions`].
+pub(super) fn register_retention(
+    registry: &mut Registry,
+) -> (Counts<ReasonLabels>, Counts<ActionLabels>) {
+    let purged = registered(
+        registry,
+        "retention_purged_rows",
+        "Rows deleted by the retention task, by what they were",
+    );
+    let partitions = registered(
+        registry,
+        "retention_audit_partitions",
+        "Month partitions of the audit records and the outbox the retention task created, \
+         dropped, or failed to change (PostgreSQL; retried at the next run)",
+    );
+    (purged, partitions)
 }
 
 /// The outbox lag and pending deliveries, set by [`Metrics::outbox_lag`]

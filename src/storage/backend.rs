@@ -21,8 +21,11 @@ use sqlx::database::HasStatementCache;
 use sqlx::migrate::Migrate;
 use sqlx::{Database, Decode, Encode, IntoArguments, Pool, Transaction, Type};
 
+use chrono::{DateTime, Utc};
+
 use super::migrations::{Applied, Dialect};
 use super::{ChangeFeed, StoreError};
+use crate::domain::audit::{PurgeCounts, PurgePlan};
 use crate::domain::event::EventPosition;
 use crate::domain::revocation::{RevocationOutcome, RevocationRequest};
 
@@ -87,6 +90,18 @@ pub trait Backend: Send + Sync + 'static {
         work: impl for<'c> FnOnce(&'c mut Connection<Self>) -> BoxFuture<'c, Result<T, StoreError>>
         + Send,
     ) -> impl Future<Output = Result<Option<T>, StoreError>> + Send;
+
+    /// Keeps the month partitions of the audit records and the outbox,
+    /// where the backend has them (PostgreSQL; SQLite has none): creates
+    /// them through `plan.partitions_through`, drops those that end by
+    /// `plan.audit_before`, and records both (or why they failed) in
+    /// `counts`. Returns the instant before which the audit records and
+    /// events left are deleted row by row.
+    fn keep_audit_partitions(
+        connection: &mut Connection<Self>,
+        plan: &PurgePlan,
+        counts: &mut PurgeCounts,
+    ) -> impl Future<Output = Option<DateTime<Utc>>> + Send;
 
     /// [`super::RevocationStore::revoke_by_token_hash`]: the hot path, which
     /// each dialect runs its own way.

@@ -56,6 +56,14 @@ const PURGE_REVOCATIONS: &str = "DELETE FROM revocations WHERE id IN \
      (SELECT id FROM revocations WHERE revoked_at < $1 LIMIT $2)";
 const PURGE_EVENTS: &str = "DELETE FROM revocation_events WHERE id IN \
      (SELECT id FROM revocation_events WHERE revoked_at < $1 LIMIT $2)";
+/// Webhook deliveries of events retention removed: a partitioned outbox
+/// cannot be the target of a foreign key (its unique keys hold the month),
+/// so its dropped events do not take their deliveries with them. Event ids
+/// only grow, so a delivery whose event id is below every event left has
+/// lost its event. `$1` (now) keeps deliveries queued during this run.
+const PURGE_ORPHAN_DELIVERIES: &str = "DELETE FROM webhook_deliveries WHERE id IN \
+     (SELECT id FROM webhook_deliveries WHERE created_at < $1 AND event_id < \
+       coalesce((SELECT min(id) FROM revocation_events), 9223372036854775807) LIMIT $2)";
 const PURGE_LOGOUT_TOKENS: &str = "DELETE FROM logout_tokens_seen WHERE (issuer, jti) IN \
      (SELECT issuer, jti FROM logout_tokens_seen WHERE expires_at < $1 LIMIT $2)";
 /// Tokens queued for a Shared Signals receiver that never acknowledged them.
@@ -91,16 +99,23 @@ where
             Box::pin(async move {
                 let mut counts = PurgeCounts::default();
                 let batch = plan.batch;
+                let audit_rows_before =
+                    B::keep_audit_partitions(connection, &plan, &mut counts).await;
                 // Audit first: a grant whose record goes may then go too.
                 if let Some(before) = plan.audit_before {
-                    counts.revocations =
-                        purge_all::<Db<B>>(connection, PURGE_REVOCATIONS, before, batch).await?;
                     counts.admin_actions =
                         purge_all::<Db<B>>(connection, PURGE_ADMIN_ACTIONS, before, batch).await?;
-                    counts.events =
-                        purge_all::<Db<B>>(connection, PURGE_EVENTS, before, batch).await?;
                     counts.ssf_sets =
                         purge_all::<Db<B>>(connection, PURGE_SSF_SETS, before, batch).await?;
+                }
+                if let Some(before) = audit_rows_before {
+                    counts.revocations =
+                        purge_all::<Db<B>>(connection, PURGE_REVOCATIONS, before, batch).await?;
+                    counts.events =
+                        purge_all::<Db<B>>(connection, PURGE_EVENTS, before, batch).await?;
+                    counts.deliveries =
+                        purge_all::<Db<B>>(connection, PURGE_ORPHAN_DELIVERIES, plan.now, batch)
+                            .await?;
                 }
                 let before = plan.tokens_expired_before;
                 counts.tokens = purge_all::<Db<B>>(connection, PURGE_TOKENS, before, batch).await?;

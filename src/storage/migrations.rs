@@ -48,7 +48,7 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use super::Readiness;
 
 /// The newest schema version this binary knows.
-pub const LATEST_VERSION: i64 = 13;
+pub const LATEST_VERSION: i64 = 18;
 
 /// The start of a contract step's description (and file name, after the
 /// version).
@@ -123,6 +123,31 @@ const POSTGRES: &[Source] = &[
         "revoke tokens once per statement",
         include_str!("../../migrations/postgres/0013_revoke_tokens_once_per_statement.sql"),
     ),
+    (
+        14,
+        "revocation ids with their time",
+        include_str!("../../migrations/postgres/0014_revocation_ids_with_their_time.sql"),
+    ),
+    (
+        15,
+        "event ids with their time",
+        include_str!("../../migrations/postgres/0015_event_ids_with_their_time.sql"),
+    ),
+    (
+        16,
+        "revocations by grant",
+        include_str!("../../migrations/postgres/0016_revocations_by_grant.sql"),
+    ),
+    (
+        17,
+        "validate presenter kinds",
+        include_str!("../../migrations/postgres/0017_validate_presenter_kinds.sql"),
+    ),
+    (
+        18,
+        "audit and events by month",
+        include_str!("../../migrations/postgres/0018_audit_and_events_by_month.sql"),
+    ),
 ];
 
 const SQLITE: &[Source] = &[
@@ -190,6 +215,31 @@ const SQLITE: &[Source] = &[
         13,
         "revoke tokens once per statement",
         include_str!("../../migrations/sqlite/0013_revoke_tokens_once_per_statement.sql"),
+    ),
+    (
+        14,
+        "revocation ids with their time",
+        include_str!("../../migrations/sqlite/0014_revocation_ids_with_their_time.sql"),
+    ),
+    (
+        15,
+        "event ids with their time",
+        include_str!("../../migrations/sqlite/0015_event_ids_with_their_time.sql"),
+    ),
+    (
+        16,
+        "revocations by grant",
+        include_str!("../../migrations/sqlite/0016_revocations_by_grant.sql"),
+    ),
+    (
+        17,
+        "validate presenter kinds",
+        include_str!("../../migrations/sqlite/0017_validate_presenter_kinds.sql"),
+    ),
+    (
+        18,
+        "audit and events by month",
+        include_str!("../../migrations/sqlite/0018_audit_and_events_by_month.sql"),
     ),
 ];
 

@@ -13,7 +13,9 @@
 //! `postgres/` and `sqlite.rs` hold the dialect, as plain code; PostgreSQL
 //! revokes presented tokens through a group commit
 //! (`postgres/group_commit.rs`), SQLite one at a time under its single
-//! writer. Both pass the same contract tests (`tests/api`).
+//! writer; on PostgreSQL the audit records and the outbox are partitioned
+//! by month, kept by the retention task (`postgres/partitions.rs`). Both
+//! pass the same contract tests (`tests/api`).
 
 mod audit;
 mod backend;

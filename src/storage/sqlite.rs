@@ -2,6 +2,7 @@
 
 use std::str::FromStr as _;
 
+use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteQueryResult,
@@ -13,6 +14,7 @@ use super::backend::{Backend, RowsAffected};
 use super::migrations::{self, Applied, Dialect};
 use super::revocation::{self, SightingRow, presenter_columns};
 use super::{ChangeFeed, PoolSettings, StoreError, events};
+use crate::domain::audit::{PurgeCounts, PurgePlan};
 use crate::domain::event::EventPosition;
 use crate::domain::revocation::{RevocationOutcome, RevocationRequest};
 use crate::domain::revocation_rule::{Decision, Sighting, decide};
@@ -104,6 +106,16 @@ impl Backend for SqliteStore {
     ) -> Result<Option<T>, StoreError> {
         let mut connection = self.pool.acquire().await?;
         work(&mut connection).await.map(Some)
+    }
+
+    /// SQLite keeps one table each: records go row by row, exactly at
+    /// `audit_before`.
+    async fn keep_audit_partitions(
+        _connection: &mut SqliteConnection,
+        plan: &PurgePlan,
+        _counts: &mut PurgeCounts,
+    ) -> Option<DateTime<Utc>> {
+        plan.audit_before
     }
 
     /// The read half (presenter check and token lookup) runs outside the

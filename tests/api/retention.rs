@@ -168,6 +168,120 @@ async fn postgres_one_instance_at_a_time_purges() {
     eventually(&app, "SELECT count(*) FROM tokens", 0).await;
 }
 
+const DAY: u64 = 24 * 60 * 60;
+
+/// The partitions (table names) that hold the rows of `table` matching `filter`.
+async fn homes(app: &TestApp, table: &str, filter: &str) -> Vec<String> {
+    app.db
+        .texts(&format!(
+            "SELECT tableoid::regclass::text FROM {table} WHERE {filter}"
+        ))
+        .await
+}
+
+/// The name of `table`'s partition for the month (UTC) `days` from now.
+async fn month_of(app: &TestApp, table: &str, days: u64) -> String {
+    app.db
+        .texts(&format!(
+            "SELECT '{table}_' || to_char((now() + interval '{days} days') AT TIME ZONE 'UTC', \
+             'YYYY_MM')"
+        ))
+        .await
+        .concat()
+}
+
+/// How many of the named tables exist.
+fn existing(names: &[&str]) -> String {
+    format!(
+        "SELECT count(*) FROM pg_class WHERE relname IN ('{}')",
+        names.join("', '")
+    )
+}
+
+/// On PostgreSQL the audit records and the outbox are partitioned by month
+/// (UTC): retention creates months ahead of the clock, drops a month whole
+/// once it ended `audit_days` ago (the old table the upgrade attached
+/// included), takes the webhook deliveries of dropped events with it, moves
+/// a row the DEFAULT partition took into its month once that month is
+/// created, and keeps what is younger.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_retention_drops_whole_months_and_creates_months_ahead() {
+    let app = TestApp::spawn_with(Backend::Postgres, purge_often).await;
+    app.create_client("spa", ClientKind::Public).await;
+    let first = app.grant("spa").await;
+    assert_revocation_ok(app.revoke(&[("token", &first.access_token)]).await).await;
+    let first_filter = format!("grant_id = '{}'", first.grant_id);
+    assert_eq!(
+        homes(&app, "revocations", &first_filter).await,
+        ["revocations_before_partitioning"],
+        "this month is the first partition's (migration 18)"
+    );
+    // Six weeks on, a month partition takes the record.
+    app.clock.advance(Duration::from_secs(45 * DAY));
+    let second = app.grant("spa").await;
+    assert_revocation_ok(app.revoke(&[("token", &second.access_token)]).await).await;
+    let (records_month, events_month) = (
+        month_of(&app, "revocations", 45).await,
+        month_of(&app, "revocation_events", 45).await,
+    );
+    let second_filter = format!("grant_id = '{}'", second.grant_id);
+    assert_eq!(
+        homes(&app, "revocations", &second_filter).await,
+        [records_month.as_str()]
+    );
+    // An event from a clock far ahead: no month of it exists yet.
+    app.db
+        .execute(
+            "INSERT INTO revocation_events (grant_id, client_id, subject, token_kinds, \
+             presenter_kind, reason, revoked_at) VALUES (gen_random_uuid(), 'spa', 'far', \
+             'access', 'public', 'client_request', now() + interval '150 days')",
+        )
+        .await;
+    let far = "subject = 'far'";
+    assert_eq!(
+        homes(&app, "revocation_events", far).await,
+        ["revocation_events_default"]
+    );
+    // Each event so far delivered to a webhook.
+    app.db
+        .execute(
+            "INSERT INTO webhook_deliveries (endpoint, event_id, state, next_attempt_at, \
+             created_at, updated_at) SELECT 'https://receiver.example', id, 'delivered', now(), \
+             now() - interval '1 day', now() FROM revocation_events",
+        )
+        .await;
+
+    // 130 days after the first: both months ended more than 30 days ago.
+    app.clock.advance(Duration::from_secs(85 * DAY));
+    let third = app.grant("spa").await;
+    assert_revocation_ok(app.revoke(&[("token", &third.access_token)]).await).await;
+    let dropped = [
+        "revocations_before_partitioning",
+        "revocation_events_before_partitioning",
+        &records_month,
+        &events_month,
+    ];
+    eventually(&app, &existing(&dropped), 0).await;
+    let orphans = "SELECT count(*) FROM webhook_deliveries WHERE event_id NOT IN \
+         (SELECT id FROM revocation_events)";
+    eventually(&app, orphans, 0).await;
+    assert_eq!(
+        app.db.texts("SELECT grant_id::text FROM revocations").await,
+        [third.grant_id.to_string()],
+        "the younger record stays"
+    );
+    let events_left = "SELECT count(*) FROM revocation_events WHERE subject <> 'far'";
+    assert_eq!(app.db.count(events_left).await, 1);
+    // Months are created two ahead of the clock, and the far event moved
+    // into its own.
+    let ahead = month_of(&app, "revocations", 190).await;
+    eventually(&app, &existing(&[&ahead]), 1).await;
+    assert_eq!(
+        homes(&app, "revocation_events", far).await,
+        [month_of(&app, "revocation_events", 150).await]
+    );
+}
+
 on_both_backends!(
     expired_logout_token_ids_and_labels_of_purged_grants_go,
     expired_tokens_empty_grants_and_old_records_are_purged,

@@ -1,11 +1,13 @@
 //! The PostgreSQL backend, for production: several instances share one database.
 
 pub mod group_commit;
+mod partitions;
 
 use std::str::FromStr as _;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgQueryResult};
 use sqlx::{Connection as _, PgConnection, Postgres, Transaction};
@@ -15,6 +17,7 @@ use super::backend::{Backend, RowsAffected};
 use super::migrations::{self, Applied, Dialect};
 use super::revocation;
 use super::{ChangeFeed, PoolSettings, StoreError, events};
+use crate::domain::audit::{PurgeCounts, PurgePlan};
 use crate::domain::event::EventPosition;
 use crate::domain::revocation::{RevocationOutcome, RevocationRequest};
 
@@ -228,6 +231,15 @@ impl Backend for PostgresStore {
             let _ = connection.detach().close().await;
         }
         outcome.map(Some)
+    }
+
+    /// See [`partitions`].
+    async fn keep_audit_partitions(
+        connection: &mut PgConnection,
+        plan: &PurgePlan,
+        counts: &mut PurgeCounts,
+    ) -> Option<DateTime<Utc>> {
+        partitions::keep(connection, plan, counts).await
     }
 
     /// Through the group commit: [`REVOKE_STATEMENT`] once for every

@@ -1,0 +1,82 @@
+//! The month partitions of the audit records (`revocations`) and the outbox
+//! (`revocation_events`), kept by the retention task (migration 18 made the
+//! tables and the SQL functions called here).
+//!
+//! Months are created two ahead of the clock, so a revocation finds its
+//! month's partition; a DEFAULT partition takes a row from a clock far
+//! ahead, and the month's partition, when it is created, takes such rows
+//! over. A month goes whole once it ended `retention.audit_days` ago: a
+//! `DROP TABLE`, with no row deleted and nothing left for vacuum.
+//!
+//! Each call runs in a transaction of its own that gives up waiting for its
+//! lock after [`LOCK_TIMEOUT`]: creating a month locks the DEFAULT partition
+//! and dropping one locks the parent, in both cases behind any transaction
+//! that writes the table, and every revocation would queue behind the wait.
+//! A call that gives up is tried again at the next run; nothing depends on
+//! it happening on time.
+
+use chrono::{DateTime, Utc};
+use sqlx::{Connection as _, PgConnection};
+
+use crate::domain::audit::{PurgeCounts, PurgePlan, start_of_month};
+use crate::storage::StoreError;
+
+/// The partitioned tables.
+const TABLES: [&str; 2] = ["revocations", "revocation_events"];
+
+/// How long a partition change waits for its lock.
+const LOCK_TIMEOUT: &str = "SET LOCAL lock_timeout = '500ms'";
+
+/// Creates the months of `$1` through the month of `$2`.
+const CREATE: &str = "SELECT create_audit_partitions($1::text::regclass, $2)";
+
+/// Drops the months of `$1` that end by `$2`.
+const DROP: &str = "SELECT drop_audit_partitions($1::text::regclass, $2)";
+
+/// Creates and drops months as `plan` says, recording what it did in
+/// `counts`; returns where row-by-row deletion stops: the start of the month
+/// of `plan.audit_before` (a month is kept or goes whole).
+pub async fn keep(
+    connection: &mut PgConnection,
+    plan: &PurgePlan,
+    counts: &mut PurgeCounts,
+) -> Option<DateTime<Utc>> {
+    for table in TABLES {
+        match change(connection, CREATE, table, plan.partitions_through).await {
+            Ok(created) => counts.partitions_created += created,
+            Err(error) => note_failure(counts, "creating", table, &error),
+        }
+        if let Some(before) = plan.audit_before {
+            match change(connection, DROP, table, before).await {
+                Ok(dropped) => counts.partitions_dropped += dropped,
+                Err(error) => note_failure(counts, "dropping", table, &error),
+            }
+        }
+    }
+    plan.audit_before.map(start_of_month)
+}
+
+/// Runs one partition function on `table` in its own transaction.
+async fn change(
+    connection: &mut PgConnection,
+    sql: &'static str,
+    table: &'static str,
+    at: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    let mut tx = connection.begin().await?;
+    sqlx::query(LOCK_TIMEOUT).execute(&mut *tx).await?;
+    let changed: i32 = sqlx::query_scalar(sql)
+        .bind(table)
+        .bind(at)
+        .fetch_one(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(u64::try_from(changed).unwrap_or(0))
+}
+
+/// Keeps the first failure of the run (the retention task reports it).
+fn note_failure(counts: &mut PurgeCounts, doing: &str, table: &str, error: &StoreError) {
+    counts
+        .partition_failure
+        .get_or_insert_with(|| format!("{doing} month partitions of {table}: {error}"));
+}
