@@ -4,8 +4,9 @@
 -- instead of deleting rows one batch after another.
 --
 -- Each table is renamed and becomes the first partition of a new
--- partitioned table of its name, covering everything up to the month after
--- its newest row: no row is copied, and ids carry on from where they were.
+-- partitioned table of its name, covering everything before next month: no
+-- row is copied (but the few from a clock far ahead, which move to their
+-- month or the DEFAULT partition), and ids carry on from where they were.
 -- Migrations 14 to 17 built and validated beforehand what would otherwise
 -- be built here under ACCESS EXCLUSIVE; what is left under the lock is one
 -- read of each old table, checking its rows fall in the range it is given
@@ -27,22 +28,54 @@
 -- The previous release runs on the new tables unchanged: its inserts go
 -- through the parent, its reads are the same, and its deletes by time still
 -- work (without an index by time on the new partitions; its retention runs
--- slower until it is replaced). Renaming needs ACCESS EXCLUSIVE on both
--- tables, which every revocation writes: lock_timeout gives up after half
--- a second instead of holding them up (run it again).
-SET LOCAL lock_timeout = '500ms';
+-- slower until it is replaced).
+--
+-- Renaming needs ACCESS EXCLUSIVE on both tables, and attaching the old
+-- audit table ACCESS EXCLUSIVE on grants too (its foreign key's triggers
+-- there give way to the new table's): every revocation uses all three. The
+-- locks are taken first, in the order a revocation takes them (grants, then
+-- the outbox, then the audit records, then the webhook deliveries a
+-- follower queues after reading the outbox), and grants at once in the mode
+-- needed, so that the step waits for revocations in flight rather than
+-- deadlocking with one (a revocation reads grants before it updates them,
+-- and may not hold the read while the step waits to upgrade). The
+-- wait is bounded: lock_timeout gives up (run it again) rather than hold
+-- up every revocation queued behind it. It is longer than PostgreSQL's
+-- deadlock_timeout (1 s by default) because autovacuum, often busy on
+-- these tables, steps aside for a waiting lock only after that long.
+SET LOCAL lock_timeout = '1500ms';
+LOCK TABLE grants IN ACCESS EXCLUSIVE MODE;
+LOCK TABLE revocation_events, revocations, webhook_deliveries IN ACCESS EXCLUSIVE MODE;
 
 -- The first instant (UTC) of the month after the one `at` is in.
 CREATE FUNCTION audit_month_after(at timestamptz) RETURNS timestamptz
-LANGUAGE sql IMMUTABLE AS $$
+LANGUAGE sql IMMUTABLE SET search_path FROM CURRENT AS $$
     SELECT (date_trunc('month', at AT TIME ZONE 'UTC') + interval '1 month') AT TIME ZONE 'UTC'
 $$;
 
--- Where a range partition ends; NULL for a DEFAULT partition.
+-- Where a range partition ends; NULL for a DEFAULT partition. The bound is
+-- read back from its text, written and parsed with the same settings.
 CREATE FUNCTION audit_partition_end(partition regclass) RETURNS timestamptz
-LANGUAGE sql STABLE AS $$
+LANGUAGE sql STABLE
+SET search_path FROM CURRENT SET DateStyle = 'ISO, YMD' SET TimeZone = 'UTC' AS $$
     SELECT substring(pg_get_expr(c.relpartbound, c.oid) FROM 'TO \(''([^'']+)''\)')::timestamptz
     FROM pg_class c WHERE c.oid = partition
+$$;
+
+-- Locks, SHARE ROW EXCLUSIVE, the tables `parent`'s foreign keys refer to:
+-- what attaching a partition takes on them.
+CREATE FUNCTION audit_lock_referenced(parent regclass) RETURNS void
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+DECLARE
+    referenced regclass;
+BEGIN
+    FOR referenced IN
+        SELECT DISTINCT confrelid::regclass FROM pg_constraint
+        WHERE conrelid = parent AND contype = 'f'
+    LOOP
+        EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', referenced);
+    END LOOP;
+END
 $$;
 
 -- Creates the month partitions of `parent` from the end of its last one
@@ -50,10 +83,14 @@ $$;
 -- DEFAULT partition for a month (a clock that ran far ahead) move into that
 -- month's new partition. Each new table is attached rather than created as
 -- a partition: attaching takes SHARE UPDATE EXCLUSIVE on the parent, so
--- revocations go on (only the DEFAULT partition is locked while it is
--- checked for rows of the month).
+-- inserts of other months go on. It locks the DEFAULT partition while
+-- checking it holds no row of the month, and the tables the parent's
+-- foreign keys refer to (grants, for the audit records) while the key is
+-- added to the month: those are locked first, in the order a revocation
+-- locks them, and revocations wait for that moment.
 CREATE FUNCTION create_audit_partitions(parent regclass, through timestamptz) RETURNS integer
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET search_path FROM CURRENT SET DateStyle = 'ISO, YMD' SET TimeZone = 'UTC' AS $$
 DECLARE
     base text := (SELECT relname FROM pg_class WHERE oid = parent);
     starts timestamptz;
@@ -64,6 +101,9 @@ BEGIN
     SELECT max(audit_partition_end(i.inhrelid)) INTO starts
     FROM pg_inherits i WHERE i.inhparent = parent;
     starts := coalesce(starts, audit_month_after(now()));
+    IF starts <= through THEN
+        PERFORM audit_lock_referenced(parent);
+    END IF;
     WHILE starts <= through LOOP
         ends := audit_month_after(starts);
         partition := base || '_' || to_char(starts AT TIME ZONE 'UTC', 'YYYY_MM');
@@ -85,7 +125,8 @@ $$;
 -- how many. Dropping takes ACCESS EXCLUSIVE on the parent for a moment: the
 -- caller bounds the wait with lock_timeout.
 CREATE FUNCTION drop_audit_partitions(parent regclass, before timestamptz) RETURNS integer
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET search_path FROM CURRENT SET DateStyle = 'ISO, YMD' SET TimeZone = 'UTC' AS $$
 DECLARE
     partition regclass;
     dropped integer := 0;
@@ -100,6 +141,10 @@ BEGIN
     RETURN dropped;
 END
 $$;
+
+-- Called by the retention task, as the owner of the tables.
+REVOKE EXECUTE ON FUNCTION create_audit_partitions(regclass, timestamptz),
+    drop_audit_partitions(regclass, timestamptz), audit_lock_referenced(regclass) FROM PUBLIC;
 
 ALTER TABLE webhook_deliveries DROP CONSTRAINT webhook_deliveries_event_id_fkey;
 
@@ -128,8 +173,12 @@ CREATE TABLE revocations (
         ('confidential', 'public', 'anonymous', 'admin', 'operator', 'backchannel_logout'))
 ) PARTITION BY RANGE (revoked_at);
 CREATE INDEX revocations_grant ON revocations (grant_id);
-SELECT setval(pg_get_serial_sequence('revocations', 'id'),
-    (SELECT last_value FROM revocations_before_partitioning_id_seq));
+-- Ids carry on past every id drawn or stored (a sequence set back by hand
+-- included): the key is (id, revoked_at) now, so nothing else would refuse
+-- a second row with an old id.
+SELECT setval(pg_get_serial_sequence('revocations', 'id'), greatest(1,
+    (SELECT last_value FROM revocations_before_partitioning_id_seq),
+    (SELECT max(id) FROM revocations_before_partitioning)));
 ALTER TABLE revocations_before_partitioning ALTER COLUMN id DROP IDENTITY;
 
 -- The outbox.
@@ -154,26 +203,33 @@ CREATE TABLE revocation_events (
     PRIMARY KEY (id, revoked_at)
 ) PARTITION BY RANGE (revoked_at);
 CREATE INDEX revocation_events_in_commit_order ON revocation_events (txid, id);
-SELECT setval(pg_get_serial_sequence('revocation_events', 'id'),
-    (SELECT last_value FROM revocation_events_before_partitioning_id_seq));
+SELECT setval(pg_get_serial_sequence('revocation_events', 'id'), greatest(1,
+    (SELECT last_value FROM revocation_events_before_partitioning_id_seq),
+    (SELECT max(id) FROM revocation_events_before_partitioning)));
 ALTER TABLE revocation_events_before_partitioning ALTER COLUMN id DROP IDENTITY;
 
--- The old tables become the first partitions: everything up to the month
--- after the newest row (or after now).
+-- The DEFAULT partitions, and the months from next month through two
+-- months ahead.
+CREATE TABLE revocations_default PARTITION OF revocations DEFAULT;
+CREATE TABLE revocation_events_default PARTITION OF revocation_events DEFAULT;
+SELECT create_audit_partitions('revocations', now() + interval '62 days');
+SELECT create_audit_partitions('revocation_events', now() + interval '62 days');
+
+-- The old tables become the first partitions, of everything before next
+-- month. Rows from a clock that ran ahead (revoked_at next month or later)
+-- move first to their month or the DEFAULT partition, so that such a row
+-- cannot stretch the old table's range and keep the months from starting.
 DO $$
 DECLARE
     parent text;
-    bound timestamptz;
+    bound timestamptz := audit_month_after(now());
 BEGIN
     FOREACH parent IN ARRAY ARRAY['revocations', 'revocation_events'] LOOP
-        EXECUTE format('SELECT audit_month_after(greatest(now(), max(revoked_at))) FROM %I',
-            parent || '_before_partitioning') INTO bound;
+        EXECUTE format('WITH moved AS (DELETE FROM %I WHERE revoked_at >= %L RETURNING *) '
+            'INSERT INTO %I OVERRIDING SYSTEM VALUE SELECT * FROM moved',
+            parent || '_before_partitioning', bound, parent);
         EXECUTE format('ALTER TABLE %I ATTACH PARTITION %I FOR VALUES FROM (MINVALUE) TO (%L)',
             parent, parent || '_before_partitioning', bound);
     END LOOP;
 END
 $$;
-CREATE TABLE revocations_default PARTITION OF revocations DEFAULT;
-CREATE TABLE revocation_events_default PARTITION OF revocation_events DEFAULT;
-SELECT create_audit_partitions('revocations', now() + interval '62 days');
-SELECT create_audit_partitions('revocation_events', now() + interval '62 days');

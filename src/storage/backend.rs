@@ -67,6 +67,16 @@ pub trait Backend: Send + Sync + 'static {
 
     fn pool(&self) -> &Pool<Self::Db>;
 
+    /// A pool of its own for the migrations, when they need other session
+    /// settings than requests (`None`: they use [`Self::pool`]). On
+    /// PostgreSQL every pooled connection stops a statement at
+    /// `database.timeout`, a bound for requests; a migration step may take
+    /// longer (an index built `CONCURRENTLY`, a check validated, a table
+    /// read once), and a step cut short by it would fail the same way on
+    /// every retry. Its lock waits stay bounded by the step's own
+    /// `lock_timeout`.
+    fn migration_pool(&self) -> Option<Pool<Self::Db>>;
+
     /// Opens a transaction that will write, with the locking it needs to
     /// never fail half way for a lock it could not upgrade.
     fn begin_write(

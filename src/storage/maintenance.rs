@@ -52,10 +52,12 @@ const PURGE_GRANTS: &str = "DELETE FROM grants WHERE id IN (SELECT g.id FROM gra
      WHERE g.created_at < $1 \
      AND NOT EXISTS (SELECT 1 FROM tokens t WHERE t.grant_id = g.id) \
      AND NOT EXISTS (SELECT 1 FROM revocations r WHERE r.grant_id = g.id) LIMIT $2)";
-const PURGE_REVOCATIONS: &str = "DELETE FROM revocations WHERE id IN \
-     (SELECT id FROM revocations WHERE revoked_at < $1 LIMIT $2)";
-const PURGE_EVENTS: &str = "DELETE FROM revocation_events WHERE id IN \
-     (SELECT id FROM revocation_events WHERE revoked_at < $1 LIMIT $2)";
+/// Audit records and events by their key (on PostgreSQL, where they are
+/// partitioned by month, `(id, revoked_at)`: an id alone may not be unique).
+const PURGE_REVOCATIONS: &str = "DELETE FROM revocations WHERE (id, revoked_at) IN \
+     (SELECT id, revoked_at FROM revocations WHERE revoked_at < $1 LIMIT $2)";
+const PURGE_EVENTS: &str = "DELETE FROM revocation_events WHERE (id, revoked_at) IN \
+     (SELECT id, revoked_at FROM revocation_events WHERE revoked_at < $1 LIMIT $2)";
 /// Webhook deliveries of events retention removed: a partitioned outbox
 /// cannot be the target of a foreign key (its unique keys hold the month),
 /// so its dropped events do not take their deliveries with them. Event ids
@@ -81,11 +83,16 @@ where
 {
     async fn migrate(&self, contract: ContractSteps) -> Result<MigrationReport, StoreError> {
         let plan = B::DIALECT.plan(&self.applied_migrations().await?, contract);
-        B::DIALECT
+        let own_pool = self.migration_pool();
+        let migrated = B::DIALECT
             .migrator(plan.through)
-            .run(self.pool())
+            .run(own_pool.as_ref().unwrap_or(self.pool()))
             .await
-            .map_err(StoreError::from_migration)?;
+            .map_err(StoreError::from_migration);
+        if let Some(pool) = own_pool {
+            pool.close().await;
+        }
+        migrated?;
         Ok(plan.report(&self.applied_migrations().await?))
     }
 

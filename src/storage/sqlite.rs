@@ -68,6 +68,11 @@ impl Backend for SqliteStore {
         &self.pool
     }
 
+    /// SQLite bounds no statement's time: the migrations share the pool.
+    fn migration_pool(&self) -> Option<SqlitePool> {
+        None
+    }
+
     /// `BEGIN IMMEDIATE` takes the write lock up front, so a transaction never
     /// fails half way when upgrading a read lock, and waits `busy_timeout` for it.
     async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {

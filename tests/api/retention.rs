@@ -203,7 +203,7 @@ fn existing(names: &[&str]) -> String {
 /// once it ended `audit_days` ago (the old table the upgrade attached
 /// included), takes the webhook deliveries of dropped events with it, moves
 /// a row the DEFAULT partition took into its month once that month is
-/// created, and keeps what is younger.
+/// created, and keeps what is younger, the month the cutoff falls in whole.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_retention_drops_whole_months_and_creates_months_ahead() {
     let app = TestApp::spawn_with(Backend::Postgres, purge_often).await;
@@ -251,8 +251,14 @@ async fn postgres_retention_drops_whole_months_and_creates_months_ahead() {
         )
         .await;
 
-    // 130 days after the first: both months ended more than 30 days ago.
-    app.clock.advance(Duration::from_secs(85 * DAY));
+    // 100 days after the first: a record in the month that will straddle
+    // the cutoff.
+    app.clock.advance(Duration::from_secs(55 * DAY));
+    let straddling = app.grant("spa").await;
+    assert_revocation_ok(app.revoke(&[("token", &straddling.access_token)]).await).await;
+    // 130 days after the first: the first two months ended more than 30
+    // days ago, the straddling one has not.
+    app.clock.advance(Duration::from_secs(30 * DAY));
     let third = app.grant("spa").await;
     assert_revocation_ok(app.revoke(&[("token", &third.access_token)]).await).await;
     let dropped = [
@@ -262,16 +268,24 @@ async fn postgres_retention_drops_whole_months_and_creates_months_ahead() {
         &events_month,
     ];
     eventually(&app, &existing(&dropped), 0).await;
-    let orphans = "SELECT count(*) FROM webhook_deliveries WHERE event_id NOT IN \
-         (SELECT id FROM revocation_events)";
-    eventually(&app, orphans, 0).await;
+    eventually(&app, "SELECT count(*) FROM webhook_deliveries", 1).await;
     assert_eq!(
-        app.db.texts("SELECT grant_id::text FROM revocations").await,
-        [third.grant_id.to_string()],
-        "the younger record stays"
+        app.db
+            .texts(
+                "SELECT e.subject FROM webhook_deliveries d \
+                 JOIN revocation_events e ON e.id = d.event_id"
+            )
+            .await,
+        ["far"],
+        "the delivery of a kept event stays"
     );
+    let mut kept = app.db.texts("SELECT grant_id::text FROM revocations").await;
+    kept.sort_unstable();
+    let mut younger = vec![straddling.grant_id.to_string(), third.grant_id.to_string()];
+    younger.sort_unstable();
+    assert_eq!(kept, younger, "the younger records stay");
     let events_left = "SELECT count(*) FROM revocation_events WHERE subject <> 'far'";
-    assert_eq!(app.db.count(events_left).await, 1);
+    assert_eq!(app.db.count(events_left).await, 2);
     // Months are created two ahead of the clock, and the far event moved
     // into its own.
     let ahead = month_of(&app, "revocations", 190).await;

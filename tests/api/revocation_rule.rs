@@ -522,3 +522,74 @@ async fn postgres_batches_sharing_grants_never_wait_in_a_cycle() {
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     assert_eq!(deadlocks().await, deadlocks_before, "batches deadlocked");
 }
+
+/// Revocations sent while the one worker is busy.
+const QUEUED: usize = 20;
+
+/// Revocations waiting while the group commit's worker is busy go out
+/// together, as one statement: with one worker (`max_connections = 2`) held
+/// up by a grant another transaction has locked, twenty more revocations
+/// queue, and once the lock goes they are revoked in one transaction (their
+/// events share one `txid`), each answered `200` and revoked.
+#[tokio::test]
+async fn postgres_revocations_waiting_together_are_revoked_by_one_statement() {
+    use sqlx::Connection as _;
+    let app = TestApp::spawn_with(Backend::Postgres, |settings| {
+        settings.database.max_connections = 2;
+    })
+    .await;
+    app.create_client("spa", ClientKind::Public).await;
+    let held = app.grant("spa").await;
+    let queued = app.grants_with_ttl("spa", 3600, QUEUED).await;
+    let mut holder = app.db.postgres_connection().await;
+    let mut lock = holder.begin().await.unwrap_or_else(|e| panic!("{e}"));
+    sqlx::query(&format!(
+        "SELECT 1 FROM grants WHERE id = '{}' FOR UPDATE",
+        held.grant_id
+    ))
+    .execute(&mut *lock)
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+
+    let held_params = [("token", held.access_token.as_str())];
+    let queued_params: Vec<[(&str, &str); 1]> = queued
+        .iter()
+        .map(|grant| [("token", grant.access_token.as_str())])
+        .collect();
+    let first = app.revoke(&held_params);
+    let rest = async {
+        // The worker is now waiting for the held grant.
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let answers =
+            futures_util::future::join_all(queued_params.iter().map(|params| app.revoke(params)));
+        let release = async {
+            tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+            lock.rollback().await.unwrap_or_else(|e| panic!("{e}"));
+        };
+        tokio::join!(answers, release).0
+    };
+    let (first, answers) = tokio::join!(first, rest);
+    assert_eq!(first.status(), 200);
+    for answer in answers {
+        assert_eq!(answer.status(), 200);
+    }
+    assert_eq!(app.db.live_tokens().await, 0);
+    let ids: Vec<String> = queued.iter().map(|g| format!("'{}'", g.grant_id)).collect();
+    let transactions = app
+        .db
+        .count(&format!(
+            "SELECT count(DISTINCT txid) FROM revocation_events WHERE grant_id IN ({})",
+            ids.join(", ")
+        ))
+        .await;
+    assert_eq!(
+        app.db
+            .count(&format!(
+                "SELECT count(*) FROM revocation_events WHERE grant_id IN ({})",
+                ids.join(", ")
+            ))
+            .await,
+        i64::try_from(QUEUED).unwrap_or(i64::MAX)
+    );
+    assert_eq!(transactions, 1, "the queued revocations went out together");
+}

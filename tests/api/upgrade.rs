@@ -4,7 +4,7 @@
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
-use crate::helpers::command::{json_line, rescind};
+use crate::helpers::command::{json_line, rescind, rescind_with};
 use crate::helpers::{Backend, TestApp, TestDatabase, assert_revocation_ok, with_admin};
 use crate::on_both_backends;
 
@@ -476,5 +476,148 @@ async fn postgres_audit_and_events_become_month_partitions_keeping_every_row() {
             .as_ref()
             .map(rescind::domain::session::SessionId::as_str),
         Some("sid-1")
+    );
+}
+
+/// The public client `spa`, raw, on any schema.
+async fn write_public_client(db: &TestDatabase) {
+    db.execute(
+        "INSERT INTO clients (id, kind, name, allowed_origins, disabled, created_at, updated_at) \
+         VALUES ('spa', 'public', NULL, '[]', FALSE, now(), now())",
+    )
+    .await;
+}
+
+/// A public client and `grants` revoked grants with an audit record each,
+/// on a database at schema 13 or later.
+async fn write_revoked_grants(db: &TestDatabase, grants: u32) {
+    write_public_client(db).await;
+    db.execute(&format!(
+        "INSERT INTO grants (id, client_id, subject, created_at, revoked_at, revocation_reason) \
+         SELECT gen_random_uuid(), 'spa', 'u' || i, now(), now(), 'client_request' \
+         FROM generate_series(1, {grants}) i"
+    ))
+    .await;
+    db.execute(
+        "INSERT INTO revocations (grant_id, presenter_kind, foreign_client, reason, request_id, \
+         revoked_at) SELECT id, 'public', FALSE, 'client_request', 'r', revoked_at FROM grants",
+    )
+    .await;
+}
+
+/// Migrations run without the statement timeout requests have: with
+/// `database.timeout` at 20 ms, building migration 14's index over 200,000
+/// audit records takes longer, and the upgrade still completes (cut short,
+/// it would fail the same way on every retry, leaving an invalid index).
+#[tokio::test]
+async fn postgres_migrations_outlast_the_request_statement_timeout() {
+    let db = TestDatabase::create_empty(Backend::Postgres).await;
+    db.migrate_up_to(13).await;
+    write_revoked_grants(&db, 200_000).await;
+    let migrated = rescind_with(
+        db.url(),
+        db.data_dir(),
+        &["migrate"],
+        None,
+        &[("RESCIND_DATABASE__TIMEOUT", "20ms")],
+    )
+    .await;
+    assert!(
+        migrated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&migrated.stderr)
+    );
+    assert_eq!(json_line(&migrated)["schema_version"], json!(18));
+}
+
+/// Grants with one live access token each, `tok-1` to `tok-{count}`.
+async fn write_live_tokens(db: &TestDatabase, count: u32) {
+    write_public_client(db).await;
+    db.execute(&format!(
+        "INSERT INTO grants (id, client_id, subject, created_at) SELECT \
+         md5('grant-' || i)::uuid, 'spa', 'u' || i, now() FROM generate_series(1, {count}) i"
+    ))
+    .await;
+    db.execute(&format!(
+        "INSERT INTO tokens (token_hash, grant_id, kind, expires_at, created_at) SELECT \
+         sha256(('tok-' || i)::bytea), md5('grant-' || i)::uuid, 'access', \
+         now() + interval '1 day', now() FROM generate_series(1, {count}) i"
+    ))
+    .await;
+}
+
+/// Tokens [`write_live_tokens`] wrote.
+const LIVE_TOKENS: u32 = 20_000;
+
+/// Migration 18 takes its locks in the order a revocation takes them, so
+/// revocations running all through it (two batches at a time, through the
+/// group commit's statement) wait for it instead of deadlocking with it:
+/// the step completes, and every batch is answered, before and after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_migration_18_completes_while_revocations_run() {
+    use rescind::domain::presenter::Presenter;
+    use rescind::domain::revocation::{ForeignPolicy, RevocationRequest};
+    use rescind::domain::token::TokenHash;
+    use rescind::storage::postgres::group_commit::{Pending, run_batch};
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let db = TestDatabase::create_empty(Backend::Postgres).await;
+    db.migrate_up_to(17).await;
+    write_live_tokens(&db, LIVE_TOKENS).await;
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(2)
+        .connect(db.url())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let migrated = AtomicBool::new(false);
+    let presenter = Presenter::Anonymous;
+    let batch = |from: u32| -> Vec<Pending> {
+        (from..from + 8)
+            .map(|n| {
+                Pending::new(&RevocationRequest {
+                    token_hash: &TokenHash::of(&format!("tok-{}", n % LIVE_TOKENS + 1)),
+                    presenter: &presenter,
+                    foreign_policy: ForeignPolicy::Revoke,
+                    request_id: "during-migration",
+                    now: crate::helpers::now(),
+                    found_at: None,
+                })
+            })
+            .collect()
+    };
+    let revoking = async {
+        let mut next = 0;
+        let mut rounds = 0;
+        while !migrated.load(Ordering::Relaxed) || rounds < 10 {
+            let (a, b) = tokio::join!(
+                run_batch(&pool, batch(next)),
+                run_batch(&pool, batch(next + 8))
+            );
+            for answer in a.into_iter().chain(b) {
+                answer.unwrap_or_else(|e| panic!("round {rounds}: {e}"));
+            }
+            next += 16;
+            rounds += 1;
+        }
+        rounds
+    };
+    let migrating = async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let output = rescind(db.url(), db.data_dir(), &["migrate"], None).await;
+        migrated.store(true, Ordering::Relaxed);
+        output
+    };
+    let (output, rounds) = tokio::join!(migrating, revoking);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(json_line(&output)["applied"], json!([18]));
+    assert!(rounds > 10, "{rounds} rounds");
+    assert_eq!(
+        db.count("SELECT count(*) FROM revocations").await,
+        db.count("SELECT count(*) FROM grants WHERE revoked_at IS NOT NULL")
+            .await
     );
 }

@@ -173,6 +173,18 @@ impl Backend for PostgresStore {
         &self.pool
     }
 
+    /// One connection, like the pool's but with no statement timeout.
+    fn migration_pool(&self) -> Option<PgPool> {
+        let options = (*self.pool.connect_options())
+            .clone()
+            .options([("statement_timeout", "0")]);
+        Some(
+            PgPoolOptions::new()
+                .max_connections(1)
+                .connect_lazy_with(options),
+        )
+    }
+
     /// READ COMMITTED is enough for grant issuing; revocation is one statement.
     async fn begin_write(&self) -> Result<Transaction<'static, Postgres>, StoreError> {
         Ok(self.pool.begin().await?)
