@@ -80,15 +80,20 @@ $$;
 
 -- Creates the month partitions of `parent` from the end of its last one
 -- through the month `through` is in; returns how many. Rows already in the
--- DEFAULT partition for a month (a clock that ran far ahead) move into that
--- month's new partition. Each new table is attached rather than created as
+-- DEFAULT partition for a month (a clock that ran far ahead, or months left
+-- uncreated) move into that month's new partition, with the DEFAULT
+-- partition and grants locked: more than `move_at_most` of them is refused
+-- with an error saying what to do (NULL: no limit, for a run by hand in a
+-- quiet hour). Each new table is attached rather than created as
 -- a partition: attaching takes SHARE UPDATE EXCLUSIVE on the parent, so
 -- inserts of other months go on. It locks the DEFAULT partition while
 -- checking it holds no row of the month, and the tables the parent's
 -- foreign keys refer to (grants, for the audit records) while the key is
 -- added to the month: those are locked first, in the order a revocation
 -- locks them, and revocations wait for that moment.
-CREATE FUNCTION create_audit_partitions(parent regclass, through timestamptz) RETURNS integer
+CREATE FUNCTION create_audit_partitions(
+    parent regclass, through timestamptz, move_at_most integer DEFAULT 100000
+) RETURNS integer
 LANGUAGE plpgsql
 SET search_path FROM CURRENT SET DateStyle = 'ISO, YMD' SET TimeZone = 'UTC' AS $$
 DECLARE
@@ -96,6 +101,7 @@ DECLARE
     starts timestamptz;
     ends timestamptz;
     partition text;
+    waiting bigint;
     created integer := 0;
 BEGIN
     SELECT max(audit_partition_end(i.inhrelid)) INTO starts
@@ -103,10 +109,22 @@ BEGIN
     starts := coalesce(starts, audit_month_after(now()));
     IF starts <= through THEN
         PERFORM audit_lock_referenced(parent);
+        EXECUTE format('LOCK TABLE %I IN ACCESS EXCLUSIVE MODE', base || '_default');
     END IF;
     WHILE starts <= through LOOP
         ends := audit_month_after(starts);
         partition := base || '_' || to_char(starts AT TIME ZONE 'UTC', 'YYYY_MM');
+        IF move_at_most IS NOT NULL THEN
+            EXECUTE format('SELECT count(*) FROM (SELECT 1 FROM %I WHERE revoked_at >= %L '
+                'AND revoked_at < %L LIMIT %s) AS waiting',
+                base || '_default', starts, ends, move_at_most + 1) INTO waiting;
+            IF waiting > move_at_most THEN
+                RAISE EXCEPTION '% holds more than % rows of the month from %: create the '
+                    'month in a quiet hour, with SET statement_timeout = 0 and '
+                    'SELECT create_audit_partitions(%L, %L, NULL)',
+                    base || '_default', move_at_most, starts, base, through;
+            END IF;
+        END IF;
         EXECUTE format('CREATE TABLE %I (LIKE %I INCLUDING DEFAULTS INCLUDING CONSTRAINTS)',
             partition, base);
         EXECUTE format('WITH moved AS (DELETE FROM %I WHERE revoked_at >= %L AND revoked_at < %L '
@@ -143,7 +161,7 @@ END
 $$;
 
 -- Called by the retention task, as the owner of the tables.
-REVOKE EXECUTE ON FUNCTION create_audit_partitions(regclass, timestamptz),
+REVOKE EXECUTE ON FUNCTION create_audit_partitions(regclass, timestamptz, integer),
     drop_audit_partitions(regclass, timestamptz), audit_lock_referenced(regclass) FROM PUBLIC;
 
 ALTER TABLE webhook_deliveries DROP CONSTRAINT webhook_deliveries_event_id_fkey;

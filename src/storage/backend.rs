@@ -104,14 +104,15 @@ pub trait Backend: Send + Sync + 'static {
     /// Keeps the month partitions of the audit records and the outbox,
     /// where the backend has them (PostgreSQL; SQLite has none): creates
     /// them through `plan.partitions_through`, drops those that end by
-    /// `plan.audit_before`, and records both (or why they failed) in
-    /// `counts`. Returns the instant before which the audit records and
-    /// events left are deleted row by row.
+    /// `plan.audit_before`, deletes the old rows of its partitions that are
+    /// not months, and records all of it (or why a change failed) in
+    /// `counts`. Returns the instant before which the shared code deletes
+    /// audit records and events row by row; `None` when the backend did.
     fn keep_audit_partitions(
         connection: &mut Connection<Self>,
         plan: &PurgePlan,
         counts: &mut PurgeCounts,
-    ) -> impl Future<Output = Option<DateTime<Utc>>> + Send;
+    ) -> impl Future<Output = Result<Option<DateTime<Utc>>, StoreError>> + Send;
 
     /// [`super::RevocationStore::revoke_by_token_hash`]: the hot path, which
     /// each dialect runs its own way.

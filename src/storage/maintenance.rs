@@ -107,7 +107,7 @@ where
                 let mut counts = PurgeCounts::default();
                 let batch = plan.batch;
                 let audit_rows_before =
-                    B::keep_audit_partitions(connection, &plan, &mut counts).await;
+                    B::keep_audit_partitions(connection, &plan, &mut counts).await?;
                 // Audit first: a grant whose record goes may then go too.
                 if let Some(before) = plan.audit_before {
                     counts.admin_actions =
@@ -116,10 +116,12 @@ where
                         purge_all::<Db<B>>(connection, PURGE_SSF_SETS, before, batch).await?;
                 }
                 if let Some(before) = audit_rows_before {
-                    counts.revocations =
+                    counts.revocations +=
                         purge_all::<Db<B>>(connection, PURGE_REVOCATIONS, before, batch).await?;
-                    counts.events =
+                    counts.events +=
                         purge_all::<Db<B>>(connection, PURGE_EVENTS, before, batch).await?;
+                }
+                if plan.audit_before.is_some() {
                     counts.deliveries =
                         purge_all::<Db<B>>(connection, PURGE_ORPHAN_DELIVERIES, plan.now, batch)
                             .await?;
@@ -154,9 +156,9 @@ where
 }
 
 /// Runs one retention delete in batches until a batch comes back short.
-async fn purge_all<DB>(
+pub(super) async fn purge_all<DB>(
     connection: &mut DB::Connection,
-    sql: &'static str,
+    sql: &str,
     before: DateTime<Utc>,
     batch: u32,
 ) -> Result<u64, StoreError>

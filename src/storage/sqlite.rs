@@ -119,8 +119,8 @@ impl Backend for SqliteStore {
         _connection: &mut SqliteConnection,
         plan: &PurgePlan,
         _counts: &mut PurgeCounts,
-    ) -> Option<DateTime<Utc>> {
-        plan.audit_before
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        Ok(plan.audit_before)
     }
 
     /// The read half (presenter check and token lookup) runs outside the

@@ -121,8 +121,9 @@ async fn a_failing_webhook_shows_pending_deliveries_and_their_age(backend: Backe
     .await;
     assert_eq!(sample(&idle, WEBHOOK_PENDING), Some(0.0), "{idle}");
     assert_eq!(sample(&idle, WEBHOOK_LAG), Some(0.0), "{idle}");
-    // The dispatcher's cursor starts at the outbox head on its first round.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The endpoint's cursor starts at the outbox's head when the dispatcher
+    // first runs: every revocation below must come after it.
+    app.wait_for_webhook_cursors().await;
 
     let mut tokens = Vec::new();
     for _ in 0..3 {

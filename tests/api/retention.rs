@@ -296,6 +296,102 @@ async fn postgres_retention_drops_whole_months_and_creates_months_ahead() {
     );
 }
 
+/// The value of the one series of `metrics` that starts with `series`.
+fn metric(metrics: &str, series: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(series))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{series} not in {metrics}"))
+}
+
+/// A month whose drop cannot get its lock (a long transaction reads the
+/// audit records) stays whole: the run counts the failure, deletes nothing
+/// of the month row by row (a month has no index by time, and such deletes
+/// would outlast every run), and the month goes at a later run once the
+/// lock is free.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_month_that_cannot_be_dropped_is_kept_whole_until_it_can() {
+    use sqlx::Connection as _;
+    let app = TestApp::spawn_with(Backend::Postgres, purge_often).await;
+    app.create_client("spa", ClientKind::Public).await;
+    app.clock.advance(Duration::from_secs(45 * DAY));
+    let old = app.grant("spa").await;
+    assert_revocation_ok(app.revoke(&[("token", &old.access_token)]).await).await;
+    let month = month_of(&app, "revocations", 45).await;
+    let mut reader = app.db.postgres_connection().await;
+    let mut long = reader.begin().await.unwrap_or_else(|e| panic!("{e}"));
+    sqlx::query("SELECT count(*) FROM revocations")
+        .execute(&mut *long)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    app.clock.advance(Duration::from_secs(85 * DAY));
+    let failed = "rescind_retention_audit_partitions_total{action=\"failed\"}";
+    let started = Instant::now();
+    while metric(&app.metrics().await, failed) < 1.0 {
+        assert!(started.elapsed() < Duration::from_secs(15), "no failed run");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        app.db.count("SELECT count(*) FROM revocations").await,
+        1,
+        "the month's record is kept while its month cannot be dropped"
+    );
+    long.rollback().await.unwrap_or_else(|e| panic!("{e}"));
+    eventually(&app, &existing(&[&month]), 0).await;
+    assert_eq!(app.db.count("SELECT count(*) FROM revocations").await, 0);
+}
+
+/// Creating a month whose rows piled up in the DEFAULT partition (months
+/// left uncreated for long) is refused past `move_at_most` rows, with what
+/// to do instead, rather than holding grants locked while it moves them;
+/// run by hand with no limit, it moves every one.
+#[tokio::test]
+async fn postgres_a_month_piled_up_in_default_is_created_by_hand() {
+    use sqlx::Connection as _;
+    let app = TestApp::spawn(Backend::Postgres).await;
+    app.db
+        .execute(
+            "INSERT INTO revocation_events (grant_id, client_id, subject, token_kinds, \
+             presenter_kind, reason, revoked_at) SELECT gen_random_uuid(), 'spa', 'piled', \
+             'access', 'public', 'client_request', now() + interval '200 days' \
+             FROM generate_series(1, 3)",
+        )
+        .await;
+    let through = "now() + interval '210 days'";
+    let mut connection = app.db.postgres_connection().await;
+    let refused = sqlx::query(&format!(
+        "SELECT create_audit_partitions('revocation_events', {through}, 2)"
+    ))
+    .execute(&mut connection)
+    .await
+    .err()
+    .map(|e| e.to_string())
+    .unwrap_or_default();
+    assert!(
+        refused.contains("holds more than 2 rows") && refused.contains("quiet hour"),
+        "{refused}"
+    );
+    let piled = "subject = 'piled'";
+    assert_eq!(
+        homes(&app, "revocation_events", piled).await,
+        ["revocation_events_default"; 3]
+    );
+    sqlx::query(&format!(
+        "SELECT create_audit_partitions('revocation_events', {through}, NULL)"
+    ))
+    .execute(&mut connection)
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    connection.close().await.unwrap_or_else(|e| panic!("{e}"));
+    let month = month_of(&app, "revocation_events", 200).await;
+    assert_eq!(
+        homes(&app, "revocation_events", piled).await,
+        [month.as_str(); 3]
+    );
+}
+
 on_both_backends!(
     expired_logout_token_ids_and_labels_of_purged_grants_go,
     expired_tokens_empty_grants_and_old_records_are_purged,

@@ -141,8 +141,8 @@ async fn every_event_reaches_the_webhook_once_through_failures(backend: Backend)
     let _second = TestApp::spawn_beside(&app).await;
     app.create_client("spa", ClientKind::Public).await;
     // The endpoint's cursor starts at the outbox's head when the dispatcher
-    // first runs: give it a moment, so every revocation below is after it.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // first runs: every revocation below must come after it.
+    app.wait_for_webhook_cursors().await;
     for _ in 0..8 {
         let grant = app.grant("spa").await;
         assert_revocation_ok(app.revoke(&[("token", &grant.refresh_token)]).await).await;
@@ -206,7 +206,7 @@ async fn a_delivery_that_keeps_failing_is_dead_until_retried(backend: Backend) {
     let (receiver, url) = Receiver::start(3).await;
     let app = TestApp::spawn_with(backend, with_webhook(&url, 2)).await;
     app.create_client("spa", ClientKind::Public).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.wait_for_webhook_cursors().await;
     let grant = app.grant("spa").await;
     assert_revocation_ok(app.revoke(&[("token", &grant.access_token)]).await).await;
     let dead = || async {

@@ -250,8 +250,9 @@ impl Backend for PostgresStore {
         connection: &mut PgConnection,
         plan: &PurgePlan,
         counts: &mut PurgeCounts,
-    ) -> Option<DateTime<Utc>> {
-        partitions::keep(connection, plan, counts).await
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        partitions::keep(connection, plan, counts).await?;
+        Ok(None)
     }
 
     /// Through the group commit: [`REVOKE_STATEMENT`] once for every

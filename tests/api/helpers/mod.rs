@@ -115,6 +115,21 @@ pub fn with_admin(settings: &mut Settings) {
 }
 
 impl TestApp {
+    /// Waits until every configured webhook endpoint's cursor exists: its
+    /// dispatcher has run once, and an event from now on is delivered (the
+    /// cursor starts at the outbox's head). At most ten seconds.
+    pub async fn wait_for_webhook_cursors(&self) {
+        let endpoints = i64::try_from(self.settings.events.webhooks.len()).unwrap_or(i64::MAX);
+        let started = std::time::Instant::now();
+        while self.db.count("SELECT count(*) FROM webhook_cursors").await < endpoints {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(10),
+                "the webhook dispatcher never ran"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     /// A server with the default test settings.
     pub async fn spawn(backend: Backend) -> Self {
         Self::spawn_with(backend, |_| {}).await
