@@ -490,20 +490,26 @@ async fn write_public_client(db: &TestDatabase) {
 }
 
 /// A public client and `grants` revoked grants with an audit record each,
-/// on a database at schema 13 or later.
+/// on a database at schema 13 or later. Written 50,000 at a time: a long
+/// writing transaction holds back every outbox follower of the cluster
+/// (events settle only once older transactions end), other tests' included.
 async fn write_revoked_grants(db: &TestDatabase, grants: u32) {
     write_public_client(db).await;
-    db.execute(&format!(
-        "INSERT INTO grants (id, client_id, subject, created_at, revoked_at, revocation_reason) \
-         SELECT gen_random_uuid(), 'spa', 'u' || i, now(), now(), 'client_request' \
-         FROM generate_series(1, {grants}) i"
-    ))
-    .await;
-    db.execute(
-        "INSERT INTO revocations (grant_id, presenter_kind, foreign_client, reason, request_id, \
-         revoked_at) SELECT id, 'public', FALSE, 'client_request', 'r', revoked_at FROM grants",
-    )
-    .await;
+    for start in (1..=grants).step_by(50_000) {
+        let end = (start + 49_999).min(grants);
+        db.execute(&format!(
+            "INSERT INTO grants (id, client_id, subject, created_at, revoked_at, \
+             revocation_reason) SELECT md5('revoked-' || i)::uuid, 'spa', 'u' || i, now(), \
+             now(), 'client_request' FROM generate_series({start}, {end}) i"
+        ))
+        .await;
+        db.execute(&format!(
+            "INSERT INTO revocations (grant_id, presenter_kind, foreign_client, reason, \
+             request_id, revoked_at) SELECT md5('revoked-' || i)::uuid, 'public', FALSE, \
+             'client_request', 'r', now() FROM generate_series({start}, {end}) i"
+        ))
+        .await;
+    }
 }
 
 /// Migrations run without the statement timeout requests have: with
