@@ -489,46 +489,35 @@ async fn write_public_client(db: &TestDatabase) {
     .await;
 }
 
-/// A public client and `grants` revoked grants with an audit record each,
-/// on a database at schema 13 or later. Written 50,000 at a time: a long
-/// writing transaction holds back every outbox follower of the cluster
-/// (events settle only once older transactions end), other tests' included.
-async fn write_revoked_grants(db: &TestDatabase, grants: u32) {
-    write_public_client(db).await;
-    for start in (1..=grants).step_by(50_000) {
-        let end = (start + 49_999).min(grants);
-        db.execute(&format!(
-            "INSERT INTO grants (id, client_id, subject, created_at, revoked_at, \
-             revocation_reason) SELECT md5('revoked-' || i)::uuid, 'spa', 'u' || i, now(), \
-             now(), 'client_request' FROM generate_series({start}, {end}) i"
-        ))
-        .await;
-        db.execute(&format!(
-            "INSERT INTO revocations (grant_id, presenter_kind, foreign_client, reason, \
-             request_id, revoked_at) SELECT md5('revoked-' || i)::uuid, 'public', FALSE, \
-             'client_request', 'r', now() FROM generate_series({start}, {end}) i"
-        ))
-        .await;
-    }
-}
-
 /// Migrations run without the statement timeout requests have: with
-/// `database.timeout` at 200 ms, building migration 14's index over 600,000
-/// audit records takes longer, and the upgrade still completes (cut short,
-/// it would fail the same way on every retry, leaving an invalid index).
+/// `database.timeout` at 200 ms, migration 17 waits a second for its lock
+/// (another transaction holds the audit table), within its own one-minute
+/// lock timeout, and the upgrade completes. Under the requests' bound it
+/// would be cancelled at 200 ms, as a long index build or validation on a
+/// large table would be on every retry.
 #[tokio::test]
 async fn postgres_migrations_outlast_the_request_statement_timeout() {
+    use sqlx::Connection as _;
     let db = TestDatabase::create_empty(Backend::Postgres).await;
-    db.migrate_up_to(13).await;
-    write_revoked_grants(&db, 600_000).await;
-    let migrated = rescind_with(
+    db.migrate_up_to(16).await;
+    let mut holder = db.postgres_connection().await;
+    let mut held = holder.begin().await.unwrap_or_else(|e| panic!("{e}"));
+    sqlx::query("LOCK TABLE revocations IN SHARE UPDATE EXCLUSIVE MODE")
+        .execute(&mut *held)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let migrating = rescind_with(
         db.url(),
         db.data_dir(),
         &["migrate"],
         None,
         &[("RESCIND_DATABASE__TIMEOUT", "200ms")],
-    )
-    .await;
+    );
+    let release = async {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        held.rollback().await.unwrap_or_else(|e| panic!("{e}"));
+    };
+    let (migrated, ()) = tokio::join!(migrating, release);
     assert!(
         migrated.status.success(),
         "{}",
