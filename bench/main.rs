@@ -64,6 +64,9 @@ struct Options {
     /// The server's `database.max_connections` (unset: the server's default).
     #[arg(long)]
     server_pool: Option<usize>,
+    /// The server's `database.revocation_workers` (unset: the server's default).
+    #[arg(long)]
+    server_workers: Option<usize>,
     /// The server's `log.level` (production default: info, one line per request).
     #[arg(long, default_value = "info")]
     server_log_level: String,
@@ -475,6 +478,9 @@ impl Bench {
         let mut command = self.cli().command();
         if let Some(pool) = self.options.server_pool {
             command.env("RESCIND_DATABASE__MAX_CONNECTIONS", pool.to_string());
+        }
+        if let Some(workers) = self.options.server_workers {
+            command.env("RESCIND_DATABASE__REVOCATION_WORKERS", workers.to_string());
         }
         let child = command
             .arg("serve")

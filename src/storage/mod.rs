@@ -127,6 +127,9 @@ impl From<sqlx::Error> for StoreError {
 #[derive(Debug, Clone)]
 pub struct PoolSettings {
     pub max_connections: u32,
+    /// PostgreSQL: revocation statements that may run at once (group
+    /// commit), capped at half of `max_connections`.
+    pub revocation_workers: u32,
     /// Bounds waiting for a connection, and each statement (PostgreSQL
     /// `statement_timeout`, SQLite `busy_timeout`).
     pub timeout: Duration,

@@ -343,6 +343,109 @@ async fn postgres_a_month_that_cannot_be_dropped_is_kept_whole_until_it_can() {
     assert_eq!(app.db.count("SELECT count(*) FROM revocations").await, 0);
 }
 
+/// Retention creates and drops months while revocations run, and neither
+/// waits for the other in a cycle: every revocation is answered `200` with
+/// its grant revoked, and no partition change fails. (A deadlock would fail
+/// one side: a revocation's batch is retried once, then answered `503`; a
+/// partition change is counted as failed.) The clock moves a month at a
+/// time, so each retention run changes partitions while eight callers
+/// revoke.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_months_come_and_go_while_revocations_run() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    const CALLERS: usize = 8;
+    const STEPS: usize = 6;
+    let app = TestApp::spawn_with(Backend::Postgres, purge_often).await;
+    app.create_client("spa", ClientKind::Public).await;
+    // Tokens that outlive the run's 186 days, so none expires or is purged.
+    let grants = app.grants_with_ttl("spa", 400 * DAY, 2_400).await;
+    let series =
+        |action: &str| format!("rescind_retention_audit_partitions_total{{action=\"{action}\"}}");
+    let count = |metrics: &str, action: &str| {
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(series(action).as_str()))
+            .and_then(|value| value.trim().parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    let before = app.metrics().await;
+    let moving = Arc::new(AtomicBool::new(true));
+    let callers: Vec<_> = grants
+        .chunks(grants.len() / CALLERS)
+        .map(|chunk| {
+            let tokens: Vec<String> = chunk.iter().map(|g| g.access_token.clone()).collect();
+            let (http, url, moving) = (
+                app.http.clone(),
+                app.url("/oauth2/revoke"),
+                Arc::clone(&moving),
+            );
+            tokio::spawn(async move {
+                let mut answers = Vec::new();
+                for token in tokens {
+                    if !moving.load(Ordering::SeqCst) {
+                        return (answers, true);
+                    }
+                    let status = http
+                        .post(&url)
+                        .form(&[("token", token.as_str())])
+                        .send()
+                        .await
+                        .map_or(0, |response| response.status().as_u16());
+                    answers.push(status);
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                (answers, false)
+            })
+        })
+        .collect();
+    let mut created = count(&before, "created");
+    for _ in 0..STEPS {
+        app.clock.advance(Duration::from_secs(31 * DAY));
+        // A month or more ahead for each table: the next run made it.
+        let started = Instant::now();
+        loop {
+            let now = count(&app.metrics().await, "created");
+            if now >= created + 2.0 {
+                created = now;
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(15),
+                "no month created"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    moving.store(false, Ordering::SeqCst);
+    let mut revoked = 0;
+    for caller in callers {
+        let (answers, stopped) = caller.await.unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            stopped,
+            "a caller ran out of tokens before the clock stopped moving"
+        );
+        assert!(answers.iter().all(|&status| status == 200), "{answers:?}");
+        revoked += answers.len();
+    }
+    let after = app.metrics().await;
+    assert!(
+        count(&after, "failed") - count(&before, "failed") < 0.5,
+        "a partition change failed: {after}"
+    );
+    assert!(
+        count(&after, "dropped") - count(&before, "dropped") >= 4.0,
+        "months were dropped: {after}"
+    );
+    let revoked = i64::try_from(revoked).unwrap_or(i64::MAX);
+    assert_eq!(
+        app.db
+            .count("SELECT count(*) FROM grants WHERE revoked_at IS NOT NULL")
+            .await,
+        revoked
+    );
+}
+
 /// Creating a month whose rows piled up in the DEFAULT partition (months
 /// left uncreated for long) is refused past `move_at_most` rows, with what
 /// to do instead, rather than holding grants locked while it moves them;

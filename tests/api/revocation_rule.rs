@@ -523,6 +523,71 @@ async fn postgres_batches_sharing_grants_never_wait_in_a_cycle() {
     assert_eq!(deadlocks().await, deadlocks_before, "batches deadlocked");
 }
 
+/// At most `database.revocation_workers` revocation statements run at once
+/// (2 by default, with the default pool of 8): with three grants locked by
+/// another transaction, a revocation of each sent one after the other, the
+/// first two statements wait for their locks and the third request waits
+/// in the queue, not in the database. Once the locks go, all three are
+/// revoked.
+#[tokio::test]
+async fn postgres_revocation_statements_at_once_are_bounded_by_the_workers() {
+    use sqlx::Connection as _;
+    let app = TestApp::spawn_with(Backend::Postgres, |settings| {
+        settings.database.max_connections = rescind::config::Settings::default()
+            .database
+            .max_connections;
+    })
+    .await;
+    app.create_client("spa", ClientKind::Public).await;
+    let grants = app.grants_with_ttl("spa", 3600, 3).await;
+    let mut holder = app.db.postgres_connection().await;
+    let mut lock = holder.begin().await.unwrap_or_else(|e| panic!("{e}"));
+    let ids: Vec<String> = grants.iter().map(|g| format!("'{}'", g.grant_id)).collect();
+    sqlx::query(&format!(
+        "SELECT 1 FROM grants WHERE id IN ({}) FOR UPDATE",
+        ids.join(", ")
+    ))
+    .execute(&mut *lock)
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let waiting = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+         AND wait_event_type = 'Lock'";
+    let mut answers = Vec::new();
+    for (n, grant) in grants.iter().enumerate() {
+        let (http, url) = (app.http.clone(), app.url("/oauth2/revoke"));
+        let token = grant.access_token.clone();
+        answers.push(tokio::spawn(async move {
+            http.post(url)
+                .form(&[("token", token.as_str())])
+                .send()
+                .await
+                .map_or(0, |response| response.status().as_u16())
+        }));
+        // The first two: until their statements wait for their grants.
+        let expected = i64::try_from(n + 1).unwrap_or(i64::MAX).min(2);
+        let started = std::time::Instant::now();
+        while app.db.count(waiting).await < expected {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(10),
+                "revocation {n} never waited for its grant"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+    // Time for the third to reach the database, were there a worker free.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(
+        app.db.count(waiting).await,
+        2,
+        "revocation statements waiting for their grants"
+    );
+    lock.rollback().await.unwrap_or_else(|e| panic!("{e}"));
+    for answer in answers {
+        assert_eq!(answer.await.unwrap_or(0), 200);
+    }
+    assert_eq!(app.db.live_tokens().await, 0);
+}
+
 /// Revocations sent while the one worker is busy.
 const QUEUED: usize = 20;
 

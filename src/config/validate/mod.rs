@@ -209,6 +209,12 @@ fn database(settings: &Settings) -> Result<(), ConfigError> {
             "must be at least 1",
         ));
     }
+    if settings.database.revocation_workers == 0 {
+        return Err(ConfigError::new(
+            "database.revocation_workers",
+            "must be at least 1",
+        ));
+    }
     if settings.database.timeout.is_zero() {
         return Err(ConfigError::new(
             "database.timeout",

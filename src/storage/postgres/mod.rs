@@ -155,7 +155,11 @@ impl PostgresStore {
             .connect_lazy_with(options);
         // Half the pool at most for revocation batches: introspection,
         // issuing and the background tasks keep the rest.
-        let workers = usize::try_from(settings.max_connections / 2).unwrap_or(1);
+        let workers = settings
+            .revocation_workers
+            .min(settings.max_connections / 2)
+            .max(1);
+        let workers = usize::try_from(workers).unwrap_or(1);
         let group_commit = Arc::new(GroupCommit::new(pool.clone(), workers));
         Ok(Self { pool, group_commit })
     }
