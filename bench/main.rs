@@ -64,7 +64,7 @@ struct Options {
     /// The server's `database.max_connections` (unset: the server's default).
     #[arg(long)]
     server_pool: Option<usize>,
-    /// The server's `database.revocation_workers` (unset: the server's default).
+    /// The server's `database.batch_workers` (unset: the server's default).
     #[arg(long)]
     server_workers: Option<usize>,
     /// The server's `log.level` (production default: info, one line per request).
@@ -480,7 +480,7 @@ impl Bench {
             command.env("RESCIND_DATABASE__MAX_CONNECTIONS", pool.to_string());
         }
         if let Some(workers) = self.options.server_workers {
-            command.env("RESCIND_DATABASE__REVOCATION_WORKERS", workers.to_string());
+            command.env("RESCIND_DATABASE__BATCH_WORKERS", workers.to_string());
         }
         let child = command
             .arg("serve")

@@ -16,10 +16,11 @@ pub struct DatabaseSettings {
     #[serde(serialize_with = "redacted::database_url")]
     pub url: Option<SecretString>,
     pub max_connections: u32,
-    /// On PostgreSQL, how many revocation statements (each carrying every
-    /// revocation waiting at that moment: group commit) may run at once;
-    /// at most half of `max_connections`.
-    pub revocation_workers: u32,
+    /// On PostgreSQL, how many statements of each kind of batch may run at
+    /// once: revocations (group commit) and introspection's reads, each
+    /// statement carrying every request of its kind waiting at that moment.
+    /// At most half of `max_connections` for each kind.
+    pub batch_workers: u32,
     /// Bounds a wait for a connection and every statement.
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
@@ -114,12 +115,12 @@ impl Default for DatabaseSettings {
             // its cores: on the 2-core benchmark 8 beat 16 (bench/README.md).
             max_connections: 8,
             // Fewer statements at once means larger batches, each
-            // revocation costing the database less: on the 2-core
+            // request costing the database less: on the 2-core
             // benchmark two workers revoked 14-31 % more per second than
             // four, with about a third less PostgreSQL CPU per revocation
             // (bench/README.md). Two rather than one, so that a batch
             // waiting for a locked grant does not hold up every other.
-            revocation_workers: 2,
+            batch_workers: 2,
             timeout: Duration::from_secs(5),
             migrate_on_start: true,
         }

@@ -15,7 +15,7 @@ async fn registering_a_client_does_not_stall_the_runtime() {
     let url = format!("sqlite://{}", dir.path().join("db").display());
     let pool = PoolSettings {
         max_connections: 1,
-        revocation_workers: 1,
+        batch_workers: 1,
         timeout: Duration::from_secs(5),
     };
     let store = crate::storage::open(&url, &pool)

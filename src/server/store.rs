@@ -23,7 +23,7 @@ pub async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, StartupEr
     }
     let pool = PoolSettings {
         max_connections: settings.database.max_connections,
-        revocation_workers: settings.database.revocation_workers,
+        batch_workers: settings.database.batch_workers,
         timeout: settings.database.timeout,
     };
     let store = storage::open(settings.database_url().expose_secret(), &pool).await?;

@@ -23,6 +23,7 @@ use sqlx::{Database, Decode, Encode, IntoArguments, Pool, Transaction, Type};
 
 use chrono::{DateTime, Utc};
 
+use super::introspection::{IntrospectRow, Lookup};
 use super::migrations::{Applied, Dialect};
 use super::{ChangeFeed, StoreError};
 use crate::domain::audit::{PurgeCounts, PurgePlan};
@@ -120,6 +121,13 @@ pub trait Backend: Send + Sync + 'static {
         &self,
         request: &RevocationRequest<'_>,
     ) -> impl Future<Output = Result<RevocationOutcome, StoreError>> + Send;
+
+    /// [`super::IntrospectionStore`]'s one read, [`super::introspection`]'s
+    /// lookup, which each dialect runs its own way.
+    fn introspection_row(
+        &self,
+        lookup: Lookup,
+    ) -> impl Future<Output = Result<IntrospectRow, StoreError>> + Send;
 
     /// [`super::EventStore::notify_changes`].
     fn send_change_notice(&self) -> impl Future<Output = Result<(), StoreError>> + Send;

@@ -2,11 +2,10 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{ColumnIndex, Encode, Executor, FromRow, Type};
 use uuid::Uuid;
 
 use super::StoreError;
-use super::backend::{Backend, Column, Connection, Db, DbRow, Param, row_struct};
+use super::backend::{Backend, row_struct};
 use super::revocation::presenter_columns;
 use crate::domain::client::ClientId;
 use crate::domain::grant::GrantId;
@@ -33,24 +32,51 @@ pub trait IntrospectionStore: Send + Sync {
     async fn resource_server_is_current(&self, presenter: &Presenter) -> Result<bool, StoreError>;
 }
 
-/// The introspection lookup: whether the presenter is current (as in
-/// [`super::revocation::sighting_select`]), then the token with its grant
-/// and client. One row always comes back, the token columns `NULL` when no
-/// token has the hash.
-const INTROSPECT_SELECT: &str = "SELECT p.current, t.kind, g.id AS grant_id, g.client_id, \
-     g.subject, g.scope, t.created_at AS issued_at, t.expires_at, \
-     (t.revoked_at IS NOT NULL OR g.revoked_at IS NOT NULL) AS revoked, \
-     (c.disabled OR c.deleted_at IS NOT NULL) AS client_gone \
-     FROM (SELECT EXISTS (SELECT 1 FROM clients c WHERE c.id = $2 \
-           AND c.credentials_revision = $3 AND NOT c.disabled AND c.resource_server) AS current) p \
-     LEFT JOIN tokens t ON t.token_hash = $1 \
-     LEFT JOIN grants g ON g.id = t.grant_id \
-     LEFT JOIN clients c ON c.id = g.client_id";
+/// The introspection lookup's columns and joins: whether the presenter
+/// `$id` (at revision `$revision`) is a current resource server (as in
+/// [`super::revocation::sighting_select`]), then the token whose hash is
+/// `$hash` with its grant and client, the token columns `NULL` when no
+/// token has the hash. `$from` comes between: the source of the three
+/// values and the presenter check (`p`).
+macro_rules! introspect_select {
+    (ord = $ord:literal, from = $from:literal, id = $id:literal, revision = $revision:literal,
+     presenter_check = $check:literal, hash = $hash:literal) => {
+        concat!(
+            "SELECT ",
+            $ord,
+            "p.current, t.kind, g.id AS grant_id, g.client_id, \
+             g.subject, g.scope, t.created_at AS issued_at, t.expires_at, \
+             (t.revoked_at IS NOT NULL OR g.revoked_at IS NOT NULL) AS revoked, \
+             (c.disabled OR c.deleted_at IS NOT NULL) AS client_gone FROM ",
+            $from,
+            " ",
+            $check,
+            " (SELECT EXISTS (SELECT 1 FROM clients c WHERE c.id = ",
+            $id,
+            " AND c.credentials_revision = ",
+            $revision,
+            " AND NOT c.disabled AND c.resource_server) AS current) p \
+             LEFT JOIN tokens t ON t.token_hash = ",
+            $hash,
+            " \
+             LEFT JOIN grants g ON g.id = t.grant_id \
+             LEFT JOIN clients c ON c.id = g.client_id"
+        )
+    };
+}
+pub(super) use introspect_select;
 
-/// Whether a presenter is still a current resource server (the first half
-/// of [`INTROSPECT_SELECT`], for an answer taken from the cache).
-const RESOURCE_SERVER_CURRENT: &str = "SELECT EXISTS (SELECT 1 FROM clients c WHERE c.id = $1 \
-     AND c.credentials_revision = $2 AND NOT c.disabled AND c.resource_server)";
+/// [`introspect_select`] for one lookup: `$1` the token hash (`NULL`: the
+/// presenter check alone), `$2` the presenter's id, `$3` its revision. One
+/// row always comes back.
+pub(super) const INTROSPECT_SELECT: &str = introspect_select!(
+    ord = "",
+    from = "",
+    id = "$2",
+    revision = "$3",
+    presenter_check = "",
+    hash = "$1"
+);
 
 row_struct! {
     /// A row of [`INTROSPECT_SELECT`].
@@ -114,37 +140,42 @@ impl TryFrom<IntrospectRow> for Introspection {
 }
 
 #[async_trait]
-impl<B: Backend> IntrospectionStore for B
-where
-    for<'c> &'c mut Connection<B>: Executor<'c, Database = Db<B>>,
-    for<'q> Option<&'q str>: Encode<'q, Db<B>> + Type<Db<B>>,
-    for<'q> &'q [u8]: Encode<'q, Db<B>> + Type<Db<B>>,
-    Option<i64>: Param<Db<B>>,
-    bool: Column<Db<B>>,
-    usize: ColumnIndex<DbRow<B>>,
-    for<'r> IntrospectRow: FromRow<'r, DbRow<B>>,
-{
+impl<B: Backend> IntrospectionStore for B {
     async fn introspect(
         &self,
         hash: &TokenHash,
         presenter: &Presenter,
     ) -> Result<Introspection, StoreError> {
-        let (id, revision) = presenter_columns(presenter);
-        let row: IntrospectRow = sqlx::query_as(INTROSPECT_SELECT)
-            .bind(&hash.as_bytes()[..])
-            .bind(id)
-            .bind(revision)
-            .fetch_one(self.pool())
-            .await?;
-        Introspection::try_from(row)
+        Introspection::try_from(
+            self.introspection_row(Lookup::new(Some(hash), presenter))
+                .await?,
+        )
     }
 
     async fn resource_server_is_current(&self, presenter: &Presenter) -> Result<bool, StoreError> {
+        Ok(self
+            .introspection_row(Lookup::new(None, presenter))
+            .await?
+            .current)
+    }
+}
+
+/// A lookup's parameters, owned: the token hash (`None`: the presenter
+/// check alone), the presenter's id and revision.
+#[derive(Debug)]
+pub struct Lookup {
+    pub token_hash: Option<Vec<u8>>,
+    pub presenter_id: Option<String>,
+    pub revision: Option<i64>,
+}
+
+impl Lookup {
+    pub fn new(hash: Option<&TokenHash>, presenter: &Presenter) -> Self {
         let (id, revision) = presenter_columns(presenter);
-        Ok(sqlx::query_scalar(RESOURCE_SERVER_CURRENT)
-            .bind(id)
-            .bind(revision)
-            .fetch_one(self.pool())
-            .await?)
+        Self {
+            token_hash: hash.map(|hash| hash.as_bytes().to_vec()),
+            presenter_id: id.map(str::to_owned),
+            revision,
+        }
     }
 }

@@ -127,9 +127,10 @@ impl From<sqlx::Error> for StoreError {
 #[derive(Debug, Clone)]
 pub struct PoolSettings {
     pub max_connections: u32,
-    /// PostgreSQL: revocation statements that may run at once (group
-    /// commit), capped at half of `max_connections`.
-    pub revocation_workers: u32,
+    /// PostgreSQL: statements of each kind of batch (revocations,
+    /// introspection's reads) that may run at once, capped at half of
+    /// `max_connections`.
+    pub batch_workers: u32,
     /// Bounds waiting for a connection, and each statement (PostgreSQL
     /// `statement_timeout`, SQLite `busy_timeout`).
     pub timeout: Duration,

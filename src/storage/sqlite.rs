@@ -11,6 +11,7 @@ use sqlx::sqlite::{
 use sqlx::{Sqlite, SqliteConnection, Transaction};
 
 use super::backend::{Backend, RowsAffected};
+use super::introspection::{INTROSPECT_SELECT, IntrospectRow, Lookup};
 use super::migrations::{self, Applied, Dialect};
 use super::revocation::{self, SightingRow, presenter_columns};
 use super::{ChangeFeed, PoolSettings, StoreError, events};
@@ -195,6 +196,16 @@ impl Backend for SqliteStore {
     }
 
     /// One instance: its follower is woken in process.
+    /// One statement per lookup: SQLite has no round trip to share.
+    async fn introspection_row(&self, lookup: Lookup) -> Result<IntrospectRow, StoreError> {
+        Ok(sqlx::query_as(INTROSPECT_SELECT)
+            .bind(lookup.token_hash)
+            .bind(lookup.presenter_id)
+            .bind(lookup.revision)
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
     async fn send_change_notice(&self) -> Result<(), StoreError> {
         Ok(())
     }

@@ -433,6 +433,77 @@ async fn a_revocation_ends_this_instances_cached_answer_at_once(backend: Backend
     assert_eq!(body, json!({ "active": false }));
 }
 
+/// On PostgreSQL, lookups that arrive together are read by one statement
+/// per worker (`database.batch_workers`, 2 by default, as for
+/// revocations): with `tokens` locked by another transaction, twenty
+/// lookups of distinct tokens put two statements in the database and queue
+/// the rest, where one statement per lookup would take every free
+/// connection of the pool. Once the lock goes each is answered for its own
+/// token (every other one revoked).
+#[tokio::test]
+async fn postgres_lookups_waiting_together_are_read_in_batches() {
+    use sqlx::Connection as _;
+    let app = TestApp::spawn_with(Backend::Postgres, |settings| {
+        settings.database.max_connections = rescind::config::Settings::default()
+            .database
+            .max_connections;
+    })
+    .await;
+    let secret = app.resource_server("resource-server").await;
+    app.create_client("spa", ClientKind::Public).await;
+    let grants = app.grants_with_ttl("spa", 3600, 20).await;
+    for grant in grants.iter().step_by(2) {
+        assert_revocation_ok(app.revoke(&[("token", &grant.access_token)]).await).await;
+    }
+    let basic = basic_header("resource-server", &secret);
+    // The first call verifies the secret (and caches it): the calls below
+    // only read tokens.
+    answer(introspect(&app, &[("token", "unknown")], basic.clone()).await).await;
+    let mut holder = app.db.postgres_connection().await;
+    let mut lock = holder.begin().await.unwrap_or_else(|e| panic!("{e}"));
+    sqlx::query("LOCK TABLE tokens IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *lock)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let url = app.url(&format!("{}/oauth2/introspect", app.settings.issuer_path()));
+    let lookups: Vec<_> = grants
+        .iter()
+        .map(|grant| {
+            let (http, url, basic) = (app.http.clone(), url.clone(), basic.clone());
+            let body = encode(&[("token", &grant.access_token)]);
+            tokio::spawn(async move {
+                let response = http
+                    .post(url)
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .headers(basic)
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}"));
+                answer(response).await["active"].as_bool()
+            })
+        })
+        .collect();
+    let waiting = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+         AND wait_event_type = 'Lock'";
+    let started = Instant::now();
+    while app.db.count(waiting).await < 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no lookup waited"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Time for more statements to reach the database, were there any.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(app.db.count(waiting).await, 2, "lookup statements waiting");
+    lock.rollback().await.unwrap_or_else(|e| panic!("{e}"));
+    for (n, lookup) in lookups.into_iter().enumerate() {
+        let active = lookup.await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(active, Some(n % 2 == 1), "lookup {n}");
+    }
+}
+
 on_both_backends!(
     a_live_token_is_active_with_its_claims,
     unknown_expired_revoked_and_disabled_client_tokens_are_inactive_and_say_nothing_else,

@@ -523,7 +523,7 @@ async fn postgres_batches_sharing_grants_never_wait_in_a_cycle() {
     assert_eq!(deadlocks().await, deadlocks_before, "batches deadlocked");
 }
 
-/// At most `database.revocation_workers` revocation statements run at once
+/// At most `database.batch_workers` revocation statements run at once
 /// (2 by default, with the default pool of 8): with three grants locked by
 /// another transaction, a revocation of each sent one after the other, the
 /// first two statements wait for their locks and the third request waits

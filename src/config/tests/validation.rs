@@ -76,8 +76,8 @@ fn other_bad_values_name_their_key() {
         Some("database.url")
     );
     assert_eq!(
-        rejection(|s| s.database.revocation_workers = 0).as_deref(),
-        Some("database.revocation_workers")
+        rejection(|s| s.database.batch_workers = 0).as_deref(),
+        Some("database.batch_workers")
     );
     assert_eq!(
         rejection(|s| s.cors.allowed_origins = vec!["null".to_owned()]).as_deref(),

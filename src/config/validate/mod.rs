@@ -209,9 +209,9 @@ fn database(settings: &Settings) -> Result<(), ConfigError> {
             "must be at least 1",
         ));
     }
-    if settings.database.revocation_workers == 0 {
+    if settings.database.batch_workers == 0 {
         return Err(ConfigError::new(
-            "database.revocation_workers",
+            "database.batch_workers",
             "must be at least 1",
         ));
     }

@@ -1,15 +1,13 @@
 //! Group commit: revocations that arrive together on PostgreSQL are revoked
-//! by one statement, each answered with its own outcome.
+//! by one statement, each answered with its own outcome ([`super::batches`]
+//! queues them: a worker takes everything waiting and runs
+//! [`REVOKE_STATEMENT`] once for all of it).
 //!
 //! At this size a revocation's cost is mostly per statement and per commit
 //! (the protocol round trip, starting and committing the transaction,
 //! flushing the commit record, and sqlx's check of each connection it takes
-//! back), not per row. A few workers take turns at the queue: the one whose
-//! turn it is takes everything waiting (up to [`MAX_BATCH`]) and runs
-//! [`REVOKE_STATEMENT`] once for all of it, while the next worker waits
-//! for what arrives meanwhile. Nothing waits for a batch to fill: a lone
-//! revocation runs at once, alone, and batches grow only when requests
-//! queue anyway because every worker is busy.
+//! back), not per row; the fewer the workers, the larger the batches
+//! (`database.batch_workers`).
 //!
 //! Every guarantee of a lone revocation holds for each request of a batch,
 //! since the statement is the same one: one audit record and one event per
@@ -27,11 +25,8 @@
 //! client that closed the connection after sending its logout, one whose
 //! deadline passed): what was asked is done.
 
-use std::sync::{Arc, OnceLock};
-
 use chrono::{DateTime, Utc};
-use sqlx::{FromRow as _, PgPool, Row as _};
-use tokio::sync::{Mutex, mpsc, oneshot};
+use sqlx::{FromRow as _, PgConnection, PgPool, Row as _};
 
 use crate::domain::revocation::{ForeignPolicy, RevocationOutcome, RevocationRequest};
 use crate::domain::revocation_rule::{Decision, Sighting, decide};
@@ -39,15 +34,7 @@ use crate::storage::StoreError;
 use crate::storage::revocation::{SightingRow, presenter_columns};
 
 use super::REVOKE_STATEMENT;
-
-/// The most revocations one statement carries. Under a load that fills
-/// every batch, a larger bound adds latency for little saving: the fixed
-/// cost is already shared this many ways.
-pub const MAX_BATCH: usize = 64;
-
-/// Revocations waiting for a worker, beyond which a caller waits to queue
-/// (the HTTP layer's own concurrency bound and deadline keep that short).
-const QUEUE: usize = 1024;
+use super::batches::{Answer, Batches, answers_by_position, failed};
 
 /// One revocation's parameters, owned, for the worker that runs its batch.
 #[derive(Debug)]
@@ -111,119 +98,46 @@ pub fn outcome(
     }
 }
 
-/// The answer to one queued revocation. The error is shared: a failed
-/// statement fails its whole batch.
-type Answer = Result<Seen, Arc<StoreError>>;
-
-struct Job {
-    pending: Pending,
-    answer: oneshot::Sender<Answer>,
-}
-
-/// The queue and its workers, started on first use (inside the runtime
-/// that serves requests; a store is also built where no runtime runs).
-pub struct GroupCommit {
-    pool: PgPool,
-    workers: usize,
-    queue: OnceLock<mpsc::Sender<Job>>,
-}
-
-impl std::fmt::Debug for GroupCommit {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GroupCommit")
-            .field("workers", &self.workers)
-            .finish_non_exhaustive()
-    }
-}
+/// The revocation queue and its workers.
+#[derive(Debug)]
+pub struct GroupCommit(Batches<Pending, Seen>);
 
 impl GroupCommit {
     /// `workers` statements may run at once, each on a connection of
     /// `pool`: the rest of the pool stays free for everything else.
     #[must_use]
     pub fn new(pool: PgPool, workers: usize) -> Self {
-        Self {
-            pool,
-            workers: workers.max(1),
-            queue: OnceLock::new(),
-        }
+        Self(Batches::new(pool, workers, |connection, batch| {
+            Box::pin(run_batch_on(connection, batch))
+        }))
     }
 
-    /// Queues one revocation and waits for its batch.
+    /// Queues one revocation and waits for its batch. A queued revocation
+    /// runs even when its caller has gone (a client that closed the
+    /// connection after sending its logout): what was asked is done.
     pub async fn revoke(&self, pending: Pending) -> Result<Seen, StoreError> {
-        let (answer, answered) = oneshot::channel();
-        let job = Job { pending, answer };
-        let job = match self.queue().send(job).await {
-            Ok(()) => return receive(answered).await,
-            // The workers are gone: their runtime ended while this store
-            // lives on (a store shared by two runtimes). Run it alone.
-            Err(mpsc::error::SendError(job)) => job,
-        };
-        let mut answers = run_batch(&self.pool, vec![job.pending]).await;
-        match answers.pop() {
-            Some(answer) => answer.map_err(StoreError::shared),
-            None => Err(StoreError::Corrupt("a batch of one came back empty")),
-        }
-    }
-
-    fn queue(&self) -> &mpsc::Sender<Job> {
-        self.queue.get_or_init(|| {
-            let (sender, receiver) = mpsc::channel(QUEUE);
-            let receiver = Arc::new(Mutex::new(receiver));
-            for _ in 0..self.workers {
-                tokio::spawn(work(self.pool.clone(), Arc::clone(&receiver)));
-            }
-            sender
-        })
-    }
-}
-
-async fn receive(answered: oneshot::Receiver<Answer>) -> Result<Seen, StoreError> {
-    match answered.await {
-        Ok(answer) => answer.map_err(StoreError::shared),
-        // The worker was dropped mid-batch: its runtime is shutting down.
-        Err(_) => Err(StoreError::Unavailable(sqlx::Error::PoolClosed)),
-    }
-}
-
-/// One worker: waits for its turn at the queue, takes everything queued,
-/// runs it as one statement, answers each request. Ends when the store is
-/// dropped (the queue closes).
-async fn work(pool: PgPool, queue: Arc<Mutex<mpsc::Receiver<Job>>>) {
-    let mut jobs = Vec::with_capacity(MAX_BATCH);
-    loop {
-        let taken = queue.lock().await.recv_many(&mut jobs, MAX_BATCH).await;
-        if taken == 0 {
-            return;
-        }
-        // Every queued revocation runs, even one whose caller is gone: a
-        // client that sent its logout and closed the connection still
-        // expects it done, and one answered 503 finds it already revoked
-        // when it retries.
-        let (pending, answers): (Vec<_>, Vec<_>) =
-            jobs.drain(..).map(|job| (job.pending, job.answer)).unzip();
-        let results = run_batch(&pool, pending).await;
-        for (answer, result) in answers.into_iter().zip(results) {
-            // A caller that gave up (its deadline passed) is not waiting.
-            let _ = answer.send(result);
-        }
+        self.0.submit(pending).await
     }
 }
 
 /// Runs [`REVOKE_STATEMENT`] for `batch` on a connection of `pool`: one
 /// answer per revocation, in order.
-pub async fn run_batch(pool: &PgPool, batch: Vec<Pending>) -> Vec<Answer> {
+pub async fn run_batch(pool: &PgPool, batch: Vec<Pending>) -> Vec<Answer<Seen>> {
+    match pool.acquire().await {
+        Ok(mut connection) => run_batch_on(&mut connection, batch).await,
+        Err(error) => failed(batch.len(), error.into()),
+    }
+}
+
+/// [`run_batch`] on `connection`. A deadlock (PostgreSQL aborted the
+/// statement, so nothing of it committed) is retried once at once.
+async fn run_batch_on(connection: &mut PgConnection, batch: Vec<Pending>) -> Vec<Answer<Seen>> {
     let size = batch.len();
-    let mut outcome = statement(pool, &batch).await;
+    let mut outcome = statement(connection, &batch).await;
     if outcome.as_ref().is_err_and(is_deadlock) {
-        outcome = statement(pool, &batch).await;
+        outcome = statement(connection, &batch).await;
     }
-    match outcome {
-        Ok(seen) => seen,
-        Err(error) => {
-            let error = Arc::new(error);
-            (0..size).map(|_| Err(Arc::clone(&error))).collect()
-        }
-    }
+    outcome.unwrap_or_else(|error| failed(size, error))
 }
 
 /// PostgreSQL aborted the statement to break a lock cycle (with the
@@ -233,7 +147,10 @@ fn is_deadlock(error: &StoreError) -> bool {
         if db.code().as_deref() == Some("40P01"))
 }
 
-async fn statement(pool: &PgPool, batch: &[Pending]) -> Result<Vec<Answer>, StoreError> {
+async fn statement(
+    connection: &mut PgConnection,
+    batch: &[Pending],
+) -> Result<Vec<Answer<Seen>>, StoreError> {
     let size = batch.len();
     let mut columns = Columns::with_capacity(size);
     for pending in batch {
@@ -250,26 +167,13 @@ async fn statement(pool: &PgPool, batch: &[Pending]) -> Result<Vec<Answer>, Stor
         .bind(columns.presenter_kind)
         .bind(columns.request_id)
         .bind(columns.found_at)
-        .fetch_all(pool)
+        .fetch_all(&mut *connection)
         .await?;
-    let mut answers: Vec<Option<Answer>> = (0..size).map(|_| None).collect();
+    let mut seen = Vec::with_capacity(rows.len());
     for row in &rows {
-        let ordinal: i64 = row.try_get("ord")?;
-        let seen = decode(row);
-        let slot = usize::try_from(ordinal)
-            .ok()
-            .and_then(|n| n.checked_sub(1))
-            .and_then(|n| answers.get_mut(n))
-            .ok_or(StoreError::Corrupt("a batch row for no request"))?;
-        *slot = Some(seen.map_err(Arc::new));
+        seen.push((row.try_get("ord")?, decode(row)));
     }
-    Ok(answers
-        .into_iter()
-        .map(|answer| {
-            answer
-                .unwrap_or_else(|| Err(Arc::new(StoreError::Corrupt("a request without its row"))))
-        })
-        .collect())
+    answers_by_position(size, seen)
 }
 
 fn decode(row: &sqlx::postgres::PgRow) -> Result<Seen, StoreError> {

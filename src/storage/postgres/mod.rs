@@ -1,6 +1,8 @@
 //! The PostgreSQL backend, for production: several instances share one database.
 
+mod batches;
 pub mod group_commit;
+mod grouped_reads;
 mod partitions;
 
 use std::str::FromStr as _;
@@ -13,7 +15,9 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgQuer
 use sqlx::{Connection as _, PgConnection, Postgres, Transaction};
 
 use self::group_commit::{GroupCommit, Pending};
+use self::grouped_reads::GroupedReads;
 use super::backend::{Backend, RowsAffected};
+use super::introspection::{IntrospectRow, Lookup};
 use super::migrations::{self, Applied, Dialect};
 use super::revocation;
 use super::{ChangeFeed, PoolSettings, StoreError, events};
@@ -117,6 +121,7 @@ const PING_IDLE_AFTER: Duration = Duration::from_secs(1);
 pub struct PostgresStore {
     pool: PgPool,
     group_commit: Arc<GroupCommit>,
+    grouped_reads: Arc<GroupedReads>,
 }
 
 impl PostgresStore {
@@ -153,15 +158,22 @@ impl PostgresStore {
                 })
             })
             .connect_lazy_with(options);
-        // Half the pool at most for revocation batches: introspection,
-        // issuing and the background tasks keep the rest.
+        // Half the pool at most for each kind of batch: at any moment most
+        // requests are of one kind, and issuing and the background tasks
+        // keep the rest.
         let workers = settings
-            .revocation_workers
+            .batch_workers
             .min(settings.max_connections / 2)
             .max(1);
         let workers = usize::try_from(workers).unwrap_or(1);
         let group_commit = Arc::new(GroupCommit::new(pool.clone(), workers));
-        Ok(Self { pool, group_commit })
+        // As many for introspection's reads, which take no lock.
+        let grouped_reads = Arc::new(GroupedReads::new(pool.clone(), workers));
+        Ok(Self {
+            pool,
+            group_commit,
+            grouped_reads,
+        })
     }
 }
 
@@ -267,6 +279,12 @@ impl Backend for PostgresStore {
     ) -> Result<RevocationOutcome, StoreError> {
         let seen = self.group_commit.revoke(Pending::new(request)).await?;
         group_commit::outcome(request, &seen)
+    }
+
+    /// Through [`grouped_reads`]: one statement for every lookup waiting
+    /// at that moment.
+    async fn introspection_row(&self, lookup: Lookup) -> Result<IntrospectRow, StoreError> {
+        self.grouped_reads.introspection_row(lookup).await
     }
 
     async fn send_change_notice(&self) -> Result<(), StoreError> {

@@ -336,7 +336,7 @@ async fn template(admin: &str) -> &'static String {
             create_database(admin, &name, "template0").await;
             let settings = PoolSettings {
                 max_connections: 1,
-                revocation_workers: 1,
+                batch_workers: 1,
                 timeout: Duration::from_secs(10),
             };
             let store = PostgresStore::connect(&database_url(admin, &name), &settings)

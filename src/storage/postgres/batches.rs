@@ -1,0 +1,181 @@
+//! Batches: requests that arrive while every worker is busy run together,
+//! as one statement, each answered with its own result. Revocations use it
+//! (group commit, [`super::group_commit`]) and so do introspection's reads
+//! ([`super::grouped_reads`]).
+//!
+//! At this size a statement's cost is mostly per statement (the protocol
+//! round trip, starting and ending the transaction, sqlx's check of each
+//! connection it takes back, and for a write the commit's flush), not per
+//! row. A few workers take turns at the queue: the one whose turn it is
+//! takes everything waiting (up to [`MAX_BATCH`]) and runs it as one
+//! statement, while the next worker waits for what arrives meanwhile.
+//! Nothing waits for a batch to fill: a lone request runs at once, alone,
+//! and batches grow only when requests queue anyway because every worker
+//! is busy.
+
+use std::sync::{Arc, OnceLock};
+
+use futures_util::future::BoxFuture;
+use sqlx::{PgConnection, PgPool};
+use tokio::sync::{Mutex, mpsc, oneshot};
+
+use crate::storage::StoreError;
+
+/// The most requests one statement carries. Under a load that fills every
+/// batch, a larger bound adds latency for little saving: the fixed cost is
+/// already shared this many ways.
+pub const MAX_BATCH: usize = 64;
+
+/// Requests waiting for a worker, beyond which a caller waits to queue (the
+/// HTTP layer's own concurrency bound and deadline keep that short).
+const QUEUE: usize = 1024;
+
+/// One request's answer. The error is shared: a failed statement fails its
+/// whole batch.
+pub type Answer<T> = Result<T, Arc<StoreError>>;
+
+/// Runs one batch as one statement on a connection: exactly one answer per
+/// input, in order.
+pub type RunBatch<I, T> = for<'c> fn(&'c mut PgConnection, Vec<I>) -> BoxFuture<'c, Vec<Answer<T>>>;
+
+struct Job<I, T> {
+    input: I,
+    answer: oneshot::Sender<Answer<T>>,
+}
+
+/// The queue and its workers, started on first use (inside the runtime
+/// that serves requests; a store is also built where no runtime runs).
+pub struct Batches<I, T> {
+    pool: PgPool,
+    workers: usize,
+    run: RunBatch<I, T>,
+    queue: OnceLock<mpsc::Sender<Job<I, T>>>,
+}
+
+impl<I, T> std::fmt::Debug for Batches<I, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Batches")
+            .field("workers", &self.workers)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<I: Send + 'static, T: Send + 'static> Batches<I, T> {
+    /// `workers` statements may run at once, each on a connection of
+    /// `pool`: the rest of the pool stays free for everything else.
+    #[must_use]
+    pub fn new(pool: PgPool, workers: usize, run: RunBatch<I, T>) -> Self {
+        Self {
+            pool,
+            workers: workers.max(1),
+            run,
+            queue: OnceLock::new(),
+        }
+    }
+
+    /// Queues one request and waits for its batch.
+    pub async fn submit(&self, input: I) -> Result<T, StoreError> {
+        let (answer, answered) = oneshot::channel();
+        let job = match self.queue().send(Job { input, answer }).await {
+            Ok(()) => return receive(answered).await,
+            // The workers are gone: their runtime ended while this store
+            // lives on (a store shared by two runtimes). Run it alone.
+            Err(mpsc::error::SendError(job)) => job,
+        };
+        let mut answers = match self.pool.acquire().await {
+            Ok(mut connection) => (self.run)(&mut connection, vec![job.input]).await,
+            Err(error) => failed(1, error.into()),
+        };
+        match answers.pop() {
+            Some(answer) => answer.map_err(StoreError::shared),
+            None => Err(StoreError::Corrupt("a batch of one came back empty")),
+        }
+    }
+
+    fn queue(&self) -> &mpsc::Sender<Job<I, T>> {
+        self.queue.get_or_init(|| {
+            let (sender, receiver) = mpsc::channel(QUEUE);
+            let receiver = Arc::new(Mutex::new(receiver));
+            for _ in 0..self.workers {
+                tokio::spawn(work(self.pool.clone(), Arc::clone(&receiver), self.run));
+            }
+            sender
+        })
+    }
+}
+
+async fn receive<T>(answered: oneshot::Receiver<Answer<T>>) -> Result<T, StoreError> {
+    match answered.await {
+        Ok(answer) => answer.map_err(StoreError::shared),
+        // The worker was dropped mid-batch: its runtime is shutting down.
+        Err(_) => Err(StoreError::Unavailable(sqlx::Error::PoolClosed)),
+    }
+}
+
+/// One worker: waits for its turn at the queue, takes everything queued,
+/// runs it as one statement, answers each request. Ends when the store is
+/// dropped (the queue closes).
+async fn work<I, T>(
+    pool: PgPool,
+    queue: Arc<Mutex<mpsc::Receiver<Job<I, T>>>>,
+    run: RunBatch<I, T>,
+) {
+    let mut jobs = Vec::with_capacity(MAX_BATCH);
+    loop {
+        let taken = next(&queue, &mut jobs).await;
+        if taken == 0 {
+            return;
+        }
+        // Every queued request runs, even one whose caller is gone: a
+        // client that sent its logout and closed the connection still
+        // expects its revocation done.
+        let (inputs, answers): (Vec<_>, Vec<_>) =
+            jobs.drain(..).map(|job| (job.input, job.answer)).unzip();
+        let results = match pool.acquire().await {
+            Ok(mut connection) => run(&mut connection, inputs).await,
+            Err(error) => failed(inputs.len(), error.into()),
+        };
+        for (answer, result) in answers.into_iter().zip(results) {
+            // A caller that gave up (its deadline passed) is not waiting.
+            let _ = answer.send(result);
+        }
+    }
+}
+
+/// Waits for this worker's turn at the queue, then for requests: takes
+/// every one waiting (at most [`MAX_BATCH`]) into `jobs`; 0 once the queue
+/// is closed. Cancel-safe: nothing is taken until it returns.
+async fn next<I, T>(queue: &Mutex<mpsc::Receiver<Job<I, T>>>, jobs: &mut Vec<Job<I, T>>) -> usize {
+    queue.lock().await.recv_many(jobs, MAX_BATCH).await
+}
+
+/// One answer per request of a batch from the statement's rows, each of
+/// which carries its request's position (`ord`, from 1): a request with no
+/// row, or a row for no request, is an error of its own.
+pub fn answers_by_position<T>(
+    size: usize,
+    rows: impl IntoIterator<Item = (i64, Result<T, StoreError>)>,
+) -> Result<Vec<Answer<T>>, StoreError> {
+    let mut answers: Vec<Option<Answer<T>>> = (0..size).map(|_| None).collect();
+    for (ordinal, answer) in rows {
+        let slot = usize::try_from(ordinal)
+            .ok()
+            .and_then(|n| n.checked_sub(1))
+            .and_then(|n| answers.get_mut(n))
+            .ok_or(StoreError::Corrupt("a batch row for no request"))?;
+        *slot = Some(answer.map_err(Arc::new));
+    }
+    Ok(answers
+        .into_iter()
+        .map(|answer| {
+            answer
+                .unwrap_or_else(|| Err(Arc::new(StoreError::Corrupt("a request without its row"))))
+        })
+        .collect())
+}
+
+/// Every request of a batch answered with the statement's error.
+pub fn failed<T>(size: usize, error: StoreError) -> Vec<Answer<T>> {
+    let error = Arc::new(error);
+    (0..size).map(|_| Err(Arc::clone(&error))).collect()
+}
