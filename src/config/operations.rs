@@ -19,7 +19,8 @@ pub struct DatabaseSettings {
     /// On PostgreSQL, how many statements of each kind of batch may run at
     /// once: revocations (group commit) and introspection's reads, each
     /// statement carrying every request of its kind waiting at that moment.
-    /// At most half of `max_connections` for each kind.
+    /// At most a quarter of `max_connections` for each kind (one at
+    /// least), so both together leave half the pool to the rest.
     pub batch_workers: u32,
     /// Bounds a wait for a connection and every statement.
     #[serde(with = "humantime_serde")]

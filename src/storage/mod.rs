@@ -73,7 +73,8 @@ pub enum StoreError {
     #[error("migration failed: {0}")]
     Migration(#[source] sqlx::migrate::MigrateError),
     /// The failure of a statement several requests shared (a batch of
-    /// revocations): each of them is answered with it.
+    /// revocations or of introspection lookups): each of them is answered
+    /// with it.
     #[error(transparent)]
     Shared(std::sync::Arc<StoreError>),
 }
@@ -128,8 +129,8 @@ impl From<sqlx::Error> for StoreError {
 pub struct PoolSettings {
     pub max_connections: u32,
     /// PostgreSQL: statements of each kind of batch (revocations,
-    /// introspection's reads) that may run at once, capped at half of
-    /// `max_connections`.
+    /// introspection's reads) that may run at once, capped at a quarter of
+    /// `max_connections` (one at least).
     pub batch_workers: u32,
     /// Bounds waiting for a connection, and each statement (PostgreSQL
     /// `statement_timeout`, SQLite `busy_timeout`).

@@ -195,7 +195,6 @@ impl Backend for SqliteStore {
         })
     }
 
-    /// One instance: its follower is woken in process.
     /// One statement per lookup: SQLite has no round trip to share.
     async fn introspection_row(&self, lookup: Lookup) -> Result<IntrospectRow, StoreError> {
         Ok(sqlx::query_as(INTROSPECT_SELECT)
@@ -206,6 +205,7 @@ impl Backend for SqliteStore {
             .await?)
     }
 
+    /// One instance: its follower is woken in process.
     async fn send_change_notice(&self) -> Result<(), StoreError> {
         Ok(())
     }

@@ -435,30 +435,44 @@ async fn a_revocation_ends_this_instances_cached_answer_at_once(backend: Backend
 
 /// On PostgreSQL, lookups that arrive together are read by one statement
 /// per worker (`database.batch_workers`, 2 by default, as for
-/// revocations): with `tokens` locked by another transaction, twenty
-/// lookups of distinct tokens put two statements in the database and queue
-/// the rest, where one statement per lookup would take every free
-/// connection of the pool. Once the lock goes each is answered for its own
-/// token (every other one revoked).
+/// revocations), each checking its own resource server: with `tokens`
+/// locked by another transaction, twenty lookups of distinct tokens put two
+/// statements in the database and queue the rest (one statement per lookup
+/// would take every free connection of the pool). Queued with them: a
+/// second resource server's lookup, that server disabled in the database
+/// once its lookup waits (past authentication; no message between
+/// instances), and a cached answer's presenter check. Once the lock goes each is answered for its
+/// own token and its own presenter.
 #[tokio::test]
 async fn postgres_lookups_waiting_together_are_read_in_batches() {
     use sqlx::Connection as _;
     let app = TestApp::spawn_with(Backend::Postgres, |settings| {
-        settings.database.max_connections = rescind::config::Settings::default()
-            .database
-            .max_connections;
+        let defaults = rescind::config::Settings::default().database;
+        settings.database.max_connections = defaults.max_connections;
+        settings.database.batch_workers = defaults.batch_workers;
+        // The waits below must not outlast the statements' timeout.
+        settings.database.timeout = Duration::from_secs(60);
     })
     .await;
+    app.db.silence_client_change_marks().await;
     let secret = app.resource_server("resource-server").await;
+    let other_secret = app.resource_server("other-server").await;
     app.create_client("spa", ClientKind::Public).await;
-    let grants = app.grants_with_ttl("spa", 3600, 20).await;
+    let grants = app.grants_with_ttl("spa", 3600, 21).await;
+    let (cached, grants) = grants.split_at(1);
     for grant in grants.iter().step_by(2) {
         assert_revocation_ok(app.revoke(&[("token", &grant.access_token)]).await).await;
     }
     let basic = basic_header("resource-server", &secret);
-    // The first call verifies the secret (and caches it): the calls below
-    // only read tokens.
-    answer(introspect(&app, &[("token", "unknown")], basic.clone()).await).await;
+    let other = basic_header("other-server", &other_secret);
+    // First calls: each secret verified (and cached), and one answer
+    // cached, so the calls below only read.
+    let cached_token = [("token", cached[0].access_token.as_str())];
+    assert_eq!(
+        answer(introspect(&app, &cached_token, basic.clone()).await).await["active"],
+        true
+    );
+    answer(introspect(&app, &[("token", "unknown")], other.clone()).await).await;
     let mut holder = app.db.postgres_connection().await;
     let mut lock = holder.begin().await.unwrap_or_else(|e| panic!("{e}"));
     sqlx::query("LOCK TABLE tokens IN ACCESS EXCLUSIVE MODE")
@@ -466,23 +480,28 @@ async fn postgres_lookups_waiting_together_are_read_in_batches() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let url = app.url(&format!("{}/oauth2/introspect", app.settings.issuer_path()));
+    let send = |token: &str, headers: HeaderMap| {
+        let (http, url) = (app.http.clone(), url.clone());
+        let body = encode(&[("token", token)]);
+        tokio::spawn(async move {
+            let response = http
+                .post(url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .headers(headers)
+                .body(body)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            let status = response.status().as_u16();
+            (
+                status,
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        })
+    };
     let lookups: Vec<_> = grants
         .iter()
-        .map(|grant| {
-            let (http, url, basic) = (app.http.clone(), url.clone(), basic.clone());
-            let body = encode(&[("token", &grant.access_token)]);
-            tokio::spawn(async move {
-                let response = http
-                    .post(url)
-                    .header("content-type", "application/x-www-form-urlencoded")
-                    .headers(basic)
-                    .body(body)
-                    .send()
-                    .await
-                    .unwrap_or_else(|e| panic!("{e}"));
-                answer(response).await["active"].as_bool()
-            })
-        })
+        .map(|grant| send(&grant.access_token, basic.clone()))
         .collect();
     let waiting = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
          AND wait_event_type = 'Lock'";
@@ -494,14 +513,38 @@ async fn postgres_lookups_waiting_together_are_read_in_batches() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    // Time for more statements to reach the database, were there any.
+    // Queued in this order, so that the disabled server's lookup is not the
+    // first of its batch: each row must check its own presenter.
+    let rechecked = send(&cached[0].access_token, basic);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let refused = send(&grants[1].access_token, other);
+    // Time for it to pass authentication and queue, and for more
+    // statements to reach the database, were there any.
     tokio::time::sleep(Duration::from_millis(500)).await;
+    // Disabled once its lookup waits: only the batch's own check of each
+    // presenter can refuse it now.
+    app.db
+        .execute("UPDATE clients SET disabled = true WHERE id = 'other-server'")
+        .await;
     assert_eq!(app.db.count(waiting).await, 2, "lookup statements waiting");
     lock.rollback().await.unwrap_or_else(|e| panic!("{e}"));
     for (n, lookup) in lookups.into_iter().enumerate() {
-        let active = lookup.await.unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(active, Some(n % 2 == 1), "lookup {n}");
+        let (status, body) = lookup.await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(status, 200, "lookup {n}: {body}");
+        assert_eq!(body["active"], n % 2 == 1, "lookup {n}: {body}");
     }
+    let (status, body) = refused.await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client")),
+        "{body}"
+    );
+    let (status, body) = rechecked.await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        (status, body["active"].as_bool()),
+        (200, Some(true)),
+        "{body}"
+    );
 }
 
 on_both_backends!(

@@ -533,9 +533,11 @@ async fn postgres_batches_sharing_grants_never_wait_in_a_cycle() {
 async fn postgres_revocation_statements_at_once_are_bounded_by_the_workers() {
     use sqlx::Connection as _;
     let app = TestApp::spawn_with(Backend::Postgres, |settings| {
-        settings.database.max_connections = rescind::config::Settings::default()
-            .database
-            .max_connections;
+        let defaults = rescind::config::Settings::default().database;
+        settings.database.max_connections = defaults.max_connections;
+        settings.database.batch_workers = defaults.batch_workers;
+        // The waits below must not outlast the statements' timeout.
+        settings.database.timeout = std::time::Duration::from_secs(60);
     })
     .await;
     app.create_client("spa", ClientKind::Public).await;
@@ -592,7 +594,7 @@ async fn postgres_revocation_statements_at_once_are_bounded_by_the_workers() {
 const QUEUED: usize = 20;
 
 /// Revocations waiting while the group commit's worker is busy go out
-/// together, as one statement: with one worker (`max_connections = 2`) held
+/// together, as one statement: with one worker (`batch_workers = 1`) held
 /// up by a grant another transaction has locked, twenty more revocations
 /// queue, and once the lock goes they are revoked together (their events
 /// share one `txid`), each answered `200` and revoked.
@@ -600,7 +602,7 @@ const QUEUED: usize = 20;
 async fn postgres_revocations_waiting_together_are_revoked_by_one_statement() {
     use sqlx::Connection as _;
     let app = TestApp::spawn_with(Backend::Postgres, |settings| {
-        settings.database.max_connections = 2;
+        settings.database.batch_workers = 1;
     })
     .await;
     app.create_client("spa", ClientKind::Public).await;

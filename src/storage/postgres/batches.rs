@@ -38,6 +38,17 @@ pub type Answer<T> = Result<T, Arc<StoreError>>;
 /// input, in order.
 pub type RunBatch<I, T> = for<'c> fn(&'c mut PgConnection, Vec<I>) -> BoxFuture<'c, Vec<Answer<T>>>;
 
+/// What a worker does with a request whose caller has gone (its deadline
+/// passed, its connection closed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Abandoned {
+    /// Runs it: a client that sent its logout and closed the connection
+    /// still expects its revocation done.
+    Run,
+    /// Leaves it out of the batch: nobody reads the answer.
+    Drop,
+}
+
 struct Job<I, T> {
     input: I,
     answer: oneshot::Sender<Answer<T>>,
@@ -48,6 +59,7 @@ struct Job<I, T> {
 pub struct Batches<I, T> {
     pool: PgPool,
     workers: usize,
+    abandoned: Abandoned,
     run: RunBatch<I, T>,
     queue: OnceLock<mpsc::Sender<Job<I, T>>>,
 }
@@ -64,10 +76,11 @@ impl<I: Send + 'static, T: Send + 'static> Batches<I, T> {
     /// `workers` statements may run at once, each on a connection of
     /// `pool`: the rest of the pool stays free for everything else.
     #[must_use]
-    pub fn new(pool: PgPool, workers: usize, run: RunBatch<I, T>) -> Self {
+    pub fn new(pool: PgPool, workers: usize, abandoned: Abandoned, run: RunBatch<I, T>) -> Self {
         Self {
             pool,
             workers: workers.max(1),
+            abandoned,
             run,
             queue: OnceLock::new(),
         }
@@ -97,7 +110,12 @@ impl<I: Send + 'static, T: Send + 'static> Batches<I, T> {
             let (sender, receiver) = mpsc::channel(QUEUE);
             let receiver = Arc::new(Mutex::new(receiver));
             for _ in 0..self.workers {
-                tokio::spawn(work(self.pool.clone(), Arc::clone(&receiver), self.run));
+                tokio::spawn(work(
+                    self.pool.clone(),
+                    Arc::clone(&receiver),
+                    self.abandoned,
+                    self.run,
+                ));
             }
             sender
         })
@@ -118,6 +136,7 @@ async fn receive<T>(answered: oneshot::Receiver<Answer<T>>) -> Result<T, StoreEr
 async fn work<I, T>(
     pool: PgPool,
     queue: Arc<Mutex<mpsc::Receiver<Job<I, T>>>>,
+    abandoned: Abandoned,
     run: RunBatch<I, T>,
 ) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
@@ -126,11 +145,14 @@ async fn work<I, T>(
         if taken == 0 {
             return;
         }
-        // Every queued request runs, even one whose caller is gone: a
-        // client that sent its logout and closed the connection still
-        // expects its revocation done.
-        let (inputs, answers): (Vec<_>, Vec<_>) =
-            jobs.drain(..).map(|job| (job.input, job.answer)).unzip();
+        let (inputs, answers): (Vec<_>, Vec<_>) = jobs
+            .drain(..)
+            .filter(|job| abandoned == Abandoned::Run || !job.answer.is_closed())
+            .map(|job| (job.input, job.answer))
+            .unzip();
+        if inputs.is_empty() {
+            continue;
+        }
         let results = match pool.acquire().await {
             Ok(mut connection) => run(&mut connection, inputs).await,
             Err(error) => failed(inputs.len(), error.into()),
@@ -163,6 +185,9 @@ pub fn answers_by_position<T>(
             .and_then(|n| n.checked_sub(1))
             .and_then(|n| answers.get_mut(n))
             .ok_or(StoreError::Corrupt("a batch row for no request"))?;
+        if slot.is_some() {
+            return Err(StoreError::Corrupt("two batch rows for one request"));
+        }
         *slot = Some(answer.map_err(Arc::new));
     }
     Ok(answers

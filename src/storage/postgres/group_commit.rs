@@ -34,7 +34,7 @@ use crate::storage::StoreError;
 use crate::storage::revocation::{SightingRow, presenter_columns};
 
 use super::REVOKE_STATEMENT;
-use super::batches::{Answer, Batches, answers_by_position, failed};
+use super::batches::{Abandoned, Answer, Batches, answers_by_position, failed};
 
 /// One revocation's parameters, owned, for the worker that runs its batch.
 #[derive(Debug)]
@@ -107,9 +107,12 @@ impl GroupCommit {
     /// `pool`: the rest of the pool stays free for everything else.
     #[must_use]
     pub fn new(pool: PgPool, workers: usize) -> Self {
-        Self(Batches::new(pool, workers, |connection, batch| {
-            Box::pin(run_batch_on(connection, batch))
-        }))
+        Self(Batches::new(
+            pool,
+            workers,
+            Abandoned::Run,
+            |connection, batch| Box::pin(run_batch_on(connection, batch)),
+        ))
     }
 
     /// Queues one revocation and waits for its batch. A queued revocation

@@ -7,11 +7,17 @@
 //! it takes back. Each request's presenter is checked in the statement, as
 //! when it runs alone, so a resource server disabled, re-keyed or unmarked
 //! on any instance is refused by the next batch that starts after that
-//! change commits. A read takes no lock: a batch never waits for a writer.
+//! change commits. A read takes only the shared locks every query takes: it
+//! never waits for a revocation or an issue, only for a schema change (a
+//! migration step), and the lookups queued meanwhile wait with it.
+//!
+//! A lookup whose caller has gone (its deadline passed, its connection
+//! closed) is dropped from its batch: under overload the workers read only
+//! for callers still waiting.
 
 use sqlx::{FromRow as _, PgConnection, PgPool, Row as _};
 
-use super::batches::{Answer, Batches, answers_by_position, failed};
+use super::batches::{Abandoned, Answer, Batches, answers_by_position, failed};
 use crate::storage::StoreError;
 use crate::storage::introspection::{IntrospectRow, Lookup, introspect_select};
 
@@ -38,9 +44,12 @@ impl GroupedReads {
     /// `pool`.
     #[must_use]
     pub fn new(pool: PgPool, workers: usize) -> Self {
-        Self(Batches::new(pool, workers, |connection, batch| {
-            Box::pin(run_batch(connection, batch))
-        }))
+        Self(Batches::new(
+            pool,
+            workers,
+            Abandoned::Drop,
+            |connection, batch| Box::pin(run_batch(connection, batch)),
+        ))
     }
 
     /// Queues one lookup and waits for its batch.

@@ -158,12 +158,12 @@ impl PostgresStore {
                 })
             })
             .connect_lazy_with(options);
-        // Half the pool at most for each kind of batch: at any moment most
-        // requests are of one kind, and issuing and the background tasks
-        // keep the rest.
+        // The two kinds of batch together take at most half the pool (a
+        // quarter each, one at least): issuing, credential checks, the
+        // admin API and the background tasks keep the rest.
         let workers = settings
             .batch_workers
-            .min(settings.max_connections / 2)
+            .min(settings.max_connections / 4)
             .max(1);
         let workers = usize::try_from(workers).unwrap_or(1);
         let group_commit = Arc::new(GroupCommit::new(pool.clone(), workers));

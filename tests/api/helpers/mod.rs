@@ -86,7 +86,8 @@ pub fn base_settings(db: &TestDatabase) -> Settings {
         ..Settings::default()
     };
     settings.database.url = Some(db.url().into());
-    settings.database.max_connections = 4;
+    // The production default, so that the batch workers are too.
+    settings.database.max_connections = 8;
     settings.database.timeout = Duration::from_secs(5);
     settings.tls.mode = TlsMode::Proxy;
     settings.server.listen = SocketAddr::from(([127, 0, 0, 1], 0));
