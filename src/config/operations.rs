@@ -20,7 +20,8 @@ pub struct DatabaseSettings {
     /// once: revocations (group commit) and introspection's reads, each
     /// statement carrying every request of its kind waiting at that moment.
     /// At most a quarter of `max_connections` for each kind (one at
-    /// least), so both together leave half the pool to the rest.
+    /// least), so from 4 connections up both together leave half the pool
+    /// to the rest.
     pub batch_workers: u32,
     /// Bounds a wait for a connection and every statement.
     #[serde(with = "humantime_serde")]

@@ -590,6 +590,71 @@ async fn postgres_revocation_statements_at_once_are_bounded_by_the_workers() {
     assert_eq!(app.db.live_tokens().await, 0);
 }
 
+/// A queued revocation runs even when its caller stopped waiting (here its
+/// request's deadline passed while the one worker was held up by a locked
+/// grant): the caller was answered `503`, and once the lock goes the
+/// revocation is done anyway, as a client that sent its logout and went
+/// away expects. Lookups, whose answers nobody would read, are the batches
+/// that leave such requests out.
+#[tokio::test]
+async fn postgres_a_queued_revocation_runs_after_its_caller_gave_up() {
+    use sqlx::Connection as _;
+    let app = TestApp::spawn_with(Backend::Postgres, |settings| {
+        settings.database.batch_workers = 1;
+        settings.database.timeout = std::time::Duration::from_secs(60);
+        settings.server.request_timeout = std::time::Duration::from_secs(1);
+    })
+    .await;
+    app.create_client("spa", ClientKind::Public).await;
+    let held = app.grant("spa").await;
+    let queued = app.grant("spa").await;
+    let mut holder = app.db.postgres_connection().await;
+    let mut lock = holder.begin().await.unwrap_or_else(|e| panic!("{e}"));
+    sqlx::query(&format!(
+        "SELECT 1 FROM grants WHERE id = '{}' FOR UPDATE",
+        held.grant_id
+    ))
+    .execute(&mut *lock)
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let (http, url) = (app.http.clone(), app.url("/oauth2/revoke"));
+    let token = held.access_token.clone();
+    let first = tokio::spawn(async move {
+        http.post(url)
+            .form(&[("token", token.as_str())])
+            .send()
+            .await
+            .map_or(0, |response| response.status().as_u16())
+    });
+    let waiting = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+         AND wait_event_type = 'Lock'";
+    let started = std::time::Instant::now();
+    while app.db.count(waiting).await == 0 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "the worker never waited for the held grant"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let gave_up = app.revoke(&[("token", &queued.access_token)]).await;
+    assert_eq!(gave_up.status(), 503, "its deadline passed in the queue");
+    let revoked = format!(
+        "SELECT count(*) FROM grants WHERE id = '{}' AND revoked_at IS NOT NULL",
+        queued.grant_id
+    );
+    assert_eq!(app.db.count(&revoked).await, 0, "still queued");
+    lock.rollback().await.unwrap_or_else(|e| panic!("{e}"));
+    let started = std::time::Instant::now();
+    while app.db.count(&revoked).await == 0 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "the revocation whose caller gave up was never done"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(first.await.unwrap_or(0), 503);
+}
+
 /// Revocations sent while the one worker is busy.
 const QUEUED: usize = 20;
 

@@ -19,7 +19,7 @@ use futures_util::future::BoxFuture;
 use sqlx::{PgConnection, PgPool};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
-use crate::storage::StoreError;
+use crate::storage::{PoolSettings, StoreError};
 
 /// The most requests one statement carries. Under a load that fills every
 /// batch, a larger bound adds latency for little saving: the fixed cost is
@@ -164,6 +164,19 @@ async fn work<I, T>(
     }
 }
 
+/// How many statements each kind of batch (revocations, lookups) may run
+/// at once: `batch_workers`, but at most a quarter of the pool, so that
+/// from 4 connections up the two kinds together leave half of it to
+/// issuing, credential checks, the admin API and the background tasks; one
+/// at least (a smaller pool is shared as it can be).
+pub fn workers_per_kind(settings: &PoolSettings) -> usize {
+    let workers = settings
+        .batch_workers
+        .min(settings.max_connections / 4)
+        .max(1);
+    usize::try_from(workers).unwrap_or(1)
+}
+
 /// Waits for this worker's turn at the queue, then for requests: takes
 /// every one waiting (at most [`MAX_BATCH`]) into `jobs`; 0 once the queue
 /// is closed. Cancel-safe: nothing is taken until it returns.
@@ -203,4 +216,50 @@ pub fn answers_by_position<T>(
 pub fn failed<T>(size: usize, error: StoreError) -> Vec<Answer<T>> {
     let error = Arc::new(error);
     (0..size).map(|_| Err(Arc::clone(&error))).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn workers(batch_workers: u32, max_connections: u32) -> usize {
+        workers_per_kind(&PoolSettings {
+            max_connections,
+            batch_workers,
+            timeout: Duration::from_secs(5),
+        })
+    }
+
+    #[test]
+    fn each_kind_gets_at_most_a_quarter_of_the_pool_and_one_at_least() {
+        assert_eq!(workers(2, 8), 2, "the defaults");
+        assert_eq!(workers(4, 8), 2);
+        assert_eq!(workers(4, 16), 4);
+        assert_eq!(workers(8, 16), 4);
+        assert_eq!(workers(1, 8), 1);
+        for small in 1..=7 {
+            assert_eq!(workers(2, small), 1, "a pool of {small}");
+        }
+    }
+
+    #[test]
+    fn two_rows_for_one_request_are_an_error() {
+        let rows = [(1, Ok(())), (2, Ok(())), (1, Ok(()))];
+        assert!(matches!(
+            answers_by_position(2, rows),
+            Err(StoreError::Corrupt(_))
+        ));
+        let missing = answers_by_position(2, [(2, Ok(()))]).unwrap_or_default();
+        assert!(
+            missing.first().is_some_and(Result::is_err),
+            "no row: an error"
+        );
+        assert!(missing.get(1).is_some_and(Result::is_ok));
+        assert!(
+            answers_by_position(1, [(2, Ok(()))]).is_err(),
+            "a row for no request"
+        );
+    }
 }

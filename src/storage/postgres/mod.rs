@@ -158,14 +158,7 @@ impl PostgresStore {
                 })
             })
             .connect_lazy_with(options);
-        // The two kinds of batch together take at most half the pool (a
-        // quarter each, one at least): issuing, credential checks, the
-        // admin API and the background tasks keep the rest.
-        let workers = settings
-            .batch_workers
-            .min(settings.max_connections / 4)
-            .max(1);
-        let workers = usize::try_from(workers).unwrap_or(1);
+        let workers = batches::workers_per_kind(settings);
         let group_commit = Arc::new(GroupCommit::new(pool.clone(), workers));
         // As many for introspection's reads, which take no lock.
         let grouped_reads = Arc::new(GroupedReads::new(pool.clone(), workers));
