@@ -523,6 +523,50 @@ async fn postgres_batches_sharing_grants_never_wait_in_a_cycle() {
     assert_eq!(deadlocks().await, deadlocks_before, "batches deadlocked");
 }
 
+/// Locks `grants` (their ids, SQL-quoted) in a transaction of a
+/// connection of its own, as a rotation or a bulk revocation would hold
+/// them; `ROLLBACK` on the returned connection lets them go.
+async fn hold_grants(app: &TestApp, grants: &[String]) -> sqlx::PgConnection {
+    let mut holder = app.db.postgres_connection().await;
+    for sql in [
+        "BEGIN".to_owned(),
+        format!(
+            "SELECT 1 FROM grants WHERE id IN ({}) FOR UPDATE",
+            grants.join(", ")
+        ),
+    ] {
+        sqlx::query(&sql)
+            .execute(&mut holder)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    holder
+}
+
+async fn let_go(holder: &mut sqlx::PgConnection) {
+    sqlx::query("ROLLBACK")
+        .execute(holder)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// Statements of this test's database waiting for a lock.
+const WAITING_FOR_LOCKS: &str = "SELECT count(*) FROM pg_stat_activity \
+     WHERE datname = current_database() AND wait_event_type = 'Lock'";
+
+/// Waits until at least `count` statements wait for a lock (ten seconds at
+/// most).
+async fn until_waiting_for_locks(app: &TestApp, count: i64) {
+    let started = std::time::Instant::now();
+    while app.db.count(WAITING_FOR_LOCKS).await < count {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "fewer than {count} statements ever waited for a lock"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 /// At most `database.batch_workers` revocation statements run at once
 /// (2 by default, with the default pool of 8): with three grants locked by
 /// another transaction, a revocation of each sent one after the other, the
@@ -531,7 +575,6 @@ async fn postgres_batches_sharing_grants_never_wait_in_a_cycle() {
 /// revoked.
 #[tokio::test]
 async fn postgres_revocation_statements_at_once_are_bounded_by_the_workers() {
-    use sqlx::Connection as _;
     let app = TestApp::spawn_with(Backend::Postgres, |settings| {
         let defaults = rescind::config::Settings::default().database;
         settings.database.max_connections = defaults.max_connections;
@@ -542,18 +585,8 @@ async fn postgres_revocation_statements_at_once_are_bounded_by_the_workers() {
     .await;
     app.create_client("spa", ClientKind::Public).await;
     let grants = app.grants_with_ttl("spa", 3600, 3).await;
-    let mut holder = app.db.postgres_connection().await;
-    let mut lock = holder.begin().await.unwrap_or_else(|e| panic!("{e}"));
     let ids: Vec<String> = grants.iter().map(|g| format!("'{}'", g.grant_id)).collect();
-    sqlx::query(&format!(
-        "SELECT 1 FROM grants WHERE id IN ({}) FOR UPDATE",
-        ids.join(", ")
-    ))
-    .execute(&mut *lock)
-    .await
-    .unwrap_or_else(|e| panic!("{e}"));
-    let waiting = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
-         AND wait_event_type = 'Lock'";
+    let mut holder = hold_grants(&app, &ids).await;
     let mut answers = Vec::new();
     for (n, grant) in grants.iter().enumerate() {
         let (http, url) = (app.http.clone(), app.url("/oauth2/revoke"));
@@ -566,24 +599,16 @@ async fn postgres_revocation_statements_at_once_are_bounded_by_the_workers() {
                 .map_or(0, |response| response.status().as_u16())
         }));
         // The first two: until their statements wait for their grants.
-        let expected = i64::try_from(n + 1).unwrap_or(i64::MAX).min(2);
-        let started = std::time::Instant::now();
-        while app.db.count(waiting).await < expected {
-            assert!(
-                started.elapsed() < std::time::Duration::from_secs(10),
-                "revocation {n} never waited for its grant"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
+        until_waiting_for_locks(&app, i64::try_from(n + 1).unwrap_or(i64::MAX).min(2)).await;
     }
     // Time for the third to reach the database, were there a worker free.
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     assert_eq!(
-        app.db.count(waiting).await,
+        app.db.count(WAITING_FOR_LOCKS).await,
         2,
         "revocation statements waiting for their grants"
     );
-    lock.rollback().await.unwrap_or_else(|e| panic!("{e}"));
+    let_go(&mut holder).await;
     for answer in answers {
         assert_eq!(answer.await.unwrap_or(0), 200);
     }
@@ -598,7 +623,6 @@ async fn postgres_revocation_statements_at_once_are_bounded_by_the_workers() {
 /// that leave such requests out.
 #[tokio::test]
 async fn postgres_a_queued_revocation_runs_after_its_caller_gave_up() {
-    use sqlx::Connection as _;
     let app = TestApp::spawn_with(Backend::Postgres, |settings| {
         settings.database.batch_workers = 1;
         settings.database.timeout = std::time::Duration::from_secs(60);
@@ -608,15 +632,7 @@ async fn postgres_a_queued_revocation_runs_after_its_caller_gave_up() {
     app.create_client("spa", ClientKind::Public).await;
     let held = app.grant("spa").await;
     let queued = app.grant("spa").await;
-    let mut holder = app.db.postgres_connection().await;
-    let mut lock = holder.begin().await.unwrap_or_else(|e| panic!("{e}"));
-    sqlx::query(&format!(
-        "SELECT 1 FROM grants WHERE id = '{}' FOR UPDATE",
-        held.grant_id
-    ))
-    .execute(&mut *lock)
-    .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    let mut holder = hold_grants(&app, &[format!("'{}'", held.grant_id)]).await;
     let (http, url) = (app.http.clone(), app.url("/oauth2/revoke"));
     let token = held.access_token.clone();
     let first = tokio::spawn(async move {
@@ -626,16 +642,7 @@ async fn postgres_a_queued_revocation_runs_after_its_caller_gave_up() {
             .await
             .map_or(0, |response| response.status().as_u16())
     });
-    let waiting = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
-         AND wait_event_type = 'Lock'";
-    let started = std::time::Instant::now();
-    while app.db.count(waiting).await == 0 {
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(10),
-            "the worker never waited for the held grant"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    until_waiting_for_locks(&app, 1).await;
     let gave_up = app.revoke(&[("token", &queued.access_token)]).await;
     assert_eq!(gave_up.status(), 503, "its deadline passed in the queue");
     let revoked = format!(
@@ -643,7 +650,7 @@ async fn postgres_a_queued_revocation_runs_after_its_caller_gave_up() {
         queued.grant_id
     );
     assert_eq!(app.db.count(&revoked).await, 0, "still queued");
-    lock.rollback().await.unwrap_or_else(|e| panic!("{e}"));
+    let_go(&mut holder).await;
     let started = std::time::Instant::now();
     while app.db.count(&revoked).await == 0 {
         assert!(
