@@ -89,7 +89,8 @@ pub struct TokenRecord {
     /// The session and device its grant was given in.
     pub origin: GrantOrigin,
     pub expires_at: DateTime<Utc>,
-    /// The token's own revocation time (set with its grant's).
+    /// When its grant was revoked: a token is dead exactly when its grant
+    /// is, so no token row is written by a revocation.
     pub revoked_at: Option<DateTime<Utc>>,
 }
 

@@ -44,7 +44,7 @@ const INSERT_BATCH: usize = 1000;
 
 /// A token with its grant, by hash.
 const TOKEN_LOOKUP: &str = "SELECT t.kind, t.grant_id, g.client_id, o.session_id, o.device_id, \
-     t.expires_at, t.revoked_at FROM tokens t JOIN grants g ON g.id = t.grant_id \
+     t.expires_at, g.revoked_at FROM tokens t JOIN grants g ON g.id = t.grant_id \
      LEFT JOIN grant_origins o ON o.grant_id = g.id WHERE t.token_hash = $1";
 
 row_struct! {

@@ -46,7 +46,7 @@ macro_rules! introspect_select {
             $ord,
             "p.current, t.kind, g.id AS grant_id, g.client_id, \
              g.subject, g.scope, t.created_at AS issued_at, t.expires_at, \
-             (t.revoked_at IS NOT NULL OR g.revoked_at IS NOT NULL) AS revoked, \
+             g.revoked_at IS NOT NULL AS revoked, \
              (c.disabled OR c.deleted_at IS NOT NULL) AS client_gone FROM ",
             $from,
             " ",

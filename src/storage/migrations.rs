@@ -48,7 +48,7 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use super::Readiness;
 
 /// The newest schema version this binary knows.
-pub const LATEST_VERSION: i64 = 18;
+pub const LATEST_VERSION: i64 = 19;
 
 /// The start of a contract step's description (and file name, after the
 /// version).
@@ -148,6 +148,11 @@ const POSTGRES: &[Source] = &[
         "audit and events by month",
         include_str!("../../migrations/postgres/0018_audit_and_events_by_month.sql"),
     ),
+    (
+        19,
+        "contract token state from grant",
+        include_str!("../../migrations/postgres/0019_contract_token_state_from_grant.sql"),
+    ),
 ];
 
 const SQLITE: &[Source] = &[
@@ -241,6 +246,11 @@ const SQLITE: &[Source] = &[
         "audit and events by month",
         include_str!("../../migrations/sqlite/0018_audit_and_events_by_month.sql"),
     ),
+    (
+        19,
+        "contract token state from grant",
+        include_str!("../../migrations/sqlite/0019_contract_token_state_from_grant.sql"),
+    ),
 ];
 
 fn is_contract(description: &str) -> bool {
@@ -329,6 +339,14 @@ fn migrator(sources: &'static [Source], through: i64) -> Migrator {
 }
 
 fn plan(sources: &[Source], applied: &[Applied], contract: ContractSteps) -> Plan {
+    // A new database: no binary of any release runs on it yet, so nothing
+    // needs the steps a contract step removes. A new install starts on the
+    // final schema instead of warning about steps held back.
+    let contract = if applied.is_empty() {
+        ContractSteps::Apply
+    } else {
+        contract
+    };
     let done: BTreeSet<i64> = applied.iter().map(|m| m.version).collect();
     let pending: Vec<(i64, bool)> = sources
         .iter()
@@ -380,7 +398,8 @@ pub const APPLIED: &str =
 pub enum ContractSteps {
     /// Apply expand steps only, stopping before the first pending contract
     /// step: safe while the previous release still runs (the default, and
-    /// what `database.migrate_on_start` does).
+    /// what `database.migrate_on_start` does). A database with no step
+    /// applied yet gets every step: no older binary runs on it.
     HoldBack,
     /// Apply every pending step (`rescind migrate --force`): no binary of
     /// the previous release may be running.
@@ -422,6 +441,13 @@ pub struct MigrationReport {
     pub schema_version: Option<i64>,
     /// Whether this binary can serve the database now.
     pub compatibility: Readiness,
+}
+
+/// The schema this binary needs: its newest expand step (its own contract
+/// steps may still be held back).
+#[must_use]
+pub fn needed_version() -> i64 {
+    needed(POSTGRES)
 }
 
 /// The newest expand step of `sources`: the schema a binary with them needs.

@@ -48,7 +48,9 @@ pub use grants::GrantStore;
 pub use introspection::IntrospectionStore;
 pub use logout::{LogoutClaim, LogoutStore};
 pub use maintenance::Maintenance;
-pub use migrations::{ContractSteps, LATEST_VERSION as LATEST_MIGRATION, MigrationReport};
+pub use migrations::{
+    ContractSteps, LATEST_VERSION as LATEST_MIGRATION, MigrationReport, needed_version,
+};
 pub use push_queue::PushQueueStore;
 pub use revocation::RevocationStore;
 pub use shared_signals::{SharedSignalsStore, TakenSets};

@@ -223,16 +223,6 @@ where
             tx.rollback().await?;
             return Ok(0);
         }
-        // On PostgreSQL the claim's trigger has revoked the tokens already
-        // (migration 13) and this finds none; SQLite needs it.
-        let mut tokens = Statement::<Db<B>>::new("UPDATE tokens SET revoked_at = ");
-        tokens
-            .push_bind(request.now)
-            .push(" WHERE revoked_at IS NULL AND grant_id IN (")
-            .push_list(&claimed)
-            .push(")");
-        let (sql, arguments) = tokens.into_parts()?;
-        sqlx::query_with(&sql, arguments).execute(&mut *tx).await?;
         let mut audit = Statement::<Db<B>>::new(
             "INSERT INTO revocations (grant_id, presenter_kind, foreign_client, reason, \
              request_id, revoked_at) ",

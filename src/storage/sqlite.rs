@@ -156,11 +156,6 @@ impl Backend for SqliteStore {
             tx.rollback().await?;
             return Ok(RevocationOutcome::AlreadyRevoked);
         }
-        sqlx::query("UPDATE tokens SET revoked_at = $2 WHERE grant_id = $1 AND revoked_at IS NULL")
-            .bind(plan.grant_id.as_uuid())
-            .bind(request.now)
-            .execute(&mut *tx)
-            .await?;
         sqlx::query(
             "INSERT INTO revocations (grant_id, presented_token_hash, presented_kind, \
              presenter_kind, presenter_client_id, foreign_client, reason, request_id, revoked_at, \

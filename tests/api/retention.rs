@@ -52,8 +52,9 @@ async fn expired_tokens_empty_grants_and_old_records_are_purged(backend: Backend
     app.db
         .execute(&format!(
             "UPDATE revocations SET revoked_at = {AN_OLD_TIME} WHERE grant_id = \
-             (SELECT grant_id FROM tokens WHERE kind = 'access' AND revoked_at IS NOT NULL \
-              ORDER BY created_at LIMIT 1)"
+             (SELECT t.grant_id FROM tokens t JOIN grants g ON g.id = t.grant_id \
+              WHERE t.kind = 'access' AND g.revoked_at IS NOT NULL \
+              ORDER BY t.created_at LIMIT 1)"
         ))
         .await;
     app.db

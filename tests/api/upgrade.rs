@@ -5,8 +5,12 @@ use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
 use crate::helpers::command::{json_line, rescind, rescind_with};
-use crate::helpers::{Backend, TestApp, TestDatabase, assert_revocation_ok, with_admin};
+use crate::helpers::{
+    Backend, TestApp, TestDatabase, assert_revocation_ok, basic_header, with_admin,
+};
+use crate::introspection::{answer, introspect};
 use crate::on_both_backends;
+use rescind::domain::client::ClientKind;
 
 /// The schema version the previous release left.
 const PREVIOUS_RELEASE: i64 = 3;
@@ -324,7 +328,120 @@ async fn data_written_by_the_previous_release_survives_the_upgrade(backend: Back
     .await;
 }
 
-on_both_backends!(data_written_by_the_previous_release_survives_the_upgrade);
+/// The schema just before this release's contract step (migration 19).
+const BEFORE_TOKEN_STATE_FROM_GRANT: i64 = 18;
+
+/// What `rescind token inspect` says of `token`: active, and when revoked.
+async fn inspected(app: &TestApp, token: &str) -> (bool, bool) {
+    let report = json_line(
+        &rescind(
+            app.db.url(),
+            app.db.data_dir(),
+            &["token", "inspect"],
+            Some(&format!("{token}\n")),
+        )
+        .await,
+    );
+    (
+        report["active"] == json!(true),
+        report["revoked_at"].is_string(),
+    )
+}
+
+/// Whether `tokens.revoked_at` and PostgreSQL's token trigger are there.
+async fn token_state_schema(db: &TestDatabase, backend: Backend) -> (i64, i64) {
+    match backend {
+        Backend::Postgres => (
+            db.count(
+                "SELECT count(*) FROM information_schema.columns \
+                 WHERE table_name = 'tokens' AND column_name = 'revoked_at'",
+            )
+            .await,
+            db.count("SELECT count(*) FROM pg_trigger WHERE tgname = 'grants_revoke_tokens'")
+                .await,
+        ),
+        Backend::Sqlite => (
+            db.count("SELECT count(*) FROM pragma_table_info('tokens') WHERE name = 'revoked_at'")
+                .await,
+            0,
+        ),
+    }
+}
+
+/// A token's state is its grant's. This release serves a database the
+/// previous release left (the column `tokens.revoked_at` and, on
+/// PostgreSQL, the trigger that fills it still there: the contract step
+/// waits for `--force`), and the same database once the step dropped them:
+/// tokens of a grant it revoked are dead either way, in introspection and
+/// in `rescind token inspect`.
+async fn tokens_die_with_their_grant_before_and_after_the_contract_step(backend: Backend) {
+    let db = TestDatabase::create_empty(backend).await;
+    db.migrate_up_to(BEFORE_TOKEN_STATE_FROM_GRANT).await;
+    let app = TestApp::spawn_on(db, with_admin).await;
+    let expected_before = match backend {
+        Backend::Postgres => (1, 1),
+        Backend::Sqlite => (1, 0),
+    };
+    assert_eq!(
+        token_state_schema(&app.db, backend).await,
+        expected_before,
+        "the contract step is held back on a database in use"
+    );
+    app.create_client("spa", ClientKind::Public).await;
+    let secret = app.resource_server("resource-server").await;
+    let basic = basic_header("resource-server", &secret);
+    let active = |token: String| {
+        let basic = basic.clone();
+        let app = &app;
+        async move {
+            answer(introspect(app, &[("token", &token)], basic).await).await["active"]
+                == json!(true)
+        }
+    };
+
+    let before = app.grant("spa").await;
+    assert!(active(before.refresh_token.clone()).await);
+    assert_revocation_ok(
+        app.revoke(&[("token", &before.access_token), ("client_id", "spa")])
+            .await,
+    )
+    .await;
+    assert!(!active(before.refresh_token.clone()).await);
+    assert_eq!(inspected(&app, &before.refresh_token).await, (false, true));
+
+    let forced = json_line(
+        &rescind(
+            app.db.url(),
+            app.db.data_dir(),
+            &["migrate", "--force"],
+            None,
+        )
+        .await,
+    );
+    assert_eq!(
+        forced["applied"],
+        json!([BEFORE_TOKEN_STATE_FROM_GRANT + 1])
+    );
+    assert_eq!(token_state_schema(&app.db, backend).await, (0, 0));
+
+    // The grant revoked before the step stays revoked, with its time.
+    assert_eq!(inspected(&app, &before.access_token).await, (false, true));
+    let after = app.grant("spa").await;
+    assert!(active(after.access_token.clone()).await);
+    assert_eq!(inspected(&app, &after.access_token).await, (true, false));
+    assert_revocation_ok(
+        app.revoke(&[("token", &after.refresh_token), ("client_id", "spa")])
+            .await,
+    )
+    .await;
+    assert_eq!(inspected(&app, &after.access_token).await, (false, true));
+    assert_eq!(app.db.live_tokens().await, 0);
+}
+
+on_both_backends!(
+    data_written_by_the_previous_release_survives_the_upgrade,
+    tokens_die_with_their_grant_before_and_after_the_contract_step,
+);
 
 /// Migrations 9 and 10 need a moment of ACCESS EXCLUSIVE on a table every
 /// revocation writes, and while one waits for that lock every later
@@ -551,6 +668,19 @@ const LIVE_TOKENS: u32 = 20_000;
 /// the step completes, and every batch is answered, before and after.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_migration_18_completes_while_revocations_run() {
+    assert_step_completes_while_revocations_run(18, &["migrate"]).await;
+}
+
+/// So does the contract step 19 (tokens, then grants).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_contract_step_19_completes_while_revocations_run() {
+    assert_step_completes_while_revocations_run(19, &["migrate", "--force"]).await;
+}
+
+/// Runs `rescind {command}` on a database one step before `step`, full of
+/// live tokens, while revocations run: the step applies, and every batch
+/// is answered.
+async fn assert_step_completes_while_revocations_run(step: i64, command: &[&str]) {
     use rescind::domain::presenter::Presenter;
     use rescind::domain::revocation::{ForeignPolicy, RevocationRequest};
     use rescind::domain::token::TokenHash;
@@ -558,7 +688,7 @@ async fn postgres_migration_18_completes_while_revocations_run() {
     use std::sync::atomic::{AtomicBool, Ordering};
 
     let db = TestDatabase::create_empty(Backend::Postgres).await;
-    db.migrate_up_to(17).await;
+    db.migrate_up_to(step - 1).await;
     write_live_tokens(&db, LIVE_TOKENS).await;
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(2)
@@ -601,7 +731,7 @@ async fn postgres_migration_18_completes_while_revocations_run() {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
         let before = rounds.load(Ordering::Relaxed);
-        let output = rescind(db.url(), db.data_dir(), &["migrate"], None).await;
+        let output = rescind(db.url(), db.data_dir(), command, None).await;
         let during = rounds.load(Ordering::Relaxed) - before;
         migrated.store(true, Ordering::Relaxed);
         (output, during)
@@ -612,7 +742,7 @@ async fn postgres_migration_18_completes_while_revocations_run() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert_eq!(json_line(&output)["applied"], json!([18]));
+    assert_eq!(json_line(&output)["applied"], json!([step]));
     assert!(during > 0, "no revocation ran while the step did");
     assert_eq!(
         db.count("SELECT count(*) FROM revocations").await,

@@ -11,8 +11,9 @@
 //!
 //! Every guarantee of a lone revocation holds for each request of a batch,
 //! since the statement is the same one: one audit record and one event per
-//! revoked grant, the grant claimed under its row lock, the trigger revoking
-//! the grant's tokens with a snapshot taken after the claim, and when two
+//! revoked grant, the grant claimed under its row lock (and with it every
+//! token of the grant, one a concurrent rotation added included: a token's
+//! state is its grant's), and when two
 //! requests of a batch hold tokens of one grant, exactly one of them
 //! revokes it and the other is answered as if it came second. A batch
 //! locks its grants in id order, as bulk revocations do, so batches running

@@ -35,11 +35,13 @@ use crate::domain::revocation::{RevocationOutcome, RevocationRequest};
 ///
 /// The grants are locked first, in id order (`locked`), as bulk
 /// revocations lock theirs, so two batches never wait for each other in a
-/// cycle. Claiming grants fires the `grants_revoke_tokens` trigger once for
-/// the statement (migration 13), which revokes every live token of every
-/// claimed grant with a snapshot taken after the claims: a token that a refresh rotation committed
-/// while this statement waited for the row is revoked too, which an update
-/// inside this statement (whose snapshot predates the wait) would miss.
+/// cycle. No token row is written: a token is dead exactly when its grant
+/// is, so a token that a refresh rotation committed while this statement
+/// waited for the grant row is dead as soon as the claim commits (a
+/// rotation locks the grant row and adds no token to a revoked grant).
+/// Until the contract step of migration 19 runs, the `grants_revoke_tokens`
+/// trigger of migration 13 still copies the revocation time into the
+/// tokens, for a previous release's readers during a rolling upgrade.
 /// Data-modifying CTEs run to completion in one snapshot and one transaction
 /// (autocommit); the lock's and the claim's `revoked_at IS NULL` are
 /// re-checked after a row-lock wait, so of two concurrent revocations of one

@@ -259,10 +259,14 @@ impl TestDatabase {
             .collect()
     }
 
-    /// Tokens not yet revoked.
+    /// Tokens not yet revoked: those of grants not yet revoked (a token's
+    /// state is its grant's).
     pub async fn live_tokens(&self) -> i64 {
-        self.count("SELECT count(*) FROM tokens WHERE revoked_at IS NULL")
-            .await
+        self.count(
+            "SELECT count(*) FROM tokens t JOIN grants g ON g.id = t.grant_id \
+             WHERE g.revoked_at IS NULL",
+        )
+        .await
     }
 
     /// Grants not yet revoked.
