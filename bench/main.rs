@@ -13,6 +13,7 @@
 // Statistics over counts far below 2^52: the float conversions are exact enough.
 #![allow(clippy::cast_precision_loss)]
 
+mod batches;
 mod cpu;
 mod introspection;
 mod load;
@@ -135,12 +136,16 @@ struct Row {
     /// Transport errors plus answers other than the expected status.
     errors: usize,
     /// For revocations of live tokens: `Some(true)` when the database shows
-    /// every grant answered `200` revoked, with its tokens and one record.
+    /// every grant answered `200` revoked (its tokens with it) and one record.
     verified: Option<bool>,
     /// The figures this scenario is compared with.
     yardsticks: Yardsticks,
     /// CPU microseconds per answered request: server, PostgreSQL, driver.
     cpu_us: [f64; 3],
+    /// Requests per batch statement (PostgreSQL's group commit or grouped
+    /// reads) while the scenario ran; `None` when none ran or the counts
+    /// could not be read (the TLS scenario).
+    mean_batch: Option<f64>,
     /// The server's peak resident memory so far (since it started).
     peak_rss_kib: u64,
 }
@@ -181,6 +186,8 @@ struct Bench {
     peak_rss_kib: u64,
     /// The running `rescind serve`, for CPU accounting.
     server_pid: u32,
+    /// Its admin listener (plain HTTP only), for the batch counts.
+    admin: Option<std::net::SocketAddr>,
 }
 
 fn main() -> Result<(), Failure> {
@@ -219,6 +226,7 @@ async fn run(options: Options) -> Result<(), Failure> {
         textbook_revoked: 0,
         peak_rss_kib: 0,
         server_pid: 0,
+        admin: None,
     };
     bench.all().await?;
     bench.report()?;
@@ -482,6 +490,16 @@ impl Bench {
         if let Some(workers) = self.options.server_workers {
             command.env("RESCIND_DATABASE__BATCH_WORKERS", workers.to_string());
         }
+        // The admin listener serves TLS when the public one does; the batch
+        // counts are read over plain HTTP only.
+        self.admin = None;
+        if !tls {
+            let admin = TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+            command
+                .env("RESCIND_ADMIN__LISTEN", admin.to_string())
+                .env("RESCIND_ADMIN__TOKEN_HASH", batches::admin_token_hash()?);
+            self.admin = Some(admin);
+        }
         let child = command
             .arg("serve")
             .env("RESCIND_SERVER__LISTEN", address.to_string())
@@ -601,6 +619,7 @@ impl Bench {
         seed::settle(&self.pool).await?;
         progress(&format!("measuring: {name}"));
         let deadline = Duration::from_secs(300);
+        let batches_before = self.batch_counts().await?;
         let before = cpu::Sample::take(self.server_pid);
         let check = match &verification {
             Verification::Answers(check) => Some(check.clone()),
@@ -615,6 +634,10 @@ impl Bench {
         )
         .await;
         let cpu_us = before.per_request_us(&cpu::Sample::take(self.server_pid), outcome.answered());
+        let mean_batch = match (batches_before, self.batch_counts().await?) {
+            (Some(before), Some(after)) => before.mean_batch_until(&after),
+            _ => None,
+        };
         let unexpected = outcome
             .statuses
             .iter()
@@ -635,9 +658,18 @@ impl Bench {
             verified,
             yardsticks,
             cpu_us,
+            mean_batch,
             peak_rss_kib: peak_rss_kib(self.server_pid)?,
         });
         Ok(())
+    }
+
+    /// The server's batch counts, when its admin listener can be read.
+    async fn batch_counts(&self) -> Result<Option<batches::Counts>, Failure> {
+        match self.admin {
+            Some(admin) => Ok(Some(batches::Counts::scrape(admin).await?)),
+            None => Ok(None),
+        }
     }
 
     /// Every grant answered `200` is revoked (and so are its tokens: a
@@ -734,6 +766,7 @@ impl Bench {
                     "metadata_per_second": row.yardsticks.metadata,
                     "ratio_to_metadata": row.over(row.yardsticks.metadata),
                     "server_peak_rss_mib": row.peak_rss_kib as f64 / 1024.0,
+                    "mean_batch_size": row.mean_batch,
                     "cpu_us_per_request": {
                         "server": row.cpu_us[0],
                         "postgres": row.cpu_us[1],
@@ -761,7 +794,7 @@ impl Bench {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "\n{:<40} {:>8} {:>8} {:>7} {:>7} {:>6} {:>8} {:>7} {:>7} {:>7} {:>7} {:>6} {:>6} {:>6}",
+            "\n{:<40} {:>8} {:>8} {:>7} {:>7} {:>6} {:>8} {:>7} {:>7} {:>7} {:>7} {:>6} {:>6} {:>6} {:>6}",
             "scenario",
             "requests",
             "req/s",
@@ -775,7 +808,8 @@ impl Bench {
             "RSS MiB",
             "srv us",
             "pg us",
-            "gen us"
+            "gen us",
+            "batch"
         );
         for row in &self.rows {
             let verified = match row.verified {
@@ -789,7 +823,7 @@ impl Bench {
             };
             let _ = writeln!(
                 out,
-                "{:<40} {:>8} {:>8.0} {:>7.2} {:>7.2} {:>6} {:>8} {:>7} {:>7} {:>7} {:>7.1} {:>6.0} {:>6.0} {:>6.0}",
+                "{:<40} {:>8} {:>8.0} {:>7.2} {:>7.2} {:>6} {:>8} {:>7} {:>7} {:>7} {:>7.1} {:>6.0} {:>6.0} {:>6.0} {:>6}",
                 row.name,
                 row.outcome.statuses.len(),
                 row.outcome.per_second(),
@@ -804,6 +838,8 @@ impl Bench {
                 row.cpu_us[0],
                 row.cpu_us[1],
                 row.cpu_us[2],
+                row.mean_batch
+                    .map_or_else(|| "-".to_owned(), |b| format!("{b:.1}")),
             );
         }
         for (name, value) in &self.ceilings {

@@ -12,11 +12,11 @@ mod labels;
 mod process;
 mod registration;
 
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use labels::{
-    ActionLabels, ConsumerLabels, EndpointLabels, LimitLabels, OutcomeLabels, ReasonLabels,
-    ReportLabels, RequestLabels, RevocationLabels, SsfLabels,
+    ActionLabels, BatchLabels, ConsumerLabels, EndpointLabels, LimitLabels, OutcomeLabels,
+    ReasonLabels, ReportLabels, RequestLabels, RevocationLabels, SsfLabels,
 };
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -25,7 +25,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use registration::{
-    register_backlog, register_build_info, register_deliveries, register_retention, registered,
+    register_backlog, register_batches, register_build_info, register_deliveries,
+    register_retention, registered,
 };
 
 /// The content type of [`Metrics::render`]: OpenMetrics text, which
@@ -72,6 +73,8 @@ pub struct Metrics {
     scanner_reports: Family<ReportLabels, Counter<u64, AtomicU64>>,
     outbox_lag: Family<ConsumerLabels, Gauge<f64, AtomicU64>>,
     webhook_pending: Family<EndpointLabels, Gauge>,
+    batch_statements: Family<BatchLabels, Counter<u64, AtomicU64>>,
+    batched_requests: Family<BatchLabels, Counter<u64, AtomicU64>>,
 }
 
 impl Default for Metrics {
@@ -152,6 +155,7 @@ impl Metrics {
             "Tokens reported by secret scanners, by scanner (github, gitlab, public) and label",
         );
         let (outbox_lag, webhook_pending) = register_backlog(&mut registry);
+        let (batch_statements, batched_requests) = register_batches(&mut registry);
         register_build_info(&mut registry);
         registry.register_collector(Box::new(process::ProcessCollector));
         let metrics = Self {
@@ -174,6 +178,8 @@ impl Metrics {
             scanner_reports,
             outbox_lag,
             webhook_pending,
+            batch_statements,
+            batched_requests,
         };
         metrics.start_known_series_at_zero();
         metrics
@@ -382,6 +388,24 @@ impl Metrics {
             .set(i64::try_from(argon2_queue).unwrap_or(i64::MAX));
         self.pool_connections.set(i64::from(pool.size));
         self.pool_idle.set(i64::from(pool.idle));
+        // SQLite batches nothing: no statement ran for a batch there.
+        let batching = pool.batching.unwrap_or_default();
+        for (kind, counts) in [
+            ("revocation", batching.revocations),
+            ("introspection", batching.introspection_lookups),
+        ] {
+            let labels = BatchLabels { kind };
+            // The store counts; these only show its counts, which never go
+            // down.
+            self.batch_statements
+                .get_or_create(&labels)
+                .inner()
+                .store(counts.statements, Ordering::Relaxed);
+            self.batched_requests
+                .get_or_create(&labels)
+                .inner()
+                .store(counts.requests, Ordering::Relaxed);
+        }
     }
 
     /// Sets how long the oldest event `consumer` has yet to pass on has

@@ -40,7 +40,8 @@ pub enum Command {
     /// Serve the revocation and metadata endpoints.
     Serve,
     /// Apply pending database migrations, then exit. Contract steps (which
-    /// the previous release cannot run on) are held back unless forced.
+    /// the previous release cannot run on) are held back unless forced, or
+    /// the database is new.
     Migrate {
         /// Also apply contract steps: only once no instance of the previous
         /// release runs.

@@ -24,4 +24,23 @@ pub enum Readiness {
 pub struct PoolUsage {
     pub size: u32,
     pub idle: u32,
+    /// What the batches of PostgreSQL's group commit and grouped reads ran
+    /// so far; `None` where requests are not batched (SQLite).
+    pub batching: Option<Batching>,
+}
+
+/// Batch statements run for each kind of request batched.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Batching {
+    pub revocations: BatchCounts,
+    pub introspection_lookups: BatchCounts,
+}
+
+/// Statements run for one kind of batch, and the requests they carried:
+/// their ratio is the mean batch size, which says whether
+/// `database.batch_workers` lets batches grow.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BatchCounts {
+    pub statements: u64,
+    pub requests: u64,
 }

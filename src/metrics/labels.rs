@@ -68,3 +68,10 @@ pub(super) struct SsfLabels {
 pub(super) struct EndpointLabels {
     pub(super) endpoint: String,
 }
+
+/// A kind of request PostgreSQL's batches carry: `revocation`,
+/// `introspection`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(super) struct BatchLabels {
+    pub(super) kind: &'static str,
+}

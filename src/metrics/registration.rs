@@ -10,8 +10,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use super::labels::{
-    ActionLabels, BuildLabels, ConsumerLabels, EndpointLabels, OutcomeLabels, ReasonLabels,
-    SsfLabels,
+    ActionLabels, BatchLabels, BuildLabels, ConsumerLabels, EndpointLabels, OutcomeLabels,
+    ReasonLabels, SsfLabels,
 };
 
 /// The counters of event delivery: webhook attempts, Shared Signals tokens.
@@ -56,6 +56,26 @@ pub(super) fn register_retention(
          dropped, or failed to change (PostgreSQL; retried at the next run)",
     );
     (purged, partitions)
+}
+
+/// What PostgreSQL's request batches ran, set from the store's own counts
+/// by [`Metrics::sample`]: statements, and the requests they carried.
+pub(super) fn register_batches(
+    registry: &mut Registry,
+) -> (Counts<BatchLabels>, Counts<BatchLabels>) {
+    let statements = registered(
+        registry,
+        "db_batch_statements",
+        "Statements run for batched requests, by kind (revocation: group commit; \
+         introspection: grouped reads); 0 on SQLite, which batches nothing",
+    );
+    let requests = registered(
+        registry,
+        "db_batched_requests",
+        "Requests those statements carried, by kind: divided by db_batch_statements, \
+         the mean batch size",
+    );
+    (statements, requests)
 }
 
 /// The outbox lag and pending deliveries, set by [`Metrics::outbox_lag`]

@@ -28,6 +28,7 @@ use super::migrations::{Applied, Dialect};
 use super::{ChangeFeed, StoreError};
 use crate::domain::audit::{PurgeCounts, PurgePlan};
 use crate::domain::event::EventPosition;
+use crate::domain::health::Batching;
 use crate::domain::revocation::{RevocationOutcome, RevocationRequest};
 
 /// The sqlx driver of backend `B`.
@@ -94,6 +95,12 @@ pub trait Backend: Send + Sync + 'static {
     /// been migrated.
     fn applied_migrations(&self) -> impl Future<Output = Result<Vec<Applied>, StoreError>> + Send;
 
+    /// [`Self::applied_migrations`], read on `connection` (the one that
+    /// holds the migration lock).
+    fn applied_migrations_on(
+        connection: &mut Connection<Self>,
+    ) -> impl Future<Output = Result<Vec<Applied>, StoreError>> + Send;
+
     /// Runs `work` while holding the retention lock, so one instance at a
     /// time purges; `None` when another instance holds it.
     fn with_retention_lock<T: Send>(
@@ -128,6 +135,12 @@ pub trait Backend: Send + Sync + 'static {
         &self,
         lookup: Lookup,
     ) -> impl Future<Output = Result<IntrospectRow, StoreError>> + Send;
+
+    /// What the backend's request batches ran so far (metrics); `None`
+    /// where it batches nothing.
+    fn batching(&self) -> Option<Batching> {
+        None
+    }
 
     /// [`super::EventStore::notify_changes`].
     fn send_change_notice(&self) -> impl Future<Output = Result<(), StoreError>> + Send;

@@ -2,11 +2,12 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{Database, Executor, IntoArguments};
+use sqlx::migrate::Migrate as _;
+use sqlx::{Database, Executor, IntoArguments, Pool};
 
 use super::StoreError;
 use super::backend::{Backend, Connection, Db, Param, RowsAffected};
-use super::migrations::{self, ContractSteps, MigrationReport};
+use super::migrations::{self, ContractSteps, MigrationReport, Plan};
 use crate::domain::audit::{PurgeCounts, PurgePlan};
 use crate::domain::health::{PoolUsage, Readiness};
 
@@ -29,7 +30,8 @@ pub trait Maintenance: Send + Sync {
     /// (PostgreSQL advisory lock; SQLite's single writer needs none).
     async fn purge(&self, plan: &PurgePlan) -> Result<Option<PurgeCounts>, StoreError>;
 
-    /// The connection pool's current size and idle connections (metrics).
+    /// The connection pool's current size and idle connections, and what
+    /// its request batches ran (metrics).
     fn pool_usage(&self) -> PoolUsage;
 
     /// Closes every pooled connection (graceful shutdown, tests dropping a database).
@@ -82,18 +84,13 @@ where
     DateTime<Utc>: Param<Db<B>>,
 {
     async fn migrate(&self, contract: ContractSteps) -> Result<MigrationReport, StoreError> {
-        let plan = B::DIALECT.plan(&self.applied_migrations().await?, contract);
         let own_pool = self.migration_pool();
-        let migrated = B::DIALECT
-            .migrator(plan.through)
-            .run(own_pool.as_ref().unwrap_or(self.pool()))
-            .await
-            .map_err(StoreError::from_migration);
+        let migrated =
+            migrate_under_lock::<B>(own_pool.as_ref().unwrap_or(self.pool()), contract).await;
         if let Some(pool) = own_pool {
             pool.close().await;
         }
-        migrated?;
-        Ok(plan.report(&self.applied_migrations().await?))
+        Ok(migrated?.report(&self.applied_migrations().await?))
     }
 
     async fn readiness(&self) -> Result<Readiness, StoreError> {
@@ -147,12 +144,48 @@ where
         PoolUsage {
             size: self.pool().size(),
             idle,
+            batching: self.batching(),
         }
     }
 
     async fn close(&self) {
         self.pool().close().await;
     }
+}
+
+/// Plans and applies the migrations on one connection that holds the
+/// migration lock (an advisory lock on PostgreSQL) throughout, so the plan
+/// is made from what the run finds: of two binaries starting at once on a
+/// new database, only the first sees it new (and applies contract steps
+/// there), the second sees the first one's steps.
+async fn migrate_under_lock<B: Backend>(
+    pool: &Pool<Db<B>>,
+    contract: ContractSteps,
+) -> Result<Plan, StoreError> {
+    let mut connection = pool.acquire().await?;
+    connection
+        .lock()
+        .await
+        .map_err(StoreError::from_migration)?;
+    let migrated = async {
+        let plan = B::DIALECT.plan(&B::applied_migrations_on(&mut connection).await?, contract);
+        let mut migrator = B::DIALECT.migrator(plan.through);
+        // This connection holds the lock already.
+        migrator.set_locking(false);
+        migrator
+            .run_direct(&mut *connection)
+            .await
+            .map_err(StoreError::from_migration)?;
+        Ok::<_, StoreError>(plan)
+    }
+    .await;
+    let unlocked = connection
+        .unlock()
+        .await
+        .map_err(StoreError::from_migration);
+    let plan = migrated?;
+    unlocked?;
+    Ok(plan)
 }
 
 /// Runs one retention delete in batches until a batch comes back short.

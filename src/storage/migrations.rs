@@ -15,7 +15,8 @@
 //!   starts with `contract` (`0012_contract_drop_legacy_column.sql`). The row
 //!   is how a binary that does not know the step learns that the database has
 //!   moved past it: [`compatibility`] reads it. A contract step runs only when
-//!   asked for (`rescind migrate --force`), once no older binary is left.
+//!   asked for (`rescind migrate --force`), once no older binary is left, or
+//!   on a new database (no step applied), where no older binary runs.
 //!
 //! A binary needs every expand step it knows ([`compatibility`]); it does not
 //! need its own contract steps, which drop only what its code no longer
@@ -48,7 +49,7 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use super::Readiness;
 
 /// The newest schema version this binary knows.
-pub const LATEST_VERSION: i64 = 19;
+pub const LATEST_VERSION: i64 = 20;
 
 /// The start of a contract step's description (and file name, after the
 /// version).
@@ -150,8 +151,13 @@ const POSTGRES: &[Source] = &[
     ),
     (
         19,
-        "contract token state from grant",
-        include_str!("../../migrations/postgres/0019_contract_token_state_from_grant.sql"),
+        "contract drop token trigger",
+        include_str!("../../migrations/postgres/0019_contract_drop_token_trigger.sql"),
+    ),
+    (
+        20,
+        "contract drop token revocation time",
+        include_str!("../../migrations/postgres/0020_contract_drop_token_revocation_time.sql"),
     ),
 ];
 
@@ -248,8 +254,13 @@ const SQLITE: &[Source] = &[
     ),
     (
         19,
-        "contract token state from grant",
-        include_str!("../../migrations/sqlite/0019_contract_token_state_from_grant.sql"),
+        "contract drop token trigger",
+        include_str!("../../migrations/sqlite/0019_contract_drop_token_trigger.sql"),
+    ),
+    (
+        20,
+        "contract drop token revocation time",
+        include_str!("../../migrations/sqlite/0020_contract_drop_token_revocation_time.sql"),
     ),
 ];
 
@@ -406,8 +417,8 @@ pub enum ContractSteps {
     Apply,
 }
 
-/// What a run will do, decided before it takes the migration lock (a
-/// concurrent run may apply some of `apply` first, which is harmless).
+/// What a run will do, decided under the migration lock from the steps
+/// the database holds then.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
     /// The newest version the run may apply.

@@ -17,13 +17,14 @@ use crate::domain::revocation::{RevocationOutcome, RevocationRequest};
 use crate::domain::revocation_rule::{SightedToken, Sighting};
 use crate::domain::token::{TokenHash, TokenKind};
 
-/// What the revocation use case writes: a revoked grant, all of its tokens,
-/// one audit record and one outbox event, always together.
+/// What the revocation use case writes: a revoked grant (and so all of its
+/// tokens: a token's state is its grant's), one audit record and one outbox
+/// event, always together.
 #[async_trait]
 pub trait RevocationStore: Send + Sync {
-    /// Revokes the grant of the token with this hash: every not-yet-revoked
-    /// token of the grant, the grant itself, one audit record and one outbox
-    /// event, in one transaction, after checking in it that the presenter is
+    /// Revokes the grant of the token with this hash (every token of the
+    /// grant with it), one audit record and one outbox event, in one
+    /// transaction, after checking in it that the presenter is
     /// still current. Concurrent calls for one grant all succeed; exactly
     /// one answers `Revoked`, the others `AlreadyRevoked`.
     async fn revoke_by_token_hash(
@@ -31,8 +32,8 @@ pub trait RevocationStore: Send + Sync {
         request: &RevocationRequest<'_>,
     ) -> Result<RevocationOutcome, StoreError>;
 
-    /// Revokes one batch of the live grants `request.filter` selects, with
-    /// their tokens, one audit record and one outbox event each, in one
+    /// Revokes one batch of the live grants `request.filter` selects (their
+    /// tokens with them), one audit record and one outbox event each, in one
     /// transaction. Grants are claimed in id order, so two bulk revocations
     /// waiting for each other's locks cannot deadlock. Answers how many
     /// grants it revoked; zero means none is left (see

@@ -89,16 +89,22 @@ impl Backend for SqliteStore {
     }
 
     async fn applied_migrations(&self) -> Result<Vec<Applied>, StoreError> {
+        Self::applied_migrations_on(&mut *self.pool.acquire().await?).await
+    }
+
+    async fn applied_migrations_on(
+        connection: &mut SqliteConnection,
+    ) -> Result<Vec<Applied>, StoreError> {
         let table: Option<String> = sqlx::query_scalar(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
         )
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *connection)
         .await?;
         if table.is_none() {
             return Ok(Vec::new());
         }
         let rows = sqlx::query_as(migrations::APPLIED)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *connection)
             .await?;
         Ok(rows.into_iter().map(Applied::from_row).collect())
     }

@@ -2,8 +2,12 @@
 //! so a caller can neither add series nor learn whether a client id exists.
 
 use reqwest::Method;
+use rescind::domain::client::ClientKind;
 
-use crate::helpers::{Backend, TestApp, assert_oauth_error, with_admin};
+use crate::helpers::{
+    Backend, TestApp, assert_oauth_error, assert_revocation_ok, basic_header, with_admin,
+};
+use crate::introspection::{answer, introspect};
 use crate::on_both_backends;
 
 /// Sends `count` requests with invented methods, each a new one, to a route
@@ -83,7 +87,67 @@ async fn metrics_do_not_tell_an_unknown_client_from_a_wrong_secret(backend: Back
     }
 }
 
+/// The value of the one sample of `series` (name and labels) in `text`.
+fn sample(text: &str, series: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|value| value.parse().ok())
+}
+
+/// PostgreSQL's batches are counted by kind: every revocation and every
+/// introspection lookup goes through a batch statement, so the requests
+/// carried are exactly those sent, in at least one statement and at most
+/// one each. SQLite batches nothing and shows zeros.
+async fn batches_are_counted_where_requests_are_batched(backend: Backend) {
+    const REVOCATIONS: usize = 12;
+    const LOOKUPS: usize = 5;
+    let app = TestApp::spawn_with(backend, with_admin).await;
+    app.create_client("spa", ClientKind::Public).await;
+    let secret = app.resource_server("resource-server").await;
+    let grants = app.grants_with_ttl("spa", 3600, REVOCATIONS).await;
+    for grant in grants.iter().take(LOOKUPS) {
+        let basic = basic_header("resource-server", &secret);
+        let answered =
+            answer(introspect(&app, &[("token", &grant.access_token)], basic).await).await;
+        assert_eq!(answered["active"], true);
+    }
+    let revocations = grants.iter().map(|grant| async {
+        app.revoke(&[("token", &grant.access_token), ("client_id", "spa")])
+            .await
+    });
+    for response in futures_util::future::join_all(revocations).await {
+        assert_revocation_ok(response).await;
+    }
+    let text = app.metrics().await;
+    let counted = |name: &str, kind: &str| sample(&text, &format!("{name}{{kind=\"{kind}\"}}"));
+    match backend {
+        Backend::Postgres => {
+            for (kind, sent) in [("revocation", REVOCATIONS), ("introspection", LOOKUPS)] {
+                let sent = u64::try_from(sent).unwrap_or(u64::MAX);
+                let requests = counted("rescind_db_batched_requests_total", kind);
+                let statements = counted("rescind_db_batch_statements_total", kind);
+                assert_eq!(requests, Some(sent), "{kind}:\n{text}");
+                assert!(
+                    statements.is_some_and(|n| (1..=sent).contains(&n)),
+                    "{kind}:\n{text}"
+                );
+            }
+        }
+        Backend::Sqlite => {
+            for kind in ["revocation", "introspection"] {
+                for name in [
+                    "rescind_db_batch_statements_total",
+                    "rescind_db_batched_requests_total",
+                ] {
+                    assert_eq!(counted(name, kind), Some(0), "{name} {kind}:\n{text}");
+                }
+            }
+        }
+    }
+}
+
 on_both_backends!(
     invented_methods_add_no_series,
     metrics_do_not_tell_an_unknown_client_from_a_wrong_secret,
+    batches_are_counted_where_requests_are_batched,
 );

@@ -328,7 +328,7 @@ async fn data_written_by_the_previous_release_survives_the_upgrade(backend: Back
     .await;
 }
 
-/// The schema just before this release's contract step (migration 19).
+/// The schema just before this release's contract steps (migrations 19 and 20).
 const BEFORE_TOKEN_STATE_FROM_GRANT: i64 = 18;
 
 /// What `rescind token inspect` says of `token`: active, and when revoked.
@@ -346,6 +346,16 @@ async fn inspected(app: &TestApp, token: &str) -> (bool, bool) {
         report["active"] == json!(true),
         report["revoked_at"].is_string(),
     )
+}
+
+/// `WHERE` the tokens of `grant`, in `backend`'s dialect.
+fn of_grant(backend: Backend, grant: &rescind::provisioning::MintedGrant) -> String {
+    let id = grant.grant_id.as_uuid();
+    let literal = match backend {
+        Backend::Postgres => format!("'{id}'"),
+        Backend::Sqlite => blob(backend, id.as_bytes()),
+    };
+    format!("WHERE grant_id = {literal}")
 }
 
 /// Whether `tokens.revoked_at` and PostgreSQL's token trigger are there.
@@ -385,7 +395,7 @@ async fn tokens_die_with_their_grant_before_and_after_the_contract_step(backend:
     assert_eq!(
         token_state_schema(&app.db, backend).await,
         expected_before,
-        "the contract step is held back on a database in use"
+        "the contract steps are held back on a database in use"
     );
     app.create_client("spa", ClientKind::Public).await;
     let secret = app.resource_server("resource-server").await;
@@ -408,6 +418,30 @@ async fn tokens_die_with_their_grant_before_and_after_the_contract_step(backend:
     .await;
     assert!(!active(before.refresh_token.clone()).await);
     assert_eq!(inspected(&app, &before.refresh_token).await, (false, true));
+    if backend == Backend::Postgres {
+        assert_eq!(
+            app.db
+                .count(&format!(
+                    "SELECT count(*) FROM tokens {} AND revoked_at IS NOT NULL",
+                    of_grant(backend, &before)
+                ))
+                .await,
+            2,
+            "until the step, the trigger copies the time for the previous release"
+        );
+    }
+    // The column says the opposite of the grants: this release reads the
+    // grants.
+    let live = app.grant("spa").await;
+    for (grant, time) in [(&before, "NULL"), (&live, THEN)] {
+        let grant = of_grant(backend, grant);
+        app.db
+            .execute(&format!("UPDATE tokens SET revoked_at = {time} {grant}"))
+            .await;
+    }
+    assert_eq!(inspected(&app, &before.access_token).await, (false, true));
+    assert_eq!(inspected(&app, &live.access_token).await, (true, false));
+    assert!(active(live.refresh_token.clone()).await);
 
     let forced = json_line(
         &rescind(
@@ -420,7 +454,10 @@ async fn tokens_die_with_their_grant_before_and_after_the_contract_step(backend:
     );
     assert_eq!(
         forced["applied"],
-        json!([BEFORE_TOKEN_STATE_FROM_GRANT + 1])
+        json!([
+            BEFORE_TOKEN_STATE_FROM_GRANT + 1,
+            BEFORE_TOKEN_STATE_FROM_GRANT + 2
+        ])
     );
     assert_eq!(token_state_schema(&app.db, backend).await, (0, 0));
 
@@ -435,7 +472,11 @@ async fn tokens_die_with_their_grant_before_and_after_the_contract_step(backend:
     )
     .await;
     assert_eq!(inspected(&app, &after.access_token).await, (false, true));
-    assert_eq!(app.db.live_tokens().await, 0);
+    assert_eq!(
+        app.db.live_tokens().await,
+        2,
+        "only the grant left live keeps its two tokens"
+    );
 }
 
 on_both_backends!(
@@ -665,33 +706,39 @@ const LIVE_TOKENS: u32 = 20_000;
 /// Migration 18 takes its locks in the order a revocation takes them, so
 /// revocations running all through it (two batches at a time, through the
 /// group commit's statement) wait for it instead of deadlocking with it:
-/// the step completes, and every batch is answered, before and after.
+/// the step completes, and every batch is answered, before and after. So
+/// do rotations (the grant row locked, then a token added), which take
+/// grants before tokens.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_migration_18_completes_while_revocations_run() {
-    assert_step_completes_while_revocations_run(18, &["migrate"]).await;
+    assert_steps_complete_while_revocations_run(17, &["migrate"], &[18]).await;
 }
 
-/// So does the contract step 19 (tokens, then grants).
+/// So do the contract steps 19 (grants only) and 20 (tokens only): a step
+/// locking both would wait in a cycle with a revocation (tokens, then
+/// grants) or with a rotation (grants, then tokens), whichever it took
+/// first.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_contract_step_19_completes_while_revocations_run() {
-    assert_step_completes_while_revocations_run(19, &["migrate", "--force"]).await;
+async fn postgres_contract_steps_19_and_20_complete_while_revocations_run() {
+    assert_steps_complete_while_revocations_run(18, &["migrate", "--force"], &[19, 20]).await;
 }
 
-/// Runs `rescind {command}` on a database one step before `step`, full of
-/// live tokens, while revocations run: the step applies, and every batch
-/// is answered.
-async fn assert_step_completes_while_revocations_run(step: i64, command: &[&str]) {
+/// Runs `rescind {command}` on a database at step `from`, full of live
+/// tokens, while revocations and rotations run: the steps `applied` apply,
+/// and every batch and every rotation is answered.
+async fn assert_steps_complete_while_revocations_run(from: i64, command: &[&str], applied: &[i64]) {
     use rescind::domain::presenter::Presenter;
     use rescind::domain::revocation::{ForeignPolicy, RevocationRequest};
     use rescind::domain::token::TokenHash;
     use rescind::storage::postgres::group_commit::{Pending, run_batch};
+    use sqlx::Connection as _;
     use std::sync::atomic::{AtomicBool, Ordering};
 
     let db = TestDatabase::create_empty(Backend::Postgres).await;
-    db.migrate_up_to(step - 1).await;
+    db.migrate_up_to(from).await;
     write_live_tokens(&db, LIVE_TOKENS).await;
     let pool = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(2)
+        .max_connections(3)
         .connect(db.url())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -726,6 +773,33 @@ async fn assert_step_completes_while_revocations_run(step: i64, command: &[&str]
             rounds.fetch_add(1, Ordering::Relaxed);
         }
     };
+    // As the admin API's rotation does: the grant row locked, then a token
+    // added to it. From the other end of the grants, away from the batches.
+    let rotating = async {
+        let mut n = LIVE_TOKENS;
+        while !migrated.load(Ordering::Relaxed) {
+            let mut connection = pool.acquire().await.unwrap_or_else(|e| panic!("{e}"));
+            let mut tx = connection.begin().await.unwrap_or_else(|e| panic!("{e}"));
+            for sql in [
+                format!("SELECT 1 FROM grants WHERE id = md5('grant-{n}')::uuid FOR UPDATE"),
+                "SELECT pg_sleep(0.02)".to_owned(),
+                format!(
+                    "INSERT INTO tokens (token_hash, grant_id, kind, expires_at, created_at) \
+                     VALUES (sha256('rotated-{n}'), md5('grant-{n}')::uuid, 'refresh', \
+                     now() + interval '1 day', now())"
+                ),
+            ] {
+                sqlx::query(&sql)
+                    .execute(&mut *tx)
+                    .await
+                    .unwrap_or_else(|e| panic!("rotation {n}: {e}"));
+            }
+            tx.commit()
+                .await
+                .unwrap_or_else(|e| panic!("rotation {n}: {e}"));
+            n -= 1;
+        }
+    };
     let migrating = async {
         while rounds.load(Ordering::Relaxed) < 10 {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
@@ -736,13 +810,13 @@ async fn assert_step_completes_while_revocations_run(step: i64, command: &[&str]
         migrated.store(true, Ordering::Relaxed);
         (output, during)
     };
-    let ((output, during), ()) = tokio::join!(migrating, revoking);
+    let ((output, during), (), ()) = tokio::join!(migrating, revoking, rotating);
     assert!(
         output.status.success(),
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert_eq!(json_line(&output)["applied"], json!([step]));
+    assert_eq!(json_line(&output)["applied"], json!(applied));
     assert!(during > 0, "no revocation ran while the step did");
     assert_eq!(
         db.count("SELECT count(*) FROM revocations").await,

@@ -234,7 +234,7 @@ fn this_binary_needs_its_latest_expand_step() {
     assert_eq!(
         needed_version(),
         18,
-        "step 19 is a contract step: not needed"
+        "steps 19 and 20 are contract steps: not needed"
     );
     assert_eq!(
         compatibility(&[]),

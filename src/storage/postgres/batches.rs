@@ -13,12 +13,14 @@
 //! and batches grow only when requests queue anyway because every worker
 //! is busy.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use futures_util::future::BoxFuture;
 use sqlx::{PgConnection, PgPool};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
+use crate::domain::health::BatchCounts;
 use crate::storage::{PoolSettings, StoreError};
 
 /// The most requests one statement carries. Under a load that fills every
@@ -62,6 +64,24 @@ pub struct Batches<I, T> {
     abandoned: Abandoned,
     run: RunBatch<I, T>,
     queue: OnceLock<mpsc::Sender<Job<I, T>>>,
+    counts: Arc<Counts>,
+}
+
+/// Statements run and the requests they carried, since the start.
+#[derive(Debug, Default)]
+struct Counts {
+    statements: AtomicU64,
+    requests: AtomicU64,
+}
+
+impl Counts {
+    fn ran(&self, requests: usize) {
+        self.statements.fetch_add(1, Ordering::Relaxed);
+        self.requests.fetch_add(
+            u64::try_from(requests).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
 }
 
 impl<I, T> std::fmt::Debug for Batches<I, T> {
@@ -83,6 +103,15 @@ impl<I: Send + 'static, T: Send + 'static> Batches<I, T> {
             abandoned,
             run,
             queue: OnceLock::new(),
+            counts: Arc::default(),
+        }
+    }
+
+    /// The statements run so far and the requests they carried.
+    pub fn counts(&self) -> BatchCounts {
+        BatchCounts {
+            statements: self.counts.statements.load(Ordering::Relaxed),
+            requests: self.counts.requests.load(Ordering::Relaxed),
         }
     }
 
@@ -95,6 +124,7 @@ impl<I: Send + 'static, T: Send + 'static> Batches<I, T> {
             // lives on (a store shared by two runtimes). Run it alone.
             Err(mpsc::error::SendError(job)) => job,
         };
+        self.counts.ran(1);
         let mut answers = match self.pool.acquire().await {
             Ok(mut connection) => (self.run)(&mut connection, vec![job.input]).await,
             Err(error) => failed(1, error.into()),
@@ -115,6 +145,7 @@ impl<I: Send + 'static, T: Send + 'static> Batches<I, T> {
                     Arc::clone(&receiver),
                     self.abandoned,
                     self.run,
+                    Arc::clone(&self.counts),
                 ));
             }
             sender
@@ -138,6 +169,7 @@ async fn work<I, T>(
     queue: Arc<Mutex<mpsc::Receiver<Job<I, T>>>>,
     abandoned: Abandoned,
     run: RunBatch<I, T>,
+    counts: Arc<Counts>,
 ) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     loop {
@@ -153,6 +185,7 @@ async fn work<I, T>(
         if inputs.is_empty() {
             continue;
         }
+        counts.ran(inputs.len());
         let results = match pool.acquire().await {
             Ok(mut connection) => run(&mut connection, inputs).await,
             Err(error) => failed(inputs.len(), error.into()),

@@ -29,6 +29,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::{FromRow as _, PgConnection, PgPool, Row as _};
 
+use crate::domain::health::BatchCounts;
 use crate::domain::revocation::{ForeignPolicy, RevocationOutcome, RevocationRequest};
 use crate::domain::revocation_rule::{Decision, Sighting, decide};
 use crate::storage::StoreError;
@@ -121,6 +122,11 @@ impl GroupCommit {
     /// connection after sending its logout): what was asked is done.
     pub async fn revoke(&self, pending: Pending) -> Result<Seen, StoreError> {
         self.0.submit(pending).await
+    }
+
+    /// The batch statements run so far and the revocations they carried.
+    pub fn counts(&self) -> BatchCounts {
+        self.0.counts()
     }
 }
 

@@ -18,6 +18,7 @@
 use sqlx::{FromRow as _, PgConnection, PgPool, Row as _};
 
 use super::batches::{Abandoned, Answer, Batches, answers_by_position, failed};
+use crate::domain::health::BatchCounts;
 use crate::storage::StoreError;
 use crate::storage::introspection::{IntrospectRow, Lookup, introspect_select};
 
@@ -55,6 +56,11 @@ impl GroupedReads {
     /// Queues one lookup and waits for its batch.
     pub async fn introspection_row(&self, lookup: Lookup) -> Result<IntrospectRow, StoreError> {
         self.0.submit(lookup).await
+    }
+
+    /// The batch statements run so far and the lookups they carried.
+    pub fn counts(&self) -> BatchCounts {
+        self.0.counts()
     }
 }
 

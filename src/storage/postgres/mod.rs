@@ -23,6 +23,7 @@ use super::revocation;
 use super::{ChangeFeed, PoolSettings, StoreError, events};
 use crate::domain::audit::{PurgeCounts, PurgePlan};
 use crate::domain::event::EventPosition;
+use crate::domain::health::Batching;
 use crate::domain::revocation::{RevocationOutcome, RevocationRequest};
 
 /// A batch of revocations in one statement (see [`group_commit`]), so
@@ -215,8 +216,14 @@ impl Backend for PostgresStore {
     }
 
     async fn applied_migrations(&self) -> Result<Vec<Applied>, StoreError> {
+        Self::applied_migrations_on(&mut *self.pool.acquire().await?).await
+    }
+
+    async fn applied_migrations_on(
+        connection: &mut PgConnection,
+    ) -> Result<Vec<Applied>, StoreError> {
         let applied = sqlx::query_as(migrations::APPLIED)
-            .fetch_all(&self.pool)
+            .fetch_all(connection)
             .await;
         match applied {
             Ok(rows) => Ok(rows.into_iter().map(Applied::from_row).collect()),
@@ -280,6 +287,13 @@ impl Backend for PostgresStore {
     /// at that moment.
     async fn introspection_row(&self, lookup: Lookup) -> Result<IntrospectRow, StoreError> {
         self.grouped_reads.introspection_row(lookup).await
+    }
+
+    fn batching(&self) -> Option<Batching> {
+        Some(Batching {
+            revocations: self.group_commit.counts(),
+            introspection_lookups: self.grouped_reads.counts(),
+        })
     }
 
     async fn send_change_notice(&self) -> Result<(), StoreError> {
