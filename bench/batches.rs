@@ -5,18 +5,19 @@
 //! introspection's grouped reads, carried while the scenario ran.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use rescind::domain::secret::ClientSecret;
 
 use crate::seed::Failure;
 
-/// The admin listener needs a token hash to start; the benchmark only
-/// reads `/metrics`, which needs no token, so this one is never sent.
-const UNUSED_ADMIN_TOKEN: &str = "bench-admin-token-that-is-never-sent";
-
-/// The `admin.token_hash` the benchmark's server starts with.
+/// The `admin.token_hash` the benchmark's server starts with: the admin
+/// listener needs one to start, and the benchmark only reads `/metrics`,
+/// which needs no token. The token is random and never leaves this
+/// process, so nobody else on the machine can use the listener.
 pub fn admin_token_hash() -> Result<String, Failure> {
-    let hash = rescind::auth::hash_secret(&ClientSecret::new(UNUSED_ADMIN_TOKEN.to_owned()))
+    let token = format!("bench-{}", uuid::Uuid::new_v4().simple());
+    let hash = rescind::auth::hash_secret(&ClientSecret::new(token))
         .map_err(|error| format!("hashing the admin token: {error}"))?;
     Ok(hash.as_phc().to_owned())
 }
@@ -30,13 +31,26 @@ pub struct Counts {
 }
 
 impl Counts {
-    /// Reads the counts from the plain-HTTP admin listener at `admin`.
-    pub async fn scrape(admin: SocketAddr) -> Result<Self, Failure> {
-        let text = reqwest::get(format!("http://{admin}/metrics"))
-            .await?
-            .error_for_status()?
-            .text()
-            .await?;
+    /// Reads the counts from the plain-HTTP admin listener at `admin`,
+    /// within 10 s; `None` (the column shows `-`) when it cannot, which
+    /// costs the row its batch size and nothing else.
+    pub async fn scrape(admin: SocketAddr) -> Option<Self> {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .ok()?;
+        let response = client
+            .get(format!("http://{admin}/metrics"))
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status);
+        let text = match response {
+            Ok(response) => response.text().await.ok()?,
+            Err(error) => {
+                eprintln!("bench: batch counts not read: {error}");
+                return None;
+            }
+        };
         let read = |name: &str, kind: &str| sample(&text, &format!("{name}{{kind=\"{kind}\"}}"));
         let pair = |kind| {
             (
@@ -44,7 +58,7 @@ impl Counts {
                 read("rescind_db_batched_requests_total", kind),
             )
         };
-        Ok(Self {
+        Some(Self {
             revocation: pair("revocation"),
             introspection: pair("introspection"),
         })

@@ -396,15 +396,15 @@ impl Metrics {
         ] {
             let labels = BatchLabels { kind };
             // The store counts; these only show its counts, which never go
-            // down.
+            // down: the larger value wins when two scrapes overlap.
             self.batch_statements
                 .get_or_create(&labels)
                 .inner()
-                .store(counts.statements, Ordering::Relaxed);
+                .fetch_max(counts.statements, Ordering::Relaxed);
             self.batched_requests
                 .get_or_create(&labels)
                 .inner()
-                .store(counts.requests, Ordering::Relaxed);
+                .fetch_max(counts.requests, Ordering::Relaxed);
         }
     }
 

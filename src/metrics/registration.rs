@@ -66,13 +66,14 @@ pub(super) fn register_batches(
     let statements = registered(
         registry,
         "db_batch_statements",
-        "Statements run for batched requests, by kind (revocation: group commit; \
-         introspection: grouped reads); 0 on SQLite, which batches nothing",
+        "Batches of requests run, one statement each (a revocation batch retried after a \
+         deadlock runs it again), by kind (revocation: group commit; introspection: grouped \
+         reads); 0 on SQLite, which batches nothing",
     );
     let requests = registered(
         registry,
         "db_batched_requests",
-        "Requests those statements carried, by kind: divided by db_batch_statements, \
+        "Requests those batches carried, by kind: divided by db_batch_statements, \
          the mean batch size",
     );
     (statements, requests)

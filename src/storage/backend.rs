@@ -101,6 +101,21 @@ pub trait Backend: Send + Sync + 'static {
         connection: &mut Connection<Self>,
     ) -> impl Future<Output = Result<Vec<Applied>, StoreError>> + Send;
 
+    /// Takes the migration lock on `connection`: the one sqlx's migrator
+    /// takes, so that this release and older ones migrate one at a time.
+    /// A waiter holds no snapshot between its tries: one blocked in
+    /// PostgreSQL's `pg_advisory_lock` would, and the holder's
+    /// `CREATE INDEX CONCURRENTLY` waits for every older snapshot to end,
+    /// so the two would deadlock.
+    fn lock_migrations(
+        connection: &mut Connection<Self>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Releases [`Self::lock_migrations`]'s lock.
+    fn unlock_migrations(
+        connection: &mut Connection<Self>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// Runs `work` while holding the retention lock, so one instance at a
     /// time purges; `None` when another instance holds it.
     fn with_retention_lock<T: Send>(

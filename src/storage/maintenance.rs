@@ -2,7 +2,6 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::migrate::Migrate as _;
 use sqlx::{Database, Executor, IntoArguments, Pool};
 
 use super::StoreError;
@@ -154,24 +153,24 @@ where
 }
 
 /// Plans and applies the migrations on one connection that holds the
-/// migration lock (an advisory lock on PostgreSQL) throughout, so the plan
-/// is made from what the run finds: of two binaries starting at once on a
-/// new database, only the first sees it new (and applies contract steps
-/// there), the second sees the first one's steps.
+/// migration lock throughout, so the plan is made from what the run finds:
+/// of two binaries starting at once on a new PostgreSQL database, only the
+/// first sees it new (and applies contract steps there), the second sees
+/// the first one's steps. SQLite has no such lock (one instance serves a
+/// file). See [`Backend::lock_migrations`] for how it is waited for.
 async fn migrate_under_lock<B: Backend>(
     pool: &Pool<Db<B>>,
     contract: ContractSteps,
 ) -> Result<Plan, StoreError> {
     let mut connection = pool.acquire().await?;
-    connection
-        .lock()
-        .await
-        .map_err(StoreError::from_migration)?;
+    B::lock_migrations(&mut connection).await?;
     let migrated = async {
         let plan = B::DIALECT.plan(&B::applied_migrations_on(&mut connection).await?, contract);
         let mut migrator = B::DIALECT.migrator(plan.through);
         // This connection holds the lock already.
         migrator.set_locking(false);
+        // `run_direct` is what sqlx's public `run` calls once it has a
+        // connection; `run` itself cannot take this generic connection.
         migrator
             .run_direct(&mut *connection)
             .await
@@ -179,13 +178,12 @@ async fn migrate_under_lock<B: Backend>(
         Ok::<_, StoreError>(plan)
     }
     .await;
-    let unlocked = connection
-        .unlock()
-        .await
-        .map_err(StoreError::from_migration);
-    let plan = migrated?;
-    unlocked?;
-    Ok(plan)
+    if let Err(error) = B::unlock_migrations(&mut connection).await {
+        // The session (and its lock) ends with the connection.
+        connection.close_on_drop();
+        tracing::warn!(%error, "the migration lock could not be released; closing its connection");
+    }
+    migrated
 }
 
 /// Runs one retention delete in batches until a batch comes back short.

@@ -109,6 +109,16 @@ impl Backend for SqliteStore {
         Ok(rows.into_iter().map(Applied::from_row).collect())
     }
 
+    /// One instance serves a SQLite file: no migration lock (sqlx has none
+    /// for SQLite either).
+    async fn lock_migrations(_connection: &mut SqliteConnection) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn unlock_migrations(_connection: &mut SqliteConnection) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// SQLite serves one instance, and its single writer serialises the
     /// deletes: `work` runs on a pooled connection, no lock needed.
     async fn with_retention_lock<T: Send>(

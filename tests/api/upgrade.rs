@@ -435,9 +435,11 @@ async fn tokens_die_with_their_grant_before_and_after_the_contract_step(backend:
     let live = app.grant("spa").await;
     for (grant, time) in [(&before, "NULL"), (&live, THEN)] {
         let grant = of_grant(backend, grant);
-        app.db
+        let changed = app
+            .db
             .execute(&format!("UPDATE tokens SET revoked_at = {time} {grant}"))
             .await;
+        assert_eq!(changed, 2, "{grant}: its access and refresh token");
     }
     assert_eq!(inspected(&app, &before.access_token).await, (false, true));
     assert_eq!(inspected(&app, &live.access_token).await, (true, false));
@@ -703,6 +705,60 @@ async fn write_live_tokens(db: &TestDatabase, count: u32) {
 /// Tokens [`write_live_tokens`] wrote.
 const LIVE_TOKENS: u32 = 20_000;
 
+/// Two instances migrating at once (both with `migrate_on_start`, or a
+/// `rescind` command run during an upgrade): the second waits for the first
+/// without holding a snapshot, so the first one's `CREATE INDEX
+/// CONCURRENTLY` steps (14 to 16), which wait for every older snapshot to
+/// end, do not wait for it in a cycle. Both succeed and every index is
+/// valid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_two_migrations_at_once_both_complete() {
+    let db = TestDatabase::create_empty(Backend::Postgres).await;
+    db.migrate_up_to(13).await;
+    let (first, second) = tokio::join!(
+        rescind(db.url(), db.data_dir(), &["migrate"], None),
+        rescind(db.url(), db.data_dir(), &["migrate"], None)
+    );
+    for output in [first, second] {
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    assert_eq!(
+        db.count("SELECT count(*) FROM pg_index WHERE NOT indisvalid")
+            .await,
+        0
+    );
+}
+
+/// The migration lock is the one sqlx's own migrator takes (an older
+/// release's `rescind migrate`): while it is held, this release's waits,
+/// and goes on once it is released.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_migration_waits_for_an_older_release_s_lock() {
+    use sqlx::migrate::Migrate as _;
+    let db = TestDatabase::create_empty(Backend::Postgres).await;
+    db.migrate_up_to(17).await;
+    let mut older = db.postgres_connection().await;
+    older.lock().await.unwrap_or_else(|e| panic!("{e}"));
+    let migrating = tokio::spawn({
+        let (url, dir) = (db.url().to_owned(), db.data_dir().to_owned());
+        async move { rescind(&url, &dir, &["migrate"], None).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert!(!migrating.is_finished(), "migrated under another's lock");
+    older.unlock().await.unwrap_or_else(|e| panic!("{e}"));
+    let output = migrating.await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(json_line(&output)["applied"], json!([18]));
+}
+
 /// Migration 18 takes its locks in the order a revocation takes them, so
 /// revocations running all through it (two batches at a time, through the
 /// group commit's statement) wait for it instead of deadlocking with it:
@@ -731,7 +787,6 @@ async fn assert_steps_complete_while_revocations_run(from: i64, command: &[&str]
     use rescind::domain::revocation::{ForeignPolicy, RevocationRequest};
     use rescind::domain::token::TokenHash;
     use rescind::storage::postgres::group_commit::{Pending, run_batch};
-    use sqlx::Connection as _;
     use std::sync::atomic::{AtomicBool, Ordering};
 
     let db = TestDatabase::create_empty(Backend::Postgres).await;
@@ -744,6 +799,7 @@ async fn assert_steps_complete_while_revocations_run(from: i64, command: &[&str]
         .unwrap_or_else(|e| panic!("{e}"));
     let migrated = AtomicBool::new(false);
     let rounds = std::sync::atomic::AtomicUsize::new(0);
+    let rotations = std::sync::atomic::AtomicUsize::new(0);
     let presenter = Presenter::Anonymous;
     let batch = |from: u32| -> Vec<Pending> {
         (from..from + 8)
@@ -773,54 +829,78 @@ async fn assert_steps_complete_while_revocations_run(from: i64, command: &[&str]
             rounds.fetch_add(1, Ordering::Relaxed);
         }
     };
-    // As the admin API's rotation does: the grant row locked, then a token
-    // added to it. From the other end of the grants, away from the batches.
-    let rotating = async {
-        let mut n = LIVE_TOKENS;
-        while !migrated.load(Ordering::Relaxed) {
-            let mut connection = pool.acquire().await.unwrap_or_else(|e| panic!("{e}"));
-            let mut tx = connection.begin().await.unwrap_or_else(|e| panic!("{e}"));
-            for sql in [
-                format!("SELECT 1 FROM grants WHERE id = md5('grant-{n}')::uuid FOR UPDATE"),
-                "SELECT pg_sleep(0.02)".to_owned(),
-                format!(
-                    "INSERT INTO tokens (token_hash, grant_id, kind, expires_at, created_at) \
-                     VALUES (sha256('rotated-{n}'), md5('grant-{n}')::uuid, 'refresh', \
-                     now() + interval '1 day', now())"
-                ),
-            ] {
-                sqlx::query(&sql)
-                    .execute(&mut *tx)
-                    .await
-                    .unwrap_or_else(|e| panic!("rotation {n}: {e}"));
-            }
-            tx.commit()
-                .await
-                .unwrap_or_else(|e| panic!("rotation {n}: {e}"));
-            n -= 1;
-        }
-    };
+    let rotating = rotate_until(&pool, &migrated, &rotations);
     let migrating = async {
         while rounds.load(Ordering::Relaxed) < 10 {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
-        let before = rounds.load(Ordering::Relaxed);
+        let before = (
+            rounds.load(Ordering::Relaxed),
+            rotations.load(Ordering::Relaxed),
+        );
         let output = rescind(db.url(), db.data_dir(), command, None).await;
-        let during = rounds.load(Ordering::Relaxed) - before;
+        let during = (
+            rounds.load(Ordering::Relaxed) - before.0,
+            rotations.load(Ordering::Relaxed) - before.1,
+        );
         migrated.store(true, Ordering::Relaxed);
         (output, during)
     };
-    let ((output, during), (), ()) = tokio::join!(migrating, revoking, rotating);
+    let ((output, during), (), ()) =
+        tokio::time::timeout(std::time::Duration::from_secs(120), async {
+            tokio::join!(migrating, revoking, rotating)
+        })
+        .await
+        .unwrap_or_else(|_| panic!("the migration and the load did not end within 120 s"));
     assert!(
         output.status.success(),
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
     assert_eq!(json_line(&output)["applied"], json!(applied));
-    assert!(during > 0, "no revocation ran while the step did");
+    assert!(during.0 > 0, "no revocation ran while the step did");
+    assert!(during.1 > 0, "no rotation ran while the step did");
     assert_eq!(
         db.count("SELECT count(*) FROM revocations").await,
         db.count("SELECT count(*) FROM grants WHERE revoked_at IS NOT NULL")
             .await
     );
+}
+
+/// As the admin API's rotation does, over and over until `stop`: a grant
+/// row locked, then a token added to it (grants before tokens), counting
+/// each in `rotations`. From the other end of [`write_live_tokens`]'s
+/// grants, away from the revocation batches; bounded by their number
+/// (20 000 at 20 ms each: far past any test's deadline).
+async fn rotate_until(
+    pool: &sqlx::PgPool,
+    stop: &std::sync::atomic::AtomicBool,
+    rotations: &std::sync::atomic::AtomicUsize,
+) {
+    use sqlx::Connection as _;
+    use std::sync::atomic::Ordering;
+    let mut n = LIVE_TOKENS;
+    while n > 0 && !stop.load(Ordering::Relaxed) {
+        let mut connection = pool.acquire().await.unwrap_or_else(|e| panic!("{e}"));
+        let mut tx = connection.begin().await.unwrap_or_else(|e| panic!("{e}"));
+        for sql in [
+            format!("SELECT 1 FROM grants WHERE id = md5('grant-{n}')::uuid FOR UPDATE"),
+            "SELECT pg_sleep(0.02)".to_owned(),
+            format!(
+                "INSERT INTO tokens (token_hash, grant_id, kind, expires_at, created_at) \
+                 VALUES (sha256('rotated-{n}'), md5('grant-{n}')::uuid, 'refresh', \
+                 now() + interval '1 day', now())"
+            ),
+        ] {
+            sqlx::query(&sql)
+                .execute(&mut *tx)
+                .await
+                .unwrap_or_else(|e| panic!("rotation {n}: {e}"));
+        }
+        tx.commit()
+            .await
+            .unwrap_or_else(|e| panic!("rotation {n}: {e}"));
+        rotations.fetch_add(1, Ordering::Relaxed);
+        n -= 1;
+    }
 }

@@ -116,6 +116,23 @@ pub const REVOKE_STATEMENT: &str = concat!(
 /// The advisory lock key of the retention task ("rescind" + 1).
 pub const RETENTION_LOCK: i64 = 0x7265_7363_696e_6401;
 
+/// How often a migration waiting for another instance's tries the lock.
+const MIGRATION_LOCK_POLL: Duration = Duration::from_millis(100);
+
+/// The advisory lock key sqlx's migrator uses for the current database
+/// (its CRC-32 times a constant), so a previous release's `migrate` and
+/// this one's exclude each other.
+async fn migration_lock_key(connection: &mut PgConnection) -> Result<i64, StoreError> {
+    let database: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(connection)
+        .await?;
+    Ok(sqlx_migration_lock_key(&database))
+}
+
+fn sqlx_migration_lock_key(database: &str) -> i64 {
+    i64::from(crc32fast::hash(database.as_bytes())) * 0x3d32_ad9e
+}
+
 /// A pooled connection idle this long is pinged before use.
 const PING_IDLE_AFTER: Duration = Duration::from_secs(1);
 
@@ -233,6 +250,36 @@ impl Backend for PostgresStore {
             }
             Err(error) => Err(error.into()),
         }
+    }
+
+    /// Tries sqlx's advisory lock every [`MIGRATION_LOCK_POLL`] until it
+    /// is granted, with no statement running in between.
+    async fn lock_migrations(connection: &mut PgConnection) -> Result<(), StoreError> {
+        let key = migration_lock_key(connection).await?;
+        let mut waiting = false;
+        loop {
+            let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+                .bind(key)
+                .fetch_one(&mut *connection)
+                .await?;
+            if locked {
+                return Ok(());
+            }
+            if !waiting {
+                tracing::info!("waiting for another instance's migrations to finish");
+                waiting = true;
+            }
+            tokio::time::sleep(MIGRATION_LOCK_POLL).await;
+        }
+    }
+
+    async fn unlock_migrations(connection: &mut PgConnection) -> Result<(), StoreError> {
+        let key = migration_lock_key(connection).await?;
+        sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(key)
+            .execute(connection)
+            .await?;
+        Ok(())
     }
 
     /// Runs `work` on one connection holding the session advisory lock
