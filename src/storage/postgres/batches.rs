@@ -8,17 +8,21 @@
 //! connection it takes back, and for a write the commit's flush), not per
 //! row. A few workers take turns at the queue: the one whose turn it is
 //! takes everything waiting (up to [`MAX_BATCH`]) and runs it as one
-//! statement, while the next worker waits for what arrives meanwhile.
+//! statement, while the next worker waits for what arrives meanwhile, and
+//! keeps taking it until the batch in the database is done (at most
+//! [`LINGER`]): batches grow as a lone worker's would, and a batch that
+//! waits for a lock does not hold the next one back for longer than that.
 //! Nothing waits for a batch to fill: a lone request runs at once, alone,
-//! and batches grow only when requests queue anyway because every worker
-//! is busy.
+//! and batches grow only when requests queue anyway because a batch is in
+//! the database.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use sqlx::{PgConnection, PgPool};
-use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::sync::{Mutex, mpsc, oneshot, watch};
 
 use crate::domain::health::BatchCounts;
 use crate::storage::{PoolSettings, StoreError};
@@ -27,6 +31,12 @@ use crate::storage::{PoolSettings, StoreError};
 /// batch, a larger bound adds latency for little saving: the fixed cost is
 /// already shared this many ways.
 pub const MAX_BATCH: usize = 64;
+
+/// How long the worker whose turn it is lets its batch grow while another
+/// batch is in the database: until that one is done, as a lone worker's
+/// batch would, but no longer than this, since that batch may be waiting
+/// for a grant another transaction holds.
+const LINGER: Duration = Duration::from_millis(5);
 
 /// Requests waiting for a worker, beyond which a caller waits to queue (the
 /// HTTP layer's own concurrency bound and deadline keep that short).
@@ -65,6 +75,8 @@ pub struct Batches<I, T> {
     run: RunBatch<I, T>,
     queue: OnceLock<mpsc::Sender<Job<I, T>>>,
     counts: Arc<Counts>,
+    /// Batches in the database now.
+    in_flight: Arc<watch::Sender<usize>>,
 }
 
 /// Statements run and the requests they carried, since the start.
@@ -104,6 +116,7 @@ impl<I: Send + 'static, T: Send + 'static> Batches<I, T> {
             run,
             queue: OnceLock::new(),
             counts: Arc::default(),
+            in_flight: Arc::new(watch::Sender::new(0)),
         }
     }
 
@@ -146,6 +159,7 @@ impl<I: Send + 'static, T: Send + 'static> Batches<I, T> {
                     self.abandoned,
                     self.run,
                     Arc::clone(&self.counts),
+                    Arc::clone(&self.in_flight),
                 ));
             }
             sender
@@ -170,10 +184,11 @@ async fn work<I, T>(
     abandoned: Abandoned,
     run: RunBatch<I, T>,
     counts: Arc<Counts>,
+    in_flight: Arc<watch::Sender<usize>>,
 ) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     loop {
-        let taken = next(&queue, &mut jobs).await;
+        let taken = next(&queue, &mut jobs, &in_flight, LINGER).await;
         if taken == 0 {
             return;
         }
@@ -186,10 +201,12 @@ async fn work<I, T>(
             continue;
         }
         counts.ran(inputs.len());
+        in_flight.send_modify(|batches| *batches += 1);
         let results = match pool.acquire().await {
             Ok(mut connection) => run(&mut connection, inputs).await,
             Err(error) => failed(inputs.len(), error.into()),
         };
+        in_flight.send_modify(|batches| *batches -= 1);
         for (answer, result) in answers.into_iter().zip(results) {
             // A caller that gave up (its deadline passed) is not waiting.
             let _ = answer.send(result);
@@ -212,9 +229,31 @@ pub fn workers_per_kind(settings: &PoolSettings) -> usize {
 
 /// Waits for this worker's turn at the queue, then for requests: takes
 /// every one waiting (at most [`MAX_BATCH`]) into `jobs`; 0 once the queue
-/// is closed. Cancel-safe: nothing is taken until it returns.
-async fn next<I, T>(queue: &Mutex<mpsc::Receiver<Job<I, T>>>, jobs: &mut Vec<Job<I, T>>) -> usize {
-    queue.lock().await.recv_many(jobs, MAX_BATCH).await
+/// is closed. While another batch is in the database (`in_flight`), it
+/// keeps its turn and takes what arrives until that batch is done, or for
+/// `linger` ([`LINGER`]) at most: the other workers wait for the turn meanwhile, so
+/// batches grow as a lone worker's would, and a second batch still starts
+/// when the first one waits for a lock.
+async fn next<I, T>(
+    queue: &Mutex<mpsc::Receiver<Job<I, T>>>,
+    jobs: &mut Vec<Job<I, T>>,
+    in_flight: &watch::Sender<usize>,
+    linger: Duration,
+) -> usize {
+    let mut receiver = queue.lock().await;
+    let taken = receiver.recv_many(jobs, MAX_BATCH).await;
+    if taken > 0 && *in_flight.borrow() > 0 {
+        let mut batches = in_flight.subscribe();
+        // Timing out is the answer too: go with what was taken.
+        let _ = tokio::time::timeout(linger, batches.wait_for(|running| *running == 0)).await;
+        while jobs.len() < MAX_BATCH {
+            match receiver.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+    }
+    jobs.len()
 }
 
 /// One answer per request of a batch from the statement's rows, each of
@@ -253,8 +292,6 @@ pub fn failed<T>(size: usize, error: StoreError) -> Vec<Answer<T>> {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
 
     fn workers(batch_workers: u32, max_connections: u32) -> usize {
@@ -263,6 +300,76 @@ mod tests {
             batch_workers,
             timeout: Duration::from_secs(5),
         })
+    }
+
+    /// Sends `count` jobs numbered from `first`.
+    fn send_jobs(queue: &mpsc::Sender<Job<u32, ()>>, first: u32, count: u32) {
+        for input in first..first + count {
+            let (answer, _) = oneshot::channel();
+            queue
+                .try_send(Job { input, answer })
+                .unwrap_or_else(|_| panic!("the queue is full"));
+        }
+    }
+
+    /// Longer than any test runs: the turn ends only when the other batch
+    /// is done.
+    const FOREVER: Duration = Duration::from_secs(3600);
+
+    /// While another batch is in the database, the worker whose turn it is
+    /// takes what arrives until that batch is done: one batch of six, not
+    /// a batch of one and another of five.
+    #[tokio::test]
+    async fn a_batch_grows_while_another_is_in_the_database() {
+        let (sender, receiver) = mpsc::channel(QUEUE);
+        let queue = Mutex::new(receiver);
+        let in_flight = watch::Sender::new(1);
+        send_jobs(&sender, 0, 1);
+        let mut jobs = Vec::new();
+        let taken = {
+            let next = next(&queue, &mut jobs, &in_flight, FOREVER);
+            tokio::pin!(next);
+            // The first job is taken; the turn waits for the other batch.
+            let waiting = tokio::time::timeout(Duration::from_millis(20), next.as_mut()).await;
+            assert!(
+                waiting.is_err(),
+                "the turn ended with another batch in flight"
+            );
+            send_jobs(&sender, 1, 5);
+            in_flight.send_replace(0);
+            tokio::time::timeout(Duration::from_secs(5), next)
+                .await
+                .unwrap_or_else(|_| panic!("the turn outlasted the other batch"))
+        };
+        assert_eq!(taken, 6);
+        let inputs: Vec<u32> = jobs.iter().map(|job| job.input).collect();
+        assert_eq!(inputs, [0, 1, 2, 3, 4, 5]);
+    }
+
+    /// A batch in the database longer than the linger (waiting for a lock)
+    /// no longer holds the next one back; with none in the database the
+    /// turn does not wait at all.
+    #[tokio::test]
+    async fn a_batch_waits_for_another_one_at_most_the_linger() {
+        let (sender, receiver) = mpsc::channel(QUEUE);
+        let queue = Mutex::new(receiver);
+        let linger = Duration::from_millis(50);
+        let stuck = watch::Sender::new(1);
+        send_jobs(&sender, 0, 2);
+        let started = std::time::Instant::now();
+        let mut jobs = Vec::new();
+        assert_eq!(next(&queue, &mut jobs, &stuck, linger).await, 2);
+        let waited = started.elapsed();
+        assert!(waited >= linger && waited < FOREVER, "{waited:?}");
+
+        let idle = watch::Sender::new(0);
+        send_jobs(&sender, 2, 1);
+        let mut jobs = Vec::new();
+        let alone = tokio::time::timeout(
+            Duration::from_secs(5),
+            next(&queue, &mut jobs, &idle, FOREVER),
+        );
+        assert_eq!(alone.await.ok(), Some(1), "a lone batch goes at once");
     }
 
     #[test]
