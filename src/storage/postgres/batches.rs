@@ -1,4 +1,4 @@
-//! Batches: requests that arrive while every worker is busy run together,
+//! Batches: requests that arrive while a batch is in the database run together,
 //! as one statement, each answered with its own result. Revocations use it
 //! (group commit, [`super::group_commit`]) and so do introspection's reads
 //! ([`super::grouped_reads`]).
@@ -10,8 +10,9 @@
 //! takes everything waiting (up to [`MAX_BATCH`]) and runs it as one
 //! statement, while the next worker waits for what arrives meanwhile, and
 //! keeps taking it until the batch in the database is done (at most
-//! [`LINGER`]): batches grow as a lone worker's would, and a batch that
-//! waits for a lock does not hold the next one back for longer than that.
+//! [`LINGER`] after that batch started): batches grow as a lone worker's
+//! would, and a batch that waits for a lock holds the next ones back no
+//! longer than that.
 //! Nothing waits for a batch to fill: a lone request runs at once, alone,
 //! and batches grow only when requests queue anyway because a batch is in
 //! the database.
@@ -76,7 +77,7 @@ pub struct Batches<I, T> {
     queue: OnceLock<mpsc::Sender<Job<I, T>>>,
     counts: Arc<Counts>,
     /// Batches in the database now.
-    in_flight: Arc<watch::Sender<usize>>,
+    in_flight: Arc<watch::Sender<InFlight>>,
 }
 
 /// Statements run and the requests they carried, since the start.
@@ -116,7 +117,7 @@ impl<I: Send + 'static, T: Send + 'static> Batches<I, T> {
             run,
             queue: OnceLock::new(),
             counts: Arc::default(),
-            in_flight: Arc::new(watch::Sender::new(0)),
+            in_flight: Arc::new(watch::Sender::new(InFlight::default())),
         }
     }
 
@@ -184,7 +185,7 @@ async fn work<I, T>(
     abandoned: Abandoned,
     run: RunBatch<I, T>,
     counts: Arc<Counts>,
-    in_flight: Arc<watch::Sender<usize>>,
+    in_flight: Arc<watch::Sender<InFlight>>,
 ) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     loop {
@@ -201,12 +202,12 @@ async fn work<I, T>(
             continue;
         }
         counts.ran(inputs.len());
-        in_flight.send_modify(|batches| *batches += 1);
+        let flight = Flight::start(&in_flight);
         let results = match pool.acquire().await {
             Ok(mut connection) => run(&mut connection, inputs).await,
             Err(error) => failed(inputs.len(), error.into()),
         };
-        in_flight.send_modify(|batches| *batches -= 1);
+        drop(flight);
         for (answer, result) in answers.into_iter().zip(results) {
             // A caller that gave up (its deadline passed) is not waiting.
             let _ = answer.send(result);
@@ -230,22 +231,24 @@ pub fn workers_per_kind(settings: &PoolSettings) -> usize {
 /// Waits for this worker's turn at the queue, then for requests: takes
 /// every one waiting (at most [`MAX_BATCH`]) into `jobs`; 0 once the queue
 /// is closed. While another batch is in the database (`in_flight`), it
-/// keeps its turn and takes what arrives until that batch is done, or for
-/// `linger` ([`LINGER`]) at most: the other workers wait for the turn meanwhile, so
-/// batches grow as a lone worker's would, and a second batch still starts
-/// when the first one waits for a lock.
+/// keeps its turn and takes what arrives until that batch is done, or
+/// until `linger` ([`LINGER`]) after the latest batch started: the other
+/// workers wait for the turn meanwhile, so batches grow as a lone worker's
+/// would, and a batch that waits for a lock holds the next ones back only
+/// that long after it started. A full batch goes at once.
 async fn next<I, T>(
     queue: &Mutex<mpsc::Receiver<Job<I, T>>>,
     jobs: &mut Vec<Job<I, T>>,
-    in_flight: &watch::Sender<usize>,
+    in_flight: &watch::Sender<InFlight>,
     linger: Duration,
 ) -> usize {
     let mut receiver = queue.lock().await;
     let taken = receiver.recv_many(jobs, MAX_BATCH).await;
-    if taken > 0 && *in_flight.borrow() > 0 {
+    let until = in_flight.borrow().linger_until(linger);
+    if let Some(until) = until.filter(|_| taken > 0 && jobs.len() < MAX_BATCH) {
         let mut batches = in_flight.subscribe();
         // Timing out is the answer too: go with what was taken.
-        let _ = tokio::time::timeout(linger, batches.wait_for(|running| *running == 0)).await;
+        let _ = tokio::time::timeout_at(until, batches.wait_for(|f| f.running == 0)).await;
         while jobs.len() < MAX_BATCH {
             match receiver.try_recv() {
                 Ok(job) => jobs.push(job),
@@ -254,6 +257,46 @@ async fn next<I, T>(
         }
     }
     jobs.len()
+}
+
+/// The batches in the database, and when the latest of them started.
+#[derive(Debug, Default)]
+struct InFlight {
+    running: usize,
+    latest_start: Option<tokio::time::Instant>,
+}
+
+impl InFlight {
+    /// How long a turn may wait for the batches in flight: until `linger`
+    /// after the latest one started; `None` when none is in flight.
+    fn linger_until(&self, linger: Duration) -> Option<tokio::time::Instant> {
+        (self.running > 0)
+            .then_some(self.latest_start)
+            .flatten()
+            .map(|start| start + linger)
+    }
+}
+
+/// A batch counted in [`InFlight`] from its start until this is dropped,
+/// however its worker ends (a panic included): a batch that never ends
+/// would make every later turn wait.
+struct Flight<'a>(&'a watch::Sender<InFlight>);
+
+impl<'a> Flight<'a> {
+    fn start(in_flight: &'a watch::Sender<InFlight>) -> Self {
+        in_flight.send_modify(|flight| {
+            flight.running += 1;
+            flight.latest_start = Some(tokio::time::Instant::now());
+        });
+        Self(in_flight)
+    }
+}
+
+impl Drop for Flight<'_> {
+    fn drop(&mut self) {
+        self.0
+            .send_modify(|flight| flight.running = flight.running.saturating_sub(1));
+    }
 }
 
 /// One answer per request of a batch from the statement's rows, each of
@@ -323,7 +366,8 @@ mod tests {
     async fn a_batch_grows_while_another_is_in_the_database() {
         let (sender, receiver) = mpsc::channel(QUEUE);
         let queue = Mutex::new(receiver);
-        let in_flight = watch::Sender::new(1);
+        let in_flight = watch::Sender::new(InFlight::default());
+        let other = Flight::start(&in_flight);
         send_jobs(&sender, 0, 1);
         let mut jobs = Vec::new();
         let taken = {
@@ -336,7 +380,7 @@ mod tests {
                 "the turn ended with another batch in flight"
             );
             send_jobs(&sender, 1, 5);
-            in_flight.send_replace(0);
+            drop(other);
             tokio::time::timeout(Duration::from_secs(5), next)
                 .await
                 .unwrap_or_else(|_| panic!("the turn outlasted the other batch"))
@@ -346,30 +390,57 @@ mod tests {
         assert_eq!(inputs, [0, 1, 2, 3, 4, 5]);
     }
 
-    /// A batch in the database longer than the linger (waiting for a lock)
-    /// no longer holds the next one back; with none in the database the
-    /// turn does not wait at all.
+    /// A batch in the database (waiting for a lock, say) holds the next
+    /// turn back until the linger after it started, and no longer: a turn
+    /// that comes later does not wait at all; neither does one with no
+    /// batch in flight, nor a full batch.
     #[tokio::test]
     async fn a_batch_waits_for_another_one_at_most_the_linger() {
         let (sender, receiver) = mpsc::channel(QUEUE);
         let queue = Mutex::new(receiver);
-        let linger = Duration::from_millis(50);
-        let stuck = watch::Sender::new(1);
-        send_jobs(&sender, 0, 2);
+        let linger = Duration::from_millis(100);
+        let in_flight = watch::Sender::new(InFlight::default());
+        let stuck = Flight::start(&in_flight);
         let started = std::time::Instant::now();
-        let mut jobs = Vec::new();
-        assert_eq!(next(&queue, &mut jobs, &stuck, linger).await, 2);
-        let waited = started.elapsed();
-        assert!(waited >= linger && waited < FOREVER, "{waited:?}");
+        let turn = |first: u32, count: u32| {
+            send_jobs(&sender, first, count);
+            let (queue, in_flight) = (&queue, &in_flight);
+            async move {
+                let mut jobs = Vec::new();
+                tokio::time::timeout(
+                    Duration::from_secs(5),
+                    next(queue, &mut jobs, in_flight, linger),
+                )
+                .await
+                .ok()
+            }
+        };
+        assert_eq!(turn(0, 2).await, Some(2));
+        assert!(started.elapsed() >= linger / 2, "{:?}", started.elapsed());
 
-        let idle = watch::Sender::new(0);
-        send_jobs(&sender, 2, 1);
-        let mut jobs = Vec::new();
-        let alone = tokio::time::timeout(
-            Duration::from_secs(5),
-            next(&queue, &mut jobs, &idle, FOREVER),
+        // The stuck batch started more than the linger ago: no wait.
+        let later = std::time::Instant::now();
+        assert_eq!(turn(2, 1).await, Some(1));
+        assert!(later.elapsed() < linger, "{:?}", later.elapsed());
+
+        let another = Flight::start(&in_flight);
+        let filled = u32::try_from(MAX_BATCH).unwrap_or(u32::MAX);
+        let at = std::time::Instant::now();
+        assert_eq!(turn(3, filled).await, Some(MAX_BATCH));
+        assert!(
+            at.elapsed() < linger,
+            "a full batch waited {:?}",
+            at.elapsed()
         );
-        assert_eq!(alone.await.ok(), Some(1), "a lone batch goes at once");
+        drop((stuck, another));
+
+        let idle = std::time::Instant::now();
+        assert_eq!(turn(1000, 1).await, Some(1));
+        assert!(
+            idle.elapsed() < linger,
+            "a lone batch waited {:?}",
+            idle.elapsed()
+        );
     }
 
     #[test]
