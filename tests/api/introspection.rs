@@ -299,13 +299,18 @@ async fn a_rotated_resource_server_is_refused_on_another_instance_at_its_next_ca
     let grant = first.grant("spa").await;
     let basic = basic_header("resource-server", &secret);
     let token = [("token", grant.access_token.as_str())];
-    for _ in 0..2 {
-        assert_eq!(
-            answer(introspect(&second, &token, basic.clone()).await).await["active"],
-            true
-        );
-    }
-    assert_eq!(introspections(&second, "active_cached").await, 1);
+    assert_eq!(
+        answer(introspect(&second, &token, basic.clone()).await).await["active"],
+        true
+    );
+    // An answer from the cache: it serves only while the instance's outbox
+    // follower read within the last second, which on a loaded machine can
+    // be late, so ask again until one comes from it.
+    until_within(Duration::from_secs(5), || async {
+        answer(introspect(&second, &token, basic.clone()).await).await["active"] == true
+            && introspections(&second, "active_cached").await >= 1
+    })
+    .await;
     let (status, _) = first
         .admin_json(
             first
@@ -422,12 +427,17 @@ async fn a_revocation_ends_this_instances_cached_answer_at_once(backend: Backend
     app.create_client("spa", ClientKind::Public).await;
     let basic = basic_header("resource-server", &secret);
     let grant = app.grant("spa").await;
-    for _ in 0..2 {
-        let body =
-            answer(introspect(&app, &[("token", &grant.access_token)], basic.clone()).await).await;
-        assert_eq!(body["active"], true);
-    }
-    assert_eq!(introspections(&app, "active_cached").await, 1);
+    let token = [("token", grant.access_token.as_str())];
+    assert_eq!(
+        answer(introspect(&app, &token, basic.clone()).await).await["active"],
+        true
+    );
+    // Asked again until an answer comes from the cache (see above).
+    until_within(Duration::from_secs(5), || async {
+        answer(introspect(&app, &token, basic.clone()).await).await["active"] == true
+            && introspections(&app, "active_cached").await >= 1
+    })
+    .await;
     assert_revocation_ok(app.revoke(&[("token", &grant.refresh_token)]).await).await;
     let body = answer(introspect(&app, &[("token", &grant.access_token)], basic).await).await;
     assert_eq!(body, json!({ "active": false }));
