@@ -299,18 +299,7 @@ async fn a_rotated_resource_server_is_refused_on_another_instance_at_its_next_ca
     let grant = first.grant("spa").await;
     let basic = basic_header("resource-server", &secret);
     let token = [("token", grant.access_token.as_str())];
-    assert_eq!(
-        answer(introspect(&second, &token, basic.clone()).await).await["active"],
-        true
-    );
-    // An answer from the cache: it serves only while the instance's outbox
-    // follower read within the last second, which on a loaded machine can
-    // be late, so ask again until one comes from it.
-    until_within(Duration::from_secs(5), || async {
-        answer(introspect(&second, &token, basic.clone()).await).await["active"] == true
-            && introspections(&second, "active_cached").await >= 1
-    })
-    .await;
+    active_then_cached(&second, &token, &basic).await;
     let (status, _) = first
         .admin_json(
             first
@@ -327,6 +316,22 @@ async fn a_rotated_resource_server_is_refused_on_another_instance_at_its_next_ca
         401,
         "invalid_client",
     )
+    .await;
+}
+
+/// Introspects `token` on `app`: active, and then active from the cache.
+/// The cache serves only while the instance's outbox follower read within
+/// the last second, which on a loaded machine can be late, so it asks
+/// again (up to 5 s) until an answer comes from it.
+async fn active_then_cached(app: &TestApp, token: &[(&str, &str)], basic: &HeaderMap) {
+    assert_eq!(
+        answer(introspect(app, token, basic.clone()).await).await["active"],
+        true
+    );
+    until_within(Duration::from_secs(5), || async {
+        answer(introspect(app, token, basic.clone()).await).await["active"] == true
+            && introspections(app, "active_cached").await >= 1
+    })
     .await;
 }
 
@@ -428,16 +433,7 @@ async fn a_revocation_ends_this_instances_cached_answer_at_once(backend: Backend
     let basic = basic_header("resource-server", &secret);
     let grant = app.grant("spa").await;
     let token = [("token", grant.access_token.as_str())];
-    assert_eq!(
-        answer(introspect(&app, &token, basic.clone()).await).await["active"],
-        true
-    );
-    // Asked again until an answer comes from the cache (see above).
-    until_within(Duration::from_secs(5), || async {
-        answer(introspect(&app, &token, basic.clone()).await).await["active"] == true
-            && introspections(&app, "active_cached").await >= 1
-    })
-    .await;
+    active_then_cached(&app, &token, &basic).await;
     assert_revocation_ok(app.revoke(&[("token", &grant.refresh_token)]).await).await;
     let body = answer(introspect(&app, &[("token", &grant.access_token)], basic).await).await;
     assert_eq!(body, json!({ "active": false }));
